@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the outside tools the tests check our output with: xmlsec1 verifies our
+# XML signatures, kcat reads our Kafka topics. Both come from Debian's packages.
+set -euo pipefail
+missing=()
+command -v xmlsec1 >/dev/null 2>&1 || missing+=(xmlsec1)
+command -v kcat >/dev/null 2>&1 || missing+=(kcat)
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "installing ${missing[*]} from the system's package manager"
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+if command -v apt-get >/dev/null 2>&1; then
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+else
+  echo "error: please install ${missing[*]} (xmlsec1 and kcat) with your package manager" >&2
+  exit 1
+fi
