@@ -46,6 +46,8 @@ class Settings:
     home: Path = Path(".edx")
     bootstrap: str = "127.0.0.1:9092"
     db_url: str | None = None
+    # The router's memory of accepted documents (survives its restarts).
+    router_db_url: str | None = None
     pki: Path | None = None
     trust: Path | None = None
     crl: Path | None = None
@@ -76,6 +78,11 @@ class Settings:
     def resolved_db_url(self) -> str:
         """The tracker database URL, defaulting to SQLite under ``home``."""
         return self.db_url or f"sqlite:///{self.home / 'tracker.db'}"
+
+    @property
+    def resolved_router_db_url(self) -> str:
+        """The router's store of accepted documents, defaulting to SQLite under ``home``."""
+        return self.router_db_url or f"sqlite:///{self.home / 'router.db'}"
 
     @property
     def resolved_pki(self) -> Path:
@@ -115,6 +122,7 @@ ENV_VARS: Mapping[str, str] = {
     "EDX_HOME": "home",
     "EDX_BOOTSTRAP": "bootstrap",
     "EDX_DB_URL": "db_url",
+    "EDX_ROUTER_DB_URL": "router_db_url",
     "EDX_PKI": "pki",
     "EDX_TRUST": "trust",
     "EDX_CRL": "crl",
