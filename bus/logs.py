@@ -192,9 +192,7 @@ def configure_logging(
         log_format = LogFormat(settings.log_format)
     except ValueError as exc:
         choices = ", ".join(f.value for f in LogFormat)
-        raise ConfigError(
-            f"log format {settings.log_format!r} is not one of: {choices}"
-        ) from exc
+        raise ConfigError(f"log format {settings.log_format!r} is not one of: {choices}") from exc
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(TextFormatter() if log_format is LogFormat.TEXT else JsonFormatter())
     handler.addFilter(_ContextFilter())
