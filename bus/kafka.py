@@ -1,0 +1,231 @@
+"""Broker access: aiokafka producers, consumers and admin clients built from :class:`Settings`.
+
+Every client of edxbus is made here, so security (PLAINTEXT for the embedded
+default, SASL and TLS in production), acks and commit policy are decided in one
+place. Driver errors are translated at this boundary by :func:`translate_errors`:
+nothing above ``bus`` ever sees an aiokafka exception.
+
+Brokers differ: Tansu, the embedded default, refuses idempotent producers
+(InitProducerId fails). :func:`probe_features` asks the broker once and remembers
+the answer per bootstrap address; :func:`make_producer` enables idempotence only
+where the broker is known to support it, and stays at ``acks="all"`` either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import errors as kafka_errors
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.helpers import create_ssl_context
+
+from bus.errors import BrokerError, BrokerUnavailableError, ConfigError, TopicError
+from bus.settings import Settings
+
+__all__ = [
+    "BrokerFeatures",
+    "connection_options",
+    "make_admin",
+    "make_consumer",
+    "make_producer",
+    "probe_features",
+    "started",
+    "translate_errors",
+]
+
+_SECURITY_PROTOCOLS = frozenset({"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"})
+_SASL_MECHANISMS = frozenset({"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "GSSAPI", "OAUTHBEARER"})
+
+#: aiokafka errors meaning "the broker cannot be reached right now".
+_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    kafka_errors.KafkaConnectionError,
+    kafka_errors.NodeNotReadyError,
+    kafka_errors.RequestTimedOutError,
+    kafka_errors.KafkaTimeoutError,
+    kafka_errors.BrokerNotAvailableError,
+    kafka_errors.LeaderNotAvailableError,
+    kafka_errors.NotLeaderForPartitionError,
+    kafka_errors.CoordinatorNotAvailableError,
+    kafka_errors.NotCoordinatorError,
+    kafka_errors.KafkaUnavailableError,
+)
+_TOPIC: tuple[type[BaseException], ...] = (
+    kafka_errors.UnknownTopicOrPartitionError,
+    kafka_errors.InvalidTopicError,
+    kafka_errors.TopicAuthorizationFailedError,
+    kafka_errors.InvalidPartitionsError,
+    kafka_errors.InvalidReplicationFactorError,
+)
+
+
+@dataclass(frozen=True)
+class BrokerFeatures:
+    """What one broker supports, as probed (DESIGN.md §7: feature-detect, never assume)."""
+
+    idempotent_producer: bool
+
+
+_features: dict[str, BrokerFeatures] = {}
+
+
+@contextlib.contextmanager
+def translate_errors(action: str = "talking to the broker") -> Iterator[None]:
+    """Turn aiokafka errors raised inside the block into :mod:`bus.errors`.
+
+    Unreachable brokers and timeouts become the retriable
+    :class:`BrokerUnavailableError`, topic problems :class:`TopicError`,
+    everything else from the driver :class:`BrokerError`.
+    """
+    try:
+        yield
+    except _UNAVAILABLE as exc:
+        raise BrokerUnavailableError(f"broker unavailable while {action}: {exc}") from exc
+    except _TOPIC as exc:
+        raise TopicError(f"topic error while {action}: {exc}") from exc
+    except kafka_errors.KafkaError as exc:
+        error = BrokerError(f"broker error while {action}: {exc}")
+        error.retriable = bool(getattr(exc, "retriable", False))
+        raise error from exc
+    except (TimeoutError, ConnectionError) as exc:
+        if isinstance(exc, BrokerError):
+            raise
+        raise BrokerUnavailableError(f"broker unavailable while {action}: {exc}") from exc
+
+
+def _ssl_context(settings: Settings) -> ssl.SSLContext | None:
+    if "SSL" not in settings.security_protocol.upper():
+        return None
+    try:
+        context: ssl.SSLContext = create_ssl_context(
+            cafile=str(settings.ssl_cafile) if settings.ssl_cafile else None,
+            certfile=str(settings.ssl_certfile) if settings.ssl_certfile else None,
+            keyfile=str(settings.ssl_keyfile) if settings.ssl_keyfile else None,
+        )
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"TLS files cannot be loaded: {exc}") from exc
+    return context
+
+
+def connection_options(settings: Settings) -> dict[str, Any]:
+    """The keyword arguments every aiokafka client takes: servers and security."""
+    protocol = settings.security_protocol.upper()
+    if protocol not in _SECURITY_PROTOCOLS:
+        raise ConfigError(
+            f"security_protocol {settings.security_protocol!r} is not one of "
+            f"{', '.join(sorted(_SECURITY_PROTOCOLS))}"
+        )
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.bootstrap,
+        "security_protocol": protocol,
+    }
+    context = _ssl_context(settings)
+    if context is not None:
+        options["ssl_context"] = context
+    if protocol.startswith("SASL"):
+        mechanism = (settings.sasl_mechanism or "PLAIN").upper()
+        if mechanism not in _SASL_MECHANISMS:
+            raise ConfigError(f"sasl_mechanism {settings.sasl_mechanism!r} is not supported")
+        if mechanism in {"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"} and not (
+            settings.sasl_username and settings.sasl_password
+        ):
+            raise ConfigError(f"SASL {mechanism} needs sasl_username and sasl_password")
+        options["sasl_mechanism"] = mechanism
+        options["sasl_plain_username"] = settings.sasl_username
+        options["sasl_plain_password"] = settings.sasl_password
+    return options
+
+
+def make_producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
+    """A producer (not started) that waits for all in-sync replicas (``acks="all"``).
+
+    Idempotence is on only when :func:`probe_features` found the broker supports
+    it; ``overrides`` win over every default.
+    """
+    known = _features.get(settings.bootstrap)
+    options: dict[str, Any] = {
+        **connection_options(settings),
+        "acks": "all",
+        "enable_idempotence": bool(known and known.idempotent_producer),
+        "max_request_size": max(settings.max_package_bytes + 64 * 1024, 1_048_576),
+        "linger_ms": 5,
+    }
+    options.update(overrides)
+    return AIOKafkaProducer(**options)
+
+
+def make_consumer(
+    settings: Settings, *topics: str, group_id: str | None = None, **overrides: Any
+) -> AIOKafkaConsumer:
+    """A consumer (not started) that never commits on its own: callers commit after acks."""
+    options: dict[str, Any] = {
+        **connection_options(settings),
+        "group_id": group_id,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "fetch_max_bytes": max(settings.max_package_bytes + 64 * 1024, 52_428_800),
+        "max_partition_fetch_bytes": max(settings.max_package_bytes + 64 * 1024, 1_048_576),
+    }
+    options.update(overrides)
+    return AIOKafkaConsumer(*topics, **options)
+
+
+def make_admin(settings: Settings, **overrides: Any) -> AIOKafkaAdminClient:
+    """An admin client (not started) for topic administration."""
+    options: dict[str, Any] = {**connection_options(settings), **overrides}
+    return AIOKafkaAdminClient(**options)
+
+
+@contextlib.asynccontextmanager
+async def started(client: Any, action: str = "connecting to the broker") -> AsyncIterator[Any]:
+    """Start an aiokafka client, yield it, and always stop (or close) it.
+
+    A client whose start fails is stopped too, so no connection outlives the error.
+    """
+    try:
+        with translate_errors(action):
+            await client.start()
+        yield client
+    finally:
+        await _close(client)
+
+
+async def _close(client: Any) -> None:
+    closer = getattr(client, "stop", None) or client.close
+    with contextlib.suppress(kafka_errors.KafkaError, OSError):
+        await closer()
+
+
+async def probe_features(settings: Settings, *, wait_seconds: float = 10.0) -> BrokerFeatures:
+    """Ask the broker what it supports, once per bootstrap address.
+
+    The only probe so far: does ``InitProducerId`` work (an idempotent producer
+    starts)? Kafka says yes, Tansu no. An unreachable broker raises
+    :class:`BrokerUnavailableError` and nothing is remembered.
+    """
+    cached = _features.get(settings.bootstrap)
+    if cached is not None:
+        return cached
+    producer = make_producer(settings, enable_idempotence=True)
+    supported = True
+    try:
+        await asyncio.wait_for(producer.start(), wait_seconds)
+    except (kafka_errors.UnknownError, kafka_errors.UnsupportedVersionError,
+            kafka_errors.ClusterAuthorizationFailedError):
+        supported = False
+    except _UNAVAILABLE as exc:
+        raise BrokerUnavailableError(f"broker {settings.bootstrap} unavailable: {exc}") from exc
+    except (TimeoutError, kafka_errors.KafkaError) as exc:
+        raise BrokerUnavailableError(
+            f"broker {settings.bootstrap} did not answer the feature probe: {exc}"
+        ) from exc
+    finally:
+        await _close(producer)
+    features = BrokerFeatures(idempotent_producer=supported)
+    _features[settings.bootstrap] = features
+    return features

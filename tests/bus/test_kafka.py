@@ -1,0 +1,120 @@
+"""Broker access: client options from settings, error translation, feature probing."""
+
+from __future__ import annotations
+
+import ssl
+from pathlib import Path
+
+import pytest
+from aiokafka import errors as kafka_errors
+
+from bus.errors import BrokerError, BrokerUnavailableError, ConfigError, TopicError
+from bus.kafka import (
+    connection_options,
+    make_consumer,
+    make_producer,
+    probe_features,
+    started,
+    translate_errors,
+)
+from bus.settings import Settings
+
+
+def test_plaintext_options() -> None:
+    options = connection_options(Settings(bootstrap="a:1,b:2"))
+    assert options == {"bootstrap_servers": "a:1,b:2", "security_protocol": "PLAINTEXT"}
+
+
+def test_sasl_ssl_options(tmp_path: Path) -> None:
+    settings = Settings(
+        security_protocol="sasl_ssl",
+        sasl_mechanism="SCRAM-SHA-512",
+        sasl_username="router",
+        sasl_password="secret",
+    )
+    options = connection_options(settings)
+    assert options["security_protocol"] == "SASL_SSL"
+    assert options["sasl_mechanism"] == "SCRAM-SHA-512"
+    assert options["sasl_plain_username"] == "router"
+    assert isinstance(options["ssl_context"], ssl.SSLContext)
+
+
+def test_sasl_without_credentials_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="sasl_username"):
+        connection_options(Settings(security_protocol="SASL_PLAINTEXT"))
+
+
+def test_unknown_protocol_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="security_protocol"):
+        connection_options(Settings(security_protocol="CARRIER_PIGEON"))
+
+
+def test_unreadable_tls_file_is_a_config_error(tmp_path: Path) -> None:
+    settings = Settings(security_protocol="SSL", ssl_cafile=tmp_path / "missing.pem")
+    with pytest.raises(ConfigError, match="TLS"):
+        connection_options(settings)
+
+
+async def test_producer_waits_for_all_replicas_and_is_not_idempotent_unprobed() -> None:
+    producer = make_producer(Settings(bootstrap="127.0.0.1:1"))
+    try:
+        assert producer._sender._acks == -1  # acks="all"
+        assert producer._txn_manager is None  # idempotence only once probed
+        assert producer._max_request_size > Settings().max_package_bytes
+    finally:
+        await producer.stop()
+
+
+async def test_consumer_never_autocommits() -> None:
+    consumer = make_consumer(Settings(bootstrap="127.0.0.1:1"), "x", group_id="g")
+    try:
+        assert consumer._enable_auto_commit is False
+        assert consumer._group_id == "g"
+    finally:
+        await consumer.stop()
+
+
+@pytest.mark.parametrize(
+    ("raised", "expected"),
+    [
+        (kafka_errors.KafkaConnectionError("down"), BrokerUnavailableError),
+        (kafka_errors.KafkaTimeoutError(), BrokerUnavailableError),
+        (kafka_errors.UnknownTopicOrPartitionError(), TopicError),
+        (kafka_errors.CommitFailedError("lost"), BrokerError),
+    ],
+)
+def test_driver_errors_are_translated(raised: Exception, expected: type[Exception]) -> None:
+    with pytest.raises(expected) as caught, translate_errors("testing"):
+        raise raised
+    assert caught.value.__cause__ is raised
+    assert "testing" in str(caught.value)
+
+
+def test_unavailable_is_retriable() -> None:
+    with pytest.raises(BrokerUnavailableError) as caught, translate_errors():
+        raise kafka_errors.NodeNotReadyError()
+    assert caught.value.retriable is True
+
+
+async def test_unreachable_broker_is_unavailable() -> None:
+    settings = Settings(bootstrap="127.0.0.1:1")
+    producer = make_producer(settings, request_timeout_ms=1000)
+    with pytest.raises(BrokerUnavailableError):
+        async with started(producer):
+            pass
+
+
+@pytest.mark.kafka
+async def test_probe_and_round_trip(bus_settings: Settings, unique_topic) -> None:  # type: ignore[no-untyped-def]
+    features = await probe_features(bus_settings)
+    assert await probe_features(bus_settings) is features  # remembered
+    topic = unique_topic("roundtrip")
+    async with started(make_producer(bus_settings)) as producer:
+        await producer.send_and_wait(topic, b"payload", key=b"k", headers=[("h", b"v")])
+    consumer = make_consumer(bus_settings, topic, group_id=None)
+    async with started(consumer):
+        batch = await consumer.getmany(timeout_ms=10_000)
+    records = [r for rs in batch.values() for r in rs]
+    assert [(r.key, r.value, list(r.headers)) for r in records] == [
+        (b"k", b"payload", [("h", b"v")])
+    ]
