@@ -1,0 +1,264 @@
+"""What an agency has taken from its inbox: the deduplication memory (DESIGN.md §6).
+
+A package is recorded here in the same step in which the application is deemed
+to have taken it, before status 01 goes out and before the offset is committed.
+So after any crash the inbox is read again from the last committed offset, and
+every package recorded here is skipped (its 01 is sent again, in case the first
+one was lost): the application sees each package exactly once.
+
+Identity is ``(kind, sender, DocumentId, digest)``: the same bytes delivered twice
+(a re-submission, a router retry, a replayed partition) are one package.
+
+Packages that fail verification on arrival are never handed over, and never
+dropped either: they are kept in the quarantine with the reason.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from types import TracebackType
+
+from sqlalchemy import (
+    Column,
+    Connection,
+    Date,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    insert,
+    select,
+)
+
+from agency_client._store import Clock, UtcDateTime, guarded, open_engine, utc_now
+
+__all__ = ["InboxStore", "QuarantinedPackage", "TakenPackage"]
+
+
+@dataclass(frozen=True)
+class TakenPackage:
+    """A package the application has taken, as the store remembers it."""
+
+    kind: str  # "document" or "status"
+    sender: str
+    document_id: str  # a status: the DocumentId it answers
+    digest: str
+    data: bytes
+    taken_at: datetime
+    # Documents: what a status answering them must name (ResponseFor).
+    code: str = ""
+    promulgation_date: date | None = None
+    # Statuses: the code reported.
+    status_code: str | None = None
+
+
+@dataclass(frozen=True)
+class QuarantinedPackage:
+    """A record from the inbox that was not handed to the application, and why."""
+
+    source: str
+    sender: str
+    document_id: str
+    reason_code: str
+    reason: str
+    data: bytes
+    at: datetime
+
+
+_metadata = MetaData()
+
+_taken = Table(
+    "inbox_taken",
+    _metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kind", String, nullable=False),
+    Column("sender", String, nullable=False),
+    Column("document_id", String, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("taken_at", UtcDateTime, nullable=False),
+    Column("code", String, nullable=False, default=""),
+    Column("promulgation_date", Date, nullable=True),
+    Column("status_code", String(2), nullable=True),
+    UniqueConstraint("kind", "sender", "document_id", "digest", name="uq_inbox_taken"),
+)
+
+_quarantine = Table(
+    "inbox_quarantine",
+    _metadata,
+    Column("id", Integer, primary_key=True),
+    Column("source", String, nullable=False),
+    Column("sender", String, nullable=False),
+    Column("document_id", String, nullable=False),
+    Column("reason_code", String, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    # A broker that lost its data reuses offsets: the source alone is not an identity.
+    UniqueConstraint("source", "digest", name="uq_inbox_quarantine"),
+)
+
+
+class InboxStore:
+    """One agency's memory of taken and quarantined packages, in its local SQLite file."""
+
+    def __init__(self, path: Path, *, clock: Clock = utc_now) -> None:
+        self.path = path
+        self._clock = clock
+        self._engine = open_engine(path, _metadata)
+
+    def close(self) -> None:
+        """Release the file."""
+        self._engine.dispose()
+
+    def __enter__(self) -> InboxStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def has_taken(self, kind: str, sender: str, document_id: str, digest: str) -> bool:
+        """Whether exactly these bytes were already handed to the application."""
+        with self._connection() as conn:
+            return (
+                conn.execute(
+                    select(_taken.c.id).where(
+                        _taken.c.kind == kind,
+                        _taken.c.sender == sender,
+                        _taken.c.document_id == document_id,
+                        _taken.c.digest == digest,
+                    )
+                ).first()
+                is not None
+            )
+
+    def record_taken(
+        self,
+        kind: str,
+        sender: str,
+        document_id: str,
+        digest: str,
+        data: bytes,
+        *,
+        code: str = "",
+        promulgation_date: date | None = None,
+        status_code: str | None = None,
+    ) -> bool:
+        """Remember a package as taken; ``False`` when it was already remembered."""
+        with self._transaction() as conn:
+            if (
+                conn.execute(
+                    select(_taken.c.id).where(
+                        _taken.c.kind == kind,
+                        _taken.c.sender == sender,
+                        _taken.c.document_id == document_id,
+                        _taken.c.digest == digest,
+                    )
+                ).first()
+                is not None
+            ):
+                return False
+            conn.execute(
+                insert(_taken).values(
+                    kind=kind,
+                    sender=sender,
+                    document_id=document_id,
+                    digest=digest,
+                    data=data,
+                    taken_at=self._clock(),
+                    code=code,
+                    promulgation_date=promulgation_date,
+                    status_code=status_code,
+                )
+            )
+        return True
+
+    def received_document(self, document_id: str) -> TakenPackage | None:
+        """The document received under this DocumentId (the latest, if several)."""
+        with self._connection() as conn:
+            row = conn.execute(
+                select(_taken)
+                .where(_taken.c.kind == "document", _taken.c.document_id == document_id)
+                .order_by(_taken.c.id.desc())
+            ).first()
+        if row is None:
+            return None
+        return TakenPackage(
+            kind=row.kind,
+            sender=row.sender,
+            document_id=row.document_id,
+            digest=row.digest,
+            data=row.data,
+            taken_at=row.taken_at,
+            code=row.code,
+            promulgation_date=row.promulgation_date,
+            status_code=row.status_code,
+        )
+
+    def taken_count(self, kind: str | None = None) -> int:
+        """How many packages the application has taken (of one kind, or all)."""
+        query = select(_taken.c.id)
+        if kind is not None:
+            query = query.where(_taken.c.kind == kind)
+        with self._connection() as conn:
+            return len(conn.execute(query).all())
+
+    def quarantine(
+        self,
+        source: str,
+        sender: str,
+        document_id: str,
+        reason_code: str,
+        reason: str,
+        data: bytes,
+        digest: str,
+    ) -> None:
+        """Keep a record that failed verification, with why; idempotent per record."""
+        with self._transaction() as conn:
+            if conn.execute(
+                select(_quarantine.c.id).where(
+                    _quarantine.c.source == source, _quarantine.c.digest == digest
+                )
+            ).first():
+                return
+            conn.execute(
+                insert(_quarantine).values(
+                    source=source,
+                    sender=sender,
+                    document_id=document_id,
+                    reason_code=reason_code,
+                    reason=reason,
+                    digest=digest,
+                    data=data,
+                    at=self._clock(),
+                )
+            )
+
+    def quarantined(self) -> list[QuarantinedPackage]:
+        """Every record kept back from the application, oldest first."""
+        with self._connection() as conn:
+            rows = conn.execute(select(_quarantine).order_by(_quarantine.c.id)).all()
+        return [
+            QuarantinedPackage(
+                r.source, r.sender, r.document_id, r.reason_code, r.reason, r.data, r.at
+            )
+            for r in rows
+        ]
+
+    def _transaction(self) -> AbstractContextManager[Connection]:
+        return guarded(self.path, self._engine.begin)
+
+    def _connection(self) -> AbstractContextManager[Connection]:
+        return guarded(self.path, self._engine.connect)

@@ -1,0 +1,471 @@
+"""The sender's durable outbox (DESIGN.md §6).
+
+Every package an agency sends is written here *before* it is published, and a
+document stays ``pending`` until every recipient's status 01 (arrived) has come
+back. While a recipient stays silent the client re-submits the very same bytes
+(:meth:`Outbox.due_for_resubmit`), so a crash of the client, a broker outage, even
+a broker that loses its data, loses no document. The stored bytes are what was
+signed: a re-submission is byte for byte the original, which the router treats
+as a retry and the recipients deduplicate.
+
+Status packages the agency sends are kept here too, as the agency's own record;
+no 01 answers a status, so they are ``published`` once the broker acknowledged them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    and_,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.engine import Connection, Row
+from sqlalchemy.sql.elements import ColumnElement
+
+from agency_client._store import Clock, UtcDateTime, guarded, open_engine, utc_now
+from agency_client.errors import DuplicateDocumentError
+
+__all__ = ["Outbox", "OutboxEntry", "OutboxState", "PackageKind", "RecipientStatus"]
+
+
+class OutboxState(StrEnum):
+    """Where a package in the outbox stands."""
+
+    PENDING = "pending"  # a document some recipient has not confirmed (01) yet
+    DELIVERED = "delivered"  # every recipient returned 01
+    PUBLISHED = "published"  # a status package the broker acknowledged
+    REJECTED = "rejected"  # the router refused it; the reason is kept
+
+
+class PackageKind(StrEnum):
+    """The two kinds of package an agency sends."""
+
+    DOCUMENT = "document"
+    STATUS = "status"
+
+
+@dataclass(frozen=True)
+class RecipientStatus:
+    """One status a recipient reported on a document this agency sent."""
+
+    recipient: str
+    status_code: str
+    description: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    """A package in the outbox, with what is known about its delivery."""
+
+    document_id: str
+    kind: PackageKind
+    digest: str
+    data: bytes
+    recipients: tuple[str, ...]
+    state: OutboxState
+    created_at: datetime
+    submitted_at: datetime | None
+    submit_count: int
+    arrived: frozenset[str]
+    reason_code: str | None = None
+    reason: str | None = None
+    # For a status package: the DocumentId it answers and its code.
+    answers: str | None = None
+    status_code: str | None = None
+
+    @property
+    def missing(self) -> tuple[str, ...]:
+        """Recipients whose 01 has not come back yet."""
+        return tuple(r for r in self.recipients if r not in self.arrived)
+
+
+_metadata = MetaData()
+
+_packages = Table(
+    "outbox_packages",
+    _metadata,
+    Column("id", Integer, primary_key=True),
+    Column("document_id", String, nullable=False),
+    Column("kind", String, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("state", String, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("submitted_at", UtcDateTime, nullable=True),
+    Column("submit_count", Integer, nullable=False, default=0),
+    Column("reason_code", String, nullable=True),
+    Column("reason", Text, nullable=True),
+    Column("answers", String, nullable=True),
+    Column("status_code", String(2), nullable=True),
+    # A document is identified by its DocumentId; a status by its bytes.
+    UniqueConstraint("kind", "document_id", "digest", name="uq_outbox_package"),
+)
+
+_recipients = Table(
+    "outbox_recipients",
+    _metadata,
+    Column("document_id", String, primary_key=True),
+    Column("recipient", String, primary_key=True),
+    Column("arrived_at", UtcDateTime, nullable=True),
+)
+
+_statuses = Table(
+    "outbox_statuses",
+    _metadata,
+    Column("id", Integer, primary_key=True),
+    Column("document_id", String, nullable=False),
+    Column("recipient", String, nullable=False),
+    Column("status_code", String(2), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    UniqueConstraint("document_id", "recipient", "digest", name="uq_outbox_status"),
+)
+
+
+class Outbox:
+    """One agency's outbox in its local SQLite file.
+
+    Synchronous on purpose: every call is one short local transaction, and the
+    order "written here, then published" must hold without any interleaving.
+    """
+
+    def __init__(self, path: Path, *, clock: Clock = utc_now) -> None:
+        self.path = path
+        self._clock = clock
+        self._engine = open_engine(path, _metadata)
+
+    # --- lifecycle -----------------------------------------------------------
+
+    def close(self) -> None:
+        """Release the file."""
+        self._engine.dispose()
+
+    def __enter__(self) -> Outbox:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # --- writing -------------------------------------------------------------
+
+    def add_document(
+        self, document_id: str, data: bytes, digest: str, recipients: Sequence[str]
+    ) -> OutboxEntry:
+        """Keep a document before it is published; idempotent for the same bytes.
+
+        Raises :class:`DuplicateDocumentError` when the DocumentId is already in the
+        outbox with other bytes: the router would refuse them as a replay.
+        """
+        if not recipients:
+            raise ValueError("a document needs at least one recipient")
+        with self._transaction() as conn:
+            existing = conn.execute(
+                select(_packages.c.digest).where(
+                    _packages.c.kind == PackageKind.DOCUMENT,
+                    _packages.c.document_id == document_id,
+                )
+            ).first()
+            if existing is not None:
+                if existing.digest != digest:
+                    raise DuplicateDocumentError(document_id)
+            else:
+                conn.execute(
+                    insert(_packages).values(
+                        document_id=document_id,
+                        kind=PackageKind.DOCUMENT,
+                        digest=digest,
+                        data=data,
+                        state=OutboxState.PENDING,
+                        created_at=self._clock(),
+                        submit_count=0,
+                    )
+                )
+                conn.execute(
+                    insert(_recipients),
+                    [
+                        {"document_id": document_id, "recipient": r}
+                        for r in dict.fromkeys(recipients)
+                    ],
+                )
+        entry = self.get(document_id)
+        assert entry is not None
+        return entry
+
+    def add_status(
+        self, answers: str, status_code: str, data: bytes, digest: str
+    ) -> OutboxEntry:
+        """Keep a status package before it is published; idempotent for the same bytes."""
+        with self._transaction() as conn:
+            found = conn.execute(
+                select(_packages.c.id).where(
+                    _packages.c.kind == PackageKind.STATUS, _packages.c.digest == digest
+                )
+            ).first()
+            if found is None:
+                conn.execute(
+                    insert(_packages).values(
+                        document_id=answers,
+                        kind=PackageKind.STATUS,
+                        digest=digest,
+                        data=data,
+                        state=OutboxState.PENDING,
+                        created_at=self._clock(),
+                        submit_count=0,
+                        answers=answers,
+                        status_code=status_code,
+                    )
+                )
+        entry = self._get_status(digest)
+        assert entry is not None
+        return entry
+
+    def mark_submitted(self, kind: PackageKind, document_id: str, digest: str) -> None:
+        """The broker acknowledged (acks=all) one submission of these bytes."""
+        now = self._clock()
+        with self._transaction() as conn:
+            where = self._where(kind, document_id, digest)
+            conn.execute(
+                update(_packages)
+                .where(where)
+                .values(submitted_at=now, submit_count=_packages.c.submit_count + 1)
+            )
+            if kind is PackageKind.STATUS:
+                conn.execute(
+                    update(_packages)
+                    .where(where, _packages.c.state == OutboxState.PENDING)
+                    .values(state=OutboxState.PUBLISHED)
+                )
+
+    def record_status(
+        self,
+        document_id: str,
+        recipient: str,
+        status_code: str,
+        description: str,
+        digest: str,
+        at: datetime | None = None,
+    ) -> bool:
+        """Record a recipient's status on a document this agency sent.
+
+        Any status from a recipient proves the package arrived there (a 03 cannot
+        come without the document), so it counts as that recipient's arrival even
+        if its 01 was lost. Returns ``True`` when this status was new.
+        """
+        now = at or self._clock()
+        with self._transaction() as conn:
+            seen = conn.execute(
+                select(_statuses.c.id).where(
+                    _statuses.c.document_id == document_id,
+                    _statuses.c.recipient == recipient,
+                    _statuses.c.digest == digest,
+                )
+            ).first()
+            if seen is not None:
+                return False
+            conn.execute(
+                insert(_statuses).values(
+                    document_id=document_id,
+                    recipient=recipient,
+                    status_code=status_code,
+                    description=description,
+                    digest=digest,
+                    at=now,
+                )
+            )
+            conn.execute(
+                update(_recipients)
+                .where(
+                    _recipients.c.document_id == document_id,
+                    _recipients.c.recipient == recipient,
+                    _recipients.c.arrived_at.is_(None),
+                )
+                .values(arrived_at=now)
+            )
+            self._settle_if_delivered(conn, document_id)
+        return True
+
+    def mark_rejected(
+        self, document_id: str, digest: str, reason_code: str, reason: str
+    ) -> OutboxEntry | None:
+        """The router refused these bytes: stop re-submitting them, keep the reason.
+
+        Returns the entry refused, or ``None`` when the outbox holds no such bytes
+        (a rejection of a package sent from elsewhere under this agency's name).
+        """
+        with self._transaction() as conn:
+            query = select(_packages.c.kind, _packages.c.document_id).where(
+                _packages.c.digest == digest
+            )
+            if document_id:
+                query = query.where(_packages.c.document_id == document_id)
+            row = conn.execute(query).first()
+            if row is None:
+                return None
+            conn.execute(
+                update(_packages)
+                .where(_packages.c.digest == digest, _packages.c.document_id == row.document_id)
+                .values(state=OutboxState.REJECTED, reason_code=reason_code, reason=reason)
+            )
+        if row.kind == PackageKind.STATUS:
+            return self._get_status(digest)
+        return self.get(row.document_id)
+
+    # --- reading -------------------------------------------------------------
+
+    def get(self, document_id: str) -> OutboxEntry | None:
+        """The document sent under this DocumentId, if this agency sent it."""
+        with self._connection() as conn:
+            row = conn.execute(
+                select(_packages).where(
+                    _packages.c.kind == PackageKind.DOCUMENT,
+                    _packages.c.document_id == document_id,
+                )
+            ).first()
+            return None if row is None else self._entry(conn, row)
+
+    def due_for_resubmit(self, after: timedelta) -> list[OutboxEntry]:
+        """Pending packages never published, or silent for longer than ``after``."""
+        cutoff = self._clock() - after
+        with self._connection() as conn:
+            rows = conn.execute(
+                select(_packages)
+                .where(
+                    _packages.c.state == OutboxState.PENDING,
+                    or_(
+                        _packages.c.submitted_at.is_(None),
+                        and_(
+                            _packages.c.kind == PackageKind.DOCUMENT,
+                            _packages.c.submitted_at <= cutoff,
+                        ),
+                    ),
+                )
+                .order_by(_packages.c.id)
+            ).all()
+            return [self._entry(conn, row) for row in rows]
+
+    def pending(self) -> list[OutboxEntry]:
+        """Every package still waiting for an arrival (or for its first publication)."""
+        with self._connection() as conn:
+            rows = conn.execute(
+                select(_packages)
+                .where(_packages.c.state == OutboxState.PENDING)
+                .order_by(_packages.c.id)
+            ).all()
+            return [self._entry(conn, row) for row in rows]
+
+    def statuses(self, document_id: str) -> list[RecipientStatus]:
+        """Every status the recipients reported on a document, oldest first."""
+        with self._connection() as conn:
+            rows = conn.execute(
+                select(_statuses)
+                .where(_statuses.c.document_id == document_id)
+                .order_by(_statuses.c.id)
+            ).all()
+        return [
+            RecipientStatus(r.recipient, r.status_code, r.description, r.at) for r in rows
+        ]
+
+    def sent_statuses(self, answers: str) -> list[OutboxEntry]:
+        """The status packages this agency sent on a document, oldest first."""
+        with self._connection() as conn:
+            rows = conn.execute(
+                select(_packages)
+                .where(_packages.c.kind == PackageKind.STATUS, _packages.c.answers == answers)
+                .order_by(_packages.c.id)
+            ).all()
+            return [self._entry(conn, row) for row in rows]
+
+    # --- internals -----------------------------------------------------------
+
+    def _get_status(self, digest: str) -> OutboxEntry | None:
+        with self._connection() as conn:
+            row = conn.execute(
+                select(_packages).where(
+                    _packages.c.kind == PackageKind.STATUS, _packages.c.digest == digest
+                )
+            ).first()
+            return None if row is None else self._entry(conn, row)
+
+    @staticmethod
+    def _where(kind: PackageKind, document_id: str, digest: str) -> ColumnElement[bool]:
+        return and_(
+            _packages.c.kind == kind,
+            _packages.c.document_id == document_id,
+            _packages.c.digest == digest,
+        )
+
+    @staticmethod
+    def _settle_if_delivered(conn: Connection, document_id: str) -> None:
+        missing = conn.execute(
+            select(_recipients.c.recipient).where(
+                _recipients.c.document_id == document_id, _recipients.c.arrived_at.is_(None)
+            )
+        ).first()
+        if missing is None:
+            conn.execute(
+                update(_packages)
+                .where(
+                    _packages.c.kind == PackageKind.DOCUMENT,
+                    _packages.c.document_id == document_id,
+                    _packages.c.state == OutboxState.PENDING,
+                )
+                .values(state=OutboxState.DELIVERED)
+            )
+
+    @staticmethod
+    def _entry(conn: Connection, row: Row[Any, Any]) -> OutboxEntry:
+        recipients: Sequence[Row[Any, Any]] = ()
+        if row.kind == PackageKind.DOCUMENT:
+            recipients = conn.execute(
+                select(_recipients.c.recipient, _recipients.c.arrived_at)
+                .where(_recipients.c.document_id == row.document_id)
+                .order_by(_recipients.c.recipient)
+            ).all()
+        return OutboxEntry(
+            document_id=row.document_id,
+            kind=PackageKind(row.kind),
+            digest=row.digest,
+            data=row.data,
+            recipients=tuple(x.recipient for x in recipients),
+            state=OutboxState(row.state),
+            created_at=row.created_at,
+            submitted_at=row.submitted_at,
+            submit_count=row.submit_count,
+            arrived=frozenset(x.recipient for x in recipients if x.arrived_at is not None),
+            reason_code=row.reason_code,
+            reason=row.reason,
+            answers=row.answers,
+            status_code=row.status_code,
+        )
+
+    def _transaction(self) -> AbstractContextManager[Connection]:
+        return guarded(self.path, self._engine.begin)
+
+    def _connection(self) -> AbstractContextManager[Connection]:
+        return guarded(self.path, self._engine.connect)
