@@ -9,7 +9,9 @@
     │   ├── BrokerBinaryMissingError     the embedded Tansu binary is not installed
     │   └── TopicError                   a topic cannot be created or has the wrong settings
     ├── DatabaseError                the tracker's SQL side
-    │   └── DatabaseUnavailableError     cannot reach the database (retriable)
+    │   ├── DatabaseUnavailableError     cannot reach the database (retriable)
+    │   └── DatabaseNotReadyError        the database has no tracker tables yet
+    ├── UnknownDocumentError         the tracker has no record of a document (.document_id)
     ├── EventDecodeError             an edx.events record that does not decode (quarantined)
     ├── RoutingRefusal               the router refuses a package; goes to edx.deadletter
     │   ├── UnknownAgencyError           sender or recipient not in the directory (.agency)
@@ -17,7 +19,8 @@
     │   ├── ReplayError                  other bytes under a DocumentId already accepted
     │   └── UnauthorizedStatusError      a status from an agency not party to the document
     └── AuditError                   the audit trail does not hold
-        └── HashChainBrokenError         a history row does not chain to its predecessor
+        ├── HashChainBrokenError         a history row does not chain to its predecessor
+        └── TrailFileError               an exported trail file cannot be read
 
 Driver errors (aiokafka, SQLAlchemy) are translated into these at the ``bus``
 boundary, so no caller above ``bus`` ever sees a driver exception.
@@ -35,6 +38,7 @@ __all__ = [
     "BusError",
     "ConfigError",
     "DatabaseError",
+    "DatabaseNotReadyError",
     "DatabaseUnavailableError",
     "EventDecodeError",
     "HashChainBrokenError",
@@ -42,8 +46,10 @@ __all__ = [
     "ReplayError",
     "RoutingRefusal",
     "TopicError",
+    "TrailFileError",
     "UnauthorizedStatusError",
     "UnknownAgencyError",
+    "UnknownDocumentError",
 ]
 
 
@@ -89,6 +95,22 @@ class DatabaseUnavailableError(DatabaseError, ConnectionError):
 
     reason_code = "database-unavailable"
     retriable = True
+
+
+class DatabaseNotReadyError(DatabaseError):
+    """The database exists but holds no tracker tables (the tracker never ran on it)."""
+
+    reason_code = "database-not-ready"
+
+
+class UnknownDocumentError(BusError, LookupError):
+    """The tracker has no record of this document."""
+
+    reason_code = "unknown-document"
+
+    def __init__(self, document_id: str) -> None:
+        super().__init__(f"the tracker has no record of document {document_id}")
+        self.document_id = document_id
 
 
 class EventDecodeError(BusError, ValueError):
@@ -170,3 +192,9 @@ class HashChainBrokenError(AuditError):
         )
         self.document_id = document_id
         self.sequence = sequence
+
+
+class TrailFileError(AuditError, ValueError):
+    """An exported trail file is not a readable edxbus audit trail."""
+
+    reason_code = "trail-file-error"
