@@ -217,9 +217,7 @@ class Outbox:
         assert entry is not None
         return entry
 
-    def add_status(
-        self, answers: str, status_code: str, data: bytes, digest: str
-    ) -> OutboxEntry:
+    def add_status(self, answers: str, status_code: str, data: bytes, digest: str) -> OutboxEntry:
         """Keep a status package before it is published; idempotent for the same bytes."""
         with self._transaction() as conn:
             found = conn.execute(
@@ -387,9 +385,7 @@ class Outbox:
                 .where(_statuses.c.document_id == document_id)
                 .order_by(_statuses.c.id)
             ).all()
-        return [
-            RecipientStatus(r.recipient, r.status_code, r.description, r.at) for r in rows
-        ]
+        return [RecipientStatus(r.recipient, r.status_code, r.description, r.at) for r in rows]
 
     def sent_statuses(self, answers: str) -> list[OutboxEntry]:
         """The status packages this agency sent on a document, oldest first."""

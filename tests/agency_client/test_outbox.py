@@ -60,7 +60,8 @@ def test_a_later_status_counts_as_arrival_when_its_01_was_lost(outbox: Outbox) -
     outbox.add_document(DOC, DATA, content_digest(DATA), RECIPIENTS[:1])
     outbox.record_status(DOC, RECIPIENTS[0], "03", "registered", "d3")
     entry = outbox.get(DOC)
-    assert entry is not None and entry.state is OutboxState.DELIVERED
+    assert entry is not None
+    assert entry.state is OutboxState.DELIVERED
 
 
 def test_the_same_status_twice_is_recorded_once(outbox: Outbox) -> None:
@@ -85,7 +86,8 @@ def test_other_bytes_under_a_document_id_already_kept_are_refused(outbox: Outbox
     assert caught.value.document_id == DOC
     assert caught.value.reason_code == "duplicate-document-id"
     stored = outbox.get(DOC)
-    assert stored is not None and stored.data == DATA
+    assert stored is not None
+    assert stored.data == DATA
 
 
 def test_resubmission_is_due_after_the_silence(outbox: Outbox, clock: FakeClock) -> None:
@@ -124,11 +126,13 @@ def test_status_packages_are_kept_and_published_once(outbox: Outbox) -> None:
     status = b"<edXML>status 03</edXML>"
     digest = content_digest(status)
     entry = outbox.add_status(DOC, "03", status, digest)
-    assert entry.kind is PackageKind.STATUS and entry.state is OutboxState.PENDING
+    assert entry.kind is PackageKind.STATUS
+    assert entry.state is OutboxState.PENDING
     assert [e.digest for e in outbox.due_for_resubmit(timedelta(seconds=300))] == [digest]
     outbox.mark_submitted(PackageKind.STATUS, DOC, digest)
     (sent,) = outbox.sent_statuses(DOC)
-    assert sent.state is OutboxState.PUBLISHED and sent.status_code == "03"
+    assert sent.state is OutboxState.PUBLISHED
+    assert sent.status_code == "03"
     assert outbox.due_for_resubmit(timedelta(seconds=0)) == []
 
 
