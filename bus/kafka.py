@@ -215,8 +215,11 @@ async def probe_features(settings: Settings, *, wait_seconds: float = 10.0) -> B
     supported = True
     try:
         await asyncio.wait_for(producer.start(), wait_seconds)
-    except (kafka_errors.UnknownError, kafka_errors.UnsupportedVersionError,
-            kafka_errors.ClusterAuthorizationFailedError):
+    except (
+        kafka_errors.UnknownError,
+        kafka_errors.UnsupportedVersionError,
+        kafka_errors.ClusterAuthorizationFailedError,
+    ):
         supported = False
     except _UNAVAILABLE as exc:
         raise BrokerUnavailableError(f"broker {settings.bootstrap} unavailable: {exc}") from exc
