@@ -1,0 +1,194 @@
+"""Signing EDXML packages: an enveloped XML-DSig signature, spliced into the original bytes.
+
+``signxml`` computes the signature over the parsed package with a placeholder where
+the signature goes. The serialised ``<ds:Signature>`` is then inserted into the
+ORIGINAL bytes right after ``</edXML:TraceHeaderList>`` (or at the end of
+``edXMLHeader`` when a status package has no trace list): the reference digest
+is over the canonical form *with the signature removed*, so every other byte of
+the package stays exactly as the sender wrote it, and the signature still
+verifies. The splice is checked by re-reading where the signature landed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from lxml import etree
+from signxml.algorithms import SignatureConstructionMethod
+from signxml.signer import XMLSigner
+
+from signing._xml import DSIG_NS, EDXML_NS, find_header, find_signatures, parse_package
+from signing.certificates import (
+    PrivateKey,
+    agency_code_of,
+    certificate_fingerprint,
+    check_signing_usage,
+    load_certificate_file,
+    load_private_key,
+)
+from signing.errors import (
+    AlreadySignedError,
+    CredentialError,
+    KeyMismatchError,
+    MalformedSignatureError,
+    SenderMismatchError,
+)
+from signing.policy import Canonicalization, DigestAlgorithm, SignatureAlgorithm
+
+__all__ = ["Signer", "sender_code_in"]
+
+_TRACE_END = re.compile(rb"</(?:[A-Za-z_][\w.\-]*:)?TraceHeaderList\s*>")
+_HEADER_END = re.compile(rb"</(?:[A-Za-z_][\w.\-]*:)?edXMLHeader\s*>")
+_TRACE_TAG = f"{{{EDXML_NS}}}TraceHeaderList"
+
+
+def sender_code_in(root: etree._Element) -> str | None:
+    """``MessageHeader/From/OrganId`` of a package root, stripped; None when absent."""
+    found = root.find(
+        f"{{{EDXML_NS}}}edXMLEnvelope/{{{EDXML_NS}}}edXMLHeader/{{{EDXML_NS}}}MessageHeader"
+        f"/{{{EDXML_NS}}}From/{{{EDXML_NS}}}OrganId"
+    )
+    if found is None or not (found.text or "").strip():
+        return None
+    return (found.text or "").strip()
+
+
+def _default_algorithm(key: PrivateKey) -> SignatureAlgorithm:
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        return SignatureAlgorithm.ECDSA_SHA256
+    return SignatureAlgorithm.RSA_SHA256
+
+
+def _check_pair(key: PrivateKey, cert: x509.Certificate) -> None:
+    own = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    theirs = cert.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    if own != theirs:
+        raise KeyMismatchError("the private key does not belong to the certificate")
+
+
+@dataclass(frozen=True)
+class Signer:
+    """An agency's signing credentials, loaded once: the key object, its certificate,
+    and the intermediates to carry in ``KeyInfo``. Reuse one Signer for many packages:
+    loading an RSA key (with its consistency check) costs tens of milliseconds."""
+
+    key: PrivateKey = field(repr=False)
+    certificate: x509.Certificate
+    chain: tuple[x509.Certificate, ...] = ()
+    algorithm: SignatureAlgorithm | None = None
+    _signer: XMLSigner = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
+            raise CredentialError("only RSA and EC keys can sign EDXML packages")
+        _check_pair(self.key, self.certificate)
+        check_signing_usage(self.certificate)
+        agency_code_of(self.certificate)  # refuse a certificate that names no agency, early
+        algorithm = self.algorithm or _default_algorithm(self.key)
+        rsa_key = isinstance(self.key, rsa.RSAPrivateKey)
+        if rsa_key != algorithm.short_name.startswith("rsa"):
+            raise CredentialError(
+                f"a {type(self.key).__name__} cannot sign with {algorithm.short_name}"
+            )
+        object.__setattr__(self, "algorithm", algorithm)
+        signer = XMLSigner(
+            method=SignatureConstructionMethod.enveloped,
+            signature_algorithm=algorithm.value,
+            digest_algorithm=DigestAlgorithm.SHA256.value,
+            c14n_algorithm=Canonicalization.EXCLUSIVE.value,
+        )
+        object.__setattr__(self, "_signer", signer)
+
+    @classmethod
+    def from_files(
+        cls,
+        key_path: Path | str,
+        cert_path: Path | str,
+        *,
+        password: bytes | None = None,
+        algorithm: SignatureAlgorithm | None = None,
+    ) -> Signer:
+        """Load a PEM key and a PEM certificate file (leaf first, intermediates after)."""
+        certs = load_certificate_file(Path(cert_path))
+        key = load_private_key(Path(key_path), password)
+        return cls(key, certs[0], tuple(certs[1:]), algorithm)
+
+    @property
+    def agency_code(self) -> str:
+        """The agency the certificate speaks for (its subject ``UID``)."""
+        return agency_code_of(self.certificate)
+
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 hex of the certificate's DER encoding."""
+        return certificate_fingerprint(self.certificate)
+
+    @property
+    def signature_algorithm(self) -> SignatureAlgorithm:
+        assert self.algorithm is not None  # set in __post_init__
+        return self.algorithm
+
+    def sign(self, data: bytes, *, check_sender: bool = False) -> bytes:
+        """The package with an enveloped signature added; no other byte changes.
+
+        ``check_sender`` refuses a package whose ``From/OrganId`` is not this
+        certificate's agency (what every verifier will refuse anyway).
+        """
+        root = parse_package(data)
+        header = find_header(root)
+        namespaced, other = find_signatures(root)
+        if namespaced or other:
+            raise AlreadySignedError()
+        if check_sender:
+            sender = sender_code_in(root)
+            if sender != self.agency_code:
+                raise SenderMismatchError(sender or "(none)", self.agency_code)
+        trace = header.find(_TRACE_TAG)
+        placeholder = etree.Element(f"{{{DSIG_NS}}}Signature", nsmap={"ds": DSIG_NS})
+        placeholder.set("Id", "placeholder")
+        if trace is not None:
+            trace.addnext(placeholder)
+        else:
+            header.append(placeholder)
+        signed_root = self._signer.sign(root, key=self.key, cert=[self.certificate, *self.chain])
+        signature = next(signed_root.iter(f"{{{DSIG_NS}}}Signature"))
+        signature_bytes = etree.tostring(signature, with_tail=False)
+        return _splice(data, signature_bytes, after_trace=trace is not None)
+
+
+def _splice(data: bytes, signature: bytes, *, after_trace: bool) -> bytes:
+    """Insert the signature after ``</…TraceHeaderList>`` (or before ``</…edXMLHeader>``)."""
+    pattern = _TRACE_END if after_trace else _HEADER_END
+    matches = list(pattern.finditer(data))
+    if len(matches) != 1:
+        raise MalformedSignatureError(
+            "cannot place the signature: the header's end tag is not unique in the bytes"
+        )
+    offset = matches[0].end() if after_trace else matches[0].start()
+    signed = data[:offset] + signature + data[offset:]
+    _check_placement(signed)
+    return signed
+
+
+def _check_placement(signed: bytes) -> None:
+    root = parse_package(signed)
+    header = find_header(root)
+    signatures = [c for c in header if c.tag == f"{{{DSIG_NS}}}Signature"]
+    namespaced, _ = find_signatures(root)
+    if len(signatures) != 1 or len(namespaced) != 1:
+        raise MalformedSignatureError("the signature did not land in edXMLHeader")
+    previous = signatures[0].getprevious()
+    while previous is not None and not isinstance(previous.tag, str):
+        previous = previous.getprevious()
+    trace = header.find(_TRACE_TAG)
+    if trace is not None and previous is not trace:
+        raise MalformedSignatureError("the signature did not land after TraceHeaderList")

@@ -1,0 +1,288 @@
+"""Verifying a signed EDXML package, and what the verification proves.
+
+The order of the checks is the order of the questions an auditor asks: is there
+one signature, where it belongs, in a form we accept (algorithms, one whole-package
+reference: no room for signature wrapping)? Does its certificate chain to our
+roots, valid then and not revoked, allowed to sign, naming an agency? Do the
+signature value and the digest hold (``signxml`` answers those)? Is the sender the
+agency the certificate names? Only then is a :class:`VerifiedPackage` returned,
+and it holds *only what the signature covers*: callers parse ``signed_bytes``,
+never the bytes they were handed.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import rsa
+from lxml import etree
+from signxml.algorithms import DigestAlgorithm as SxDigestAlgorithm
+from signxml.algorithms import SignatureMethod as SxSignatureMethod
+from signxml.exceptions import (
+    InvalidCertificate,
+    InvalidDigest,
+    InvalidInput,
+    InvalidSignature,
+    SignXMLException,
+)
+from signxml.verifier import SignatureConfiguration, XMLVerifier
+
+from signing._xml import (
+    DSIG_NS,
+    EDXML_NS,
+    INTERNAL_PARSER,
+    find_header,
+    find_signatures,
+    parse_package,
+)
+from signing.certificates import (
+    agency_code_of,
+    certificate_fingerprint,
+    check_signing_usage,
+    describe,
+)
+from signing.errors import (
+    DigestMismatchError,
+    MalformedSignatureError,
+    NoSignatureError,
+    SenderMismatchError,
+    SignatureValueError,
+    SignatureWrappingError,
+    UnnamespacedSignatureError,
+    UnsupportedAlgorithmError,
+    UntrustedCertificateError,
+    WeakAlgorithmError,
+)
+from signing.policy import (
+    Canonicalization,
+    DigestAlgorithm,
+    SignatureAlgorithm,
+    VerificationPolicy,
+)
+from signing.signer import sender_code_in
+from signing.trust import TrustStore
+
+__all__ = ["SignatureForm", "VerifiedPackage", "Verifier", "read_signature_form"]
+
+_ENVELOPED = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
+_DS = {"ds": DSIG_NS}
+_SIGNATURE_LOCATION = f"./{{{EDXML_NS}}}edXMLEnvelope/{{{EDXML_NS}}}edXMLHeader/"
+
+
+@dataclass(frozen=True)
+class SignatureForm:
+    """What a signature says about itself, read before anything is trusted."""
+
+    signature_algorithm: SignatureAlgorithm
+    digest_algorithm: DigestAlgorithm
+    c14n: Canonicalization
+    certificates: tuple[x509.Certificate, ...]
+
+
+@dataclass(frozen=True)
+class VerifiedPackage:
+    """A package whose signature holds. Act only on ``signed_bytes`` / ``signed_root``.
+
+    ``signed_bytes`` is the canonical form the digest covers (signature removed, no XML
+    declaration, UTF-8), exactly as the verifier saw it.
+    """
+
+    signed_bytes: bytes
+    signed_root: etree._Element
+    certificate: x509.Certificate
+    chain: tuple[x509.Certificate, ...]
+    agency_code: str
+    fingerprint: str
+    signature_algorithm: SignatureAlgorithm
+    digest_algorithm: DigestAlgorithm
+    c14n: Canonicalization
+    sender_code: str | None
+    verified_at: datetime
+
+    @property
+    def signer_name(self) -> str:
+        """The certificate subject's common name (or whole subject), for people."""
+        return describe(self.certificate).strip("'\"")
+
+
+def _algorithm(element: etree._Element | None, what: str) -> str:
+    if element is None or not element.get("Algorithm"):
+        raise MalformedSignatureError(f"the signature names no {what}")
+    return element.get("Algorithm", "")
+
+
+def read_signature_form(signature: etree._Element) -> SignatureForm:
+    """Read algorithms, the reference and the certificates of a ``ds:Signature``;
+    refuse any form that could sign less than the whole package."""
+    signed_infos = signature.findall("ds:SignedInfo", _DS)
+    if len(signed_infos) != 1:
+        raise MalformedSignatureError("the signature must hold exactly one SignedInfo")
+    signed_info = signed_infos[0]
+    c14n_uri = _algorithm(signed_info.find("ds:CanonicalizationMethod", _DS), "canonicalization")
+    method_uri = _algorithm(signed_info.find("ds:SignatureMethod", _DS), "signature method")
+    try:
+        c14n = Canonicalization(c14n_uri)
+    except ValueError:
+        raise UnsupportedAlgorithmError("canonicalization", c14n_uri) from None
+    try:
+        method = SignatureAlgorithm(method_uri)
+    except ValueError:
+        raise UnsupportedAlgorithmError("signature method", method_uri) from None
+    references = signed_info.findall("ds:Reference", _DS)
+    if len(references) != 1:
+        raise SignatureWrappingError(
+            f"the signature holds {len(references)} references; an EDXML signature holds "
+            "exactly one, over the whole package"
+        )
+    reference = references[0]
+    if reference.get("URI") != "":
+        raise SignatureWrappingError(
+            f'the signature covers {reference.get("URI")!r}, not the whole package (URI="")'
+        )
+    transforms = [
+        _algorithm(t, "transform") for t in reference.findall("ds:Transforms/ds:Transform", _DS)
+    ]
+    if not transforms or transforms[0] != _ENVELOPED:
+        raise SignatureWrappingError("the reference lacks the enveloped-signature transform")
+    for uri in transforms[1:]:
+        try:
+            Canonicalization(uri)
+        except ValueError:
+            raise UnsupportedAlgorithmError("transform", uri) from None
+    if len(transforms) > 2:
+        raise UnsupportedAlgorithmError("transform chain", " ".join(transforms))
+    digest_uri = _algorithm(reference.find("ds:DigestMethod", _DS), "digest method")
+    try:
+        digest = DigestAlgorithm(digest_uri)
+    except ValueError:
+        raise UnsupportedAlgorithmError("digest method", digest_uri) from None
+    certificates: list[x509.Certificate] = []
+    for element in signature.findall("ds:KeyInfo/ds:X509Data/ds:X509Certificate", _DS):
+        try:
+            der = base64.b64decode("".join((element.text or "").split()), validate=True)
+            certificates.append(x509.load_der_x509_certificate(der))
+        except (binascii.Error, ValueError):
+            raise MalformedSignatureError("an X509Certificate in KeyInfo cannot be read") from None
+    if not certificates:
+        raise MalformedSignatureError("the signature carries no certificate (KeyInfo/X509Data)")
+    return SignatureForm(method, digest, c14n, tuple(certificates))
+
+
+class Verifier:
+    """Verifies packages against one trust store under one policy. Thread-safe, reusable."""
+
+    def __init__(self, trust: TrustStore, policy: VerificationPolicy | None = None) -> None:
+        self.trust = trust
+        self.policy = policy or VerificationPolicy()
+
+    @classmethod
+    def from_directory(
+        cls,
+        path: Path | str,
+        crl_paths: tuple[Path | str, ...] | list[Path | str] = (),
+        policy: VerificationPolicy | None = None,
+    ) -> Verifier:
+        return cls(TrustStore.from_directory(path, crl_paths), policy)
+
+    def verify(self, data: bytes, *, at: datetime | None = None) -> VerifiedPackage:
+        """Verify ``data`` at ``at`` (now by default); raise the first failure's named error."""
+        when = at or datetime.now(UTC)
+        if when.tzinfo is None:
+            raise ValueError("verification time must be timezone-aware")
+        root = parse_package(data)
+        header = find_header(root)
+        namespaced, other = find_signatures(root)
+        if not namespaced:
+            if other:
+                raise UnnamespacedSignatureError()
+            raise NoSignatureError()
+        if len(namespaced) > 1:
+            raise SignatureWrappingError(
+                f"the package carries {len(namespaced)} signatures; exactly one is allowed"
+            )
+        signature = namespaced[0]
+        if signature.getparent() is not header:
+            raise SignatureWrappingError("the signature does not sit in edXMLHeader")
+        form = read_signature_form(signature)
+        self._check_strength(form)
+        leaf, presented = form.certificates[0], form.certificates[1:]
+        policy = self.policy
+        chain = self.trust.validate(
+            leaf,
+            at=when,
+            presented=presented,
+            check_revocation=policy.check_revocation,
+            require_crl=policy.require_crl,
+            clock_skew=policy.clock_skew,
+        )
+        check_signing_usage(leaf)
+        agency = agency_code_of(leaf)
+        result = self._check_signature(root, leaf, form, when)
+        signed_root = result.signed_xml
+        if signed_root is None or signed_root.tag != f"{{{EDXML_NS}}}edXML":
+            raise SignatureWrappingError("the signed content is not the EDXML package")
+        sender = sender_code_in(signed_root)
+        if policy.require_sender_binding and sender != agency:
+            raise SenderMismatchError(sender or "(none)", agency)
+        return VerifiedPackage(
+            signed_bytes=result.signed_data,
+            signed_root=signed_root,
+            certificate=leaf,
+            chain=chain,
+            agency_code=agency,
+            fingerprint=certificate_fingerprint(leaf),
+            signature_algorithm=form.signature_algorithm,
+            digest_algorithm=form.digest_algorithm,
+            c14n=form.c14n,
+            sender_code=sender,
+            verified_at=when,
+        )
+
+    def _check_strength(self, form: SignatureForm) -> None:
+        if not self.policy.allow_sha1:
+            if form.signature_algorithm.is_sha1:
+                raise WeakAlgorithmError(form.signature_algorithm.short_name)
+            if form.digest_algorithm is DigestAlgorithm.SHA1:
+                raise WeakAlgorithmError(f"digest {form.digest_algorithm.short_name}")
+        key = form.certificates[0].public_key()
+        if isinstance(key, rsa.RSAPublicKey) and key.key_size < self.policy.min_rsa_bits:
+            raise WeakAlgorithmError(f"RSA key of {key.key_size} bits")
+
+    def _check_signature(
+        self, root: etree._Element, leaf: x509.Certificate, form: SignatureForm, at: datetime
+    ) -> Any:
+        # The chain and validity are already checked (with the policy's clock skew);
+        # signxml re-checks validity without skew, so hand it a time inside the period.
+        inside = min(max(at, leaf.not_valid_before_utc), leaf.not_valid_after_utc)
+        config = SignatureConfiguration(
+            require_x509=True,
+            location=_SIGNATURE_LOCATION,
+            expect_references=1,
+            signature_methods=frozenset({SxSignatureMethod(form.signature_algorithm.value)}),
+            digest_algorithms=frozenset({SxDigestAlgorithm(form.digest_algorithm.value)}),
+            verification_time=inside,
+        )
+        try:
+            return XMLVerifier().verify(
+                root, x509_cert=leaf, parser=INTERNAL_PARSER, expect_config=config
+            )
+        except InvalidDigest:
+            raise DigestMismatchError() from None
+        except InvalidCertificate as error:
+            raise UntrustedCertificateError(f"certificate refused: {error}") from None
+        except InvalidSignature as error:
+            if "Signature verification failed" in str(error) or "mismatch" in str(error).lower():
+                raise SignatureValueError() from None
+            raise MalformedSignatureError(f"signature refused: {error}") from None
+        except InvalidInput as error:
+            raise MalformedSignatureError(f"signature cannot be read: {error}") from None
+        except SignXMLException as error:
+            raise MalformedSignatureError(f"signature refused: {error}") from None
+        except (ValueError, TypeError, etree.LxmlError) as error:
+            raise MalformedSignatureError(f"signature cannot be read: {error}") from None
