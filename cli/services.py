@@ -1,9 +1,176 @@
-"""edx commands: (to be filled in)."""
+"""edx commands that run the bus: ``router run``, ``tracker run``, ``topics init``, ``up``.
+
+Each runs in the foreground until Ctrl-C (SIGINT) or SIGTERM, which ask the
+service to finish its batch, commit, and stop: the same path a container stop
+takes in docker/compose.yaml. Logs go to stderr in ``settings.log_format``;
+metrics are served on ``settings.metrics_port`` (``--metrics-port``) when set.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import signal
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+
 import click
+
+from bus import Settings, load_settings
+from bus.embedded_stack import EmbeddedStack, running_bus
+from bus.logs import configure_logging
+from bus.metrics import start_metrics_server
+from bus.topics import ensure_topics
 
 __all__ = ["COMMANDS"]
 
-COMMANDS: list[click.Command] = []
+ServiceRunner = Callable[..., Awaitable[None]]
+
+
+def _settings(home: Path | None, metrics_port: int | None = None) -> Settings:
+    return load_settings(home=home, metrics_port=metrics_port)
+
+
+@contextlib.contextmanager
+def _on_stop_signals(request_stop: Callable[[], None]) -> Iterator[None]:
+    """SIGINT and SIGTERM ask for a clean stop instead of killing the process mid-batch."""
+    loop = asyncio.get_running_loop()
+    installed: list[signal.Signals] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, request_stop)
+            installed.append(sig)
+    try:
+        yield
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+
+async def _run_service(settings: Settings, run: ServiceRunner) -> None:
+    stop = asyncio.Event()
+    with _on_stop_signals(stop.set):
+        await run(settings, stop=stop)
+
+
+def _serve(settings: Settings, run: ServiceRunner) -> None:
+    configure_logging(settings)
+    server = start_metrics_server(settings)
+    if server is not None:
+        click.echo(f"metrics: {server.url}", err=True)
+    try:
+        asyncio.run(_run_service(settings, run))
+    finally:
+        if server is not None:
+            server.stop()
+
+
+_home_option = click.option(
+    "--home",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="State directory (EDX_HOME, default ./.edx).",
+)
+_metrics_option = click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Serve Prometheus metrics on this port (EDX_METRICS_PORT; 0 = off).",
+)
+
+
+@click.group("router")
+def router_group() -> None:
+    """The router: edx.submit -> verified -> recipients' inboxes + events."""
+
+
+@router_group.command("run")
+@_home_option
+@_metrics_option
+def router_run(home: Path | None, metrics_port: int | None) -> None:
+    """Run one router in the foreground (scale by running more)."""
+    from bus.router import run_router
+
+    _serve(_settings(home, metrics_port), run_router)
+
+
+@click.group("tracker")
+def tracker_group() -> None:
+    """The tracker: edx.events -> the SQL database the clerk commands read."""
+
+
+@tracker_group.command("run")
+@_home_option
+@_metrics_option
+def tracker_run(home: Path | None, metrics_port: int | None) -> None:
+    """Run the tracker in the foreground."""
+    from bus.tracker import run_tracker
+
+    _serve(_settings(home, metrics_port), run_tracker)
+
+
+@click.group("topics")
+def topics_group() -> None:
+    """Topic administration (DESIGN.md §3)."""
+
+
+@topics_group.command("init")
+@_home_option
+@click.option("--agency", "agencies", multiple=True, metavar="CODE", help="Also create this inbox.")
+def topics_init(home: Path | None, agencies: tuple[str, ...]) -> None:
+    """Create the bus topics (and inboxes) unless they exist; safe to repeat."""
+    settings = _settings(home)
+    asyncio.run(ensure_topics(settings, agencies))
+    names = settings.topics
+    created = [names.submit, names.events, names.deadletter, names.agencies]
+    created += [names.inbox(code) for code in agencies]
+    click.echo(
+        f"topics ready on {settings.bootstrap} (replication {settings.replication_factor}, "
+        f"{settings.partitions} partitions): {', '.join(created)}"
+    )
+
+
+async def _up(settings: Settings, port: int | None, metrics_port: int | None) -> None:
+    stack = EmbeddedStack(settings, port=port, metrics_port=metrics_port)
+    async with stack:
+        running = stack.settings
+        click.echo(f"edxbus is up: broker {running.bootstrap}, state in {running.home}/")
+        click.echo(f"  tracker database  {running.resolved_db_url}")
+        if stack.metrics_url:
+            click.echo(f"  metrics           {stack.metrics_url}")
+        click.echo("In other terminals:")
+        click.echo(f"  export EDX_BOOTSTRAP={running.bootstrap} EDX_HOME={running.home}")
+        click.echo("  edx demo    # or edx send / edx inbox / edx track ...")
+        click.echo("Ctrl-C stops the bus.")
+        with _on_stop_signals(stack.request_stop):
+            await stack.wait()
+    click.echo("edxbus stopped: broker, router and tracker are down; state kept.")
+
+
+@click.command("up")
+@_home_option
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Broker port (default: that of EDX_BOOTSTRAP when free, else any free port).",
+)
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Serve Prometheus metrics of the router and tracker on this port.",
+)
+def up(home: Path | None, port: int | None, metrics_port: int | None) -> None:
+    """Run the embedded bus in the foreground: broker, topics, router, tracker."""
+    settings = _settings(home)
+    configure_logging(settings, level="WARNING")
+    already = running_bus(settings)
+    if already is not None:
+        raise click.ClickException(
+            f"an embedded bus already runs for {settings.home}/ at {already}"
+        )
+    asyncio.run(_up(settings, port, metrics_port))
+
+
+COMMANDS: list[click.Command] = [router_group, tracker_group, topics_group, up]

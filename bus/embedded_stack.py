@@ -1,0 +1,217 @@
+"""The whole bus in one process: embedded broker, topics, router and tracker.
+
+Why: a newcomer must get a working exchange with one command (``edx up``, and
+``edx demo`` when no bus runs), with nothing to install but the package. The
+broker is the embedded Tansu (memory storage); what must survive a restart lives
+under ``settings.home`` (``./.edx``): the tracker database, the router's memory of
+accepted documents, the agencies' outboxes and the dev PKI.
+
+While the stack runs it writes ``$EDX_HOME/bus.json`` (bootstrap address and
+process id), so a second command (``edx demo``) finds the running bus instead of
+starting another one; :func:`running_bus` reads it back.
+
+The broker listens on the port of ``settings.bootstrap`` when that is a local
+address and the port is free (so other terminals need no settings at all), else
+on a free port, which :meth:`EmbeddedStack.settings` and the runtime file report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Self
+
+from bus.embedded import EmbeddedBroker
+from bus.errors import BrokerError, BusError
+from bus.logs import get_logger, log_context
+from bus.metrics import MetricsServer, start_metrics_server
+from bus.settings import Settings
+from bus.topics import ensure_topics
+
+__all__ = ["RUNTIME_FILE", "EmbeddedStack", "running_bus"]
+
+#: The runtime file of a running stack, under ``settings.home``.
+RUNTIME_FILE = "bus.json"
+#: How long the services get to finish their current batch when the stack stops.
+_STOP_GRACE = 10.0
+_LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost"})
+
+log = get_logger(__name__)
+
+
+def running_bus(settings: Settings) -> str | None:
+    """The bootstrap address of a stack running for ``settings.home``, if one answers."""
+    path = settings.home / RUNTIME_FILE
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+        host, port = str(info["bootstrap"]).rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=0.5):
+            return str(info["bootstrap"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _local_port(bootstrap: str) -> int | None:
+    """The port of ``bootstrap`` when it is one local address, else ``None``."""
+    if "," in bootstrap or ":" not in bootstrap:
+        return None
+    host, port = bootstrap.rsplit(":", 1)
+    return int(port) if host in _LOCAL_HOSTS and port.isdigit() else None
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+class EmbeddedStack:
+    """Broker + topics + router + tracker, started and stopped together.
+
+    ``async with EmbeddedStack(settings) as stack:`` starts everything and
+    ``stack.settings`` points at the running broker; leaving the block stops the
+    services first (they finish their batch and commit), then the broker.
+    ``await stack.wait()`` returns when :meth:`request_stop` is called and raises
+    when a service fails, so ``edx up`` can run in the foreground.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        port: int | None = None,
+        metrics_port: int | None = None,
+    ) -> None:
+        self._requested = settings
+        self._port = port
+        self._metrics_port = metrics_port
+        self._settings: Settings | None = None
+        self._broker: EmbeddedBroker | None = None
+        self._metrics: MetricsServer | None = None
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def settings(self) -> Settings:
+        """The settings of the running stack (``bootstrap`` is the broker's address)."""
+        if self._settings is None:
+            raise BrokerError("the embedded bus is not running")
+        return self._settings
+
+    @property
+    def metrics_url(self) -> str | None:
+        """Where the stack's Prometheus metrics are served, when they are."""
+        return self._metrics.url if self._metrics is not None else None
+
+    async def start(self) -> None:
+        """Start the broker, create the topics, then start the router and the tracker."""
+        home = self._requested.home
+        home.mkdir(parents=True, exist_ok=True)
+        port = self._port
+        if port is None:
+            wanted = _local_port(self._requested.bootstrap)
+            port = wanted if wanted is not None and _port_free(wanted) else None
+        self._broker = EmbeddedBroker(port=port, log_path=home / "broker.log")
+        try:
+            await asyncio.to_thread(self._broker.start)
+            settings = replace(self._requested, bootstrap=self._broker.bootstrap)
+            self._settings = settings
+            await ensure_topics(settings)
+            self._metrics = start_metrics_server(settings, port=self._metrics_port)
+            self._start_services(settings)
+            self._write_runtime_file(settings)
+        except BaseException:
+            await self.stop()
+            raise
+        log.info("embedded bus running", bootstrap=settings.bootstrap, home=str(home))
+
+    def _start_services(self, settings: Settings) -> None:
+        # Imported here: the services import much of the bus; the stack is their one wiring.
+        from bus.router import run_router
+        from bus.tracker import run_tracker
+
+        async def service(name: str, run: Callable[..., Awaitable[None]]) -> None:
+            with log_context(service=name):
+                await run(settings, stop=self._stop)
+
+        self._tasks = [
+            asyncio.create_task(service("router", run_router), name="edx-router"),
+            asyncio.create_task(service("tracker", run_tracker), name="edx-tracker"),
+        ]
+
+    def _write_runtime_file(self, settings: Settings) -> None:
+        info = {
+            "bootstrap": settings.bootstrap,
+            "pid": os.getpid(),
+            "started_at": datetime.now(UTC).isoformat(),
+            "db_url": settings.resolved_db_url,
+        }
+        (settings.home / RUNTIME_FILE).write_text(json.dumps(info, indent=2), encoding="utf-8")
+
+    def request_stop(self) -> None:
+        """Ask the services to finish (safe from a signal handler via the loop)."""
+        self._stop.set()
+
+    async def wait(self) -> None:
+        """Until :meth:`request_stop`; raises the error of a service that fails first."""
+        stopper = asyncio.create_task(self._stop.wait())
+        try:
+            done, _ = await asyncio.wait(
+                [stopper, *self._tasks], return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            stopper.cancel()
+        for task in self._tasks:
+            if task in done and not task.cancelled() and task.exception() is not None:
+                raise BusError(
+                    f"the {task.get_name().removeprefix('edx-')} stopped: {task.exception()}"
+                ) from task.exception()
+        if not self._stop.is_set():
+            raise BusError("a service of the embedded bus stopped on its own")
+
+    async def stop(self) -> None:
+        """Stop the services (grace period, then cancel), the metrics, then the broker."""
+        self._stop.set()
+        if self._tasks:
+            _, pending = await asyncio.wait(self._tasks, timeout=_STOP_GRACE)
+            for task in pending:
+                task.cancel()
+            results = await asyncio.gather(*self._tasks, return_exceptions=True)
+            for task, result in zip(self._tasks, results, strict=True):
+                if isinstance(result, Exception):
+                    log.warning(
+                        "service ended with an error", service=task.get_name(), error=str(result)
+                    )
+            self._tasks = []
+        if self._metrics is not None:
+            self._metrics.stop()
+            self._metrics = None
+        if self._settings is not None:
+            with contextlib.suppress(OSError):
+                (self._settings.home / RUNTIME_FILE).unlink(missing_ok=True)
+        if self._broker is not None:
+            await asyncio.to_thread(self._broker.stop)
+            self._broker = None
+        self._settings = None
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
