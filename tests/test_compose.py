@@ -82,7 +82,7 @@ def service_env(service: dict[str, Any]) -> dict[str, str]:
 
 
 def _script_default(script: str, variable: str) -> str | None:
-    match = re.search(rf'\$\{{{variable}:=([^}}]*)\}}', script)
+    match = re.search(rf"\$\{{{variable}:=([^}}]*)\}}", script)
     return match[1] if match else None
 
 
@@ -135,9 +135,7 @@ def compose_problems(compose: dict[str, Any]) -> list[str]:
             )
     for name in ("router", "tracker"):
         needs = (services.get(name) or {}).get("depends_on") or {}
-        if (needs.get("topics-init") or {}).get("condition") != (
-            "service_completed_successfully"
-        ):
+        if (needs.get("topics-init") or {}).get("condition") != ("service_completed_successfully"):
             problems.append(f"{name} must wait for topics-init to complete")
     return problems
 
@@ -204,7 +202,9 @@ def test_acl_scripts_name_the_topics_and_groups_of_the_code() -> None:
     assert _script_default(agency, "EDX_TOPIC_SUBMIT") == topics.submit
     assert _script_default(agency, "EDX_TOPIC_INBOX_PREFIX") == topics.inbox_prefix
     # An agency may read its own inbox only: a literal ACL, never a prefixed one.
-    inbox_acl = next(line for line in agency.splitlines() if "EDX_TOPIC_INBOX_PREFIX}${CODE}" in line)
+    inbox_acl = next(
+        line for line in agency.splitlines() if "EDX_TOPIC_INBOX_PREFIX}${CODE}" in line
+    )
     assert "prefixed" not in inbox_acl
 
 
@@ -255,7 +255,11 @@ def test_service_commands_exist_in_the_code() -> None:
 
 
 def test_scripts_are_executable() -> None:
-    for script in [*DOCKER.glob("kafka/*.sh"), *DOCKER.glob("postgres/*.sh"), DOCKER / "tls/make-certs.sh"]:
+    for script in [
+        *DOCKER.glob("kafka/*.sh"),
+        *DOCKER.glob("postgres/*.sh"),
+        DOCKER / "tls/make-certs.sh",
+    ]:
         assert script.stat().st_mode & 0o111, f"{script} is not executable"
 
 
