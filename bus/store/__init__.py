@@ -1,0 +1,58 @@
+"""The tracker's SQL store: schema, engine, migrations, idempotent ingest and queries.
+
+SQLite (WAL) is the embedded default, PostgreSQL the production database; both are
+reached through SQLAlchemy 2 and every driver error leaves this package as a
+:class:`~bus.errors.DatabaseError`.
+"""
+
+from bus.store.chain import GENESIS, ChainCheck, row_hash, verify_chain
+from bus.store.engine import create_store_engine, redact, translate_errors
+from bus.store.migrate import current_revision, head_revision, upgrade
+from bus.store.placement import Placement, place
+from bus.store.queries import (
+    STATUS_WORDS,
+    DocumentStatus,
+    LevelCounts,
+    RecipientStatus,
+    TrackedDocument,
+    TrackFilter,
+    Trail,
+    TrailEntry,
+    document_status,
+    document_trail,
+    status_words,
+    track,
+)
+from bus.store.writes import IncomingRecord, IngestResult, NameLookup, ingest, stored_positions
+
+__all__ = [
+    "GENESIS",
+    "STATUS_WORDS",
+    "ChainCheck",
+    "DocumentStatus",
+    "IncomingRecord",
+    "IngestResult",
+    "LevelCounts",
+    "NameLookup",
+    "Placement",
+    "RecipientStatus",
+    "TrackFilter",
+    "TrackedDocument",
+    "Trail",
+    "TrailEntry",
+    "create_store_engine",
+    "current_revision",
+    "document_status",
+    "document_trail",
+    "head_revision",
+    "ingest",
+    "place",
+    "redact",
+    "row_hash",
+    "status_words",
+    "stored_positions",
+    "track",
+    "translate_errors",
+    "upgrade",
+    "verify_chain",
+]

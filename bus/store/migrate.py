@@ -1,0 +1,61 @@
+"""Schema migrations of the tracker's database, run programmatically.
+
+The tracker calls :func:`upgrade` at start, so a fresh SQLite file or an empty
+PostgreSQL database is ready without a separate step, and a database written by an
+older edxbus is brought up to date. Concurrent starts on PostgreSQL are serialised by
+an advisory lock so that two trackers never migrate at once.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, text
+
+from bus.store.engine import create_store_engine, translate_errors
+
+__all__ = ["current_revision", "head_revision", "upgrade"]
+
+# An arbitrary, fixed key for pg_advisory_lock: "edx tracker migrations".
+_ADVISORY_LOCK_KEY = 0x6564785F747263
+
+
+def _config() -> Config:
+    location = resources.files("bus.store").joinpath("migrations")
+    config = Config()
+    config.set_main_option("script_location", str(location))
+    return config
+
+
+def head_revision() -> str:
+    """The newest revision shipped with this edxbus."""
+    head = ScriptDirectory.from_config(_config()).get_current_head()
+    if head is None:
+        raise RuntimeError("no migration revisions shipped in bus/store/migrations")
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision the database is at, ``None`` when it was never migrated."""
+    with translate_errors(), engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def upgrade(engine_url: str | Engine, revision: str = "head") -> None:
+    """Bring the database at ``engine_url`` to ``revision`` (the newest by default)."""
+    engine = engine_url if isinstance(engine_url, Engine) else create_store_engine(engine_url)
+    try:
+        with translate_errors(), engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                                   {"key": _ADVISORY_LOCK_KEY})
+            config = _config()
+            config.attributes["connection"] = connection
+            command.upgrade(config, revision)
+    finally:
+        if not isinstance(engine_url, Engine):
+            engine.dispose()

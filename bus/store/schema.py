@@ -1,0 +1,217 @@
+"""The tracker's tables (SQLAlchemy 2 Core), the single description of the SQL schema.
+
+Alembic migrations under ``migrations/versions`` create exactly these tables; a test
+compares the migrated database with this metadata, so the two cannot drift.
+
+- ``documents``: one row per document seen on the bus (who sent it, what it is, its
+  due date), placed in the four-level tree by its sender's code.
+- ``deliveries``: one row per (document, recipient), with the recipient's level and
+  ancestors (so every view cuts by level and subtree), its current status and the
+  time of each step.
+- ``history``: the append-only event history. Each row holds the hash of the previous
+  row of the same document and its own hash (tamper evidence, see docs/AUDIT.md), and
+  the Kafka coordinates of both the ``edx.events`` record it came from and the
+  ``edx.submit`` record that record describes.
+- ``consumer_positions``: the next ``edx.events`` offset per partition, written in
+  the same transaction as the rows those records produced.
+- ``quarantine``: ``edx.events`` records that do not decode, with their coordinates.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Date,
+    DateTime,
+    Dialect,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+
+__all__ = [
+    "METADATA",
+    "UtcDateTime",
+    "consumer_positions",
+    "deliveries",
+    "documents",
+    "history",
+    "quarantine",
+]
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always read back UTC-aware.
+
+    SQLite has no time zones and returns naive values; PostgreSQL returns aware
+    ones. Both come back as aware UTC datetimes, and naive values are refused on
+    the way in, so a local-time value can never slip into the audit trail.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r} cannot be stored: use UTC-aware values")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"expected a datetime from the database, got {value!r}")
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+# Naming convention so that constraint names are stable across backends and migrations.
+METADATA = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+_CODE = 64  # agency codes (field systems use ids longer than the 13-character standard)
+_DOC_ID = 255
+_DIGEST = 64
+
+documents = Table(
+    "documents",
+    METADATA,
+    Column("document_id", String(_DOC_ID), primary_key=True),
+    Column("sender", String(_CODE), nullable=False),
+    Column("sender_name", Text),
+    Column("sender_level", Integer),
+    Column("sender_unit", String(8)),
+    Column("package_kind", String(16), nullable=False),
+    Column("business_type", String(32)),
+    Column("target_document_id", String(_DOC_ID)),
+    Column("subject", Text),
+    Column("code_number", String(64)),
+    Column("code_notation", String(128)),
+    Column("due_date", Date),
+    Column("content_digest", String(_DIGEST)),
+    Column("submitted_at", UtcDateTime),
+    Column("rejected_at", UtcDateTime),
+    Column("reason_code", String(64)),
+    Column("taken_back_at", UtcDateTime),
+    Column("source_topic", String(255)),
+    Column("source_partition", Integer),
+    Column("source_offset", BigInteger),
+    Index(None, "sender"),
+    Index(None, "submitted_at"),
+)
+
+#: Step columns of a delivery, by status code: the first time each step was reported.
+STEP_COLUMNS: dict[str, str] = {
+    "01": "arrived_at",
+    "02": "refused_at",
+    "03": "accepted_at",
+    "04": "assigned_at",
+    "05": "processing_at",
+    "06": "completed_at",
+    "13": "take_back_requested_at",
+    "15": "agreed_at",
+    "16": "disagreed_at",
+}
+
+deliveries = Table(
+    "deliveries",
+    METADATA,
+    Column("document_id", String(_DOC_ID), primary_key=True),
+    Column("recipient", String(_CODE), primary_key=True),
+    Column("recipient_name", Text),
+    # Placement in the four-level tree, derived from the code (DOMAIN.md §1);
+    # NULL for ids outside the standard pattern (test hubs' "vxp.saas.03").
+    Column("recipient_level", Integer),
+    Column("recipient_unit", String(8)),
+    Column("recipient_g3", String(4)),
+    Column("recipient_g2", String(4)),
+    Column("recipient_g1", String(4)),
+    Column("recipient_parent", String(_CODE)),
+    Column("sender", String(_CODE), nullable=False),
+    Column("listed_at", UtcDateTime),
+    Column("delivered_at", UtcDateTime),
+    Column("status_code", String(2)),
+    Column("status_description", Text),
+    Column("status_at", UtcDateTime),
+    *(Column(name, UtcDateTime) for name in STEP_COLUMNS.values()),
+    Column("source_topic", String(255)),
+    Column("source_partition", Integer),
+    Column("source_offset", BigInteger),
+    Index(None, "recipient"),
+    Index(None, "recipient_unit", "recipient_g3", "recipient_g2"),
+    Index(None, "sender"),
+)
+
+history = Table(
+    "history",
+    METADATA,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("document_id", String(_DOC_ID), nullable=False),
+    Column("sequence", Integer, nullable=False),
+    Column("event_id", String(128), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("occurred_at", UtcDateTime, nullable=False),
+    Column("actor", String(_CODE), nullable=False),
+    Column("recipient", String(_CODE)),
+    Column("package_kind", String(16), nullable=False),
+    Column("status_code", String(2)),
+    Column("description", Text),
+    Column("reason_code", String(64)),
+    Column("content_digest", String(_DIGEST), nullable=False),
+    Column("source_topic", String(255), nullable=False),
+    Column("source_partition", Integer, nullable=False),
+    Column("source_offset", BigInteger, nullable=False),
+    Column("events_topic", String(255), nullable=False),
+    Column("events_partition", Integer, nullable=False),
+    Column("events_offset", BigInteger, nullable=False),
+    Column("prev_hash", String(_DIGEST), nullable=False),
+    Column("row_hash", String(_DIGEST), nullable=False),
+    UniqueConstraint("event_id"),
+    UniqueConstraint("document_id", "sequence"),
+    Index(None, "source_topic", "source_partition", "source_offset"),
+)
+
+consumer_positions = Table(
+    "consumer_positions",
+    METADATA,
+    Column("consumer_group", String(255), primary_key=True),
+    Column("topic", String(255), primary_key=True),
+    Column("partition", Integer, primary_key=True),
+    Column("next_offset", BigInteger, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+quarantine = Table(
+    "quarantine",
+    METADATA,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("topic", String(255), nullable=False),
+    Column("partition", Integer, nullable=False),
+    Column("offset", BigInteger, nullable=False),
+    Column("record_key", LargeBinary),
+    Column("record_value", LargeBinary),
+    Column("reason_code", String(64), nullable=False),
+    Column("error", Text, nullable=False),
+    Column("quarantined_at", UtcDateTime, nullable=False),
+    UniqueConstraint("topic", "partition", "offset"),
+)
