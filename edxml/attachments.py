@@ -1,0 +1,234 @@
+"""Attachments: base64 decoding with limits, manifest links, digests.
+
+Decoding is the costly part of reading a package with a large attachment, so
+the size limit is checked on the encoded length before any byte is decoded,
+and the common case (one unbroken base64 line, as the SDK writes it) is
+decoded in one pass by the C implementation.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+
+from lxml import etree
+
+from edxml._issues import Issues
+from edxml._names import q
+from edxml.errors import (
+    AttachmentEncodingError,
+    AttachmentError,
+    AttachmentTooLargeError,
+    DanglingReferenceError,
+    DuplicateContentIdError,
+    MissingFieldError,
+    TooManyAttachmentsError,
+)
+from edxml.limits import Limits
+from edxml.model import Attachment, ManifestReference
+
+__all__ = [
+    "decode_base64",
+    "encode_base64",
+    "make_attachment",
+    "package_digest",
+    "read_attachments",
+]
+
+_PLACEHOLDER = re.compile(r"\$\{[^}]*\}|^\s*(?:TODO|PLACEHOLDER)\s*$")
+_WHITESPACE = re.compile(r"\s+")
+_Element = etree._Element
+
+
+def package_digest(data: bytes) -> str:
+    """SHA-256 of a package's exact bytes, lower-case hex (the bus's content digest)."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def encode_base64(data: bytes) -> str:
+    """Base64 on one line, as the SDK writes ``ContentTransferEncoded``."""
+    return base64.b64encode(data).decode("ascii")
+
+
+def decode_base64(text: str, limit: int, name: str = "") -> bytes:
+    """Decode ``text`` (whitespace allowed), refusing more than ``limit`` decoded bytes."""
+    if (len(text) // 4) * 3 > limit:
+        estimated = (len(_WHITESPACE.sub("", text)) // 4) * 3 - 2
+        if estimated > limit:
+            raise AttachmentTooLargeError(limit, estimated, name)
+    try:
+        data = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        try:
+            data = base64.b64decode(_WHITESPACE.sub("", text), validate=True)
+        except (binascii.Error, ValueError):
+            raise AttachmentEncodingError(
+                f"attachment {name!r} is not valid base64" if name else "not valid base64"
+            ) from None
+    if len(data) > limit:
+        raise AttachmentTooLargeError(limit, len(data), name)
+    return data
+
+
+def make_attachment(
+    name: str,
+    data: bytes,
+    content_type: str | None = None,
+    *,
+    zip: bool = False,
+    description: str = "",
+) -> Attachment:
+    """An attachment for a file, with a fresh ``cid:`` ContentId (see Attachment.from_bytes)."""
+    return Attachment.from_bytes(name, data, content_type, zip=zip, description=description)
+
+
+def _bare(content_id: str) -> str:
+    return content_id[4:] if content_id.startswith("cid:") else content_id
+
+
+def _text(node: _Element, local: str) -> str:
+    child = node.find(q(local))
+    return "" if child is None else (child.text or "").strip()
+
+
+def _manifest(body: _Element | None, issues: Issues) -> list[ManifestReference]:
+    manifest = None if body is None else body.find(q("edXMLManifest"))
+    references = []
+    for index, node in enumerate(
+        [] if manifest is None else manifest.findall(q("Reference")), start=1
+    ):
+        references.append(
+            ManifestReference(
+                content_id=_text(node, "ContentId"),
+                attachment_name=_text(node, "AttachmentName"),
+                content_type=_text(node, "ContentType"),
+                description=_text(node, "Description"),
+            )
+        )
+        if not references[-1].content_id:
+            path = f"edXMLBody/edXMLManifest/Reference[{index}]/ContentId"
+            issues.add(MissingFieldError(path), path)
+    return references
+
+
+def read_attachments(
+    root: _Element, body: _Element | None, limits: Limits, issues: Issues
+) -> tuple[Attachment, ...]:
+    """Decode every attachment and check it against the manifest."""
+    encoded = root.find(q("AttachmentEncoded"))
+    nodes = [] if encoded is None else encoded.findall(q("Attachment"))
+    if len(nodes) > limits.max_attachments:
+        raise TooManyAttachmentsError(limits.max_attachments, len(nodes))
+    references = _manifest(body, issues)
+    if len(references) > limits.max_attachments:
+        raise TooManyAttachmentsError(limits.max_attachments, len(references))
+    attachments: list[Attachment] = []
+    for index, node in enumerate(nodes, start=1):
+        path = f"AttachmentEncoded/Attachment[{index}]"
+        content_id = _text(node, "ContentId")
+        name = _text(node, "AttachmentName")
+        if not content_id:
+            issues.add(MissingFieldError(f"{path}/ContentId"), f"{path}/ContentId")
+        transfer = node.find(q("ContentTransferEncoded"))
+        text = "" if transfer is None else (transfer.text or "")
+        data = b""
+        if transfer is None:
+            issues.add(MissingFieldError(f"{path}/ContentTransferEncoded"), path)
+        elif _PLACEHOLDER.search(text[:256]):
+            issues.add(
+                AttachmentEncodingError(
+                    f"attachment {name or content_id!r} holds a placeholder "
+                    f"({text.strip()[:40]!r}) instead of base64 content"
+                ),
+                f"{path}/ContentTransferEncoded",
+                "placeholder-attachment",
+            )
+        else:
+            try:
+                data = decode_base64(text, limits.max_attachment_bytes, name)
+            except AttachmentTooLargeError:
+                raise
+            except AttachmentEncodingError as error:
+                issues.add(error, f"{path}/ContentTransferEncoded")
+        attachments.append(
+            Attachment(
+                content_id=content_id,
+                name=name,
+                description=_text(node, "Description"),
+                content_type=_text(node, "ContentType"),
+                data=data,
+            )
+        )
+    _link(attachments, references, issues)
+    return tuple(attachments)
+
+
+def _duplicates(ids: list[str], where: str, issues: Issues) -> None:
+    seen: set[str] = set()
+    for content_id in ids:
+        if content_id and content_id in seen:
+            issues.add(DuplicateContentIdError(content_id), where)
+        seen.add(content_id)
+
+
+def _link(
+    attachments: list[Attachment], references: list[ManifestReference], issues: Issues
+) -> None:
+    _duplicates([a.content_id for a in attachments], "AttachmentEncoded", issues)
+    _duplicates([r.content_id for r in references], "edXMLBody/edXMLManifest", issues)
+    exact = {r.content_id: r for r in references}
+    loose = {_bare(r.content_id): r for r in references}
+    matched: set[str] = set()
+    for attachment in attachments:
+        if not attachment.content_id:
+            continue
+        reference = exact.get(attachment.content_id)
+        if reference is None:
+            reference = loose.get(_bare(attachment.content_id))
+            if reference is not None:
+                issues.add(
+                    DanglingReferenceError(
+                        attachment.content_id,
+                        f"matches the manifest's {reference.content_id!r} only once the "
+                        "'cid:' prefix is ignored",
+                    ),
+                    "AttachmentEncoded",
+                    "cid-prefix",
+                )
+        if reference is None:
+            issues.add(
+                DanglingReferenceError(attachment.content_id, "attachment is not in the manifest"),
+                "AttachmentEncoded",
+            )
+            continue
+        matched.add(reference.content_id)
+        if (
+            reference.content_type
+            and attachment.content_type
+            and reference.content_type != attachment.content_type
+        ):
+            issues.add(
+                AttachmentError(
+                    f"ContentId {attachment.content_id!r}: the manifest says "
+                    f"{reference.content_type!r}, the attachment {attachment.content_type!r}"
+                ),
+                "edXMLBody/edXMLManifest",
+                "content-type-mismatch",
+            )
+        if reference.attachment_name and reference.attachment_name != attachment.name:
+            issues.add(
+                AttachmentError(
+                    f"ContentId {attachment.content_id!r}: the manifest names "
+                    f"{reference.attachment_name!r}, the attachment {attachment.name!r}"
+                ),
+                "edXMLBody/edXMLManifest",
+                "attachment-name-mismatch",
+            )
+    for reference in references:
+        if reference.content_id and reference.content_id not in matched:
+            issues.add(
+                DanglingReferenceError(reference.content_id, "manifest entry has no attachment"),
+                "edXMLBody/edXMLManifest",
+            )

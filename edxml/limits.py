@@ -1,0 +1,40 @@
+"""Size and shape limits applied while reading a package: safe by default."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["Limits"]
+
+_MIB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What a package may weigh before it is refused, before any work is spent on it.
+
+    The defaults fit real official documents (scans of a few dozen pages, zipped)
+    while keeping one hostile package from exhausting a router's memory.
+    """
+
+    #: Raw bytes of the whole package, as received.
+    max_package_bytes: int = 64 * _MIB
+    #: Element nesting depth; EDXML itself needs 8.
+    max_depth: int = 32
+    #: Attachments in one package.
+    max_attachments: int = 100
+    #: One attachment, after base64 decoding.
+    max_attachment_bytes: int = 40 * _MIB
+    #: One file inside a zipped attachment, after decompression (zip bombs).
+    max_unzipped_bytes: int = 200 * _MIB
+
+    def __post_init__(self) -> None:
+        for name in (
+            "max_package_bytes",
+            "max_depth",
+            "max_attachments",
+            "max_attachment_bytes",
+            "max_unzipped_bytes",
+        ):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"Limits.{name} must be positive")

@@ -1,0 +1,210 @@
+"""``parse(bytes)``: the hardened read of an EDXML package, strict or tolerant.
+
+Steps, each refusing with a named error: size limit; stray bytes before the XML
+(tolerant: skipped and reported); the hardened parse (no DTD, no entities, no
+network, depth limit; tolerant: undeclared namespace prefixes recovered and
+reported); the root and envelope; the header read into the model; attachments
+decoded and linked to the manifest; the semantic rules; the shipped XSD.
+
+Strict mode raises the first semantic problem's error, else a
+:class:`~edxml.errors.SchemaError` with every XSD problem. Tolerant mode returns
+the package with every problem as a :class:`~edxml.result.Deviation`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Literal
+
+from lxml import etree
+
+from edxml._issues import Issues
+from edxml._names import DSIG_NS, EDXML_NS, q
+from edxml._reader import read_document, read_status
+from edxml._schema import schema_problems
+from edxml._xmlsafe import safe_fromstring
+from edxml.attachments import read_attachments
+from edxml.codes import Mode
+from edxml.errors import (
+    MalformedXmlError,
+    MissingFieldError,
+    NotEdxmlError,
+    PackageTooLargeError,
+    SchemaError,
+)
+from edxml.limits import Limits
+from edxml.model import DocumentPackage, StatusPackage
+from edxml.result import ParseResult, SignatureInfo
+from edxml.validate import check_package
+
+__all__ = ["detect_kind", "parse", "sender_code_of", "signature_info"]
+
+_Element = etree._Element
+_BOM = b"\xef\xbb\xbf"
+_SIGNATURE_TAGS = (f"{{{DSIG_NS}}}Signature", q("Signature"), "Signature")
+
+
+def parse(
+    data: bytes,
+    *,
+    mode: Mode = Mode.STRICT,
+    limits: Limits | None = None,
+    agency_pattern: str | None = None,
+) -> ParseResult:
+    """Read one package. See the module docstring for what each mode does."""
+    limits = limits or Limits()
+    mode = Mode(mode)
+    if len(data) > limits.max_package_bytes:
+        raise PackageTooLargeError(limits.max_package_bytes, len(data))
+    issues = Issues()
+    body = _skip_stray_bytes(bytes(data), mode, issues)
+    root = _hardened_parse(body, limits, mode, issues)
+    header, message = _envelope(root)
+    kind = detect_kind(root)
+    package: DocumentPackage | StatusPackage
+    if kind == "status":
+        package = read_status(header, message, issues)
+    else:
+        document = read_document(header, message, issues)
+        envelope_body = root.find(f"{q('edXMLEnvelope')}/{q('edXMLBody')}")
+        attachments = read_attachments(root, envelope_body, limits, issues)
+        package = replace(document, attachments=attachments)
+    signature = signature_info(root)
+    if signature.present and not signature.namespaced:
+        issues.add(
+            SchemaError(["<Signature> is not in the XML-DSig namespace"]),
+            "edXMLHeader/Signature",
+            "signature-without-namespace",
+        )
+    check_package(package, issues, agency_pattern)
+    if mode is Mode.STRICT:
+        first = issues.first_error()
+        if first is not None:
+            raise first
+        problems = schema_problems(root, kind)
+        if problems:
+            raise SchemaError(problems)
+        return ParseResult(package, (), signature)
+    for problem in schema_problems(root, kind):
+        issues.add(SchemaError([problem]), "", "schema-violation")
+    return ParseResult(package, issues.deviations, signature)
+
+
+def _skip_stray_bytes(data: bytes, mode: Mode, issues: Issues) -> bytes:
+    start = len(_BOM) if data.startswith(_BOM) else 0
+    first = data.find(b"<", start)
+    if first == start:
+        return data
+    if first < 0:
+        raise MalformedXmlError("no XML in the package")
+    stray = data[start:first]
+    error = MalformedXmlError(f"{len(stray)} stray bytes {stray[:16]!r} before the XML")
+    if mode is Mode.STRICT:
+        raise error
+    issues.add(error, "", "stray-bytes-before-xml")
+    return data[first:]
+
+
+def _hardened_parse(data: bytes, limits: Limits, mode: Mode, issues: Issues) -> _Element:
+    try:
+        return safe_fromstring(data, limits)
+    except MalformedXmlError as error:
+        if mode is Mode.STRICT or "Namespace prefix" not in str(error):
+            raise
+        root = safe_fromstring(data, limits, recover_namespaces=True)
+        issues.add(error, "", "undeclared-namespace-prefix")
+        _adopt_edxml_prefix(root)
+        return root
+
+
+def _adopt_edxml_prefix(root: _Element) -> None:
+    """After recovery, ``edXML:Foo`` left without a namespace is read as EDXML's ``Foo``."""
+    for element in root.iter():
+        tag = element.tag
+        if isinstance(tag, str) and tag.startswith("edXML:"):
+            element.tag = q(tag.removeprefix("edXML:"))
+
+
+def _envelope(root: _Element) -> tuple[_Element, _Element]:
+    if root.tag != q("edXML"):
+        namespace = etree.QName(root).namespace
+        if etree.QName(root).localname == "edXML":
+            raise NotEdxmlError(
+                f"the root <edXML> is in the namespace {namespace!r}, not {EDXML_NS!r}"
+            )
+        raise NotEdxmlError(f"the root element is <{etree.QName(root).localname}>, not <edXML>")
+    header = root.find(f"{q('edXMLEnvelope')}/{q('edXMLHeader')}")
+    if header is None:
+        raise NotEdxmlError("no edXMLEnvelope/edXMLHeader under the root")
+    message = header.find(q("MessageHeader"))
+    if message is None:
+        raise MissingFieldError("edXMLHeader/MessageHeader")
+    return header, message
+
+
+def detect_kind(root: _Element) -> Literal["document", "status"]:
+    """``status`` when the MessageHeader carries a StatusCode, else ``document``."""
+    message = root.find(f"{q('edXMLEnvelope')}/{q('edXMLHeader')}/{q('MessageHeader')}")
+    if message is not None and message.find(q("StatusCode")) is not None:
+        return "status"
+    return "document"
+
+
+def _local(element: _Element) -> str:
+    return etree.QName(element).localname
+
+
+def _find_local(parent: _Element | None, *path: str) -> _Element | None:
+    node = parent
+    for local in path:
+        if node is None:
+            return None
+        node = next((c for c in node if isinstance(c.tag, str) and _local(c) == local), None)
+    return node
+
+
+def signature_info(root: _Element) -> SignatureInfo:
+    """What the package's ``<Signature>`` declares: presence, namespace, algorithms."""
+    header = root.find(f"{q('edXMLEnvelope')}/{q('edXMLHeader')}")
+    candidates = [] if header is None else [c for c in header if c.tag in _SIGNATURE_TAGS]
+    if not candidates:
+        candidates = [c for c in root.iter(*_SIGNATURE_TAGS)]
+    if not candidates:
+        return SignatureInfo()
+    signature = candidates[0]
+    signed_info = _find_local(signature, "SignedInfo")
+
+    def algorithm(*path: str) -> str | None:
+        node = _find_local(signed_info, *path)
+        return None if node is None else node.get("Algorithm")
+
+    return SignatureInfo(
+        present=True,
+        namespaced=signature.tag == f"{{{DSIG_NS}}}Signature",
+        algorithm=algorithm("SignatureMethod"),
+        c14n=algorithm("CanonicalizationMethod"),
+        digest=algorithm("Reference", "DigestMethod"),
+    )
+
+
+def sender_code_of(root: _Element) -> str:
+    """``From/OrganId`` of a package tree, given its ``<edXML>`` root or any node in it.
+
+    Used by ``signing`` to bind the sender to the *signed* element. Raises
+    :class:`MissingFieldError` when there is none, :class:`NotEdxmlError` when
+    the tree is not an EDXML package.
+    """
+    if isinstance(root, etree._ElementTree):
+        root = root.getroot()
+    top = root
+    while top.getparent() is not None:
+        top = top.getparent()  # type: ignore[assignment]
+    if top.tag != q("edXML"):
+        raise NotEdxmlError(f"the root element is <{etree.QName(top).localname}>, not <edXML>")
+    organ = top.find(
+        f"{q('edXMLEnvelope')}/{q('edXMLHeader')}/{q('MessageHeader')}/{q('From')}/{q('OrganId')}"
+    )
+    code = "" if organ is None else (organ.text or "").strip()
+    if not code:
+        raise MissingFieldError("MessageHeader/From/OrganId")
+    return code
