@@ -1,0 +1,379 @@
+"""Reading an agency's inbox: verify, deduplicate, hand over, answer 01, commit.
+
+The order of DESIGN.md §6 is kept for every record:
+
+1. the record is read and verified here (signature, sender binding, addressee);
+2. it is handed to the application (``receive()`` yields it);
+3. once the application has *taken* it — it asks for the next package, calls
+   ``acknowledge()``, or leaves the ``receive()`` block or the client without an
+   exception — the package is recorded in the dedup store, status 01 goes back
+   to the sender (documents only), and only then is the offset committed.
+
+A crash anywhere before step 3 leaves the offset uncommitted: the record is read
+again and handed over again. A crash after the dedup record but before the
+commit makes the record come back too; it is then recognised, not handed over,
+and its 01 is sent again with the very bytes sent the first time.
+
+Bookkeeping for the agency's own documents happens at step 1, whether or not the
+application reads: statuses from recipients settle the outbox, rejection notices
+stop its re-submissions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+from agency_client._inbox_store import InboxStore
+from agency_client.items import InboxItem, IncomingDocument, IncomingStatus, RejectionNotice
+from agency_client.outbox import Outbox
+from bus.kafka import translate_errors
+from bus.records import Header, content_digest, decode_headers
+from edxml import DocumentPackage, Mode, StatusCode, StatusPackage, parse
+from edxml.errors import EdxbusError
+from signing import Verifier
+
+__all__ = ["Inbox", "InboxReader"]
+
+_log = logging.getLogger("agency_client.inbox")
+
+
+@dataclass
+class _Partition:
+    """Offsets read from one partition, in order, with whether each is settled."""
+
+    offsets: deque[list[Any]] = field(default_factory=deque)
+    committed: int | None = None
+
+    def add(self, offset: int) -> None:
+        self.offsets.append([offset, False])
+
+    def done(self, offset: int) -> None:
+        for entry in self.offsets:
+            if entry[0] == offset:
+                entry[1] = True
+
+    def committable(self) -> int | None:
+        """The offset to commit: just past the last settled record before any unsettled one."""
+        last: int | None = None
+        while self.offsets and self.offsets[0][1]:
+            last = self.offsets.popleft()[0]
+        if self.offsets:
+            head = int(self.offsets[0][0])
+            return head if head != self.committed else None
+        if last is None:
+            return None
+        return last + 1 if last + 1 != self.committed else None
+
+
+@dataclass(frozen=True)
+class _Handed:
+    item: InboxItem
+    topic: str
+    partition: int
+    offset: int
+
+
+class InboxReader:
+    """The single reader of one agency's inbox topic (runs as a task of the client)."""
+
+    def __init__(
+        self,
+        *,
+        agency: str,
+        consumer: Any,
+        verifier: Verifier,
+        store: InboxStore,
+        outbox: Outbox,
+        acknowledge_arrival: Callable[[IncomingDocument], Awaitable[None]],
+        on_change: Callable[[], None],
+        hand_over_statuses: bool = True,
+        buffer: int = 256,
+    ) -> None:
+        self.agency = agency
+        self._consumer = consumer
+        self._verifier = verifier
+        self._store = store
+        self._outbox = outbox
+        self._acknowledge_arrival = acknowledge_arrival
+        self._on_change = on_change
+        self._hand_over_statuses = hand_over_statuses
+        self._queue: asyncio.Queue[_Handed] = asyncio.Queue(maxsize=buffer)
+        self._partitions: dict[Any, _Partition] = {}
+        self._outstanding: _Handed | None = None
+
+    # --- the pump ----------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Read the inbox until cancelled."""
+        while True:
+            try:
+                with translate_errors(f"reading the inbox of {self.agency}"):
+                    batch = await self._consumer.getmany(timeout_ms=200, max_records=100)
+            except EdxbusError as exc:
+                _log.warning("inbox of %s: %s; retrying", self.agency, exc)
+                await asyncio.sleep(0.5)
+                continue
+            for tp, records in batch.items():
+                part = self._partitions.setdefault(tp, _Partition())
+                for record in records:
+                    part.add(record.offset)
+                    item = await self._classify(record)
+                    if item is None:
+                        part.done(record.offset)
+                    else:
+                        await self._queue.put(
+                            _Handed(item, record.topic, record.partition, record.offset)
+                        )
+            await self._commit()
+
+    async def _classify(self, record: Any) -> InboxItem | None:
+        """Verify one record and do the agency's bookkeeping; the item to hand over, if any."""
+        data: bytes = record.value or b""
+        headers = decode_headers(record.headers)
+        digest = content_digest(data)
+        source = f"{record.topic}/{record.partition}/{record.offset}"
+        claimed = record.key.decode("utf-8", "replace") if record.key else ""
+        if headers.get(Header.KIND) == "rejection":
+            return self._rejection(headers, data, digest, source)
+        try:
+            verified = await asyncio.to_thread(self._verifier.verify, data)
+            package = parse(verified.signed_bytes, mode=Mode.STRICT).package
+        except EdxbusError as exc:
+            self._quarantine(source, claimed, headers, exc.reason_code, str(exc), data, digest)
+            return None
+        sender = verified.agency_code
+        if package.sender_code != sender:
+            why = f"signed by {sender} but sent as {package.sender_code}"
+            self._quarantine(source, claimed, headers, "sender-mismatch", why, data, digest)
+            return None
+        if isinstance(package, DocumentPackage):
+            return await self._document(package, verified, sender, data, digest, source, headers)
+        return self._status(package, verified, sender, data, digest, source)
+
+    async def _document(
+        self,
+        package: DocumentPackage,
+        verified: Any,
+        sender: str,
+        data: bytes,
+        digest: str,
+        source: str,
+        headers: dict[str, str],
+    ) -> IncomingDocument | None:
+        if self.agency not in {r.organ_id for r in package.recipients}:
+            why = f"document {package.document_id} is not addressed to {self.agency}"
+            self._quarantine(source, sender, headers, "misaddressed", why, data, digest)
+            return None
+        item = IncomingDocument(
+            document_id=package.document_id,
+            sender=sender,
+            data=data,
+            digest=digest,
+            package=package,
+            verified=verified,
+            source=source,
+        )
+        if self._store.has_taken("document", sender, package.document_id, digest):
+            # Already taken: the sender re-submitted because our 01 did not reach it.
+            _log.info("document %s from %s seen again; 01 repeated", item.document_id, sender)
+            await self._acknowledge_arrival(item)
+            return None
+        return item
+
+    def _status(
+        self,
+        package: StatusPackage,
+        verified: Any,
+        sender: str,
+        data: bytes,
+        digest: str,
+        source: str,
+    ) -> IncomingStatus | None:
+        answered = package.response_for.document_id
+        code = StatusCode(package.status_code)
+        mine = self._outbox.get(answered) is not None and code is not StatusCode.TAKE_BACK
+        if mine and self._outbox.record_status(
+            answered, sender, code.value, package.description, digest
+        ):
+            self._on_change()
+        if self._store.has_taken("status", sender, answered, digest):
+            return None
+        item = IncomingStatus(
+            document_id=answered,
+            sender=sender,
+            status_code=code,
+            description=package.description,
+            data=data,
+            digest=digest,
+            package=package,
+            verified=verified,
+            source=source,
+        )
+        if not self._hand_over_statuses and code is not StatusCode.TAKE_BACK:
+            self._store.record_taken("status", sender, answered, digest, data, status_code=code)
+            return None
+        return item
+
+    def _rejection(
+        self, headers: dict[str, str], data: bytes, digest: str, source: str
+    ) -> RejectionNotice | None:
+        document_id = headers.get(Header.DOCUMENT_ID, "")
+        reason_code = headers.get(Header.REASON_CODE, "rejected")
+        reason = headers.get(Header.REASON, "refused by the router")
+        entry = self._outbox.mark_rejected(document_id, digest, reason_code, reason)
+        self._on_change()
+        _log.warning(
+            "package %s of %s refused by the router: %s [%s]",
+            document_id or digest[:12],
+            self.agency,
+            reason,
+            reason_code,
+        )
+        if self._store.has_taken("rejection", self.agency, document_id, digest):
+            return None
+        return RejectionNotice(
+            document_id=document_id,
+            reason_code=reason_code,
+            reason=reason,
+            data=data,
+            digest=digest,
+            in_outbox=entry is not None,
+            source=source,
+        )
+
+    def _quarantine(
+        self,
+        source: str,
+        sender: str,
+        headers: dict[str, str],
+        reason_code: str,
+        reason: str,
+        data: bytes,
+        digest: str,
+    ) -> None:
+        document_id = headers.get(Header.DOCUMENT_ID, "")
+        _log.warning(
+            "inbox of %s: record %s (document %s) kept back: %s [%s]",
+            self.agency,
+            source,
+            document_id,
+            reason,
+            reason_code,
+        )
+        self._store.quarantine(source, sender, document_id, reason_code, reason, data, digest)
+
+    # --- handing over and settling -------------------------------------------
+
+    async def next(self, idle_timeout: float | None) -> InboxItem | None:
+        """The next package for the application; ``None`` after ``idle_timeout`` idle seconds."""
+        await self.settle_outstanding()
+        try:
+            handed = await asyncio.wait_for(self._queue.get(), idle_timeout)
+        except TimeoutError:
+            return None
+        self._outstanding = handed
+        return handed.item
+
+    async def acknowledge(self, item: InboxItem) -> None:
+        """The application has taken ``item`` (settles it now rather than on the next read)."""
+        if self._outstanding is not None and self._outstanding.item is item:
+            await self.settle_outstanding()
+
+    async def settle_outstanding(self) -> None:
+        """Record, answer 01 and commit the package last handed over, if any."""
+        handed, self._outstanding = self._outstanding, None
+        if handed is None:
+            return
+        item = handed.item
+        if isinstance(item, IncomingDocument):
+            promulgation = item.package.promulgation
+            self._store.record_taken(
+                "document",
+                item.sender,
+                item.document_id,
+                item.digest,
+                item.data,
+                code=f"{item.package.code.number}/{item.package.code.notation}",
+                promulgation_date=promulgation.date if promulgation is not None else None,
+            )
+            await self._acknowledge_arrival(item)
+        elif isinstance(item, IncomingStatus):
+            self._store.record_taken(
+                "status",
+                item.sender,
+                item.document_id,
+                item.digest,
+                item.data,
+                status_code=item.status_code.value,
+            )
+        else:
+            self._store.record_taken(
+                "rejection", self.agency, item.document_id, item.digest, item.data
+            )
+        for tp, part in self._partitions.items():
+            if tp.topic == handed.topic and tp.partition == handed.partition:
+                part.done(handed.offset)
+        await self._commit()
+
+    async def _commit(self) -> None:
+        offsets = {}
+        for tp, part in self._partitions.items():
+            position = part.committable()
+            if position is not None:
+                offsets[tp] = position
+        if not offsets:
+            return
+        try:
+            with translate_errors("committing inbox offsets"):
+                await self._consumer.commit(offsets)
+        except EdxbusError as exc:
+            # Not fatal: the records come back and are recognised by the dedup store.
+            _log.warning("inbox of %s: commit failed: %s", self.agency, exc)
+            return
+        for tp, position in offsets.items():
+            self._partitions[tp].committed = position
+
+
+class Inbox:
+    """The async iterator ``AgencyClient.receive()`` returns.
+
+    Use it as ``async for item in client.receive(): ...`` or, to settle the last
+    package on a clean exit, ``async with client.receive() as inbox: async for ...``.
+    Iteration ends after ``idle_timeout`` seconds without a package (never, if
+    ``None``).
+    """
+
+    def __init__(self, reader: InboxReader, idle_timeout: float | None) -> None:
+        self._reader = reader
+        self._idle_timeout = idle_timeout
+
+    def __aiter__(self) -> Inbox:
+        return self
+
+    async def __anext__(self) -> InboxItem:
+        item = await self._reader.next(self._idle_timeout)
+        if item is None:
+            raise StopAsyncIteration
+        return item
+
+    async def acknowledge(self, item: InboxItem) -> None:
+        """Mark ``item`` as taken now (01 and commit) instead of on the next read."""
+        await self._reader.acknowledge(item)
+
+    async def __aenter__(self) -> Inbox:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            await self._reader.settle_outstanding()
