@@ -22,7 +22,7 @@ from agency_client.errors import (
     UnknownDocumentError,
 )
 from agency_client.inbox import Inbox
-from agency_client.items import IncomingDocument, IncomingStatus, InboxItem, RejectionNotice
+from agency_client.items import InboxItem, IncomingDocument, IncomingStatus, RejectionNotice
 from agency_client.outbox import Outbox, OutboxEntry, OutboxState, PackageKind, RecipientStatus
 from agency_client.sync import BlockingAgencyClient
 
