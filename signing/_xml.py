@@ -11,13 +11,8 @@ from __future__ import annotations
 
 from lxml import etree
 
-from edxml.errors import ForbiddenDtdError, MalformedXmlError
+from edxml import safe_fromstring
 from signing.errors import MalformedSignatureError
-
-try:  # the project's hardened parser, once the format layer exports it
-    from edxml import safe_fromstring as _safe_fromstring  # type: ignore[attr-defined,unused-ignore]
-except ImportError:  # pragma: no cover - only while edxml is being built
-    _safe_fromstring = None
 
 __all__ = [
     "DSIG_NS",
@@ -44,25 +39,7 @@ _HEADER_PATH = f"{{{EDXML_NS}}}edXMLEnvelope/{{{EDXML_NS}}}edXMLHeader"
 
 def parse_package(data: bytes) -> etree._Element:
     """The root element of a package, through the hardened parser (raises EdxmlError)."""
-    if _safe_fromstring is not None:
-        root: etree._Element = _safe_fromstring(data)
-        return root
-    return _fallback_fromstring(data)
-
-
-_FALLBACK_PARSER = etree.XMLParser(
-    resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
-)
-
-
-def _fallback_fromstring(data: bytes) -> etree._Element:
-    try:
-        root = etree.fromstring(data, parser=_FALLBACK_PARSER)
-    except etree.XMLSyntaxError as error:
-        raise MalformedXmlError(f"not well-formed XML: {error.msg}", error.lineno) from None
-    docinfo = root.getroottree().docinfo
-    if docinfo.internalDTD is not None or docinfo.externalDTD is not None or docinfo.doctype:
-        raise ForbiddenDtdError("the package declares a DTD, which EDXML never needs")
+    root: etree._Element = safe_fromstring(data)
     return root
 
 

@@ -8,7 +8,8 @@ a package with a precise ``reason_code`` and a clerk reads one clear line::
     ├── MalformedSignatureError          a signature is there but unreadable or ambiguous
     │   ├── UnnamespacedSignatureError   a <Signature> outside the XML-DSig namespace
     │   ├── UnsupportedAlgorithmError    an algorithm or transform not accepted (.algorithm)
-    │   └── SignatureWrappingError       the signature does not cover the whole package
+    │   ├── SignatureWrappingError       the signature does not cover the whole package
+    │   └── UnsignedContentError         bytes outside what XML-DSig covers carry meaning
     ├── DigestMismatchError              the content changed after signing
     ├── SignatureValueError              the signature value does not match SignedInfo + key
     ├── WeakAlgorithmError               SHA-1 (or a short key) refused by the policy
@@ -52,6 +53,7 @@ __all__ = [
     "SigningError",
     "UnboundCertificateError",
     "UnnamespacedSignatureError",
+    "UnsignedContentError",
     "UnsupportedAlgorithmError",
     "UntrustedCertificateError",
     "WeakAlgorithmError",
@@ -100,6 +102,13 @@ class SignatureWrappingError(MalformedSignatureError):
     """The signature covers something other than the whole package (wrapping attempt)."""
 
     reason_code = "signature-wrapping"
+
+
+class UnsignedContentError(MalformedSignatureError):
+    """Something outside what the signature can cover (a processing instruction beside
+    the root, an XML 1.1 declaration, base64 with stray bits) could change meaning."""
+
+    reason_code = "unsigned-content"
 
 
 class DigestMismatchError(SigningError):

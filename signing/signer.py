@@ -22,6 +22,7 @@ from lxml import etree
 from signxml.algorithms import SignatureConstructionMethod
 from signxml.signer import XMLSigner
 
+from edxml import EdxmlError, sender_code_of
 from signing._xml import DSIG_NS, EDXML_NS, find_header, find_signatures, parse_package
 from signing.certificates import (
     PrivateKey,
@@ -49,13 +50,10 @@ _TRACE_TAG = f"{{{EDXML_NS}}}TraceHeaderList"
 
 def sender_code_in(root: etree._Element) -> str | None:
     """``MessageHeader/From/OrganId`` of a package root, stripped; None when absent."""
-    found = root.find(
-        f"{{{EDXML_NS}}}edXMLEnvelope/{{{EDXML_NS}}}edXMLHeader/{{{EDXML_NS}}}MessageHeader"
-        f"/{{{EDXML_NS}}}From/{{{EDXML_NS}}}OrganId"
-    )
-    if found is None or not (found.text or "").strip():
+    try:
+        return sender_code_of(root)
+    except EdxmlError:
         return None
-    return (found.text or "").strip()
 
 
 def _default_algorithm(key: PrivateKey) -> SignatureAlgorithm:
@@ -161,7 +159,10 @@ class Signer:
             header.append(placeholder)
         signed_root = self._signer.sign(root, key=self.key, cert=[self.certificate, *self.chain])
         signature = next(signed_root.iter(f"{{{DSIG_NS}}}Signature"))
-        signature_bytes = etree.tostring(signature, with_tail=False)
+        # Exclusive C14N serialises the signature with only the namespace it uses
+        # (ds): a plain tostring would copy the package's in-scope declarations onto
+        # it, bytes no digest covers.
+        signature_bytes = etree.tostring(signature, method="c14n", exclusive=True, with_tail=False)
         return _splice(data, signature_bytes, after_trace=trace is not None)
 
 

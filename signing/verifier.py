@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.utils import CryptographyDeprecationWarning
 from lxml import etree
 from signxml.algorithms import DigestAlgorithm as SxDigestAlgorithm
 from signxml.algorithms import SignatureMethod as SxSignatureMethod
@@ -55,6 +57,7 @@ from signing.errors import (
     SignatureValueError,
     SignatureWrappingError,
     UnnamespacedSignatureError,
+    UnsignedContentError,
     UnsupportedAlgorithmError,
     UntrustedCertificateError,
     WeakAlgorithmError,
@@ -162,16 +165,55 @@ def read_signature_form(signature: etree._Element) -> SignatureForm:
         digest = DigestAlgorithm(digest_uri)
     except ValueError:
         raise UnsupportedAlgorithmError("digest method", digest_uri) from None
-    certificates: list[x509.Certificate] = []
-    for element in signature.findall("ds:KeyInfo/ds:X509Data/ds:X509Certificate", _DS):
-        try:
-            der = base64.b64decode("".join((element.text or "").split()), validate=True)
-            certificates.append(x509.load_der_x509_certificate(der))
-        except (binascii.Error, ValueError):
-            raise MalformedSignatureError("an X509Certificate in KeyInfo cannot be read") from None
+    for path in ("ds:SignatureValue", "ds:SignedInfo/ds:Reference/ds:DigestValue"):
+        element = signature.find(path, _DS)
+        if element is None:
+            raise MalformedSignatureError(f"the signature has no {path.rsplit(':', 1)[1]}")
+        _strict_base64(element, path.rsplit(":", 1)[1])
+    certificates = [
+        _certificate(element)
+        for element in signature.findall("ds:KeyInfo/ds:X509Data/ds:X509Certificate", _DS)
+    ]
     if not certificates:
         raise MalformedSignatureError("the signature carries no certificate (KeyInfo/X509Data)")
     return SignatureForm(method, digest, c14n, tuple(certificates))
+
+
+def _strict_base64(element: etree._Element, what: str) -> bytes:
+    """Decode base64 that must be canonical: stray padding bits would be bytes that
+    change without changing what is verified."""
+    text = "".join((element.text or "").split())
+    try:
+        value = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise MalformedSignatureError(f"{what} is not valid base64") from None
+    if base64.b64encode(value).decode("ascii") != text:
+        raise UnsignedContentError(f"{what} is not canonical base64")
+    return value
+
+
+def _certificate(element: etree._Element) -> x509.Certificate:
+    der = _strict_base64(element, "X509Certificate")
+    with warnings.catch_warnings():
+        # cryptography warns (and will refuse) on RFC 5280 violations such as a
+        # negative serial number: a certificate like that is unreadable here.
+        warnings.simplefilter("error", CryptographyDeprecationWarning)
+        try:
+            return x509.load_der_x509_certificate(der)
+        except (ValueError, CryptographyDeprecationWarning) as error:
+            raise MalformedSignatureError(
+                f"an X509Certificate in KeyInfo cannot be read: {error}"
+            ) from None
+
+
+def _refuse_unsigned_content(root: etree._Element) -> None:
+    """XML-DSig covers the document's infoset: refuse what lies beside it and matters."""
+    version = root.getroottree().docinfo.xml_version
+    if version not in (None, "", "1.0"):
+        raise UnsignedContentError(f"XML version {version} (EDXML packages are XML 1.0)")
+    for sibling in (*root.itersiblings(preceding=True), *root.itersiblings()):
+        if isinstance(sibling, etree._ProcessingInstruction):
+            raise UnsignedContentError("a processing instruction sits outside the package root")
 
 
 class Verifier:
@@ -198,6 +240,7 @@ class Verifier:
         root = parse_package(data)
         header = find_header(root)
         namespaced, other = find_signatures(root)
+        _refuse_unsigned_content(root)
         if not namespaced:
             if other:
                 raise UnnamespacedSignatureError()
