@@ -98,10 +98,11 @@ def safe_fromstring(
     if len(data) > limits.max_package_bytes:
         raise PackageTooLargeError(limits.max_package_bytes, len(data))
     _refuse_dtd(data)
+    parser = make_parser()
     try:
-        root = etree.fromstring(data, make_parser())
+        root = etree.fromstring(data, parser)
     except etree.XMLSyntaxError as error:
-        if not (recover_namespaces and _only_namespace_errors(error)):
+        if not (recover_namespaces and _only_namespace_errors(parser)):
             raise _translate(error, limits) from None
         root = etree.fromstring(data, make_parser(recover=True))
         if root is None:
@@ -115,8 +116,7 @@ def safe_fromstring(
     return root
 
 
-def _only_namespace_errors(error: etree.XMLSyntaxError) -> bool:
-    entries: list[Any] = list(cast(Iterable[Any], error.error_log))
-    if not entries:
-        return "Namespace prefix" in str(error)
-    return all(entry.domain_name == "NAMESPACE" for entry in entries)
+def _only_namespace_errors(parser: etree.XMLParser) -> bool:
+    """True when every error the parser met is an undeclared namespace prefix."""
+    entries: list[Any] = list(cast(Iterable[Any], parser.error_log))
+    return bool(entries) and all(entry.domain_name == "NAMESPACE" for entry in entries)

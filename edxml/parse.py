@@ -86,8 +86,19 @@ def parse(
             raise SchemaError(problems)
         return ParseResult(package, (), signature)
     for problem in schema_problems(root, kind):
-        issues.add(SchemaError([problem]), "", "schema-violation")
+        issues.add(SchemaError([problem]), "", _schema_code(problem))
     return ParseResult(package, issues.deviations, signature)
+
+
+def _schema_code(problem: str) -> str:
+    """A finer deviation code for one XSD problem (the error stays SchemaError)."""
+    if "This element is not expected" in problem:
+        return "unexpected-element"
+    if "Missing child element" in problem:
+        return "missing-element"
+    if "attribute" in problem and "not allowed" in problem:
+        return "unexpected-attribute"
+    return "schema-violation"
 
 
 def _skip_stray_bytes(data: bytes, mode: Mode, issues: Issues) -> bytes:
