@@ -17,6 +17,7 @@
     │   ├── UnknownAgencyError           sender or recipient not in the directory (.agency)
     │   ├── InactiveAgencyError          sender or recipient suspended (.agency)
     │   ├── ReplayError                  other bytes under a DocumentId already accepted
+    │   ├── CertificateNotListedError    signed with a certificate the directory does not list
     │   └── UnauthorizedStatusError      a status from an agency not party to the document
     └── AuditError                   the audit trail does not hold
         ├── HashChainBrokenError         a history row does not chain to its predecessor
@@ -36,6 +37,7 @@ __all__ = [
     "BrokerError",
     "BrokerUnavailableError",
     "BusError",
+    "CertificateNotListedError",
     "ConfigError",
     "DatabaseError",
     "DatabaseNotReadyError",
@@ -158,6 +160,20 @@ class ReplayError(RoutingRefusal):
         )
         self.document_id = document_id
         self.sender = sender
+
+
+class CertificateNotListedError(RoutingRefusal):
+    """The signature holds, but with a certificate the directory does not list for the sender."""
+
+    reason_code = "certificate-not-listed"
+
+    def __init__(self, agency: str, fingerprint: str) -> None:
+        super().__init__(
+            f"{agency} signed with certificate {fingerprint[:16]}..., "
+            "which the agency directory does not list for it"
+        )
+        self.agency = agency
+        self.fingerprint = fingerprint
 
 
 class UnauthorizedStatusError(RoutingRefusal):

@@ -1,0 +1,484 @@
+"""The router (DESIGN.md §4): ``edx.submit`` -> recipients' inboxes, events, dead letters.
+
+For each submitted record the router verifies and parses the package
+(:mod:`bus._router_check`), decides against its acceptance store whether it is
+new, a retry or a replay (:mod:`bus.acceptance`), then writes the *unchanged
+bytes* to each recipient's ``edx.inbox.<code>`` that does not have them yet and
+emits the lifecycle events. A refused package goes to ``edx.deadletter`` with
+reason headers, a REJECTED event, and a rejection notice in the claimed sender's
+inbox, so the sender learns why even though it may read nothing but its inbox.
+
+Status packages: a status (01-16) is routed to the document's original sender
+and only from one of the document's recipients; a take-back (13) only from the
+original sender, to every recipient. Revocations, updates and replacements are
+documents with DocumentIds of their own and are routed like any other.
+
+Delivery is at-least-once with idempotent effects: offsets are committed only
+after every inbox, event and dead-letter write of the batch is acknowledged and
+the acknowledged deliveries are recorded; a crash in between means the batch is
+handled again, and the store keeps recipients from getting a copy twice (unless
+the crash fell between the acknowledgement and its recording, which receivers
+absorb by deduplicating on the document id). Routers scale by running more of
+them in one consumer group; their stores must then be one database.
+
+Run it with ``python -m bus.router`` (or ``edx router run``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka.structs import OffsetAndMetadata, TopicPartition
+
+from bus import metrics
+from bus._router_check import CheckedPackage, PackageChecker
+from bus._router_records import (
+    REJECTION_KIND,
+    Source,
+    delivered_event,
+    package_headers,
+    rejected_event,
+    rejection_headers,
+    status_event,
+    submitted_event,
+)
+from bus.acceptance import AcceptanceStore, Accepted, status_key
+from bus.directory import DirectoryFollower
+from bus.errors import BusError, UnauthorizedStatusError
+from bus.events import LIFECYCLE_EVENT
+from bus.kafka import make_consumer, make_producer, probe_features, translate_errors
+from bus.logs import configure_logging, get_logger, log_context
+from bus.records import Header, content_digest, decode_headers
+from bus.settings import Settings, load_settings
+from bus.topics import ensure_topics
+from edxml import DocumentPackage, StatusCode, StatusPackage
+from edxml.errors import EdxbusError
+from signing import TrustStore, VerificationPolicy, Verifier
+
+__all__ = ["Router", "RouterStats", "main", "run_router"]
+
+log = get_logger(__name__)
+_T = TypeVar("_T")
+
+#: Records handled per batch at most (one commit per batch).
+MAX_BATCH = 200
+#: Longest wait after a retriable failure before the batch is tried again.
+MAX_BACKOFF_SECONDS = 30.0
+#: The router prunes its store once per this many accepted packages.
+_PRUNE_EVERY = 10_000
+
+
+@dataclass
+class RouterStats:
+    """Counts since the router started (for tests, benchmarks and the log)."""
+
+    handled: int = 0
+    delivered: int = 0
+    rejected: int = 0
+    retries: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class _Batch:
+    """The writes of one batch: sent, then awaited together, then recorded."""
+
+    sends: list[asyncio.Future[Any]] = field(default_factory=list)
+    deliveries: list[tuple[str, str, str]] = field(default_factory=list)
+    planned: set[tuple[str, str, str]] = field(default_factory=set)
+
+
+def make_verifier(settings: Settings) -> Verifier:
+    """The verifier of ``settings``: trust anchors of ``resolved_trust`` plus the CRL."""
+    crl = settings.resolved_crl
+    trust = TrustStore.from_directory(settings.resolved_trust, [crl] if crl else [])
+    return Verifier(trust, VerificationPolicy())
+
+
+class Router:
+    """One router: an async context manager around the consume-check-route loop.
+
+    ``verifier`` defaults to the trust store of ``settings``; ``group_id`` to
+    ``settings.router_group``. Use :meth:`run` (until ``stop`` is set) or
+    :meth:`route_available` (tests, tools) inside ``async with``.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        verifier: Verifier | None = None,
+        group_id: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.group_id = group_id or settings.router_group
+        self.stats = RouterStats()
+        self._verifier = verifier
+        self._checker: PackageChecker | None = None
+        self._store = AcceptanceStore(settings.resolved_router_db_url)
+        self._follower = DirectoryFollower(settings)
+        self._producer: AIOKafkaProducer | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+        self._since_prune = 0
+
+    # --- lifecycle ------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open the store, create missing topics, load the directory, join the group."""
+        verifier = self._verifier
+        if verifier is None:
+            verifier = await asyncio.to_thread(make_verifier, self.settings)
+        self._checker = PackageChecker(
+            verifier,
+            max_package_bytes=self.settings.max_package_bytes,
+            agency_pattern=self.settings.agency_pattern,
+        )
+        await asyncio.to_thread(self._store.open)
+        try:
+            await ensure_topics(self.settings)
+            await probe_features(self.settings)
+            await self._follower.start()
+            self._producer = make_producer(self.settings)
+            with translate_errors("starting the router's producer"):
+                await self._producer.start()
+            self._consumer = make_consumer(
+                self.settings,
+                self.settings.topics.submit,
+                group_id=self.group_id,
+                max_poll_records=MAX_BATCH,
+            )
+            with translate_errors("joining the router group"):
+                await self._consumer.start()
+        except BaseException:
+            await self.stop()
+            raise
+        await asyncio.to_thread(self._store.prune, now=datetime.now(UTC))
+        log.info("router started", group=self.group_id, topic=self.settings.topics.submit)
+
+    async def stop(self) -> None:
+        """Leave the group and close everything. Idempotent."""
+        consumer, self._consumer = self._consumer, None
+        producer, self._producer = self._producer, None
+        if consumer is not None:
+            with contextlib.suppress(Exception):
+                await consumer.stop()
+        if producer is not None:
+            with contextlib.suppress(Exception):
+                await producer.stop()
+        await self._follower.stop()
+        await asyncio.to_thread(self._store.close)
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    # --- the loop ----------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Route until ``stop`` is set. Retriable failures back off and retry the batch."""
+        stop = stop or asyncio.Event()
+        backoff = 0.5
+        while not stop.is_set():
+            try:
+                await self.route_available(timeout_ms=500)
+                backoff = 0.5
+            except BusError as error:
+                if not error.retriable:
+                    raise
+                log.warning("router will retry the batch", error=str(error), wait=backoff)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+
+    async def route_available(self, *, timeout_ms: int = 1000) -> int:
+        """Fetch one batch (waiting up to ``timeout_ms``), route it, commit. Returns its size."""
+        consumer = self._require(self._consumer)
+        with translate_errors("reading edx.submit"):
+            batch = await consumer.getmany(timeout_ms=timeout_ms, max_records=MAX_BATCH)
+        records = [r for partition in batch.values() for r in partition]
+        if not records:
+            return 0
+        try:
+            with metrics.time_processing("router"):
+                await self._route_batch(records)
+        except BaseException:
+            await self._rewind(batch)
+            raise
+        offsets = {tp: OffsetAndMetadata(rs[-1].offset + 1, "") for tp, rs in batch.items() if rs}
+        with translate_errors("committing router offsets"):
+            await consumer.commit(offsets)
+        return len(records)
+
+    async def _rewind(self, batch: dict[TopicPartition, list[ConsumerRecord[Any, Any]]]) -> None:
+        """After a failed batch, go back to its first records so it is handled again."""
+        consumer = self._consumer
+        if consumer is None:
+            return
+        for tp, records in batch.items():
+            if records and tp in consumer.assignment():
+                consumer.seek(tp, records[0].offset)
+
+    async def _route_batch(self, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
+        await self._follower.refresh()
+        work = _Batch()
+        for record in records:
+            await self._route_record(record, work)
+        if work.sends:
+            with translate_errors("writing inboxes and events"):
+                await asyncio.gather(*work.sends)
+        now = datetime.now(UTC)
+        await asyncio.to_thread(self._store.mark_delivered, work.deliveries, now=now)
+        self.stats.delivered += len(work.deliveries)
+        metrics.record_delivered(len(work.deliveries))
+        self._since_prune += len(records)
+        if self._since_prune >= _PRUNE_EVERY:
+            self._since_prune = 0
+            await asyncio.to_thread(self._store.prune, now=now)
+
+    async def _route_record(self, record: ConsumerRecord[Any, Any], work: _Batch) -> None:
+        self.stats.handled += 1
+        metrics.record_submitted()
+        source = Source(record.topic, record.partition, record.offset)
+        headers = decode_headers(record.headers)
+        claimed_sender = _claimed_sender(record.key, headers)
+        claimed_document = headers.get(Header.DOCUMENT_ID, "")
+        with log_context(document_id=claimed_document or None, agency=claimed_sender or None):
+            checker = self._require(self._checker)
+            try:
+                checked = await asyncio.to_thread(
+                    checker.check, record.value, self._follower.directory
+                )
+                await self._route_checked(checked, source, work)
+            except BusError as error:
+                if error.retriable:
+                    raise
+                await self._reject(record, error, claimed_sender, claimed_document, source, work)
+            except EdxbusError as error:
+                await self._reject(record, error, claimed_sender, claimed_document, source, work)
+
+    async def _route_checked(self, checked: CheckedPackage, source: Source, work: _Batch) -> None:
+        package = checked.package
+        now = datetime.now(UTC)
+        if isinstance(package, StatusPackage):
+            targets = await self._status_targets(package)
+            key = status_key(checked.digest)
+        else:
+            targets = package.recipient_codes
+            key = package.document_id
+        accepted = await asyncio.to_thread(
+            self._store.accept, checked.sender, key, checked.digest, targets, now=now
+        )
+        pending = [r for r in accepted.undelivered if (checked.sender, key, r) not in work.planned]
+        if len(pending) < len(accepted.recipients):
+            self.stats.retries += 1
+        if isinstance(package, DocumentPackage):
+            await self._emit(work, submitted_event(package, checked.digest, source, now))
+        for recipient in pending:
+            await self._deliver(checked, accepted, recipient, source, work)
+            if isinstance(package, DocumentPackage):
+                event = delivered_event(package, recipient, checked.digest, source, now)
+            else:
+                event = status_event(package, recipient, checked.digest, source, now)
+                metrics.record_status(str(package.status_code.value))
+            await self._emit(work, event)
+        log.info(
+            "routed",
+            kind=package.kind,
+            recipients=len(accepted.recipients),
+            new_deliveries=len(pending),
+        )
+
+    async def _status_targets(self, package: StatusPackage) -> tuple[str, ...]:
+        """Who a status goes to, if its sender may send it (else UnauthorizedStatusError)."""
+        answered = package.response_for
+        reporter = package.sender_code
+        if not answered.organ_id or not answered.document_id:
+            raise UnauthorizedStatusError(
+                reporter, answered.document_id or "(none)", "it names no document it answers"
+            )
+        original = await asyncio.to_thread(
+            self._store.lookup, answered.organ_id, answered.document_id
+        )
+        if original is None:
+            raise UnauthorizedStatusError(
+                reporter,
+                answered.document_id,
+                f"the bus has not routed that document from {answered.organ_id}",
+            )
+        directory = self._follower.directory
+        if package.status_code is StatusCode.TAKE_BACK:
+            if reporter != original.sender:
+                raise UnauthorizedStatusError(
+                    reporter, answered.document_id, "only the original sender may take it back"
+                )
+            for recipient in original.recipients:
+                directory.require(recipient, "recipient")
+            return original.recipients
+        if reporter not in original.recipients:
+            raise UnauthorizedStatusError(
+                reporter, answered.document_id, "it was not a recipient of the document"
+            )
+        directory.require(original.sender, "recipient")
+        return (original.sender,)
+
+    async def _deliver(
+        self,
+        checked: CheckedPackage,
+        accepted: Accepted,
+        recipient: str,
+        source: Source,
+        work: _Batch,
+    ) -> None:
+        producer = self._require(self._producer)
+        value = checked.raw  # unchanged: the signature must verify at every hop
+        with translate_errors(f"writing the inbox of {recipient}"):
+            future = await producer.send(
+                self.settings.topics.inbox(recipient),
+                value,
+                key=checked.sender.encode("utf-8"),
+                headers=package_headers(checked.package, checked.sender, checked.digest, source),
+            )
+        work.sends.append(future)
+        delivery = (accepted.sender, accepted.key, recipient)
+        work.deliveries.append(delivery)
+        work.planned.add(delivery)
+
+    async def _emit(self, work: _Batch, event: dict[str, Any]) -> None:
+        producer = self._require(self._producer)
+        with translate_errors("writing an event"):
+            future = await producer.send(
+                self.settings.topics.events,
+                LIFECYCLE_EVENT.encode(event),
+                key=str(event["document_id"]).encode("utf-8"),
+            )
+        work.sends.append(future)
+
+    async def _reject(
+        self,
+        record: ConsumerRecord[Any, Any],
+        error: EdxbusError,
+        claimed_sender: str,
+        claimed_document: str,
+        source: Source,
+        work: _Batch,
+    ) -> None:
+        producer = self._require(self._producer)
+        value: bytes = record.value or b""
+        digest = content_digest(value)
+        document_id = claimed_document or f"unidentified:{digest[:16]}"
+        kind = record_kind(record)
+        self.stats.rejected += 1
+        self.stats.reasons[error.reason_code] = self.stats.reasons.get(error.reason_code, 0) + 1
+        metrics.record_rejected(error.reason_code)
+        log.warning("rejected", reason_code=error.reason_code, reason=str(error))
+
+        def headers(kind: str | None) -> list[tuple[str, bytes]]:
+            return rejection_headers(
+                error,
+                claimed_sender=claimed_sender,
+                claimed_document_id=claimed_document,
+                digest=digest,
+                source=source,
+                kind=kind,
+            )
+
+        key = claimed_sender.encode("utf-8") if claimed_sender else None
+        with translate_errors("writing the dead-letter topic"):
+            work.sends.append(
+                await producer.send(
+                    self.settings.topics.deadletter,
+                    value,
+                    key=key,
+                    headers=headers(kind or None),
+                )
+            )
+            if claimed_sender and self._follower.directory.get(claimed_sender) is not None:
+                work.sends.append(
+                    await producer.send(
+                        self.settings.topics.inbox(claimed_sender),
+                        value,
+                        key=key,
+                        headers=headers(REJECTION_KIND),
+                    )
+                )
+        event = rejected_event(
+            error,
+            claimed_sender=claimed_sender,
+            claimed_document_id=document_id,
+            package_kind=kind.upper() if kind in {"document", "status"} else "UNKNOWN",
+            digest=digest,
+            source=source,
+            at=datetime.now(UTC),
+        )
+        await self._emit(work, event)
+
+    @staticmethod
+    def _require(value: _T | None) -> _T:
+        if value is None:
+            raise BusError("the router is not started")
+        return value
+
+
+def record_kind(record: ConsumerRecord[Any, Any]) -> str:
+    """The ``edx-kind`` header a submitter put on a record ('' when absent)."""
+    return decode_headers(record.headers).get(Header.KIND, "")
+
+
+def _claimed_sender(key: bytes | None, headers: dict[str, str]) -> str:
+    if key:
+        return key.decode("utf-8", "replace")
+    return headers.get(Header.SENDER, "")
+
+
+async def run_router(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
+    """Run one router until ``stop`` is set (or forever)."""
+    server = metrics.start_metrics_server(settings)
+    try:
+        async with Router(settings) as router:
+            await router.run(stop)
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def main(argv: Iterable[str] | None = None) -> None:
+    """``python -m bus.router``: settings from the environment, stop on SIGINT/SIGTERM."""
+    del argv
+    settings = load_settings()
+    configure_logging(settings)
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(signum, stop.set)
+        await run_router(settings, stop=stop)
+
+    try:
+        asyncio.run(serve())
+    except EdxbusError as error:
+        log.error("router stopped: %s [%s]", error, error.reason_code)
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()

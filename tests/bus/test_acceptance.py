@@ -1,0 +1,77 @@
+"""The router's memory of accepted packages: retries, replays, restarts, pruning."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bus.acceptance import AcceptanceStore, status_key
+from bus.errors import DatabaseError, ReplayError
+
+NOW = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
+DOC = "000.00.00.G22,2026/11/23,1/VPCP"
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[AcceptanceStore]:
+    """The store on each backend (SQLite file, PostgreSQL)."""
+    with AcceptanceStore(db_url) as opened:
+        yield opened
+
+
+def test_new_package_is_accepted_with_nothing_delivered(store: AcceptanceStore) -> None:
+    accepted = store.accept("G22", DOC, "d1", ["H41", "H44", "H41"], now=NOW)
+    assert accepted.recipients == ("H41", "H44")
+    assert accepted.undelivered == ("H41", "H44")
+    assert store.lookup("G22", DOC) == accepted
+
+
+def test_same_bytes_again_is_a_retry_that_knows_deliveries(store: AcceptanceStore) -> None:
+    store.accept("G22", DOC, "d1", ["H41", "H44"], now=NOW)
+    store.mark_delivered([("G22", DOC, "H41")], now=NOW)
+    store.mark_delivered([("G22", DOC, "H41")], now=NOW)  # idempotent
+    again = store.accept("G22", DOC, "d1", ["H41", "H44"], now=NOW + timedelta(hours=1))
+    assert again.delivered == {"H41"}
+    assert again.undelivered == ("H44",)
+    assert again.accepted_at == NOW
+
+
+def test_other_bytes_under_the_same_id_are_a_replay(store: AcceptanceStore) -> None:
+    store.accept("G22", DOC, "d1", ["H41"], now=NOW)
+    with pytest.raises(ReplayError) as caught:
+        store.accept("G22", DOC, "d2", ["H41"], now=NOW)
+    assert caught.value.reason_code == "replay"
+    # Another sender may use the same id: keys are per sender.
+    assert store.accept("H41", DOC, "d2", ["G22"], now=NOW).digest == "d2"
+
+
+def test_memory_survives_a_restart(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'state' / 'router.db'}"
+    with AcceptanceStore(url) as first:
+        first.accept("G22", DOC, "d1", ["H41"], now=NOW)
+        first.mark_delivered([("G22", DOC, "H41")], now=NOW)
+    with AcceptanceStore(url) as second:
+        remembered = second.lookup("G22", DOC)
+        assert remembered is not None
+        assert remembered.delivered == {"H41"}
+        with pytest.raises(ReplayError):
+            second.accept("G22", DOC, "other", ["H41"], now=NOW)
+
+
+def test_prune_bounds_the_store(tmp_path: Path) -> None:
+    with AcceptanceStore(f"sqlite:///{tmp_path / 'r.db'}", horizon=timedelta(days=30)) as store:
+        store.accept("G22", "old", "d", ["H41"], now=NOW - timedelta(days=31))
+        store.mark_delivered([("G22", "old", "H41")], now=NOW)
+        store.accept("G22", status_key("abc"), "abc", ["H41"], now=NOW)
+        assert store.prune(now=NOW) == 1
+        assert store.lookup("G22", "old") is None
+        assert store.count() == 1
+
+
+def test_closed_store_is_a_named_error(tmp_path: Path) -> None:
+    store = AcceptanceStore(f"sqlite:///{tmp_path / 'r.db'}")
+    with pytest.raises(DatabaseError, match="not open"):
+        store.lookup("G22", DOC)
