@@ -54,10 +54,10 @@ def make_parser(*, recover: bool = False) -> etree.XMLParser:
 
 
 def _refuse_dtd(data: bytes) -> None:
-    if _ENTITY_DECL.search(data):
-        raise ForbiddenEntityError("entity declarations are not allowed in EDXML")
     if _DOCTYPE.search(data):
         raise ForbiddenDtdError("a DOCTYPE (DTD) is not allowed in EDXML")
+    if _ENTITY_DECL.search(data):
+        raise ForbiddenEntityError("entity declarations are not allowed in EDXML")
 
 
 def element_depth(root: etree._Element) -> int:
@@ -75,7 +75,8 @@ def _translate(error: etree.XMLSyntaxError, limits: Limits) -> Exception:
     message = _POSITION.sub("", str(error.msg or error))
     lowered = message.lower()
     if "excessive depth" in lowered or "maximum depth" in lowered:
-        return TooDeepError(limits.max_depth, limits.max_depth + 1)
+        reported = re.search(r"depth[^0-9]*(\d+)", message)
+        return TooDeepError(limits.max_depth, int(reported.group(1)) if reported else 257)
     if "entity" in lowered and ("not defined" in lowered or "undeclared" in lowered):
         return ForbiddenEntityError(f"undeclared entity reference: {message}")
     if "encoding" in lowered or "utf-8" in lowered or "char 0x" in lowered:
