@@ -145,8 +145,13 @@ class DevPki:
         key_type: KeyType = KeyType.RSA,
         rsa_bits: int = 2048,
         exist_ok: bool = False,
+        not_before: datetime | None = None,
     ) -> DevPki:
-        """Create the root CA and an empty CRL. With ``exist_ok``, reuse an existing root."""
+        """Create the root CA and an empty CRL. With ``exist_ok``, reuse an existing root.
+
+        The root is valid from a day back by default (``not_before``), so that tests and
+        demos can sign and audit "as of" a recent past time.
+        """
         directory = Path(directory)
         if (directory / "root" / "cert.pem").exists():
             if exist_ok:
@@ -168,7 +173,7 @@ class DevPki:
             .issuer_name(subject)
             .public_key(public)
             .serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(hours=1))
+            .not_valid_before(not_before or now - timedelta(days=1))
             .not_valid_after(now + timedelta(days=valid_days))
             .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
             .add_extension(
