@@ -5,10 +5,11 @@ from __future__ import annotations
 import random
 from datetime import date
 
-import edxml
 from lxml import etree
 from signxml.algorithms import SignatureConstructionMethod
 from signxml.signer import XMLSigner
+
+import edxml
 
 DSIG = "http://www.w3.org/2000/09/xmldsig#"
 EDXML = "http://www.mic.gov.vn/TBT/QCVN_102_2016"

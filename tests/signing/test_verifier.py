@@ -1,4 +1,4 @@
-"""Verification: what a VerifiedPackage proves, and every named refusal, with real dev-PKI certificates."""
+"""Verification: what a VerifiedPackage proves, and every named refusal (dev-PKI certificates)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import edxml
 import pytest
 from lxml import etree
 
+import edxml
 from signing import (
     Canonicalization,
     CertificateExpiredError,
@@ -25,7 +25,6 @@ from signing import (
     SenderMismatchError,
     SignatureAlgorithm,
     SignatureValueError,
-    SignatureWrappingError,
     Signer,
     SigningError,
     TrustStore,
@@ -350,4 +349,4 @@ def test_every_refusal_is_a_signing_or_format_error(signed: bytes, verifier: Ver
 
 def test_naive_verification_time_is_refused(signed: bytes, verifier: Verifier) -> None:
     with pytest.raises(ValueError, match="timezone"):
-        verifier.verify(signed, at=datetime(2026, 1, 1))  # noqa: DTZ001
+        verifier.verify(signed, at=datetime(2026, 1, 1))
