@@ -34,8 +34,9 @@ from bus.logs import get_logger, log_context
 from bus.metrics import MetricsServer, start_metrics_server
 from bus.settings import Settings
 from bus.topics import ensure_topics
+from signing import DevPki
 
-__all__ = ["RUNTIME_FILE", "EmbeddedStack", "running_bus"]
+__all__ = ["RUNTIME_FILE", "EmbeddedStack", "ensure_dev_pki", "running_bus"]
 
 #: The runtime file of a running stack, under ``settings.home``.
 RUNTIME_FILE = "bus.json"
@@ -56,6 +57,17 @@ def running_bus(settings: Settings) -> str | None:
             return str(info["bootstrap"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def ensure_dev_pki(settings: Settings) -> DevPki | None:
+    """Create the dev PKI under ``settings.home`` unless trust is configured elsewhere.
+
+    The router verifies against ``settings.resolved_trust`` from its start, so the
+    embedded default needs a root there before the first agency is issued.
+    """
+    if settings.trust is not None:
+        return None
+    return DevPki.init(settings.resolved_pki, exist_ok=True)
 
 
 def _local_port(bootstrap: str) -> int | None:
@@ -126,6 +138,7 @@ class EmbeddedStack:
             await asyncio.to_thread(self._broker.start)
             settings = replace(self._requested, bootstrap=self._broker.bootstrap)
             self._settings = settings
+            ensure_dev_pki(settings)
             await ensure_topics(settings)
             self._metrics = start_metrics_server(settings, port=self._metrics_port)
             self._start_services(settings)
@@ -139,6 +152,9 @@ class EmbeddedStack:
         # Imported here: the services import much of the bus; the stack is their one wiring.
         from bus.router import run_router
         from bus.tracker import run_tracker
+
+        # One endpoint for both services (started by the stack): they must not open it.
+        settings = replace(settings, metrics_port=0)
 
         async def service(name: str, run: Callable[..., Awaitable[None]]) -> None:
             with log_context(service=name):

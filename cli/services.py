@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -59,7 +60,8 @@ def _serve(settings: Settings, run: ServiceRunner) -> None:
     if server is not None:
         click.echo(f"metrics: {server.url}", err=True)
     try:
-        asyncio.run(_run_service(settings, run))
+        # The endpoint is served here once; the service must not open the port again.
+        asyncio.run(_run_service(replace(settings, metrics_port=0), run))
     finally:
         if server is not None:
             server.stop()
