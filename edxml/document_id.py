@@ -33,7 +33,11 @@ class DocumentId:
     def build(cls, organ_id: str, date: _dt.date, number: str, notation: str) -> DocumentId:
         """Assemble a DocumentId, refusing parts that would not parse back."""
         candidate = cls(organ_id, date, number, notation)
-        return cls.parse(str(candidate))
+        if cls.parse(str(candidate)) != candidate:
+            raise InvalidDocumentIdError(
+                "DocumentId", str(candidate), "would not read back as the parts it was built from"
+            )
+        return candidate
 
     @classmethod
     def parse(cls, text: str) -> DocumentId:
