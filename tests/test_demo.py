@@ -1,0 +1,140 @@
+"""`edx demo` end to end: a fresh directory, the real CLI, its own embedded bus.
+
+The demo is the README's first command; this runs it exactly as a newcomer would
+(a subprocess in an empty directory, no settings but a free broker port so it
+does not collide with other tests) and checks what it leaves behind: the
+tracker's final counts per document and level, and that the clerk commands work
+on that state afterwards, with no bus running.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agency_client.demo import AGENCIES, DIRECTIVE_PLAN
+from bus.embedded import free_port
+from bus.embedded_stack import RUNTIME_FILE
+from bus.store import TrackFilter, create_store_engine, document_status, track
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+
+EDX = Path(sys.executable).with_name("edx")
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The environment of a newcomer's shell: no EDX_* settings of ours leak in."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EDX_")}
+    env.update(extra)
+    return env
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """Run `edx demo` once in an empty directory; (directory, output)."""
+    workdir = tmp_path_factory.mktemp("demo")
+    env = clean_env(EDX_BOOTSTRAP=f"127.0.0.1:{free_port()}")
+    done = subprocess.run(
+        [str(EDX), "demo"],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return workdir, done.stdout
+
+
+def test_demo_finishes_well_under_a_minute_and_says_what_it_did(
+    demo_run: tuple[Path, str],
+) -> None:
+    _, output = demo_run
+    assert "demo run 1: 5 documents exchanged and tracked" in output
+    seconds = float(output.split(" tracked in ")[1].split("s;")[0])
+    assert seconds < 50, output
+    assert "Traceback" not in output
+
+
+def test_demo_leaves_its_state_under_dot_edx_and_stops_its_bus(
+    demo_run: tuple[Path, str],
+) -> None:
+    workdir, _ = demo_run
+    home = workdir / ".edx"
+    assert (home / "tracker.db").is_file()
+    assert (home / "pki" / "root" / "cert.pem").is_file()
+    for agency in AGENCIES:
+        assert (home / "pki" / "agencies" / agency.code / "cert.pem").is_file(), agency.code
+    assert (home / "outbox").is_dir()
+    assert not (home / RUNTIME_FILE).exists(), "the demo's own bus must be stopped"
+
+
+def test_tracker_holds_the_exact_final_counts(demo_run: tuple[Path, str]) -> None:
+    workdir, _ = demo_run
+    engine = create_store_engine(f"sqlite:///{workdir / '.edx' / 'tracker.db'}", must_exist=True)
+    try:
+        documents = track(engine)
+        assert len(documents) == 5
+        directive = next(d for d in documents if d.sender == "000.00.00.H41")
+        # 8 recipients: 4 at level 2 (departments, districts), 3 communes, 1 clinic.
+        assert {lv.level: lv.recipients for lv in directive.levels} == {2: 4, 3: 3, 4: 1}
+        assert directive.total.recipients == len(DIRECTIVE_PLAN) == 8
+        assert directive.total.delivered == 8
+        assert directive.total.completed == 6
+        assert directive.total.refused == 1
+        assert directive.total.overdue == 1
+
+        status = document_status(engine, directive.document_id)
+        current = {r.recipient: r.status for r in status.recipients}
+        assert current["000.02.32.H41"] == "02"  # Bến Thủy refused ...
+        refusal = next(r for r in status.recipients if r.recipient == "000.02.32.H41")
+        assert refusal.description
+        assert "thẩm quyền" in refusal.description
+        late = [r.recipient for r in status.recipients if r.overdue]
+        assert late == ["000.00.33.H41"]  # Nghi Lộc stopped at 04 past the due date
+
+        under_province = track(engine, TrackFilter(under="000.00.00.H41", level=3))
+        assert sum(d.total.recipients for d in under_province) == 3
+        overdue = track(engine, TrackFilter(overdue=True))
+        assert [d.document_id for d in overdue] == [directive.document_id]
+    finally:
+        engine.dispose()
+
+
+def test_clerk_commands_work_on_the_state_afterwards(demo_run: tuple[Path, str]) -> None:
+    workdir, _ = demo_run
+    env = clean_env()
+    listed = subprocess.run(
+        [str(EDX), "track", "--json"],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert len(json.loads(listed.stdout)) >= 5
+    engine = create_store_engine(f"sqlite:///{workdir / '.edx' / 'tracker.db'}", must_exist=True)
+    try:
+        directive = next(d for d in track(engine) if d.sender == "000.00.00.H41")
+    finally:
+        engine.dispose()
+    for command in ("status", "trail"):
+        shown = subprocess.run(
+            [str(EDX), command, directive.document_id],
+            cwd=workdir,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert shown.returncode == 0, (command, shown.stderr)
+        assert "000.00.33.H41" in shown.stdout or command == "trail", shown.stdout
