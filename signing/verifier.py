@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.utils import CryptographyDeprecationWarning
 from lxml import etree
@@ -199,8 +200,18 @@ def _certificate(element: etree._Element) -> x509.Certificate:
         # negative serial number: a certificate like that is unreadable here.
         warnings.simplefilter("error", CryptographyDeprecationWarning)
         try:
-            return x509.load_der_x509_certificate(der)
-        except (ValueError, CryptographyDeprecationWarning) as error:
+            cert = x509.load_der_x509_certificate(der)
+            # cryptography parses some fields lazily: read them all now, so a damaged
+            # certificate is refused here and not halfway through the chain check.
+            _ = (cert.subject, cert.issuer, cert.public_key(), cert.not_valid_after_utc)
+            _ = (cert.not_valid_before_utc, list(cert.extensions), cert.signature_hash_algorithm)
+            return cert
+        except (
+            ValueError,
+            TypeError,
+            UnsupportedAlgorithm,
+            CryptographyDeprecationWarning,
+        ) as error:
             raise MalformedSignatureError(
                 f"an X509Certificate in KeyInfo cannot be read: {error}"
             ) from None
