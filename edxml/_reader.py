@@ -52,11 +52,13 @@ _FALSE = {"0", "false", "False", "FALSE"}
 
 
 def _child(parent: _Element | None, local: str) -> _Element | None:
-    return None if parent is None else parent.find(q(local))
+    if parent is None:
+        return None
+    return next(parent.iterchildren(q(local)), None)
 
 
 def _children(parent: _Element | None, local: str) -> list[_Element]:
-    return [] if parent is None else parent.findall(q(local))
+    return [] if parent is None else list(parent.iterchildren(q(local)))
 
 
 def _all_text(node: _Element) -> str:

@@ -1,0 +1,96 @@
+"""EDXML parse+validate and build rates, beside bare ``lxml.etree.fromstring``.
+
+Two packages: a typical 5 KB document (five recipients, one small attachment)
+and one carrying a 1 MB attachment. For each, the rate of ``edxml.parse`` in
+strict and tolerant mode (hardened parse, model, attachments decoded and
+hashed-ready, semantic rules, XSD) and of ``edxml.build`` is printed with the
+rate of ``lxml.etree.fromstring`` on the same bytes, measured in the same run,
+and their ratio. Run: ``.venv/bin/python -m bench.bench_edxml``.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from collections.abc import Callable
+from datetime import date, datetime
+
+from lxml import etree
+
+import edxml
+
+_WHEN = datetime(2026, 3, 2, 9, 30, tzinfo=edxml.VIETNAM_TIME)
+
+
+def _package(attachment_bytes: int, recipients: int) -> edxml.DocumentPackage:
+    codes = [f"000.00.{i + 1:02d}.H44" for i in range(recipients)]
+    return edxml.new_document(
+        edxml.Organization(
+            "000.00.00.G22",
+            organization_in_charge="Văn phòng Chính phủ",
+            organ_name="Văn phòng Chính phủ",
+            organ_add="Số 1 Hoàng Hoa Thám, Quận Ba Đình, Hà Nội",
+            email="vpcp@gov.vn",
+        ),
+        [edxml.Organization(code, organ_name=f"UBND đơn vị {code}") for code in codes],
+        number="7816",
+        notation="VPCP-TTĐT",
+        subject="V/v kết nối, liên thông phần mềm quản lý văn bản giữa các cơ quan nhà nước",
+        content="Văn phòng Chính phủ đề nghị các cơ quan triển khai kết nối liên thông.",
+        signer_name="Nguyễn Văn A",
+        signer_position="Chánh Văn phòng",
+        promulgation_date=date(2026, 3, 2),
+        timestamp=_WHEN,
+        attachments=[edxml.Attachment.from_bytes("cong-van.pdf", os.urandom(attachment_bytes))],
+    )
+
+
+def _rate(action: Callable[[], object], seconds: float = 1.0) -> float:
+    """Calls per second, over at least ``seconds`` after one warm-up call."""
+    action()
+    count = 0
+    start = time.perf_counter()
+    elapsed = 0.0
+    while elapsed < seconds:
+        action()
+        count += 1
+        elapsed = time.perf_counter() - start
+    return count / elapsed
+
+
+def _row(label: str, rate: float, baseline: float, size: int) -> str:
+    megabytes = rate * size / 1e6
+    return (
+        f"  {label:<26} {rate:>10.1f}/s {megabytes:>9.1f} MB/s   "
+        f"{baseline / rate:>6.1f}x the time of lxml.fromstring"
+    )
+
+
+def main() -> None:
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
+    for label, package in (
+        ("5 KB package", _package(2_000, 5)),
+        ("1 MB attachment", _package(1024 * 1024, 5)),
+    ):
+        data = edxml.build(package)
+        assert edxml.parse(data).package == package
+        seconds = 1.0 if len(data) < 100_000 else 2.0
+        baseline = _rate(lambda data=data: etree.fromstring(data), seconds)
+        strict = _rate(lambda data=data: edxml.parse(data), seconds)
+        tolerant = _rate(lambda data=data: edxml.parse(data, mode=edxml.Mode.TOLERANT), seconds)
+        build = _rate(lambda package=package: edxml.build(package), seconds)
+        print(f"{label}: {len(data)} bytes")
+        base_mb = baseline * len(data) / 1e6
+        print(
+            f"  {'lxml.etree.fromstring':<26} {baseline:>10.1f}/s {base_mb:>9.1f} MB/s   (baseline)"
+        )
+        print(_row("edxml.parse strict", strict, baseline, len(data)))
+        print(_row("edxml.parse tolerant", tolerant, baseline, len(data)))
+        print(_row("edxml.build", build, baseline, len(data)))
+
+
+if __name__ == "__main__":
+    main()
