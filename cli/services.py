@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import replace
@@ -67,6 +68,12 @@ def _serve(settings: Settings, run: ServiceRunner) -> None:
             server.stop()
 
 
+def _quiet_one_shot(settings: Settings) -> None:
+    """A one-shot command reports its failure as one named error, not the client's log."""
+    configure_logging(settings, level="WARNING")
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+
+
 _home_option = click.option(
     "--home",
     type=click.Path(file_okay=False, path_type=Path),
@@ -122,6 +129,7 @@ def topics_group() -> None:
 def topics_init(home: Path | None, agencies: tuple[str, ...]) -> None:
     """Create the bus topics (and inboxes) unless they exist; safe to repeat."""
     settings = _settings(home)
+    _quiet_one_shot(settings)
     asyncio.run(ensure_topics(settings, agencies))
     names = settings.topics
     created = [names.submit, names.events, names.deadletter, names.agencies]

@@ -1,0 +1,215 @@
+"""`edx up`, `edx router run`, `edx tracker run`, `edx topics init` as real processes.
+
+Each runs the installed `edx` in a subprocess, waits until it serves (metrics
+endpoint, runtime file), then stops it the way an operator does (Ctrl-C, or
+SIGTERM as a container stop) and checks it stops cleanly with exit status 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from bus.embedded import free_port
+from bus.embedded_stack import RUNTIME_FILE
+from bus.topics import describe_topic_configs
+from signing import DevPki
+from tests.fixtures.broker import topic_names, unique_name
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+
+EDX = Path(sys.executable).with_name("edx")
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EDX_")}
+    env.update(extra)
+    return env
+
+
+def topic_env(prefix: str) -> dict[str, str]:
+    names = topic_names(prefix)
+    return {
+        "EDX_TOPIC_SUBMIT": names.submit,
+        "EDX_TOPIC_INBOX_PREFIX": names.inbox_prefix,
+        "EDX_TOPIC_EVENTS": names.events,
+        "EDX_TOPIC_DEADLETTER": names.deadletter,
+        "EDX_TOPIC_AGENCIES": names.agencies,
+        "EDX_ROUTER_GROUP": f"{prefix}-router",
+        "EDX_TRACKER_GROUP": f"{prefix}-tracker",
+        "EDX_PARTITIONS": "2",
+    }
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def scrape(port: int) -> str | None:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+            return str(r.read().decode())
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return None
+
+
+@contextmanager
+def running(args: list[str], cwd: Path, env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
+    """A background `edx` process whose output goes to cwd/output.log; killed if left running."""
+    log = (cwd / "output.log").open("w")
+    process = subprocess.Popen(
+        [str(EDX), *args], cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+        log.close()
+
+
+def stop(process: subprocess.Popen[str], signum: signal.Signals, timeout: float = 30) -> int:
+    process.send_signal(signum)
+    return process.wait(timeout=timeout)
+
+
+def test_up_runs_the_embedded_bus_until_ctrl_c(tmp_path: Path) -> None:
+    port, metrics = free_port(), free_port()
+    env = clean_env(EDX_BOOTSTRAP=f"127.0.0.1:{port}")
+    runtime = tmp_path / ".edx" / RUNTIME_FILE
+    with running(["up", "--metrics-port", str(metrics)], tmp_path, env) as up:
+        wait_for(runtime.exists, 60, "the runtime file of edx up")
+        info = json.loads(runtime.read_text())
+        assert info["bootstrap"] == f"127.0.0.1:{port}", "the port of EDX_BOOTSTRAP, when free"
+        assert info["pid"] == up.pid
+        body = scrape(metrics)
+        assert body is not None
+        assert "edx_packages_submitted_total" in body
+        assert "edx_consumer_lag" in body
+
+        # Other terminals use it with the printed settings ...
+        init = subprocess.run(
+            [str(EDX), "topics", "init", "--agency", "000.00.00.H41"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert init.returncode == 0, init.stderr
+        assert "edx.inbox.000.00.00.H41" in init.stdout
+        # ... and a second bus for the same state directory is refused.
+        second = subprocess.run(
+            [str(EDX), "up"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert second.returncode != 0
+        assert "already runs" in second.stderr
+
+        assert stop(up, signal.SIGINT) == 0
+    output = (tmp_path / "output.log").read_text()
+    assert f"edxbus is up: broker 127.0.0.1:{port}" in output
+    assert f"export EDX_BOOTSTRAP=127.0.0.1:{port}" in output
+    assert "edxbus stopped" in output
+    assert "Traceback" not in output
+    assert not runtime.exists()
+    assert (tmp_path / ".edx" / "tracker.db").is_file(), "state survives the bus"
+    assert (tmp_path / ".edx" / "pki" / "root" / "cert.pem").is_file()
+
+
+@pytest.mark.parametrize("service", ["router", "tracker"])
+def test_service_runs_in_the_foreground_and_stops_on_sigterm(
+    service: str, kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    DevPki.init(tmp_path / "pki")
+    metrics = free_port()
+    env = clean_env(
+        EDX_BOOTSTRAP=kafka_bootstrap,
+        EDX_HOME=str(tmp_path),
+        EDX_PKI=str(tmp_path / "pki"),
+        EDX_METRICS_PORT=str(metrics),
+        EDX_LOG_FORMAT="json",
+        **topic_env(unique_name()),
+    )
+    subprocess.run(
+        [str(EDX), "topics", "init"],
+        cwd=tmp_path,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    with running([service, "run"], tmp_path, env) as process:
+        wait_for(lambda: scrape(metrics) is not None, 60, f"the {service}'s metrics")
+        time.sleep(1.0)  # let it join its group and poll, so the stop interrupts real work
+        assert process.poll() is None, (tmp_path / "output.log").read_text()
+        assert stop(process, signal.SIGTERM) == 0
+    output = (tmp_path / "output.log").read_text()
+    assert "Traceback" not in output
+    for line in output.splitlines():
+        if line.startswith("{"):
+            json.loads(line)  # every log line is one JSON object
+
+
+def test_topics_init_is_idempotent_and_creates_what_the_code_expects(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    prefix = unique_name()
+    env = clean_env(EDX_BOOTSTRAP=kafka_bootstrap, EDX_HOME=str(tmp_path), **topic_env(prefix))
+    for _ in range(2):
+        done = subprocess.run(
+            [str(EDX), "topics", "init"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+    from bus.settings import load_settings
+
+    settings = load_settings(environ=env)
+    configs = asyncio.run(describe_topic_configs(settings, settings.topics.agencies))
+    if configs:  # a broker that can describe configs must show the compaction
+        assert "compact" in configs.get("cleanup.policy", "")
+
+
+def test_a_broker_that_does_not_answer_is_one_clear_line(tmp_path: Path) -> None:
+    env = clean_env(EDX_BOOTSTRAP=f"127.0.0.1:{free_port()}", EDX_HOME=str(tmp_path))
+    done = subprocess.run(
+        [str(EDX), "topics", "init"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: ")
+    assert "Traceback" not in done.stderr
