@@ -30,7 +30,7 @@ from edxml.errors import (
 )
 from edxml.limits import Limits
 
-__all__ = ["element_depth", "make_parser", "safe_fromstring"]
+__all__ = ["element_depth", "make_parser", "refuse_wide_encodings", "safe_fromstring"]
 
 _DOCTYPE = re.compile(rb"<!\s*DOCTYPE", re.IGNORECASE)
 _POSITION = re.compile(r", line \d+, column \d+$")
@@ -51,6 +51,12 @@ def make_parser(*, recover: bool = False) -> etree.XMLParser:
         collect_ids=False,
         recover=recover,
     )
+
+
+def refuse_wide_encodings(data: bytes) -> None:
+    # EDXML is UTF-8. UTF-16/32 would also hide a DOCTYPE from the byte checks below.
+    if data[:2] in (b"\xfe\xff", b"\xff\xfe") or b"\x00" in data[:64]:
+        raise MalformedXmlError("not UTF-8: the package is in a UTF-16 or UTF-32 encoding")
 
 
 def _refuse_dtd(data: bytes) -> None:
@@ -105,6 +111,7 @@ def safe_fromstring(
     data = bytes(data)
     if len(data) > limits.max_package_bytes:
         raise PackageTooLargeError(limits.max_package_bytes, len(data))
+    refuse_wide_encodings(data)
     _refuse_dtd(data)
     parser = make_parser()
     try:

@@ -22,7 +22,7 @@ from edxml._issues import Issues
 from edxml._names import DSIG_NS, EDXML_NS, q
 from edxml._reader import read_document, read_status
 from edxml._schema import schema_problems
-from edxml._xmlsafe import safe_fromstring
+from edxml._xmlsafe import refuse_wide_encodings, safe_fromstring
 from edxml.attachments import read_attachments
 from edxml.codes import Mode
 from edxml.errors import (
@@ -57,8 +57,10 @@ def parse(
     if len(data) > limits.max_package_bytes:
         raise PackageTooLargeError(limits.max_package_bytes, len(data))
     issues = Issues()
+    refuse_wide_encodings(bytes(data))
     body = _skip_stray_bytes(bytes(data), mode, issues)
     root = _hardened_parse(body, limits, mode, issues)
+    _check_encoding(root, issues)
     header, message = _envelope(root)
     kind = detect_kind(root)
     package: DocumentPackage | StatusPackage
@@ -88,6 +90,16 @@ def parse(
     for problem in schema_problems(root, kind):
         issues.add(SchemaError([problem]), "", _schema_code(problem))
     return ParseResult(package, issues.deviations, signature)
+
+
+def _check_encoding(root: _Element, issues: Issues) -> None:
+    declared = root.getroottree().docinfo.encoding or "UTF-8"
+    if declared.replace("_", "-").upper() not in ("UTF-8", "UTF8"):
+        issues.add(
+            MalformedXmlError(f"the XML declaration names {declared!r}; EDXML is UTF-8"),
+            "",
+            "non-utf8-encoding",
+        )
 
 
 def _schema_code(problem: str) -> str:

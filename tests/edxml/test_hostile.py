@@ -33,6 +33,8 @@ CASES: dict[str, tuple[type[edxml.EdxmlError], edxml.Limits | None, bool]] = {
     ),
     "invalid-utf8.edxml": (edxml.MalformedXmlError, None, True),
     "latin1-bytes.edxml": (edxml.MalformedXmlError, None, True),
+    "utf16.edxml": (edxml.MalformedXmlError, None, True),
+    "latin1-declared.edxml": (edxml.MalformedXmlError, None, False),
     "not-xml.edxml": (edxml.MalformedXmlError, None, True),
     "truncated.edxml": (edxml.MalformedXmlError, None, True),
     "wrong-namespace.edxml": (edxml.NotEdxmlError, None, True),
@@ -58,6 +60,7 @@ TOLERANT_CODES = {
     "stray-bytes.edxml": "stray-bytes-before-xml",
     "undeclared-prefix.edxml": "undeclared-namespace-prefix",
     "bad-document-id.edxml": "non-standard-document-id",
+    "latin1-declared.edxml": "non-utf8-encoding",
 }
 
 
