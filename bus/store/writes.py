@@ -16,6 +16,7 @@ document concurrently.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -36,8 +37,16 @@ from bus.store.schema import (
     history,
     quarantine,
 )
+from edxml.errors import EdxbusError
 
-__all__ = ["IncomingRecord", "IngestResult", "NameLookup", "ingest", "stored_positions"]
+__all__ = [
+    "IncomingRecord",
+    "IngestResult",
+    "NameLookup",
+    "ingest",
+    "quarantine_records",
+    "stored_positions",
+]
 
 #: Finds an agency's name (from the agency directory); ``None`` when unknown.
 NameLookup = Callable[[str], str | None]
@@ -64,6 +73,7 @@ class IngestResult:
     duplicates: int = 0
     quarantined: int = 0
     positions: Mapping[tuple[str, int], int] = field(default_factory=dict)
+    by_kind: Mapping[str, int] = field(default_factory=dict)
 
 
 def stored_positions(engine: Engine, group: str, topic: str) -> dict[int, int]:
@@ -90,6 +100,29 @@ def ingest(
         return _Batch(connection, group, names or (lambda _code: None), now()).run(records)
 
 
+def quarantine_records(
+    engine: Engine,
+    records: Sequence[IncomingRecord],
+    error: EdxbusError,
+    *,
+    group: str,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> IngestResult:
+    """Set records aside that decode but cannot be stored (the database refuses them).
+
+    They go to the quarantine table with ``error``'s reason, and the position moves
+    past them in the same transaction, so one poisoned record never stalls the tracker.
+    """
+    if not records:
+        return IngestResult()
+    with translate_errors(), engine.begin() as connection:
+        batch = _Batch(connection, group, lambda _code: None, now())
+        positions = batch._positions({(r.topic, r.partition) for r in records})
+        batch._quarantine([(record, error) for record in records])
+        advanced = batch._advance(records, positions)
+    return IngestResult(quarantined=len(records), positions=advanced)
+
+
 class _Batch:
     """The state of one ingest transaction: rows loaded, changed and created."""
 
@@ -113,7 +146,7 @@ class _Batch:
         positions = self._positions({(r.topic, r.partition) for r in records})
         fresh = [r for r in records if r.offset >= positions.get((r.topic, r.partition), 0)]
         decoded: list[tuple[IncomingRecord, dict[str, Any]]] = []
-        bad: list[tuple[IncomingRecord, EventDecodeError]] = []
+        bad: list[tuple[IncomingRecord, EdxbusError]] = []
         for record in fresh:
             try:
                 decoded.append((record, _decode(record)))
@@ -135,6 +168,7 @@ class _Batch:
             duplicates=len(decoded) - len(new) + (len(records) - len(fresh)),
             quarantined=len(bad),
             positions=advanced,
+            by_kind=dict(Counter(event["kind"] for _, event in new)),
         )
 
     def _positions(self, partitions: set[tuple[str, int]]) -> dict[tuple[str, int], int]:
@@ -182,7 +216,7 @@ class _Batch:
                 self.chain_heads[document_id] = (int(sequence), str(hash_))
 
     def _write(self, history_rows: list[dict[str, Any]],
-               bad: list[tuple[IncomingRecord, EventDecodeError]]) -> None:
+               bad: Sequence[tuple[IncomingRecord, EdxbusError]]) -> None:
         if history_rows:
             self.connection.execute(insert(history), history_rows)
         _insert_and_update(self.connection, documents, ("document_id",), self.documents,
@@ -192,7 +226,7 @@ class _Batch:
         if bad:
             self._quarantine(bad)
 
-    def _quarantine(self, bad: list[tuple[IncomingRecord, EventDecodeError]]) -> None:
+    def _quarantine(self, bad: Sequence[tuple[IncomingRecord, EdxbusError]]) -> None:
         rows = [
             {
                 "topic": record.topic,

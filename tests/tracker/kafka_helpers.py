@@ -1,0 +1,69 @@
+"""Producing lifecycle events to a real broker and waiting on the tracker's tables."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+
+from bus.events import LIFECYCLE_EVENT
+from bus.kafka import make_producer
+from bus.settings import Settings
+from bus.store.schema import history, quarantine
+from bus.tracker import Tracker, TrackerOptions
+
+FAST = TrackerOptions(batch_size=200, poll_timeout_seconds=0.1, retry_initial_seconds=0.1,
+                      retry_max_seconds=0.5, use_directory=False)
+
+
+async def produce(settings: Settings, events: Iterable[dict[str, Any]],
+                  *, raw: Iterable[bytes] = ()) -> None:
+    """Write events to ``edx.events`` keyed by document id, as the router does."""
+    producer = make_producer(settings)
+    await producer.start()
+    try:
+        for event in events:
+            await producer.send(settings.topics.events, LIFECYCLE_EVENT.encode(event),
+                                key=event["document_id"].encode())
+        for value in raw:
+            await producer.send(settings.topics.events, value, key=b"garbage")
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+def count_rows(engine: Engine, table: Any = history) -> int:
+    with engine.connect() as connection:
+        return int(connection.scalar(select(func.count()).select_from(table)) or 0)
+
+
+async def wait_for(predicate: Callable[[], bool], within: float = 60.0,
+                   what: str = "condition") -> None:
+    """Poll ``predicate`` until true; fail the test with ``what`` after ``within`` seconds."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+@contextlib.asynccontextmanager
+async def running_tracker(settings: Settings,
+                          options: TrackerOptions = FAST) -> AsyncIterator[Tracker]:
+    """A tracker running in a task for the duration of the block, then stopped cleanly."""
+    stop = asyncio.Event()
+    tracker = Tracker(settings, options=options)
+    await tracker.start(stop)
+    task = asyncio.create_task(tracker.run(stop))
+    try:
+        yield tracker
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+        await tracker.stop()
+
+
+__all__ = ["FAST", "count_rows", "produce", "quarantine", "running_tracker", "wait_for"]
