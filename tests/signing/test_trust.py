@@ -195,10 +195,8 @@ def test_agency_code_sits_in_the_subject_uid(dev_pki: DevPki) -> None:
     cert = dev_pki.certificate(H41)
     assert cert.subject.get_attributes_for_oid(NameOID.USER_ID)[0].value == H41
     assert agency_code_of(cert) == H41
-    assert (
-        certificate_fingerprint(cert)
-        == __import__("hashlib").sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
-    )
+    der = cert.public_bytes(serialization.Encoding.DER)
+    assert certificate_fingerprint(cert) == hashlib.sha256(der).hexdigest()
     with pytest.raises(UnboundCertificateError):
         agency_code_of(dev_pki.root_cert)
     assert isinstance(dev_pki.root_key, rsa.RSAPrivateKey)
