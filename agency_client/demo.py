@@ -314,6 +314,7 @@ async def run_demo(
             clients[agency.code] = await stack.enter_async_context(client)
 
         await asyncio.gather(*(open_client(a) for a in AGENCIES))
+        progress(f"{len(clients)} agencies' office software connected to their inboxes")
         serving = [
             asyncio.create_task(recipients.serve(c), name=f"demo-{code}")
             for code, c in clients.items()

@@ -16,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
+import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -50,14 +52,24 @@ def _move_aside_previous_state(settings: Settings) -> Path | None:
     return previous
 
 
-async def _demo_on_own_bus(settings: Settings, timeout: float) -> DemoResult:  # noqa: ASYNC109
+async def _demo_on_own_bus(
+    settings: Settings,
+    progress: Callable[[str], None],
+    timeout: float,  # noqa: ASYNC109
+) -> DemoResult:
     async with EmbeddedStack(settings) as stack:
-        click.echo(f"embedded bus started for the demo: broker {stack.settings.bootstrap}")
-        return await run_demo(stack.settings, progress=_progress, timeout=timeout)
+        progress(f"embedded bus started for the demo: broker {stack.settings.bootstrap}")
+        return await run_demo(stack.settings, progress=progress, timeout=timeout)
 
 
-def _progress(line: str) -> None:
-    click.echo(f"  · {line}")
+def _progress_printer() -> Callable[[str], None]:
+    """Prints each step with the seconds since the demo started."""
+    started = time.monotonic()
+
+    def progress(line: str) -> None:
+        click.echo(f"  {time.monotonic() - started:5.1f}s  {line}")
+
+    return progress
 
 
 def _show(ctx: click.Context, *args: str) -> None:
@@ -88,6 +100,7 @@ def demo(ctx: click.Context, timeout: float) -> None:
     ministry letter to two provinces; a report back up; a notice revoked. The
     recipients answer with statuses (one refuses, one is late).
     """
+    progress = _progress_printer()
     settings = load_settings()
     configure_logging(settings, level="WARNING")
     # The client narrates its feature probes (e.g. a broker without idempotent
@@ -97,13 +110,13 @@ def demo(ctx: click.Context, timeout: float) -> None:
     if bootstrap is not None:
         click.echo(f"using the embedded bus running at {bootstrap} (edx up)")
         result = asyncio.run(
-            run_demo(replace(settings, bootstrap=bootstrap), progress=_progress, timeout=timeout)
+            run_demo(replace(settings, bootstrap=bootstrap), progress=progress, timeout=timeout)
         )
     else:
         previous = _move_aside_previous_state(settings)
         if previous is not None:
             click.echo(f"earlier state of a stopped bus moved to {previous}/")
-        result = asyncio.run(_demo_on_own_bus(settings, timeout))
+        result = asyncio.run(_demo_on_own_bus(settings, progress, timeout))
     click.echo(
         f"\ndemo run {result.run}: {len(result.documents)} documents exchanged and tracked "
         f"in {result.seconds:.1f}s; state kept in {settings.home}/"

@@ -174,7 +174,7 @@ async def _up(settings: Settings, port: int | None, metrics_port: int | None) ->
 def up(home: Path | None, port: int | None, metrics_port: int | None) -> None:
     """Run the embedded bus in the foreground: broker, topics, router, tracker."""
     settings = _settings(home)
-    configure_logging(settings, level="WARNING")
+    _quiet_one_shot(settings)  # the stack reports a failing service as one named error
     already = running_bus(settings)
     if already is not None:
         raise click.ClickException(
