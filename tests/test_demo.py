@@ -10,46 +10,24 @@ on that state afterwards, with no bus running.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from agency_client.demo import AGENCIES, DIRECTIVE_PLAN
-from bus.embedded import free_port
 from bus.embedded_stack import RUNTIME_FILE
 from bus.store import TrackFilter, create_store_engine, document_status, track
+from tests.fixtures.demo import EDX, clean_env, shared_demo_run
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
-
-EDX = Path(sys.executable).with_name("edx")
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """The environment of a newcomer's shell: no EDX_* settings of ours leak in."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EDX_")}
-    env.update(extra)
-    return env
 
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """Run `edx demo` once in an empty directory; (directory, output)."""
-    workdir = tmp_path_factory.mktemp("demo")
-    env = clean_env(EDX_BOOTSTRAP=f"127.0.0.1:{free_port()}")
-    done = subprocess.run(
-        [str(EDX), "demo"],
-        cwd=workdir,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    return workdir, done.stdout
+    """`edx demo` run once in an empty directory: (directory, output)."""
+    run = shared_demo_run(tmp_path_factory)
+    return run.workdir, run.output
 
 
 def test_demo_finishes_well_under_a_minute_and_says_what_it_did(

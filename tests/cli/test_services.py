@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -27,17 +25,9 @@ from bus.embedded_stack import RUNTIME_FILE
 from bus.topics import describe_topic_configs
 from signing import DevPki
 from tests.fixtures.broker import topic_names, unique_name
+from tests.fixtures.demo import EDX, clean_env
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
-
-EDX = Path(sys.executable).with_name("edx")
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EDX_")}
-    env.update(extra)
-    return env
-
 
 def topic_env(prefix: str) -> dict[str, str]:
     names = topic_names(prefix)
