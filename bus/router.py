@@ -30,7 +30,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
@@ -108,7 +108,8 @@ class Router:
     """One router: an async context manager around the consume-check-route loop.
 
     ``verifier`` defaults to the trust store of ``settings``; ``group_id`` to
-    ``settings.router_group``. Use :meth:`run` (until ``stop`` is set) or
+    ``settings.router_group``; ``consumer_options`` go to the aiokafka consumer
+    (session timeouts and the like). Use :meth:`run` (until ``stop`` is set) or
     :meth:`route_available` (tests, tools) inside ``async with``.
     """
 
@@ -118,9 +119,11 @@ class Router:
         *,
         verifier: Verifier | None = None,
         group_id: str | None = None,
+        consumer_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.settings = settings
         self.group_id = group_id or settings.router_group
+        self._consumer_options = dict(consumer_options or {})
         self.stats = RouterStats()
         self._verifier = verifier
         self._checker: PackageChecker | None = None
@@ -155,6 +158,7 @@ class Router:
                 self.settings.topics.submit,
                 group_id=self.group_id,
                 max_poll_records=MAX_BATCH,
+                **self._consumer_options,
             )
             with translate_errors("joining the router group"):
                 await self._consumer.start()
@@ -188,6 +192,12 @@ class Router:
         tb: TracebackType | None,
     ) -> None:
         await self.stop()
+
+    @property
+    def assignment(self) -> frozenset[TopicPartition]:
+        """The ``edx.submit`` partitions this router holds in its group right now."""
+        consumer = self._consumer
+        return frozenset(consumer.assignment()) if consumer is not None else frozenset()
 
     # --- the loop ----------------------------------------------------------------
 
