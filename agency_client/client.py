@@ -26,6 +26,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from aiokafka import TopicPartition
+
 from agency_client._inbox_store import InboxStore, QuarantinedPackage
 from agency_client._store import Clock, utc_now
 from agency_client.credentials import load_signer, load_verifier
@@ -140,13 +142,12 @@ class AgencyClient:
         outbox = Outbox(path, clock=self._clock)
         store = InboxStore(path, clock=self._clock)
         producer = make_producer(self.settings)
-        consumer = make_consumer(
-            self.settings, self.settings.topics.inbox(self.agency), group_id=self.group_id
-        )
+        consumer = make_consumer(self.settings, group_id=self.group_id)
         try:
             with translate_errors(f"connecting agency {self.agency} to the bus"):
                 await producer.start()
                 await consumer.start()
+                await self._assign_inbox(consumer)
         except BaseException:
             await _quietly(producer.stop())
             await _quietly(consumer.stop())
@@ -168,6 +169,23 @@ class AgencyClient:
             asyncio.create_task(reader.run(), name=f"inbox-{self.agency}"),
             asyncio.create_task(self._resubmit_loop(), name=f"resubmit-{self.agency}"),
         ]
+
+    async def _assign_inbox(self, consumer: Any) -> None:
+        """Read every partition of the agency's inbox, from the committed offsets.
+
+        An inbox has one reader, its agency's client, so partitions are assigned
+        directly rather than through group membership: no rebalance waits, and the
+        group id serves only to keep the committed offsets. Run one client per
+        agency at a time (its outbox and dedup store are local to it).
+        """
+        topic = self.settings.topics.inbox(self.agency)
+        await consumer.topics()  # refreshes the metadata
+        partitions = consumer.partitions_for_topic(topic)
+        if not partitions:
+            raise NotAuthorisedError(
+                self.agency, f"its inbox topic {topic} does not exist (is the agency registered?)"
+            )
+        consumer.assign([TopicPartition(topic, p) for p in sorted(partitions)])
 
     async def stop(self, *, settle: bool = False) -> None:
         """Stop the background tasks and disconnect; the outbox keeps what is pending.

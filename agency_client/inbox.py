@@ -273,12 +273,29 @@ class InboxReader:
     async def next(self, idle_timeout: float | None) -> InboxItem | None:
         """The next package for the application; ``None`` after ``idle_timeout`` idle seconds."""
         await self.settle_outstanding()
-        try:
-            handed = await asyncio.wait_for(self._queue.get(), idle_timeout)
-        except TimeoutError:
-            return None
-        self._outstanding = handed
-        return handed.item
+        while True:
+            try:
+                handed = await asyncio.wait_for(self._queue.get(), idle_timeout)
+            except TimeoutError:
+                return None
+            # Checked again here: a copy may have been queued before the first was taken.
+            if not self._already_taken(handed.item):
+                self._outstanding = handed
+                return handed.item
+            if isinstance(handed.item, IncomingDocument):
+                await self._acknowledge_arrival(handed.item)
+            self._mark_done(handed)
+            await self._commit()
+
+    def _already_taken(self, item: InboxItem) -> bool:
+        if isinstance(item, RejectionNotice):
+            return self._store.has_taken("rejection", self.agency, item.document_id, item.digest)
+        return self._store.has_taken(item.kind, item.sender, item.document_id, item.digest)
+
+    def _mark_done(self, handed: _Handed) -> None:
+        for tp, part in self._partitions.items():
+            if tp.topic == handed.topic and tp.partition == handed.partition:
+                part.done(handed.offset)
 
     async def acknowledge(self, item: InboxItem) -> None:
         """The application has taken ``item`` (settles it now rather than on the next read)."""
@@ -316,9 +333,7 @@ class InboxReader:
             self._store.record_taken(
                 "rejection", self.agency, item.document_id, item.digest, item.data
             )
-        for tp, part in self._partitions.items():
-            if tp.topic == handed.topic and tp.partition == handed.partition:
-                part.done(handed.offset)
+        self._mark_done(handed)
         await self._commit()
 
     async def _commit(self) -> None:

@@ -1,0 +1,111 @@
+"""Helpers for the agency_client tests: settings on the real broker, packages, topic reads."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bus.kafka import make_consumer, make_producer
+from bus.records import Header, content_digest, encode_headers
+from bus.settings import Settings
+from bus.topics import ensure_topics
+from edxml import DocumentPackage, new_document
+from signing import DevPki
+
+PROVINCE = "000.00.00.H44"  # UBND Tỉnh Quảng Bình
+DISTRICT = "000.00.24.H44"  # UBND Huyện Bố Trạch
+COMMUNE = "000.46.24.H44"  # UBND Xã Hoàn Trạch
+DEPARTMENT = "000.01.00.H44"  # a department of the province
+OTHER_PROVINCE = "000.00.00.H41"
+
+_numbers = itertools.count(1)
+
+
+@pytest.fixture
+def exchange_settings(bus_settings: Settings, dev_pki: DevPki) -> Settings:
+    """The test's own topics on the session broker, with the session dev PKI."""
+    for code in (PROVINCE, DISTRICT, COMMUNE, DEPARTMENT, OTHER_PROVINCE):
+        if not dev_pki.paths(code).cert_path.exists():
+            dev_pki.issue(code, f"Agency {code}")
+    return bus_settings.with_overrides(pki=dev_pki.directory, resubmit_after_seconds=300.0)
+
+
+@pytest.fixture
+async def inbox_topics(exchange_settings: Settings) -> Settings:
+    """The test's topics, created (with the inboxes of every test agency)."""
+    await ensure_topics(
+        exchange_settings, agencies=[PROVINCE, DISTRICT, COMMUNE, DEPARTMENT, OTHER_PROVINCE]
+    )
+    return exchange_settings
+
+
+def make_document(
+    sender: str, recipients: Sequence[str], *, subject: str = "Về việc triển khai", **kw: Any
+) -> DocumentPackage:
+    """A small new document with a unique number."""
+    return new_document(
+        sender,
+        list(recipients),
+        number=str(next(_numbers)),
+        notation=kw.pop("notation", "UBND-VP"),
+        subject=subject,
+        signer_name="Nguyễn Văn A",
+        **kw,
+    )
+
+
+async def produce(
+    settings: Settings, topic: str, value: bytes, *, key: str, headers: dict[Header, str]
+) -> None:
+    """Write one record as a router (or an attacker) would."""
+    producer = make_producer(settings)
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            topic, value=value, key=key.encode(), headers=encode_headers(headers)
+        )
+    finally:
+        await producer.stop()
+
+
+def delivery_headers(kind: str, document_id: str, sender: str, data: bytes) -> dict[Header, str]:
+    return {
+        Header.KIND: kind,
+        Header.DOCUMENT_ID: document_id,
+        Header.SENDER: sender,
+        Header.DIGEST: content_digest(data),
+    }
+
+
+async def read_records(
+    settings: Settings,
+    topic: str,
+    *,
+    count: int,
+    within: float = 20.0,
+    match: Callable[[Any], bool] = lambda r: True,
+) -> list[Any]:
+    """At least ``count`` matching records of ``topic`` from its start (or fail on timeout)."""
+    consumer = make_consumer(settings, topic, group_id=None)
+    await consumer.start()
+    found: list[Any] = []
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while len(found) < count and loop.time() < deadline:
+            batch = await consumer.getmany(timeout_ms=200)
+            for records in batch.values():
+                found.extend(r for r in records if match(r))
+        return found
+    finally:
+        await consumer.stop()
+
+
+@pytest.fixture
+def outbox_path(exchange_settings: Settings) -> Callable[[str], Path]:
+    return exchange_settings.outbox_path

@@ -1,0 +1,128 @@
+"""The receiving side on a real broker: records are written into an inbox as the router does.
+
+These tests pin the client's half of DESIGN.md §6 without a router: verify,
+hand over, record, answer 01 with the same bytes every time, commit; and keep
+back (never drop) what does not verify or is not addressed to the agency.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from agency_client import AgencyClient, IncomingDocument
+from bus.records import Header, decode_headers
+from bus.settings import Settings
+from edxml import Mode, StatusCode, StatusPackage, build, parse
+from signing import DevPki
+from tests.agency_client.conftest import (
+    COMMUNE,
+    DISTRICT,
+    PROVINCE,
+    delivery_headers,
+    make_document,
+    produce,
+    read_records,
+)
+
+pytestmark = pytest.mark.kafka
+
+
+def _signed(dev_pki: DevPki, sender: str, recipients: list[str]) -> tuple[str, bytes]:
+    package = make_document(sender, recipients)
+    return package.document_id, dev_pki.signer(sender).sign(build(package))
+
+
+async def _deliver(settings: Settings, to: str, sender: str, doc_id: str, data: bytes) -> None:
+    await produce(
+        settings,
+        settings.topics.inbox(to),
+        data,
+        key=sender,
+        headers=delivery_headers("document", doc_id, sender, data),
+    )
+
+
+def _is_status_from(agency: str):
+    return lambda r: decode_headers(r.headers).get(Header.SENDER) == agency
+
+
+async def test_a_document_is_handed_over_once_and_answered_with_01(
+    inbox_topics: Settings, dev_pki: DevPki
+) -> None:
+    settings = inbox_topics
+    doc_id, data = _signed(dev_pki, PROVINCE, [DISTRICT])
+    await _deliver(settings, DISTRICT, PROVINCE, doc_id, data)
+    await _deliver(settings, DISTRICT, PROVINCE, doc_id, data)  # a retry: the same bytes
+
+    async with AgencyClient(settings, DISTRICT) as client:
+        items = [item async for item in client.receive(idle_timeout=3)]
+    assert len(items) == 1
+    (item,) = items
+    assert isinstance(item, IncomingDocument)
+    assert item.data == data
+    assert item.document_id == doc_id
+    assert item.sender == PROVINCE
+    assert item.verified.agency_code == PROVINCE
+
+    # The 01 went to edx.submit, signed by the district, answering the document;
+    # the duplicate made the client send the very same 01 bytes again.
+    records = await read_records(
+        settings, settings.topics.submit, count=2, match=_is_status_from(DISTRICT)
+    )
+    assert len({r.value for r in records}) == 1
+    status = parse(records[0].value, mode=Mode.TOLERANT).package
+    assert isinstance(status, StatusPackage)
+    assert status.status_code is StatusCode.ARRIVED
+    assert status.response_for.document_id == doc_id
+    assert status.sender_code == DISTRICT
+
+    # A restarted client (same outbox file, committed offset) hands over nothing again.
+    async with AgencyClient(settings, DISTRICT) as client:
+        again = [item async for item in client.receive(idle_timeout=2)]
+    assert again == []
+
+
+async def test_an_unsettled_package_is_handed_over_again_after_a_crash(
+    inbox_topics: Settings, dev_pki: DevPki
+) -> None:
+    settings = inbox_topics
+    doc_id, data = _signed(dev_pki, PROVINCE, [COMMUNE])
+    await _deliver(settings, COMMUNE, PROVINCE, doc_id, data)
+
+    client = AgencyClient(settings, COMMUNE)
+    await client.start()
+    inbox = client.receive(idle_timeout=5)
+    first = await inbox.__anext__()
+    assert first.document_id == doc_id
+    await client.stop(settle=False)  # the application died while handling it
+
+    async with AgencyClient(settings, COMMUNE) as client:
+        items = [item async for item in client.receive(idle_timeout=3)]
+    assert [i.document_id for i in items] == [doc_id]
+    records = await read_records(
+        settings, settings.topics.submit, count=1, match=_is_status_from(COMMUNE)
+    )
+    assert len(records) == 1
+
+
+async def test_tampered_and_misaddressed_packages_are_kept_back_with_their_reason(
+    inbox_topics: Settings, dev_pki: DevPki
+) -> None:
+    settings = inbox_topics
+    doc_id, data = _signed(dev_pki, PROVINCE, [DISTRICT])
+    tampered = data.replace("Về việc".encode(), b"Ve viec", 1)
+    assert tampered != data
+    await _deliver(settings, DISTRICT, PROVINCE, doc_id, tampered)
+    other_id, other = _signed(dev_pki, PROVINCE, [COMMUNE])
+    await _deliver(settings, DISTRICT, PROVINCE, other_id, other)  # addressed to the commune
+    await _deliver(settings, DISTRICT, PROVINCE, doc_id + "x", b"<not-xml")
+
+    async with AgencyClient(settings, DISTRICT) as client:
+        items = [item async for item in client.receive(idle_timeout=3)]
+        kept = client.quarantined()
+    assert items == []
+    reasons = {q.document_id: q.reason_code for q in kept}
+    assert reasons[doc_id] == "digest-mismatch"
+    assert reasons[other_id] == "misaddressed"
+    assert doc_id + "x" in reasons
+    assert {q.data for q in kept} >= {tampered, other}
