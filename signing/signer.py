@@ -168,13 +168,12 @@ class Signer:
 
 def _splice(data: bytes, signature: bytes, *, after_trace: bool) -> bytes:
     """Insert the signature after ``</…TraceHeaderList>`` (or before ``</…edXMLHeader>``)."""
-    pattern = _TRACE_END if after_trace else _HEADER_END
-    matches = list(pattern.finditer(data))
-    if len(matches) != 1:
-        raise MalformedSignatureError(
-            "cannot place the signature: the header's end tag is not unique in the bytes"
-        )
-    offset = matches[0].end() if after_trace else matches[0].start()
+    # The first match is the header's own end tag unless a comment or CDATA section
+    # before it spells one; _check_placement re-reads the result and catches that.
+    match = (_TRACE_END if after_trace else _HEADER_END).search(data)
+    if match is None:
+        raise MalformedSignatureError("cannot place the signature: no end tag to place it after")
+    offset = match.end() if after_trace else match.start()
     signed = data[:offset] + signature + data[offset:]
     _check_placement(signed)
     return signed
