@@ -137,7 +137,7 @@ def compose_problems(compose: dict[str, Any]) -> list[str]:
         needs = (services.get(name) or {}).get("depends_on") or {}
         if (needs.get("topics-init") or {}).get("condition") != ("service_completed_successfully"):
             problems.append(f"{name} must wait for topics-init to complete")
-    return problems
+    return problems + _health_problems(services)
 
 
 def _edxbus_env_problems(name: str, env: dict[str, str], *, broker_count: int) -> list[str]:
@@ -170,6 +170,18 @@ def _edxbus_env_problems(name: str, env: dict[str, str], *, broker_count: int) -
         )
     if name == "router" and settings.metrics_port == 0:
         problems.append("router: metrics are off")
+    return problems
+
+
+def _health_problems(services: dict[str, Any]) -> list[str]:
+    """Routers and trackers are healthy while their metrics endpoint answers."""
+    problems: list[str] = []
+    for name in ("router", "tracker"):
+        service = services.get(name) or {}
+        port = service_env(service).get("EDX_METRICS_PORT")
+        probe = " ".join((service.get("healthcheck") or {}).get("test") or [])
+        if not port or f":{port}/metrics" not in probe:
+            problems.append(f"{name}: the healthcheck does not probe its metrics port {port}")
     return problems
 
 
@@ -291,6 +303,12 @@ def test_losing_a_broker_is_reported() -> None:
     problems = compose_problems(compose)
     assert any("kafka-3 is missing" in p for p in problems)
     assert any("replication factor" in p for p in problems)
+
+
+def test_a_metrics_port_the_healthcheck_does_not_probe_is_reported() -> None:
+    compose = copy.deepcopy(load_compose())
+    compose["services"]["tracker"]["environment"]["EDX_METRICS_PORT"] = "9500"
+    assert any("tracker: the healthcheck" in p for p in compose_problems(compose))
 
 
 def test_a_single_router_is_reported() -> None:
