@@ -17,7 +17,7 @@ from lxml import etree
 
 from edxml._dates import parse_date, parse_timestamp
 from edxml._issues import Issues
-from edxml._names import q
+from edxml._names import EDXML_NS
 from edxml.codes import BusinessDocType, StatusCode
 from edxml.errors import (
     EdxmlError,
@@ -51,26 +51,57 @@ _TRUE = {"1", "true", "True", "TRUE"}
 _FALSE = {"0", "false", "False", "FALSE"}
 
 
-def _child(parent: _Element | None, local: str) -> _Element | None:
+_PREFIX = "{" + EDXML_NS + "}"
+
+
+class _Node:
+    """An element with its children indexed by local name, built once on first use.
+
+    A package header is read field by field; one pass over the children beats
+    one ElementPath search per field.
+    """
+
+    __slots__ = ("_index", "element")
+
+    def __init__(self, element: _Element) -> None:
+        self.element = element
+        self._index: dict[str, list[_Element]] | None = None
+
+    def index(self) -> dict[str, list[_Element]]:
+        if self._index is None:
+            found: dict[str, list[_Element]] = {}
+            for child in self.element:
+                tag = child.tag
+                if isinstance(tag, str) and tag.startswith(_PREFIX):
+                    found.setdefault(tag[len(_PREFIX) :], []).append(child)
+            self._index = found
+        return self._index
+
+
+def _child(parent: _Node | None, local: str) -> _Node | None:
     if parent is None:
         return None
-    return next(parent.iterchildren(q(local)), None)
+    found = parent.index().get(local)
+    return _Node(found[0]) if found else None
 
 
-def _children(parent: _Element | None, local: str) -> list[_Element]:
-    return [] if parent is None else list(parent.iterchildren(q(local)))
+def _children(parent: _Node | None, local: str) -> list[_Node]:
+    return [] if parent is None else [_Node(e) for e in parent.index().get(local, ())]
 
 
-def _all_text(node: _Element) -> str:
+def _all_text(node: _Node) -> str:
     """Text of an element, comments inside it skipped."""
-    return "".join(str(t) for t in node.itertext(with_tail=True)).strip()
+    element = node.element
+    if not len(element):
+        return (element.text or "").strip()
+    return "".join(str(t) for t in element.itertext(with_tail=True)).strip()
 
 
-def _text(parent: _Element | None, local: str) -> str:
-    node = _child(parent, local)
-    if node is None:
+def _text(parent: _Node | None, local: str) -> str:
+    if parent is None:
         return ""
-    return _all_text(node) if len(node) else (node.text or "").strip()
+    found = parent.index().get(local)
+    return _all_text(_Node(found[0])) if found else ""
 
 
 def _convert(text: str, path: str, issues: Issues, convert: Callable[[str], _T], default: _T) -> _T:
@@ -108,7 +139,7 @@ def _timestamp(text: str, path: str, issues: Issues) -> datetime | None:
     return _convert(text, path, issues, lambda t: parse_timestamp(t, path), None)
 
 
-def _organization(node: _Element) -> Organization:
+def _organization(node: _Node) -> Organization:
     return Organization(
         organ_id=_text(node, "OrganId"),
         organization_in_charge=_text(node, "OrganizationInCharge"),
@@ -121,7 +152,7 @@ def _organization(node: _Element) -> Organization:
     )
 
 
-def _staff(node: _Element | None) -> StaffInfo | None:
+def _staff(node: _Node | None) -> StaffInfo | None:
     if node is None:
         return None
     return StaffInfo(
@@ -132,7 +163,7 @@ def _staff(node: _Element | None) -> StaffInfo | None:
     )
 
 
-def _response_for(node: _Element, path: str, issues: Issues) -> ResponseFor:
+def _response_for(node: _Node, path: str, issues: Issues) -> ResponseFor:
     return ResponseFor(
         organ_id=_text(node, "OrganId"),
         code=_text(node, "Code"),
@@ -143,7 +174,7 @@ def _response_for(node: _Element, path: str, issues: Issues) -> ResponseFor:
     )
 
 
-def _trace_headers(node: _Element | None, issues: Issues) -> tuple[TraceHeader, ...]:
+def _trace_headers(node: _Node | None, issues: Issues) -> tuple[TraceHeader, ...]:
     traces = []
     for index, trace in enumerate(_children(node, "TraceHeader"), start=1):
         path = f"TraceHeaderList/TraceHeader[{index}]"
@@ -156,7 +187,7 @@ def _trace_headers(node: _Element | None, issues: Issues) -> tuple[TraceHeader, 
     return tuple(traces)
 
 
-def _business(node: _Element | None, issues: Issues) -> Business:
+def _business(node: _Node | None, issues: Issues) -> Business:
     path = "TraceHeaderList/Bussiness"
     if node is None:
         issues.add(MissingFieldError(f"{path}/BussinessDocType"), path, "missing-business")
@@ -198,8 +229,7 @@ def _business(node: _Element | None, issues: Issues) -> Business:
         ReplacementInfo(
             document_id=_text(item, "DocumentId"),
             organ_ids=tuple(
-                (organ.text or "").strip()
-                for organ in _children(_child(item, "OrganIdList"), "OrganId")
+                _all_text(organ) for organ in _children(_child(item, "OrganIdList"), "OrganId")
             ),
         )
         for item in _children(_child(node, "ReplacementInfoList"), "ReplacementInfo")
@@ -215,7 +245,7 @@ def _business(node: _Element | None, issues: Issues) -> Business:
     )
 
 
-def _other_info(node: _Element | None, issues: Issues) -> OtherInfo:
+def _other_info(node: _Node | None, issues: Issues) -> OtherInfo:
     if node is None:
         return OtherInfo()
     path = "MessageHeader/OtherInfo"
@@ -233,8 +263,11 @@ def _other_info(node: _Element | None, issues: Issues) -> OtherInfo:
     )
 
 
-def read_document(header: _Element, message: _Element, issues: Issues) -> DocumentPackage:
+def read_document(
+    header_element: _Element, message_element: _Element, issues: Issues
+) -> DocumentPackage:
     """The document package's header fields (attachments are read separately)."""
+    header, message = _Node(header_element), _Node(message_element)
     sender_node = _child(message, "From")
     sender = _organization(sender_node) if sender_node is not None else Organization("")
     recipients = tuple(_organization(node) for node in _children(message, "To"))
@@ -289,8 +322,11 @@ def read_document(header: _Element, message: _Element, issues: Issues) -> Docume
     )
 
 
-def read_status(header: _Element, message: _Element, issues: Issues) -> StatusPackage:
+def read_status(
+    header_element: _Element, message_element: _Element, issues: Issues
+) -> StatusPackage:
     """The status package. An absent or unknown StatusCode raises in every mode."""
+    header, message = _Node(header_element), _Node(message_element)
     sender_node = _child(message, "From")
     sender = _organization(sender_node) if sender_node is not None else Organization("")
     response_node = _child(message, "ResponseFor")

@@ -60,12 +60,35 @@ def refuse_wide_encodings(data: bytes) -> None:
 
 
 def _refuse_dtd(data: bytes) -> None:
-    # XML spells both declarations in upper case; any other spelling is not
-    # well-formed and libxml2 refuses it. A plain byte search is memchr-fast.
-    if b"<!DOCTYPE" in data or (b"<!" in data and _DOCTYPE.search(data)):
-        raise ForbiddenDtdError("a DOCTYPE (DTD) is not allowed in EDXML")
-    if b"<!ENTITY" in data or (b"<!" in data and _ENTITY_DECL.search(data)):
-        raise ForbiddenEntityError("entity declarations are not allowed in EDXML")
+    """Refuse a DOCTYPE or an entity declaration in the prolog, before libxml2 runs.
+
+    Both can only stand before the root element (anywhere else the XML is not
+    well-formed and libxml2 refuses it), so only the prolog is scanned: the cost
+    does not grow with a megabyte of base64 in the body.
+    """
+    position = 0
+    while True:
+        start = data.find(b"<", position)
+        if start < 0:
+            return
+        following = data[start + 1 : start + 2]
+        if following == b"?":
+            end = data.find(b"?>", start + 2)
+            position = end + 2 if end >= 0 else len(data)
+        elif data.startswith(b"<!--", start):
+            end = data.find(b"-->", start + 4)
+            position = end + 3 if end >= 0 else len(data)
+        elif following == b"!":
+            head = data[start : start + 64]
+            if _ENTITY_DECL.match(head):
+                raise ForbiddenEntityError("entity declarations are not allowed in EDXML")
+            if _DOCTYPE.match(head):
+                raise ForbiddenDtdError("a DOCTYPE (DTD) is not allowed in EDXML")
+            return
+        else:
+            return  # the root element starts: the prolog is over
+        if position >= len(data):
+            return
 
 
 def _deeper_than(root: etree._Element, limit: int) -> bool:

@@ -55,6 +55,7 @@ def new_document(
     signer_name: str = "",
     signer_position: str = "",
     signer_competence: str = "",
+    signer: SignerInfo | None = None,
     due_date: date | None = None,
     business: BusinessDocType = BusinessDocType.NEW,
     target_document_id: str | None = None,
@@ -74,7 +75,9 @@ def new_document(
 
     The DocumentId is ``{sender},{date},{number}/{notation}``; the promulgation
     date defaults to today in Vietnam; the TraceHeader names the sender at
-    ``timestamp`` (default: now).
+    ``timestamp`` (default: now). ``signer`` (a whole SignerInfo, e.g. the
+    original's for a follow-up) wins over the ``signer_*`` parts. Strict mode
+    requires the signer's full name: a package without one will not pass.
     """
     sender_org = _org(sender)
     when = timestamp or now_in_vietnam()
@@ -89,7 +92,8 @@ def new_document(
         document_type=DocumentType(type=document_type, type_name=type_name),
         subject=subject,
         content=content,
-        signer=SignerInfo(
+        signer=signer
+        or SignerInfo(
             competence=signer_competence, position=signer_position, full_name=signer_name
         ),
         due_date=due_date,
