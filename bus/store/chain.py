@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -56,9 +56,9 @@ def _canonical(value: Any) -> Any:
     return value
 
 
-def row_hash(row: Mapping[str, Any]) -> str:
-    """The SHA-256 (hex) of one history row's hashed fields, ``prev_hash`` included."""
-    content = {name: _canonical(row.get(name)) for name in HASHED_FIELDS}
+def row_hash(row: Mapping[str, Any], fields: Sequence[str] = HASHED_FIELDS) -> str:
+    """The SHA-256 (hex) of one row's hashed ``fields``, ``prev_hash`` included."""
+    content = {name: _canonical(row.get(name)) for name in fields}
     encoded = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
 
@@ -78,7 +78,11 @@ class ChainCheck:
         return self.broken_at is None
 
 
-def verify_chain(document_id: str, rows: Iterable[Mapping[str, Any]]) -> ChainCheck:
+def verify_chain(
+    document_id: str,
+    rows: Iterable[Mapping[str, Any]],
+    fields: Sequence[str] = HASHED_FIELDS,
+) -> ChainCheck:
     """Check rows of one document, in sequence order, against their hashes.
 
     A row is bad when its sequence number skips (a row deleted or inserted), its
@@ -96,7 +100,7 @@ def verify_chain(document_id: str, rows: Iterable[Mapping[str, Any]]) -> ChainCh
         if row["prev_hash"] != expected_prev:
             return ChainCheck(document_id, count, sequence,
                               "does not point at the previous step's hash")
-        if row_hash(row) != row["row_hash"]:
+        if row_hash(row, fields) != row["row_hash"]:
             return ChainCheck(document_id, count, sequence,
                               "content does not match its stored hash")
         expected_prev = str(row["row_hash"])
