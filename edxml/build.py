@@ -10,6 +10,7 @@ exactly these bytes.
 from __future__ import annotations
 
 import base64
+import uuid
 from collections.abc import Iterable
 from typing import Any, cast
 
@@ -186,6 +187,7 @@ def _status_header(header: _Element, package: StatusPackage) -> None:
 
 def build(package: DocumentPackage | StatusPackage) -> bytes:
     """The EDXML bytes of ``package`` (UTF-8, declaration, SDK order, unsigned)."""
+    payloads: list[tuple[bytes, bytes]] = []
     root = etree.Element(q("edXML"), nsmap=cast(Any, {None: EDXML_NS}))
     envelope = etree.SubElement(root, q("edXMLEnvelope"), nsmap=_PREFIXED)
     header = etree.SubElement(envelope, q("edXMLHeader"))
@@ -202,6 +204,7 @@ def build(package: DocumentPackage | StatusPackage) -> bytes:
             _text(reference, "Description", attachment.description)
             _text(reference, "AttachmentName", attachment.name)
         if package.attachments:
+            marker = uuid.uuid4().hex
             encoded = etree.SubElement(root, q("AttachmentEncoded"))
             for attachment in package.attachments:
                 node = etree.SubElement(encoded, q("Attachment"))
@@ -214,6 +217,27 @@ def build(package: DocumentPackage | StatusPackage) -> bytes:
                     q("ContentTransferEncoded"),
                     nsmap=_PREFIXED,
                 )
-                transfer.text = base64.b64encode(attachment.data).decode("ascii")
+                token = f"{marker}-{len(payloads)}"
+                transfer.text = token
+                payloads.append((token.encode("ascii"), base64.b64encode(attachment.data)))
     etree.indent(root, space="  ")
-    return _DECLARATION + etree.tostring(root, encoding="UTF-8")
+    return _splice(_DECLARATION + etree.tostring(root, encoding="UTF-8"), payloads)
+
+
+def _splice(skeleton: bytes, payloads: list[tuple[bytes, bytes]]) -> bytes:
+    """Put each base64 payload where its token stands.
+
+    Base64 is plain ASCII that needs no escaping, so it is joined into the
+    serialised skeleton rather than handed to lxml, which would check and copy
+    a megabyte of text twice. The output is byte for byte what lxml would write.
+    """
+    if not payloads:
+        return skeleton
+    parts: list[bytes] = []
+    position = 0
+    for token, payload in payloads:
+        at = skeleton.index(token, position)
+        parts += (skeleton[position:at], payload)
+        position = at + len(token)
+    parts.append(skeleton[position:])
+    return b"".join(parts)
