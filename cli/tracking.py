@@ -82,13 +82,20 @@ def _status_json(result: DocumentStatus) -> dict[str, Any]:
     return data
 
 
+_as_of_option = click.option(
+    "--as-of", "as_of", metavar="DATE",
+    help="Judge lateness as of DATE instead of today (UTC).")
+
+
 @click.command("status")
 @click.argument("document_id")
+@_as_of_option
 @_store_options
-def status(document_id: str, home: Path | None, db_url: str | None, as_json: bool) -> None:
+def status(document_id: str, as_of: str | None, home: Path | None, db_url: str | None,
+           as_json: bool) -> None:
     """Who has DOCUMENT_ID: one row per recipient, its status and the time of each step."""
     with _engine(_settings(home, db_url)) as engine:
-        result = document_status(engine, document_id)
+        result = document_status(engine, document_id, today=_parse_day(as_of, "--as-of"))
     if as_json:
         echo_json(_status_json(result))
         return
@@ -158,9 +165,10 @@ def _track_json(found: list[TrackedDocument]) -> list[dict[str, Any]]:
 @click.option("--since", metavar="DATE", help="Documents submitted on or after DATE.")
 @click.option("--limit", type=click.IntRange(1, 10_000), default=200, show_default=True,
               help="At most this many documents, newest first.")
+@_as_of_option
 @_store_options
 def track(sender: str | None, recipient: str | None, under: str | None, level: int | None,
-          status_: str | None, overdue: bool, since: str | None, limit: int,
+          status_: str | None, overdue: bool, since: str | None, limit: int, as_of: str | None,
           home: Path | None, db_url: str | None, as_json: bool) -> None:
     """Documents with per-level counts: delivered, arrived (01), accepted (03),
     completed (06), refused (02) and overdue (past DueDate without 06)."""
@@ -168,7 +176,7 @@ def track(sender: str | None, recipient: str | None, under: str | None, level: i
                       status=status_, overdue=overdue, since=_parse_day(since, "--since"),
                       limit=limit)
     with _engine(_settings(home, db_url)) as engine:
-        found = track_query(engine, cut)
+        found = track_query(engine, cut, today=_parse_day(as_of, "--as-of"))
     if as_json:
         echo_json(_track_json(found))
         return
