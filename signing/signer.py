@@ -46,6 +46,7 @@ __all__ = ["Signer", "sender_code_in"]
 _TRACE_END = re.compile(rb"</(?:[A-Za-z_][\w.\-]*:)?TraceHeaderList\s*>")
 _HEADER_END = re.compile(rb"</(?:[A-Za-z_][\w.\-]*:)?edXMLHeader\s*>")
 _TRACE_TAG = f"{{{EDXML_NS}}}TraceHeaderList"
+_MAX_SPLICE_ATTEMPTS = 8
 
 
 def sender_code_in(root: etree._Element) -> str | None:
@@ -169,26 +170,32 @@ class Signer:
 def _splice(data: bytes, signature: bytes, *, after_trace: bool) -> bytes:
     """Insert the signature after ``</…TraceHeaderList>`` (or before ``</…edXMLHeader>``)."""
     # The first match is the header's own end tag unless a comment or CDATA section
-    # before it spells one; _check_placement re-reads the result and catches that.
-    match = (_TRACE_END if after_trace else _HEADER_END).search(data)
-    if match is None:
-        raise MalformedSignatureError("cannot place the signature: no end tag to place it after")
-    offset = match.end() if after_trace else match.start()
-    signed = data[:offset] + signature + data[offset:]
-    _check_placement(signed)
-    return signed
+    # before it spells one: re-read each candidate and keep the first that lands
+    # where the placeholder stood.
+    pattern = _TRACE_END if after_trace else _HEADER_END
+    for attempt, match in enumerate(pattern.finditer(data)):
+        if attempt >= _MAX_SPLICE_ATTEMPTS:
+            break
+        offset = match.end() if after_trace else match.start()
+        signed = data[:offset] + signature + data[offset:]
+        if _lands_in_place(signed):
+            return signed
+    raise MalformedSignatureError(
+        "cannot place the signature: the header's end tag was not found in the bytes"
+    )
 
 
-def _check_placement(signed: bytes) -> None:
+def _lands_in_place(signed: bytes) -> bool:
+    """The one signature is an element of edXMLHeader, right after TraceHeaderList
+    when there is one, else the header's last element."""
     root = parse_package(signed)
     header = find_header(root)
-    signatures = [c for c in header if c.tag == f"{{{DSIG_NS}}}Signature"]
+    elements = [c for c in header if isinstance(c.tag, str)]
     namespaced, _ = find_signatures(root)
-    if len(signatures) != 1 or len(namespaced) != 1:
-        raise MalformedSignatureError("the signature did not land in edXMLHeader")
-    previous = signatures[0].getprevious()
-    while previous is not None and not isinstance(previous.tag, str):
-        previous = previous.getprevious()
+    if len(namespaced) != 1 or namespaced[0] not in elements:
+        return False
+    position = elements.index(namespaced[0])
     trace = header.find(_TRACE_TAG)
-    if trace is not None and previous is not trace:
-        raise MalformedSignatureError("the signature did not land after TraceHeaderList")
+    if trace is None:
+        return position == len(elements) - 1
+    return position > 0 and elements[position - 1] is trace
