@@ -46,6 +46,7 @@ __all__ = [
     "DemoResult",
     "DemoTimeoutError",
     "expected_final_statuses",
+    "register_agencies",
     "run_demo",
 ]
 
@@ -232,7 +233,8 @@ def _attachment(name: str, title: str, pages: int) -> Attachment:
     return Attachment.from_bytes(name, pdf, "application/pdf", zip=True, description=title)
 
 
-async def _register(settings: Settings) -> None:
+async def register_agencies(settings: Settings) -> None:
+    """Issue dev certificates (when missing) and publish the demo tree to the directory."""
     pki = DevPki.init(settings.resolved_pki, exist_ok=True)
     agencies = []
     for agency in AGENCIES:
@@ -292,17 +294,20 @@ async def run_demo(
     *,
     progress: Callable[[str], None] = lambda _line: None,
     timeout: float = 45.0,  # noqa: ASYNC109
+    registered: bool = False,
 ) -> DemoResult:
     """Run the whole scenario on the bus ``settings`` points at (router and tracker running).
 
     ``progress`` receives one line per step, for a person watching. Raises
     :class:`DemoTimeoutError` when a step takes longer than ``timeout`` seconds.
+    ``registered`` says :func:`register_agencies` already ran for this bus.
     """
     loop = asyncio.get_running_loop()
     started_at = loop.time()
     run = _next_run(settings)
+    if not registered:
+        await register_agencies(settings)
     progress(f"dev PKI and directory: {len(AGENCIES)} agencies over four levels")
-    await _register(settings)
 
     recipients = _Recipients()
     today = now_in_vietnam().date()

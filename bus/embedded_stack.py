@@ -94,7 +94,9 @@ class EmbeddedStack:
     ``stack.settings`` points at the running broker; leaving the block stops the
     services first (they finish their batch and commit), then the broker.
     ``await stack.wait()`` returns when :meth:`request_stop` is called and raises
-    when a service fails, so ``edx up`` can run in the foreground.
+    when a service fails, so ``edx up`` can run in the foreground. ``prepare`` runs
+    once the topics exist and before the services start (the demo registers its
+    agencies there, so the tracker knows their names from its first event).
     """
 
     def __init__(
@@ -103,10 +105,12 @@ class EmbeddedStack:
         *,
         port: int | None = None,
         metrics_port: int | None = None,
+        prepare: Callable[[Settings], Awaitable[None]] | None = None,
     ) -> None:
         self._requested = settings
         self._port = port
         self._metrics_port = metrics_port
+        self._prepare = prepare
         self._settings: Settings | None = None
         self._broker: EmbeddedBroker | None = None
         self._metrics: MetricsServer | None = None
@@ -140,6 +144,8 @@ class EmbeddedStack:
             self._settings = settings
             ensure_dev_pki(settings)
             await ensure_topics(settings)
+            if self._prepare is not None:  # e.g. register agencies the services load at start
+                await self._prepare(settings)
             self._metrics = start_metrics_server(settings, port=self._metrics_port)
             self._start_services(settings)
             self._write_runtime_file(settings)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import click
 
-from agency_client.demo import DemoResult, run_demo
+from agency_client.demo import DemoResult, register_agencies, run_demo
 from bus import Settings, load_settings
 from bus.embedded_stack import EmbeddedStack, running_bus
 from bus.logs import configure_logging
@@ -57,9 +57,9 @@ async def _demo_on_own_bus(
     progress: Callable[[str], None],
     timeout: float,  # noqa: ASYNC109
 ) -> DemoResult:
-    async with EmbeddedStack(settings) as stack:
+    async with EmbeddedStack(settings, prepare=register_agencies) as stack:
         progress(f"embedded bus started for the demo: broker {stack.settings.bootstrap}")
-        return await run_demo(stack.settings, progress=progress, timeout=timeout)
+        return await run_demo(stack.settings, progress=progress, timeout=timeout, registered=True)
 
 
 def _progress_printer() -> Callable[[str], None]:
