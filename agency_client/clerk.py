@@ -18,7 +18,7 @@ from agency_client.client import AgencyClient
 from agency_client.errors import DeliveryTimeoutError
 from agency_client.items import InboxItem
 from agency_client.outbox import OutboxEntry
-from bus.settings import Settings
+from bus import Settings
 from edxml import Attachment, StatusCode, new_document
 
 __all__ = ["SendOutcome", "read_inbox", "report_status", "send_document"]

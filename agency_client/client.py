@@ -42,10 +42,16 @@ from agency_client.errors import (
 from agency_client.inbox import Inbox, InboxReader
 from agency_client.items import InboxItem, IncomingDocument
 from agency_client.outbox import Outbox, OutboxEntry, OutboxState, PackageKind, RecipientStatus
-from bus.errors import BusError
-from bus.kafka import make_consumer, make_producer, translate_errors
-from bus.records import Header, content_digest, encode_headers
-from bus.settings import Settings
+from bus import (
+    BusError,
+    Header,
+    Settings,
+    content_digest,
+    encode_headers,
+    make_consumer,
+    make_producer,
+    translate_errors,
+)
 from edxml import (
     BusinessDocType,
     DocumentId,
@@ -425,6 +431,11 @@ class AgencyClient:
             "content": original.content,
             "due_date": original.due_date,
             "attachments": original.attachments,
+            "signer_name": original.signer.full_name,
+            "signer_position": original.signer.position,
+            "signer_competence": original.signer.competence,
+            "place": original.promulgation.place,
+            "document_type": original.document_type.type,
         }
         values.update(fields)
         package = new_document(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from agency_client.errors import NotAuthorisedError
-from bus.settings import Settings
+from bus import Settings
 from edxml.errors import SigningError
 from signing import Signer, TrustStore, VerificationPolicy, Verifier
 

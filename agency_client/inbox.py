@@ -32,8 +32,7 @@ from typing import Any
 from agency_client._inbox_store import InboxStore
 from agency_client.items import InboxItem, IncomingDocument, IncomingStatus, RejectionNotice
 from agency_client.outbox import Outbox
-from bus.kafka import translate_errors
-from bus.records import Header, content_digest, decode_headers
+from bus import Header, content_digest, decode_headers, translate_errors
 from edxml import DocumentPackage, Mode, StatusCode, StatusPackage, parse
 from edxml.errors import EdxbusError
 from signing import Verifier

@@ -27,7 +27,7 @@ from agency_client.client import AgencyClient
 from agency_client.errors import ClientNotStartedError
 from agency_client.items import InboxItem
 from agency_client.outbox import OutboxEntry, RecipientStatus
-from bus.settings import Settings
+from bus import Settings
 from edxml import DocumentPackage, StatusCode
 
 __all__ = ["BlockingAgencyClient"]

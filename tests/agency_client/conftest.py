@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from agency_client import AgencyClient, InboxItem
+from bus import Agency, Router, publish_agency
 from bus.kafka import make_consumer, make_producer
 from bus.records import Header, content_digest, encode_headers
 from bus.settings import Settings
@@ -109,3 +112,47 @@ async def read_records(
 @pytest.fixture
 def outbox_path(exchange_settings: Settings) -> Callable[[str], Path]:
     return exchange_settings.outbox_path
+
+
+# --- a running bus: agencies registered, a router as a task of the test --------------
+
+ALL_AGENCIES = (PROVINCE, DISTRICT, COMMUNE, DEPARTMENT, OTHER_PROVINCE)
+#: Router consumer options that make it join its group quickly in tests.
+FAST_JOIN = {"session_timeout_ms": 6000, "heartbeat_interval_ms": 1000}
+
+
+async def register_agencies(settings: Settings, dev_pki: DevPki, codes: Sequence[str]) -> None:
+    """Put the agencies in the directory with their dev-PKI certificate fingerprints."""
+    for code in codes:
+        fingerprint = dev_pki.signer(code).fingerprint
+        await publish_agency(
+            settings, Agency.new(code, f"Agency {code}", cert_fingerprints=[fingerprint])
+        )
+
+
+@contextlib.asynccontextmanager
+async def running_router(settings: Settings) -> AsyncIterator[Router]:
+    """A router running as a task inside the caller's scope; stopped and awaited on exit."""
+    stop = asyncio.Event()
+    async with Router(settings, consumer_options=FAST_JOIN) as router:
+        task = asyncio.create_task(router.run(stop), name="test-router")
+        try:
+            yield router
+        finally:
+            stop.set()
+            await task
+
+
+async def take(client: AgencyClient, *, within: float = 30.0) -> InboxItem:
+    """The next package of a client's inbox, taken at once (01 and commit)."""
+    item = await client.receive(idle_timeout=within).__anext__()
+    await client.acknowledge(item)
+    return item
+
+
+@pytest.fixture
+async def live_bus(inbox_topics: Settings, dev_pki: DevPki) -> AsyncIterator[Settings]:
+    """The test's topics with every test agency registered and a router running."""
+    await register_agencies(inbox_topics, dev_pki, ALL_AGENCIES)
+    async with running_router(inbox_topics):
+        yield inbox_topics
