@@ -107,6 +107,20 @@ def test_up_runs_the_embedded_bus_until_ctrl_c(tmp_path: Path) -> None:
         )
         assert init.returncode == 0, init.stderr
         assert "edx.inbox.000.00.00.H41" in init.stdout
+        # ... the demo uses the running bus instead of starting its own ...
+        demo = subprocess.run(
+            [str(EDX), "demo"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert demo.returncode == 0, demo.stdout + demo.stderr
+        assert f"using the embedded bus running at 127.0.0.1:{port}" in demo.stdout
+        assert "5 documents exchanged and tracked" in demo.stdout
+        assert up.poll() is None, "the bus outlives the demo"
         # ... and a second bus for the same state directory is refused.
         second = subprocess.run(
             [str(EDX), "up"],
