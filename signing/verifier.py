@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import threading
 import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -87,6 +88,25 @@ class SignatureForm:
     digest_algorithm: DigestAlgorithm
     c14n: Canonicalization
     certificates: tuple[x509.Certificate, ...]
+
+    @property
+    def signer_certificate(self) -> x509.Certificate:
+        """The end-entity certificate among those KeyInfo carries: XML-DSig implies no
+        order, so the first one that is not a CA (the first one if all are)."""
+        return next((c for c in self.certificates if not _is_ca(c)), self.certificates[0])
+
+    @property
+    def other_certificates(self) -> tuple[x509.Certificate, ...]:
+        """The rest: intermediates that may help build the chain (never trusted as such)."""
+        leaf = self.signer_certificate
+        return tuple(c for c in self.certificates if c is not leaf)
+
+
+def _is_ca(cert: x509.Certificate) -> bool:
+    try:
+        return cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        return False
 
 
 @dataclass(frozen=True)
@@ -193,9 +213,13 @@ def _strict_base64(element: etree._Element, what: str) -> bytes:
     return value
 
 
+#: catch_warnings swaps process-wide filters: verifiers in several threads take turns.
+_WARNINGS_LOCK = threading.Lock()
+
+
 def _certificate(element: etree._Element) -> x509.Certificate:
     der = _strict_base64(element, "X509Certificate")
-    with warnings.catch_warnings():
+    with _WARNINGS_LOCK, warnings.catch_warnings():
         # cryptography warns (and will refuse) on RFC 5280 violations such as a
         # negative serial number: a certificate like that is unreadable here.
         warnings.simplefilter("error", CryptographyDeprecationWarning)
@@ -265,7 +289,7 @@ class Verifier:
             raise SignatureWrappingError("the signature does not sit in edXMLHeader")
         form = read_signature_form(signature)
         self._check_strength(form)
-        leaf, presented = form.certificates[0], form.certificates[1:]
+        leaf, presented = form.signer_certificate, form.other_certificates
         policy = self.policy
         chain = self.trust.validate(
             leaf,
@@ -304,7 +328,7 @@ class Verifier:
                 raise WeakAlgorithmError(form.signature_algorithm.short_name)
             if form.digest_algorithm is DigestAlgorithm.SHA1:
                 raise WeakAlgorithmError(f"digest {form.digest_algorithm.short_name}")
-        key = form.certificates[0].public_key()
+        key = form.signer_certificate.public_key()
         if isinstance(key, rsa.RSAPublicKey) and key.key_size < self.policy.min_rsa_bits:
             raise WeakAlgorithmError(f"RSA key of {key.key_size} bits")
 

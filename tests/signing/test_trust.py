@@ -26,7 +26,7 @@ from signing import (
     agency_code_of,
     certificate_fingerprint,
 )
-from tests.signing._packages import document
+from tests.signing._packages import document, raw_sign
 
 H41 = "000.00.00.H41"
 
@@ -214,3 +214,16 @@ def test_agency_code_sits_in_the_subject_uid(dev_pki: DevPki) -> None:
     )
     with pytest.raises(UnboundCertificateError, match="2 UID"):
         agency_code_of(two)
+
+
+def test_key_info_order_does_not_matter(
+    dev_pki: DevPki,
+    intermediate: tuple[rsa.RSAPrivateKey, x509.Certificate],
+    leaf_under_intermediate: tuple[rsa.RSAPrivateKey, x509.Certificate],
+) -> None:
+    """XML-DSig implies no order in X509Data: the intermediate may come first."""
+    leaf_key, leaf_cert = leaf_under_intermediate
+    package = raw_sign(document(), leaf_key, [intermediate[1], leaf_cert])
+    result = Verifier(TrustStore((dev_pki.root_cert,))).verify(package)
+    assert result.certificate == leaf_cert
+    assert result.agency_code == H41
