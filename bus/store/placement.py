@@ -9,12 +9,11 @@ have no placement: they are stored and shown, but no level or subtree cut select
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-__all__ = ["Placement", "place"]
+from edxml import AgencyCode
 
-_CODE = re.compile(r"^(\d{3})\.(\d{2})\.(\d{2})\.([A-Z]\d{2})$")
+__all__ = ["Placement", "place"]
 
 
 @dataclass(frozen=True)
@@ -27,16 +26,7 @@ class Placement:
     g3: str
     g2: str
     g1: str
-
-    @property
-    def parent(self) -> str | None:
-        """The code one level up, or ``None`` for a level-1 unit."""
-        if self.level == 1:
-            return None
-        groups = [self.g1, self.g2, self.g3]
-        lowest = 4 - self.level  # level 4 zeroes G1, level 3 G2, level 2 G3
-        groups[lowest] = "0" * len(groups[lowest])
-        return f"{groups[0]}.{groups[1]}.{groups[2]}.{self.unit}"
+    parent: str | None
 
     def contains(self, other: Placement) -> bool:
         """Whether ``other`` is this agency or one below it."""
@@ -50,17 +40,16 @@ class Placement:
 
 
 def place(code: str) -> Placement | None:
-    """The placement of ``code``, or ``None`` when it is not a standard agency code."""
-    match = _CODE.match(code)
-    if match is None:
+    """The placement of ``code``, or ``None`` when it is not a four-group agency code.
+
+    Level and parent come from :class:`edxml.AgencyCode`, the one derivation of
+    DOMAIN.md §1 the whole project shares.
+    """
+    agency = AgencyCode(code)
+    groups = agency.groups
+    if groups is None:
         return None
-    g1, g2, g3, unit = match.groups()
-    if int(g1):
-        level = 4
-    elif int(g2):
-        level = 3
-    elif int(g3):
-        level = 2
-    else:
-        level = 1
-    return Placement(code=code, level=level, unit=unit, g3=g3, g2=g2, g1=g1)
+    g1, g2, g3, unit = groups
+    parent = agency.parent
+    return Placement(code=code, level=agency.level, unit=unit, g3=g3, g2=g2, g1=g1,
+                     parent=None if parent is None else str(parent))
