@@ -16,6 +16,7 @@ from edxml.codes import BusinessDocType, StatusCode
 from edxml.document_id import DocumentId
 from edxml.errors import (
     InvalidAgencyCodeError,
+    InvalidDateError,
     InvalidDocumentIdError,
     MissingFieldError,
 )
@@ -82,6 +83,18 @@ def check_document(package: DocumentPackage, issues: Issues, pattern: str | None
     _require(package.signer.full_name, "MessageHeader/SignerInfo/FullName", issues)
     if parsed is not None:
         _agree(package, parsed, issues)
+    issued = package.promulgation.date
+    if package.due_date is not None and issued is not None and package.due_date < issued:
+        field = "MessageHeader/DueDate"
+        issues.add(
+            InvalidDateError(
+                field,
+                package.due_date.isoformat(),
+                f"is before the promulgation date {issued.isoformat()}",
+            ),
+            field,
+            "due-date-before-promulgation",
+        )
     for index, response in enumerate(package.response_for, start=1):
         path = f"MessageHeader/ResponseFor[{index}]"
         if response.is_empty:

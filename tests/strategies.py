@@ -187,7 +187,9 @@ def document_packages(
             position=draw(edxml_text()),
             full_name=draw(edxml_text(min_size=1)),
         ),
-        due_date=draw(st.one_of(st.none(), dates)),
+        due_date=draw(
+            st.one_of(st.none(), st.integers(0, 400).map(lambda d: issued + timedelta(days=d)))
+        ),
         other_info=edxml.OtherInfo(
             priority=draw(st.integers(0, 3)),
             sphere_of_promulgation=draw(edxml_text()),

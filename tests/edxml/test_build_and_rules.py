@@ -97,6 +97,16 @@ def test_document_id_must_agree_with_the_header() -> None:
     assert tolerant.deviation_codes == ("document-id-mismatch",)
 
 
+def test_due_date_cannot_precede_promulgation() -> None:
+    package = make_package(due_date=date(2026, 3, 1))
+    with pytest.raises(edxml.InvalidDateError) as caught:
+        edxml.parse(edxml.build(package))
+    assert caught.value.field == "MessageHeader/DueDate"
+    tolerant = edxml.parse(edxml.build(package), mode=edxml.Mode.TOLERANT)
+    assert tolerant.deviation_codes == ("due-date-before-promulgation",)
+    assert edxml.parse(edxml.build(make_package(due_date=date(2026, 3, 2)))).deviations == ()
+
+
 def test_status_answers_a_document() -> None:
     document = make_package()
     status = edxml.new_status(

@@ -15,6 +15,7 @@ SAMPLES = sample_files()
 #: Deviation codes each sample must report (its known quirks, samples/README.md).
 EXPECTED_QUIRKS: dict[str, set[str]] = {
     "edoc_new.edxml": {
+        "due-date-before-promulgation",
         "stray-bytes-before-xml",
         "signature-without-namespace",
         "invalid-agency-code",
