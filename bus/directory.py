@@ -221,11 +221,10 @@ class DirectoryFollower:
 
     async def start(self) -> None:
         """Connect and read the directory to its current end."""
-        consumer = make_consumer(self.settings, group_id=None)
-        with translate_errors("reading the agency directory"):
-            await consumer.start()
-        self._consumer = consumer
+        self._consumer = make_consumer(self.settings, group_id=None)
         try:
+            with translate_errors("reading the agency directory"):
+                await self._consumer.start()
             await self.refresh()
         except BaseException:
             await self.stop()
