@@ -26,6 +26,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.utils import CryptographyDeprecationWarning
 from lxml import etree
+from signxml.algorithms import CanonicalizationMethod as SxCanonicalizationMethod
 from signxml.algorithms import DigestAlgorithm as SxDigestAlgorithm
 from signxml.algorithms import SignatureMethod as SxSignatureMethod
 from signxml.exceptions import (
@@ -76,6 +77,8 @@ from signing.trust import TrustStore
 __all__ = ["SignatureForm", "VerifiedPackage", "Verifier", "read_signature_form"]
 
 _ENVELOPED = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
+#: Written by a field SDK (samples/vxp-sdk); no verifier knows it, so it never verifies.
+_FIELD_EXC_C14N_TYPO = "http://www.w3.org/TR/xml-exc-c14n#"
 _DS = {"ds": DSIG_NS}
 _SIGNATURE_LOCATION = f"./{{{EDXML_NS}}}edXMLEnvelope/{{{EDXML_NS}}}edXMLHeader/"
 
@@ -178,6 +181,11 @@ def read_signature_form(signature: etree._Element) -> SignatureForm:
         try:
             Canonicalization(uri)
         except ValueError:
+            if uri == _FIELD_EXC_C14N_TYPO:
+                raise UnsupportedAlgorithmError(
+                    "transform",
+                    f"{uri} (a field SDK's misspelling of {Canonicalization.EXCLUSIVE})",
+                ) from None
             raise UnsupportedAlgorithmError("transform", uri) from None
     if len(transforms) > 2:
         raise UnsupportedAlgorithmError("transform chain", " ".join(transforms))
@@ -345,6 +353,9 @@ class Verifier:
             signature_methods=frozenset({SxSignatureMethod(form.signature_algorithm.value)}),
             digest_algorithms=frozenset({SxDigestAlgorithm(form.digest_algorithm.value)}),
             verification_time=inside,
+            # A reference without a C14N transform is canonicalised with inclusive
+            # C14N 1.0 (XML-DSig §4.4.3.2); the field SDK writes such references.
+            default_reference_c14n_method=SxCanonicalizationMethod.CANONICAL_XML_1_0,
         )
         try:
             return XMLVerifier().verify(

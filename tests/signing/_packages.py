@@ -48,7 +48,7 @@ def document(
     return edxml.build(package)
 
 
-class _AnySigner(XMLSigner):  # type: ignore[misc]
+class FieldFormSigner(XMLSigner):  # type: ignore[misc]
     """signxml's signer with SHA-1 allowed, to make the field forms of DOMAIN.md §4."""
 
     def check_deprecated_methods(self) -> None:
@@ -76,7 +76,7 @@ def raw_sign(
     placeholder.set("Id", "placeholder")
     assert trace is not None
     trace.addnext(placeholder)
-    signer = _AnySigner(
+    signer = FieldFormSigner(
         method=SignatureConstructionMethod.enveloped,
         signature_algorithm=signature_algorithm,
         digest_algorithm=digest_algorithm,

@@ -39,7 +39,7 @@ from signing import (
     certificate_fingerprint,
 )
 from tests.fixtures.samples import sample_files
-from tests.signing._packages import DSIG, EDXML, document, raw_sign
+from tests.signing._packages import DSIG, EDXML, FieldFormSigner, document, raw_sign
 
 H41 = "000.00.00.H41"
 
@@ -350,3 +350,39 @@ def test_every_refusal_is_a_signing_or_format_error(signed: bytes, verifier: Ver
 def test_naive_verification_time_is_refused(signed: bytes, verifier: Verifier) -> None:
     with pytest.raises(ValueError, match="timezone"):
         verifier.verify(signed, at=datetime(2026, 1, 1))
+
+
+def test_field_form_without_c14n_transform(dev_pki: DevPki, trust_store: TrustStore) -> None:
+    """The SDK's form: enveloped-signature as the only transform, RSA-SHA1, inclusive
+    C14N; the reference is then canonicalised with inclusive C14N 1.0."""
+    signer = dev_pki.signer(H41)
+    root = etree.fromstring(document())
+    trace = root.find(f"{{{EDXML}}}edXMLEnvelope/{{{EDXML}}}edXMLHeader/{{{EDXML}}}TraceHeaderList")
+    assert trace is not None
+    placeholder = etree.Element(f"{{{DSIG}}}Signature", nsmap={"ds": DSIG})
+    placeholder.set("Id", "placeholder")
+    trace.addnext(placeholder)
+    signed_root = FieldFormSigner(
+        signature_algorithm="rsa-sha1",
+        digest_algorithm="sha1",
+        c14n_algorithm="http://www.w3.org/TR/2001/REC-xml-c14n-20010315",
+    ).sign(root, key=signer.key, cert=[signer.certificate], exclude_c14n_transform_element=True)
+    field_form = etree.tostring(signed_root, xml_declaration=True, encoding="UTF-8")
+    assert field_form.count(b"<ds:Transform ") == 1
+    result = Verifier(trust_store, VerificationPolicy(allow_sha1=True)).verify(field_form)
+    assert result.agency_code == H41
+    with pytest.raises(WeakAlgorithmError):
+        Verifier(trust_store).verify(field_form)
+
+
+def test_field_exclusive_c14n_misspelling_is_named(
+    samples_dir: Path, trust_store: TrustStore
+) -> None:
+    """The SDK samples name exclusive C14N by a URI no verifier knows."""
+    data = (samples_dir / "vxp-sdk" / "edoc_revocation.edxml").read_bytes()
+    assert b"http://www.w3.org/TR/xml-exc-c14n#" in data
+    namespaced = data.replace(
+        b"<Signature>", b'<Signature xmlns="http://www.w3.org/2000/09/xmldsig#">'
+    )
+    with pytest.raises(UnsupportedAlgorithmError, match="misspelling"):
+        Verifier(trust_store, VerificationPolicy(allow_sha1=True)).verify(namespaced)
