@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from lxml import etree
 
-from edxml import safe_fromstring
+from edxml import Limits, safe_fromstring
 from signing.errors import MalformedSignatureError
 
 __all__ = [
@@ -37,9 +37,9 @@ INTERNAL_PARSER = etree.XMLParser(
 _HEADER_PATH = f"{{{EDXML_NS}}}edXMLEnvelope/{{{EDXML_NS}}}edXMLHeader"
 
 
-def parse_package(data: bytes) -> etree._Element:
+def parse_package(data: bytes, limits: Limits | None = None) -> etree._Element:
     """The root element of a package, through the hardened parser (raises EdxmlError)."""
-    root: etree._Element = safe_fromstring(data)
+    root: etree._Element = safe_fromstring(data, limits)
     return root
 
 

@@ -38,6 +38,7 @@ from signxml.exceptions import (
 )
 from signxml.verifier import SignatureConfiguration, XMLVerifier
 
+from edxml import Limits
 from signing._xml import (
     DSIG_NS,
     EDXML_NS,
@@ -262,9 +263,17 @@ def _refuse_unsigned_content(root: etree._Element) -> None:
 class Verifier:
     """Verifies packages against one trust store under one policy. Thread-safe, reusable."""
 
-    def __init__(self, trust: TrustStore, policy: VerificationPolicy | None = None) -> None:
+    def __init__(
+        self,
+        trust: TrustStore,
+        policy: VerificationPolicy | None = None,
+        *,
+        limits: Limits | None = None,
+    ) -> None:
         self.trust = trust
         self.policy = policy or VerificationPolicy()
+        #: Size and depth limits of the hardened parse (``edxml.Limits``, safe defaults).
+        self.limits = limits
 
     @classmethod
     def from_directory(
@@ -280,7 +289,7 @@ class Verifier:
         when = at or datetime.now(UTC)
         if when.tzinfo is None:
             raise ValueError("verification time must be timezone-aware")
-        root = parse_package(data)
+        root = parse_package(data, self.limits)
         header = find_header(root)
         namespaced, other = find_signatures(root)
         _refuse_unsigned_content(root)

@@ -386,3 +386,9 @@ def test_field_exclusive_c14n_misspelling_is_named(
     )
     with pytest.raises(UnsupportedAlgorithmError, match="misspelling"):
         Verifier(trust_store, VerificationPolicy(allow_sha1=True)).verify(namespaced)
+
+
+def test_parse_limits_apply(signed: bytes, trust_store: TrustStore) -> None:
+    small = Verifier(trust_store, limits=edxml.Limits(max_package_bytes=1_000))
+    with pytest.raises(edxml.PackageTooLargeError):
+        small.verify(signed)
