@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from bus.embedded import free_port
 from bus.embedded_stack import RUNTIME_FILE
@@ -28,6 +29,7 @@ from tests.fixtures.broker import topic_names, unique_name
 from tests.fixtures.demo import EDX, clean_env
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+
 
 def topic_env(prefix: str) -> dict[str, str]:
     names = topic_names(prefix)
@@ -58,6 +60,15 @@ def scrape(port: int) -> str | None:
             return str(r.read().decode())
     except (urllib.error.URLError, ConnectionError, TimeoutError):
         return None
+
+
+def samples(body: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Prometheus text as {(sample name, sorted labels): value}."""
+    found: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+    for family in text_string_to_metric_families(body):
+        for sample in family.samples:
+            found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return found
 
 
 @contextmanager
@@ -121,6 +132,15 @@ def test_up_runs_the_embedded_bus_until_ctrl_c(tmp_path: Path) -> None:
         assert f"using the embedded bus running at 127.0.0.1:{port}" in demo.stdout
         assert "5 documents exchanged and tracked" in demo.stdout
         assert up.poll() is None, "the bus outlives the demo"
+        # ... and the operator's monitoring saw the exchange.
+        after = samples(scrape(metrics) or "")
+        assert after[("edx_packages_submitted_total", ())] >= 5 + 8 * 2
+        assert after[("edx_packages_delivered_total", ())] >= 8 + 2 + 3 + 1 + 3
+        assert after[("edx_statuses_total", (("code", "01"),))] >= 17
+        assert after[("edx_statuses_total", (("code", "02"),))] == 1
+        assert after[("edx_statuses_total", (("code", "15"),))] == 3
+        assert after[("edx_tracker_events_total", (("kind", "SUBMITTED"),))] >= 5
+        assert any(name == "edx_consumer_lag" for name, _ in after)
         # ... and a second bus for the same state directory is refused.
         second = subprocess.run(
             [str(EDX), "up"],
