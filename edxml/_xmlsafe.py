@@ -26,13 +26,22 @@ from edxml.errors import (
     ForbiddenEntityError,
     MalformedXmlError,
     PackageTooLargeError,
+    TextTooLongError,
     TooDeepError,
 )
 from edxml.limits import Limits
 
-__all__ = ["element_depth", "make_parser", "refuse_wide_encodings", "safe_fromstring"]
+__all__ = [
+    "LIBXML_TEXT_LIMIT",
+    "element_depth",
+    "make_parser",
+    "refuse_wide_encodings",
+    "safe_fromstring",
+]
 
 _DOCTYPE = re.compile(rb"<!\s*DOCTYPE", re.IGNORECASE)
+#: libxml2's longest text node without XML_PARSE_HUGE (XML_MAX_TEXT_LENGTH).
+LIBXML_TEXT_LIMIT = 10_000_000
 _POSITION = re.compile(r", line \d+, column \d+$")
 _ENTITY_DECL = re.compile(rb"<!\s*ENTITY", re.IGNORECASE)
 
@@ -110,6 +119,8 @@ def element_depth(root: etree._Element) -> int:
 def _translate(error: etree.XMLSyntaxError, limits: Limits) -> Exception:
     message = _POSITION.sub("", str(error.msg or error))
     lowered = message.lower()
+    if "text node too long" in lowered or "huge text node" in lowered:
+        return TextTooLongError(LIBXML_TEXT_LIMIT)
     if "excessive depth" in lowered or "maximum depth" in lowered:
         reported = re.search(r"depth[^0-9]*(\d+)", message)
         return TooDeepError(limits.max_depth, int(reported.group(1)) if reported else 257)

@@ -24,6 +24,7 @@ with the module that defines each branch::
     │       ├── DanglingReferenceError   manifest entry without attachment, or the reverse
     │       ├── AttachmentEncodingError  not base64, or a zip that will not open
     │       ├── AttachmentTooLargeError  (.limit, .size)
+    │       │   └── TextTooLongError     base64 text longer than the hardened parser reads (.limit)
     │       └── TooManyAttachmentsError  (.limit, .size)
     ├── SigningError                 signing.errors: who signed what cannot be proven
     ├── BusError                     bus.errors: transport and storage; .retriable
@@ -67,6 +68,7 @@ __all__ = [
     "PackageTooLargeError",
     "SchemaError",
     "SigningError",
+    "TextTooLongError",
     "TooDeepError",
     "TooManyAttachmentsError",
     "UnsafeXmlError",
@@ -273,6 +275,23 @@ class AttachmentTooLargeError(AttachmentError, ValueError):
         super().__init__(f"{label} is {size} bytes, more than the limit of {limit} bytes")
         self.limit = limit
         self.size = size
+
+
+class TextTooLongError(AttachmentTooLargeError):
+    """A text node, in practice an attachment's base64, is longer than libxml2 reads
+    without ``huge_tree``, which the hardened parser keeps off (.limit in characters).
+    """
+
+    reason_code = "attachment-too-large"
+
+    def __init__(self, limit: int) -> None:
+        EdxmlError.__init__(
+            self,
+            f"an attachment's base64 text is longer than the {limit:,} characters the "
+            f"hardened parser reads (about {limit * 3 // 4:,} bytes decoded)",
+        )
+        self.limit = limit
+        self.size = limit + 1
 
 
 class TooManyAttachmentsError(AttachmentError, ValueError):

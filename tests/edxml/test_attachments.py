@@ -82,6 +82,17 @@ def test_one_megabyte_attachment_round_trip() -> None:
     assert attachment.digest == hashlib.sha256(data).hexdigest()
 
 
+def test_base64_over_the_parser_text_limit_is_named() -> None:
+    package = make_package(
+        attachments=[edxml.Attachment("cid:big", "scan.pdf", data=bytes(7_600_000))]
+    )
+    with pytest.raises(edxml.TextTooLongError) as caught:
+        edxml.parse(edxml.build(package), mode=edxml.Mode.TOLERANT)
+    assert isinstance(caught.value, edxml.AttachmentTooLargeError)
+    assert caught.value.reason_code == "attachment-too-large"
+    assert caught.value.limit == 10_000_000
+
+
 def test_cid_prefix_mismatch_is_named() -> None:
     package = make_package(attachments=[edxml.Attachment("cid:abc", "a.txt", data=b"x")])
     data = edxml.build(package).replace(
