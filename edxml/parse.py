@@ -54,11 +54,15 @@ def parse(
     """Read one package. See the module docstring for what each mode does."""
     limits = limits or Limits()
     mode = Mode(mode)
+    if isinstance(data, str):
+        raise TypeError("edxml.parse takes the package's bytes, not text")
+    if not isinstance(data, bytes):
+        data = bytes(data)  # bytearray, memoryview
     if len(data) > limits.max_package_bytes:
         raise PackageTooLargeError(limits.max_package_bytes, len(data))
     issues = Issues()
-    refuse_wide_encodings(bytes(data))
-    body = _skip_stray_bytes(bytes(data), mode, issues)
+    refuse_wide_encodings(data)
+    body = _skip_stray_bytes(data, mode, issues)
     root = _hardened_parse(body, limits, mode, issues)
     _check_encoding(root, issues)
     header, message = _envelope(root)
