@@ -35,6 +35,7 @@ _PEM_CERT = re.compile(
 )
 _CERT_SUFFIXES = {".pem", ".crt", ".cer"}
 _MAX_CHAIN = 8
+_MAX_MEMO = 4096
 
 
 def _is_self_issued(cert: x509.Certificate) -> bool:
@@ -108,6 +109,13 @@ class TrustStore:
     _crl_by_issuer: dict[x509.Name, x509.CertificateRevocationList] = field(
         init=False, repr=False, compare=False
     )
+    # Memos: a store is immutable, so a chain found or a CRL checked stays so.
+    _chains: dict[tuple[x509.Certificate, ...], tuple[x509.Certificate, ...]] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
+    _crl_signed: dict[x509.Name, bool] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
 
     def __post_init__(self) -> None:
         if not self.anchors:
@@ -158,11 +166,13 @@ class TrustStore:
         crl = self._crl_by_issuer.get(issuer.subject)
         if crl is None:
             return None
-        public_key = issuer.public_key()
-        try:
-            valid = crl.is_signature_valid(public_key)  # type: ignore[arg-type]
-        except TypeError:
-            valid = False
+        valid = self._crl_signed.get(issuer.subject)
+        if valid is None:
+            try:
+                valid = crl.is_signature_valid(issuer.public_key())  # type: ignore[arg-type]
+            except TypeError:
+                valid = False
+            self._crl_signed[issuer.subject] = valid
         if not valid:
             raise UntrustedCertificateError(
                 f"the CRL of {describe(issuer)} is not signed by that issuer"
@@ -174,6 +184,19 @@ class TrustStore:
     ) -> tuple[x509.Certificate, ...]:
         """Leaf first, anchor last. ``presented``: intermediates the signature carried
         (they help find a path; only the anchors are trusted)."""
+        key = (leaf, *presented)
+        known = self._chains.get(key)
+        if known is not None:
+            return known
+        chain = self._build_chain(leaf, presented)
+        if len(self._chains) >= _MAX_MEMO:
+            self._chains.clear()
+        self._chains[key] = chain
+        return chain
+
+    def _build_chain(
+        self, leaf: x509.Certificate, presented: Sequence[x509.Certificate]
+    ) -> tuple[x509.Certificate, ...]:
         pool = [*self.intermediates, *presented]
         chain = [leaf]
         current = leaf

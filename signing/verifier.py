@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import threading
 import warnings
 from dataclasses import dataclass
@@ -227,7 +228,12 @@ _WARNINGS_LOCK = threading.Lock()
 
 
 def _certificate(element: etree._Element) -> x509.Certificate:
-    der = _strict_base64(element, "X509Certificate")
+    return _load_certificate(_strict_base64(element, "X509Certificate"))
+
+
+@functools.lru_cache(maxsize=2048)
+def _load_certificate(der: bytes) -> x509.Certificate:
+    """Parse (once per distinct certificate: agencies sign many packages) and check it."""
     with _WARNINGS_LOCK, warnings.catch_warnings():
         # cryptography warns (and will refuse) on RFC 5280 violations such as a
         # negative serial number: a certificate like that is unreadable here.
