@@ -169,3 +169,14 @@ def test_show_error_is_one_line(runner: CliRunner) -> None:
     assert result.output.strip().splitlines() == [
         "error: a DOCTYPE (DTD) is not allowed in EDXML [forbidden-dtd]"
     ]
+
+
+@pytest.mark.parametrize("path", sorted(HOSTILE.glob("*.edxml")), ids=lambda p: p.name)
+def test_no_hostile_file_reaches_a_clerk_as_a_traceback(runner: CliRunner, path: Path) -> None:
+    validated = runner.invoke(cli, ["validate", "--strict", str(path)])
+    assert validated.exit_code in (0, 1)
+    assert len(validated.output.splitlines()) == 1
+    shown = runner.invoke(cli, ["show", str(path)])
+    for output in (validated.output, shown.output):
+        assert "Traceback" not in output
+        assert "internal error" not in output
