@@ -27,7 +27,7 @@ import asyncio
 import contextlib
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
@@ -117,8 +117,10 @@ class Tracker:
         *,
         options: TrackerOptions | None = None,
         names: NameLookup | None = None,
+        consumer_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.settings = settings
+        self._consumer_options = dict(consumer_options or {})
         self.options = options or TrackerOptions()
         self.stats = TrackerStats()
         self._names = names
@@ -141,7 +143,7 @@ class Tracker:
                 await self._start_directory()
             consumer = make_consumer(
                 self.settings, group_id=self.settings.tracker_group,
-                max_poll_records=self.options.batch_size,
+                max_poll_records=self.options.batch_size, **self._consumer_options,
             )
             consumer.subscribe([self.settings.topics.events],
                                listener=_SeekToStoredPositions(self))
