@@ -149,3 +149,32 @@ def test_byte_flips_fail_the_outside_verifiers(
         if signxml_verifies(flipped, dev_pki.root_cert_path):
             accepted.append((position, "signxml", context))
     assert accepted == []
+
+
+def test_the_xml_declaration_is_outside_what_xml_dsig_covers(
+    signer_for: Callable[[str], Signer],
+    verifier: Verifier,
+    dev_pki: DevPki,
+    xmlsec1: str,
+    tmp_path: Path,
+) -> None:
+    """Flips in the declaration: edxbus refuses every one; the outside verifiers may
+    accept at most the known gaps (version 1.0 -> 1.1 for both; for signxml, the
+    declaration turned into a processing instruction `<?yml ...?>`, which it leaves
+    outside URI="")."""
+    signed = signer_for(H41).sign(document(attachment_size=300))
+    declaration = signed[: signed.index(b"?>") + 2]
+    assert declaration == b'<?xml version="1.0" encoding="UTF-8"?>'
+    known_gaps = {("xmlsec1", 17), ("signxml", 17), ("signxml", 2), ("signxml", 3), ("signxml", 4)}
+    package = tmp_path / "flipped.edxml"
+    accepted = set()
+    for position in range(len(declaration)):
+        flipped = _flip(signed, position)
+        with pytest.raises(EdxbusError):
+            verifier.verify(flipped)
+        package.write_bytes(flipped)
+        if xmlsec1_verifies(xmlsec1, dev_pki.root_cert_path, package):
+            accepted.add(("xmlsec1", position))
+        if signxml_verifies(flipped, dev_pki.root_cert_path):
+            accepted.add(("signxml", position))
+    assert accepted <= known_gaps
