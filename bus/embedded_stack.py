@@ -8,7 +8,9 @@ accepted documents, the agencies' outboxes and the dev PKI.
 
 While the stack runs it writes ``$EDX_HOME/bus.json`` (bootstrap address and
 process id), so a second command (``edx demo``) finds the running bus instead of
-starting another one; :func:`running_bus` reads it back.
+starting another one; :func:`running_bus` reads it back. It also keeps a copy of
+the agency directory (``$EDX_HOME/directory.json``) and publishes it again at the
+next start, since the embedded broker forgets ``edx.agencies`` when it stops.
 
 The broker listens on the port of ``settings.bootstrap`` when that is a local
 address and the port is free (so other terminals need no settings at all), else
@@ -25,23 +27,36 @@ import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from bus.directory_snapshot import restore_directory_snapshot, save_directory_snapshot
 from bus.embedded import EmbeddedBroker
 from bus.errors import BrokerError, BusError
 from bus.logs import get_logger, log_context
 from bus.metrics import MetricsServer, start_metrics_server
 from bus.settings import Settings
 from bus.topics import ensure_topics
+from edxml.errors import EdxbusError
 from signing import DevPki
 
-__all__ = ["RUNTIME_FILE", "EmbeddedStack", "ensure_dev_pki", "running_bus"]
+__all__ = [
+    "DIRECTORY_SNAPSHOT",
+    "RUNTIME_FILE",
+    "EmbeddedStack",
+    "ensure_dev_pki",
+    "running_bus",
+]
 
 #: The runtime file of a running stack, under ``settings.home``.
 RUNTIME_FILE = "bus.json"
+#: The copy of the agency directory a restarted embedded broker is given back.
+DIRECTORY_SNAPSHOT = "directory.json"
 #: How long the services get to finish their current batch when the stack stops.
 _STOP_GRACE = 10.0
+#: How often the directory snapshot is refreshed while the stack runs.
+_SNAPSHOT_EVERY = 15.0
 _LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost"})
 
 log = get_logger(__name__)
@@ -116,6 +131,7 @@ class EmbeddedStack:
         self._metrics: MetricsServer | None = None
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._keeper: asyncio.Task[None] | None = None
 
     @property
     def settings(self) -> Settings:
@@ -144,6 +160,9 @@ class EmbeddedStack:
             self._settings = settings
             ensure_dev_pki(settings)
             await ensure_topics(settings)
+            restored = await restore_directory_snapshot(settings, self._snapshot_path)
+            if restored:
+                log.info("agency directory restored from its snapshot", agencies=restored)
             if self._prepare is not None:  # e.g. register agencies the services load at start
                 await self._prepare(settings)
             self._metrics = start_metrics_server(settings, port=self._metrics_port)
@@ -170,6 +189,24 @@ class EmbeddedStack:
             asyncio.create_task(service("router", run_router), name="edx-router"),
             asyncio.create_task(service("tracker", run_tracker), name="edx-tracker"),
         ]
+        self._keeper = asyncio.create_task(self._keep_directory_snapshot(settings))
+
+    @property
+    def _snapshot_path(self) -> Path:
+        return self._requested.home / DIRECTORY_SNAPSHOT
+
+    async def _save_directory(self, settings: Settings) -> None:
+        try:
+            await save_directory_snapshot(settings, self._snapshot_path)
+        except EdxbusError as exc:
+            log.warning("agency directory snapshot not saved", error=str(exc))
+
+    async def _keep_directory_snapshot(self, settings: Settings) -> None:
+        """The broker forgets the directory when it stops: keep a copy as it changes."""
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), _SNAPSHOT_EVERY)
+            await self._save_directory(settings)
 
     def _write_runtime_file(self, settings: Settings) -> None:
         info = {
@@ -202,8 +239,15 @@ class EmbeddedStack:
             raise BusError("a service of the embedded bus stopped on its own")
 
     async def stop(self) -> None:
-        """Stop the services (grace period, then cancel), the metrics, then the broker."""
+        """Stop the services (grace period, then cancel), the metrics, then the broker.
+
+        The directory snapshot is saved last of all while the broker still runs.
+        """
         self._stop.set()
+        if self._keeper is not None:
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(self._keeper, _STOP_GRACE)
+            self._keeper = None
         if self._tasks:
             _, pending = await asyncio.wait(self._tasks, timeout=_STOP_GRACE)
             for task in pending:

@@ -21,8 +21,10 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from bus.directory import Agency, AgencyDirectory, publish_agency
 from bus.embedded import free_port
-from bus.embedded_stack import RUNTIME_FILE
+from bus.embedded_stack import DIRECTORY_SNAPSHOT, RUNTIME_FILE
+from bus.settings import load_settings
 from bus.topics import describe_topic_configs
 from signing import DevPki
 from tests.fixtures.broker import topic_names, unique_name
@@ -215,8 +217,6 @@ def test_topics_init_is_idempotent_and_creates_what_the_code_expects(
             check=False,
         )
         assert done.returncode == 0, done.stderr
-    from bus.settings import load_settings
-
     settings = load_settings(environ=env)
     configs = asyncio.run(describe_topic_configs(settings, settings.topics.agencies))
     if configs:  # a broker that can describe configs must show the compaction
@@ -237,3 +237,25 @@ def test_a_broker_that_does_not_answer_is_one_clear_line(tmp_path: Path) -> None
     assert done.returncode == 1
     assert done.stderr.startswith("error: ")
     assert "Traceback" not in done.stderr
+
+
+def test_up_gives_a_restarted_broker_back_its_agency_directory(tmp_path: Path) -> None:
+    env = clean_env(EDX_BOOTSTRAP=f"127.0.0.1:{free_port()}")
+    settings = load_settings(environ=env, home=tmp_path / ".edx")
+    runtime = tmp_path / ".edx" / RUNTIME_FILE
+    agency = Agency.new("000.00.00.H41", "Ủy ban nhân dân tỉnh Nghệ An")
+    with running(["up"], tmp_path, env) as up:
+        wait_for(runtime.exists, 60, "edx up")
+        asyncio.run(publish_agency(settings, agency))
+        assert stop(up, signal.SIGINT) == 0
+    snapshot = tmp_path / ".edx" / DIRECTORY_SNAPSHOT
+    assert "Nghệ An" in snapshot.read_text(encoding="utf-8")
+
+    with running(["up"], tmp_path, env) as up:  # a new, empty embedded broker
+        wait_for(runtime.exists, 60, "edx up, again")
+        directory = asyncio.run(AgencyDirectory.load(settings))
+        assert stop(up, signal.SIGINT) == 0
+    restored = directory.get("000.00.00.H41")
+    assert restored is not None
+    assert restored.name == agency.name
+    assert restored.level == 1
