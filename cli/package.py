@@ -55,33 +55,58 @@ _pattern_option = click.option(
 @click.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--strict", is_flag=True, help="Refuse anything that departs from the standard.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON list, an object per file.")
 @_pattern_option
-def validate(files: Sequence[Path], strict: bool, agency_pattern: str | None) -> None:
+def validate(
+    files: Sequence[Path], strict: bool, as_json: bool, agency_pattern: str | None
+) -> None:
     """Check EDXML packages: one line per FILE, exit 0 when all pass."""
     pattern = _pattern(agency_pattern)
     mode = Mode.STRICT if strict else Mode.TOLERANT
-    failed = 0
-    for path in files:
-        try:
-            result = parse(_read(path), mode=mode, agency_pattern=pattern)
-        except (EdxbusError, click.ClickException) as error:
-            failed += 1
-            reason = getattr(error, "reason_code", "unreadable")
-            message = error.format_message() if isinstance(error, click.ClickException) else error
-            click.echo(f"{path}: error [{reason}] {message}")
-            continue
-        package = result.package
-        summary = f"{package.kind} {package.document_id or '-'}"
-        if result.deviations:
-            failed += 1
-            codes = ", ".join(result.deviation_codes)
-            count = len(result.deviations)
-            noun = "deviation" if count == 1 else "deviations"
-            click.echo(f"{path}: {count} {noun} ({summary}): {codes}")
-        else:
-            click.echo(f"{path}: OK ({summary})")
-    if failed:
+    verdicts = [_verdict(path, mode, pattern) for path in files]
+    if as_json:
+        echo_json(verdicts)
+    else:
+        for verdict in verdicts:
+            click.echo(_verdict_line(verdict))
+    if not all(verdict["ok"] for verdict in verdicts):
         sys.exit(1)
+
+
+def _verdict(path: Path, mode: Mode, pattern: str) -> dict[str, Any]:
+    """What ``validate`` says about one file, as data."""
+    verdict: dict[str, Any] = {"file": str(path), "mode": mode.value}
+    try:
+        result = parse(_read(path), mode=mode, agency_pattern=pattern)
+    except (EdxbusError, click.ClickException) as error:
+        message = error.format_message() if isinstance(error, click.ClickException) else str(error)
+        verdict.update(
+            ok=False,
+            error={"reason_code": getattr(error, "reason_code", "unreadable"), "message": message},
+        )
+        return verdict
+    verdict.update(
+        ok=not result.deviations,
+        kind=result.package.kind,
+        document_id=result.package.document_id,
+        deviations=[
+            {"code": d.code, "path": d.path, "message": d.message} for d in result.deviations
+        ],
+    )
+    return verdict
+
+
+def _verdict_line(verdict: dict[str, Any]) -> str:
+    path = verdict["file"]
+    if "error" in verdict:
+        return f"{path}: error [{verdict['error']['reason_code']}] {verdict['error']['message']}"
+    summary = f"{verdict['kind']} {verdict['document_id'] or '-'}"
+    deviations = verdict["deviations"]
+    if not deviations:
+        return f"{path}: OK ({summary})"
+    codes = ", ".join(dict.fromkeys(d["code"] for d in deviations))
+    noun = "deviation" if len(deviations) == 1 else "deviations"
+    return f"{path}: {len(deviations)} {noun} ({summary}): {codes}"
 
 
 def describe(result: ParseResult) -> dict[str, Any]:

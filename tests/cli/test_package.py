@@ -180,3 +180,22 @@ def test_no_hostile_file_reaches_a_clerk_as_a_traceback(runner: CliRunner, path:
     for output in (validated.output, shown.output):
         assert "Traceback" not in output
         assert "internal error" not in output
+
+
+def test_validate_json(runner: CliRunner, good_file: Path, samples_dir: Path) -> None:
+    sample = samples_dir / "vxp-sdk" / "edoc_new.edxml"
+    hostile = HOSTILE / "billion-laughs.edxml"
+    result = runner.invoke(cli, ["validate", "--json", str(good_file), str(sample), str(hostile)])
+    assert result.exit_code == 1
+    good, field, refused = json.loads(result.output)
+    assert good["ok"] is True
+    assert good["kind"] == "document"
+    assert good["deviations"] == []
+    assert field["ok"] is False
+    assert {
+        "code": "stray-bytes-before-xml",
+        "path": "",
+        "message": field["deviations"][0]["message"],
+    } in field["deviations"]
+    assert refused["ok"] is False
+    assert refused["error"]["reason_code"] == "forbidden-dtd"
