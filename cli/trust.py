@@ -51,6 +51,17 @@ def _read(path: Path) -> bytes:
     help="Sign as this agency: $EDX_PKI/agencies/CODE/{key,cert}.pem (else --key/--cert).",
 )
 @click.option(
+    "--p12",
+    "p12_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="A PKCS#12 bundle (.p12/.pfx) holding the key and certificate (instead of --key/--cert).",
+)
+@click.option(
+    "--passphrase-file",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="A file whose first line is the passphrase of an encrypted key or PKCS#12 bundle.",
+)
+@click.option(
     "--no-check-sender",
     is_flag=True,
     help="Sign even when From/OrganId is not the certificate's agency (verifiers will refuse it).",
@@ -65,17 +76,23 @@ def sign(
     key_path: Path | None,
     cert_path: Path | None,
     agency: str | None,
+    p12_path: Path | None,
+    passphrase_file: Path | None,
     no_check_sender: bool,
     source: Path,
     target: Path,
 ) -> None:
     """Sign the EDXML package IN and write it to OUT (only the signature is added)."""
-    if agency is not None and (key_path is None or cert_path is None):
-        default_key, default_cert = load_settings().agency_key_paths(agency)
-        key_path, cert_path = key_path or default_key, cert_path or default_cert
-    if key_path is None or cert_path is None:
-        raise click.UsageError("give --key and --cert, or --agency CODE")
-    signer = Signer.from_files(key_path, cert_path)
+    password = _passphrase(passphrase_file)
+    if p12_path is not None:
+        signer = Signer.from_pkcs12(p12_path, password=password)
+    else:
+        if agency is not None and (key_path is None or cert_path is None):
+            default_key, default_cert = load_settings().agency_key_paths(agency)
+            key_path, cert_path = key_path or default_key, cert_path or default_cert
+        if key_path is None or cert_path is None:
+            raise click.UsageError("give --key and --cert, --p12, or --agency CODE")
+        signer = Signer.from_files(key_path, cert_path, password=password)
     signed = signer.sign(_read(source), check_sender=not no_check_sender)
     if str(target) == "-":
         sys.stdout.buffer.write(signed)
@@ -89,6 +106,15 @@ def sign(
         f"({signer.signature_algorithm.short_name}, sha256:{signer.fingerprint[:16]})",
         err=True,
     )
+
+
+def _passphrase(path: Path | None) -> bytes | None:
+    """The first line of a passphrase file (never a command-line argument: those leak
+    into shell histories and process lists)."""
+    if path is None:
+        return None
+    lines = path.read_bytes().splitlines()
+    return lines[0] if lines else b""
 
 
 def _trust(trust: Path | None, crls: tuple[Path, ...]) -> TrustStore:

@@ -18,6 +18,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
 from lxml import etree
 from signxml.algorithms import SignatureConstructionMethod
 from signxml.signer import XMLSigner
@@ -55,6 +56,13 @@ def sender_code_in(root: etree._Element) -> str | None:
         return sender_code_of(root)
     except EdxmlError:
         return None
+
+
+def _read_bytes(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise CredentialError(f"cannot read {what} {path}: {error.strerror}") from None
 
 
 def _default_algorithm(key: PrivateKey) -> SignatureAlgorithm:
@@ -120,6 +128,27 @@ class Signer:
         certs = load_certificate_file(Path(cert_path))
         key = load_private_key(Path(key_path), password)
         return cls(key, certs[0], tuple(certs[1:]), algorithm)
+
+    @classmethod
+    def from_pkcs12(
+        cls,
+        path: Path | str,
+        *,
+        password: bytes | None = None,
+        algorithm: SignatureAlgorithm | None = None,
+    ) -> Signer:
+        """Load a PKCS#12 bundle (``.p12``/``.pfx``: key, certificate, CA chain), the
+        form CAs commonly hand agencies their signing credentials in."""
+        data = _read_bytes(Path(path), "PKCS#12 bundle")
+        try:
+            key, cert, extra = pkcs12.load_key_and_certificates(data, password)
+        except (ValueError, TypeError) as error:
+            raise CredentialError(f"{path} cannot be opened as PKCS#12: {error}") from None
+        if key is None or cert is None:
+            raise CredentialError(f"{path} holds no private key and certificate")
+        if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
+            raise CredentialError(f"{path}: only RSA and EC keys can sign EDXML packages")
+        return cls(key, cert, tuple(extra), algorithm)
 
     @property
     def agency_code(self) -> str:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import pkcs12
 from lxml import etree
 
 from cli.main import cli
@@ -282,3 +284,33 @@ def test_unusable_trust_store_is_one_line(runner: CliRunner, tmp_path: Path) -> 
     assert result.stderr.strip().splitlines() == [
         f"error: no certificate found in the trust store {empty} [credential-error]"
     ]
+
+
+def test_sign_with_a_pkcs12_bundle_and_a_passphrase_file(
+    runner: CliRunner, dev_pki: DevPki, tmp_path: Path
+) -> None:
+    signer = dev_pki.signer(H41)
+    bundle = tmp_path / "agency.p12"
+    bundle.write_bytes(
+        pkcs12.serialize_key_and_certificates(
+            b"agency",
+            signer.key,
+            signer.certificate,
+            None,
+            serialization.BestAvailableEncryption(b"s3cret"),
+        )
+    )
+    passphrase = tmp_path / "passphrase"
+    passphrase.write_text("s3cret\n")
+    unsigned = tmp_path / "in.edxml"
+    unsigned.write_bytes(document())
+    out = tmp_path / "out.edxml"
+    args = ["sign", "--p12", str(bundle), "--passphrase-file", str(passphrase)]
+    result = runner.invoke(cli, [*args, str(unsigned), str(out)])
+    assert result.exit_code == 0, result.output
+    verified = runner.invoke(cli, ["verify", "--trust", str(dev_pki.directory), str(out)])
+    assert verified.exit_code == 0, verified.output
+    passphrase.write_text("wrong\n")
+    refused = runner.invoke(cli, [*args, str(unsigned), str(out)])
+    assert refused.exit_code == 1
+    assert refused.stderr.strip().endswith("[credential-error]")

@@ -6,6 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import pkcs12
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
@@ -27,6 +29,7 @@ from signing import (
 from tests.signing._packages import DSIG, EDXML, document, signature_element, strip_signature
 
 DS = {"ds": DSIG, "e": EDXML}
+H41 = "000.00.00.H41"
 
 
 def test_signature_form_is_the_one_domain_md_describes(
@@ -183,3 +186,36 @@ def test_signer_holds_loaded_objects(signer_for: Callable[[str], Signer]) -> Non
     assert signer.agency_code == "000.00.00.H41"
     assert len(signer.fingerprint) == 64
     assert "PrivateKey" not in repr(signer)
+
+
+def test_pkcs12_bundle_and_encrypted_pem(
+    dev_pki: DevPki, verifier: Verifier, tmp_path: Path
+) -> None:
+    signer = dev_pki.signer(H41)
+    bundle = tmp_path / "agency.p12"
+    bundle.write_bytes(
+        pkcs12.serialize_key_and_certificates(
+            b"agency",
+            signer.key,
+            signer.certificate,
+            [dev_pki.root_cert],
+            serialization.BestAvailableEncryption(b"secret"),
+        )
+    )
+    loaded = Signer.from_pkcs12(bundle, password=b"secret")
+    assert loaded.certificate == signer.certificate
+    assert verifier.verify(loaded.sign(document())).agency_code == H41
+    with pytest.raises(CredentialError, match="PKCS#12"):
+        Signer.from_pkcs12(bundle, password=b"wrong")
+    encrypted = tmp_path / "key.pem"
+    encrypted.write_bytes(
+        signer.key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"secret"),
+        )
+    )
+    cert = dev_pki.paths(H41).cert_path
+    assert Signer.from_files(encrypted, cert, password=b"secret").agency_code == H41
+    with pytest.raises(CredentialError, match="encrypted"):
+        Signer.from_files(encrypted, cert)
