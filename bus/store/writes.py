@@ -324,6 +324,8 @@ class _Batch:
         found = self.documents.get(document_id)
         if found is not None:
             self.dirty_documents.add(document_id)
+            if found["sender_name"] is None:
+                found["sender_name"] = self.names(found["sender"])
             return found
         placement = place(sender)
         row: dict[str, Any] = {column.name: None for column in documents.columns}
@@ -344,6 +346,8 @@ class _Batch:
         found = self.deliveries.get(key)
         if found is not None:
             self.dirty_deliveries.add(key)
+            if found["recipient_name"] is None:  # the directory may know it by now
+                found["recipient_name"] = self.names(recipient)
             return found
         placement = place(recipient)
         row: dict[str, Any] = {column.name: None for column in deliveries.columns}

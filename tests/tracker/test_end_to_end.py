@@ -26,7 +26,7 @@ from tests.bus.routing_helpers import (
     status,
     submit,
 )
-from tests.tracker.kafka_helpers import count_rows, running_tracker, wait_for
+from tests.tracker.kafka_helpers import FAST, count_rows, running_tracker, wait_for
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -63,7 +63,9 @@ async def test_router_tracker_and_replay_agree(
                              sender=agency, document_id=directive.document_id, kind="status")
             await route(router, 1 + len(answers))
         expected = 1 + len(RECIPIENTS) + len(answers)
-        async with running_tracker(settings) as tracker:
+        # This time with names from the agency directory on edx.agencies.
+        with_names = replace(FAST, use_directory=True)
+        async with running_tracker(settings, with_names) as tracker:
             await wait_for(lambda: count_rows(reader) == expected, what="every step recorded")
         assert tracker.stats.recorded == len(answers)
         assert count_rows(reader) == expected
@@ -78,6 +80,8 @@ async def test_router_tracker_and_replay_agree(
         [under] = track(reader)
         assert (under.total.delivered, under.total.arrived, under.total.completed) == (5, 5, 1)
         assert document_trail(reader, directive.document_id).check.intact
+        assert {r.name for r in result.recipients if r.steps} == {
+            f"Agency {code}" for code in RECIPIENTS}
 
         report = await run_replay(settings)
         assert report.divergences == ()

@@ -164,3 +164,42 @@ async def test_database_going_away_under_load_loses_nothing(
     finally:
         await proxy.cut()
         direct.dispose()
+
+
+@pytest.mark.slow
+async def test_python_m_bus_tracker_runs_until_sigterm(
+    bus_settings: Settings, sqlite_url: str
+) -> None:
+    """The service entry point: settings from the environment, a clean stop on SIGTERM."""
+    import asyncio
+    import os
+    import signal
+    import sys
+
+    settings = replace(bus_settings, db_url=sqlite_url)
+    await ensure_topics(settings)
+    upgrade(sqlite_url)  # before the process starts: two first migrations must not race
+    env = {**os.environ, "EDX_BOOTSTRAP": settings.bootstrap, "EDX_DB_URL": sqlite_url,
+           "EDX_HOME": str(settings.home), "EDX_TOPIC_EVENTS": settings.topics.events,
+           "EDX_TOPIC_AGENCIES": settings.topics.agencies,
+           "EDX_TRACKER_GROUP": settings.tracker_group}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bus.tracker", env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        events = province_directive()
+        await produce(settings, events)
+        reader = create_store_engine(sqlite_url)
+        try:
+            await wait_for(lambda: count_rows(reader) == len(events), within=90,
+                           what="the tracker process to record every event")
+            assert document_status(reader, DIRECTIVE, today=TODAY).totals == EXPECTED_TOTALS
+        finally:
+            reader.dispose()
+        process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(process.communicate(), 30)
+        assert process.returncode == 0, stderr.decode()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
