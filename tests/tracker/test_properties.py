@@ -25,14 +25,16 @@ def _state(url: str) -> tuple[object, ...]:
     engine = create_store_engine(url)
     try:
         with engine.connect() as connection:
-            return tuple(
+            tables = [
                 tuple(tuple(row) for row in connection.execute(
                     select(table).order_by(*table.primary_key)))
                 for table in (documents, deliveries)
-            ) + (tuple(tuple(row) for row in connection.execute(
+            ]
+            chain = tuple(tuple(row) for row in connection.execute(
                 select(history.c.document_id, history.c.sequence, history.c.event_id,
-                       history.c.row_hash).order_by(history.c.document_id,
-                                                    history.c.sequence))),)
+                       history.c.row_hash)
+                .order_by(history.c.document_id, history.c.sequence)))
+            return (*tables, chain)
     finally:
         engine.dispose()
 
