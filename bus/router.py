@@ -53,7 +53,7 @@ from bus._router_records import (
 )
 from bus.acceptance import AcceptanceStore, Accepted, status_key
 from bus.directory import DirectoryFollower
-from bus.errors import BusError, UnauthorizedStatusError
+from bus.errors import BusError, InactiveAgencyError, UnauthorizedStatusError, UnknownAgencyError
 from bus.events import LIFECYCLE_EVENT
 from bus.kafka import make_consumer, make_producer, probe_features, translate_errors
 from bus.logs import configure_logging, get_logger, log_context
@@ -68,11 +68,16 @@ __all__ = ["Router", "RouterStats", "main", "run_router"]
 
 log = get_logger(__name__)
 _T = TypeVar("_T")
+_DIRECTORY_REFUSALS = (UnknownAgencyError, InactiveAgencyError)
 
 #: Records handled per batch at most (one commit per batch).
 MAX_BATCH = 200
 #: Longest wait after a retriable failure before the batch is tried again.
 MAX_BACKOFF_SECONDS = 30.0
+#: How stale the router's view of the directory may be (a suspension takes effect
+#: within this); a package naming an agency the view does not have, or has as
+#: suspended, makes the router read the directory to its end before refusing it.
+DIRECTORY_REFRESH_SECONDS = 1.0
 #: The router prunes its store once per this many accepted packages.
 _PRUNE_EVERY = 10_000
 
@@ -132,6 +137,7 @@ class Router:
         self._producer: AIOKafkaProducer | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._since_prune = 0
+        self._refreshed_at = float("-inf")
 
     # --- lifecycle ------------------------------------------------------------
 
@@ -246,10 +252,20 @@ class Router:
                 consumer.seek(tp, records[0].offset)
 
     async def _route_batch(self, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
-        await self._follower.refresh()
+        refreshed = await self._refresh_directory()
+        # The checks (signature, parse, directory) need no memory of other packages:
+        # run them side by side on the worker threads; decide and route in order.
+        outcomes = list(await asyncio.gather(*(self._check(record) for record in records)))
+        stale = [i for i, o in enumerate(outcomes) if isinstance(o, _DIRECTORY_REFUSALS)]
+        if stale and not refreshed:
+            # An agency registered (or reinstated) a moment ago: read the directory
+            # to its end before refusing anyone over it.
+            await self._refresh_directory(force=True)
+            for i in stale:
+                outcomes[i] = await self._check(records[i])
         work = _Batch()
-        for record in records:
-            await self._route_record(record, work)
+        for record, outcome in zip(records, outcomes, strict=True):
+            await self._route_record(record, outcome, work)
         if work.sends:
             with translate_errors("writing inboxes and events"):
                 await asyncio.gather(*work.sends)
@@ -262,7 +278,33 @@ class Router:
             self._since_prune = 0
             await asyncio.to_thread(self._store.prune, now=now)
 
-    async def _route_record(self, record: ConsumerRecord[Any, Any], work: _Batch) -> None:
+    async def _refresh_directory(self, *, force: bool = False) -> bool:
+        """Read new directory records, at most every DIRECTORY_REFRESH_SECONDS unless forced."""
+        now = asyncio.get_running_loop().time()
+        if not force and now - self._refreshed_at < DIRECTORY_REFRESH_SECONDS:
+            return False
+        await self._follower.refresh()
+        self._refreshed_at = now
+        return True
+
+    async def _check(self, record: ConsumerRecord[Any, Any]) -> CheckedPackage | EdxbusError:
+        """The package checked, or the named error that refuses it."""
+        checker = self._require(self._checker)
+        try:
+            return await asyncio.to_thread(checker.check, record.value, self._follower.directory)
+        except BusError as error:
+            if error.retriable:
+                raise
+            return error
+        except EdxbusError as error:
+            return error
+
+    async def _route_record(
+        self,
+        record: ConsumerRecord[Any, Any],
+        outcome: CheckedPackage | EdxbusError,
+        work: _Batch,
+    ) -> None:
         self.stats.handled += 1
         metrics.record_submitted()
         source = Source(record.topic, record.partition, record.offset)
@@ -270,12 +312,10 @@ class Router:
         claimed_sender = _claimed_sender(record.key, headers)
         claimed_document = headers.get(Header.DOCUMENT_ID, "")
         with log_context(document_id=claimed_document or None, agency=claimed_sender or None):
-            checker = self._require(self._checker)
             try:
-                checked = await asyncio.to_thread(
-                    checker.check, record.value, self._follower.directory
-                )
-                await self._route_checked(checked, source, work)
+                if isinstance(outcome, EdxbusError):
+                    raise outcome
+                await self._route_checked(outcome, source, work)
             except BusError as error:
                 if error.retriable:
                     raise

@@ -1,0 +1,205 @@
+"""Router throughput: signed packages routed per second, beside a bare copier.
+
+Each figure is printed beside a baseline measured in the same run, on the same
+broker, with the same bytes:
+
+- router: :class:`bus.router.Router` consuming ``edx.submit`` and, for every
+  package, verifying its signature, parsing what was signed (strict), checking
+  sender, certificate and recipients against the directory, remembering it in the
+  acceptance store (SQLite), writing it to each recipient's inbox, emitting the
+  events, and committing after the acks;
+- baseline: a bare aiokafka consumer in a group that copies the same records to
+  the same number of inbox topics, awaits the acks and commits per batch: the I/O
+  of routing with none of the checks;
+- and, to say where the time goes, a bare ``Verifier.verify`` of the same bytes.
+
+The broker is ``EDX_BENCH_BOOTSTRAP`` when set, else an embedded Tansu process.
+Run with ``.venv/bin/python -m bench.bench_bus``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+
+from aiokafka.structs import OffsetAndMetadata
+
+from bus.directory import Agency, publish_agency
+from bus.embedded import EmbeddedBroker
+from bus.kafka import make_consumer, make_producer, started
+from bus.router import Router
+from bus.settings import Settings, TopicNames
+from bus.topics import ensure_inbox, ensure_topics
+from edxml import build, new_document
+from signing import DevPki, Verifier
+
+PACKAGES = int(os.environ.get("EDX_BENCH_PACKAGES", "300"))
+SENDER = "000.00.00.G22"
+RECIPIENTS = ("000.00.00.H41", "000.00.00.H44")
+BATCH = 200
+FAST_JOIN = {"session_timeout_ms": 6000, "heartbeat_interval_ms": 1000}
+
+
+@contextlib.asynccontextmanager
+async def _broker() -> AsyncIterator[str]:
+    external = os.environ.get("EDX_BENCH_BOOTSTRAP")
+    if external:
+        yield external
+        return
+    async with EmbeddedBroker() as broker:
+        yield broker.bootstrap
+
+
+def _topics(prefix: str) -> TopicNames:
+    return TopicNames(
+        submit=f"{prefix}.edx.submit",
+        inbox_prefix=f"{prefix}.edx.inbox.",
+        events=f"{prefix}.edx.events",
+        deadletter=f"{prefix}.edx.deadletter",
+        agencies=f"{prefix}.edx.agencies",
+    )
+
+
+def _packages(pki: DevPki, count: int) -> list[bytes]:
+    signer = pki.signer(SENDER)
+    packages = []
+    for number in range(1, count + 1):
+        document = new_document(
+            SENDER,
+            list(RECIPIENTS),
+            number=str(number),
+            notation="VPCP-TH",
+            subject=f"Về việc triển khai kế hoạch số {number}",
+            content="Nội dung văn bản. " * 40,
+            signer_name="Nguyễn Văn A",
+        )
+        packages.append(signer.sign(build(document)))
+    return packages
+
+
+async def _produce(settings: Settings, topic: str, packages: list[bytes]) -> None:
+    async with started(make_producer(settings)) as producer:
+        sends = [await producer.send(topic, value, key=SENDER.encode()) for value in packages]
+        await asyncio.gather(*sends)
+
+
+async def _bench_router(settings: Settings, packages: list[bytes]) -> float:
+    """Packages per second the router routes (group already joined, store empty)."""
+    async with Router(settings, consumer_options=FAST_JOIN) as router:
+        while not router.assignment:
+            await router.route_available(timeout_ms=200)
+        await _produce(settings, settings.topics.submit, packages)
+        started_at = time.perf_counter()
+        while router.stats.handled < len(packages):
+            await router.route_available(timeout_ms=200)
+        elapsed = time.perf_counter() - started_at
+    if router.stats.rejected:
+        raise RuntimeError(f"router rejected packages: {router.stats.reasons}")
+    return len(packages) / elapsed
+
+
+async def _bench_copier(settings: Settings, packages: list[bytes]) -> float:
+    """Packages per second a bare consume -> copy to each inbox -> ack -> commit loop moves."""
+    source = f"{settings.topics.submit}.baseline"
+    await ensure_inbox(replace(settings, topics=replace(settings.topics, inbox_prefix="")), source)
+    targets = [f"{settings.topics.inbox(r)}.baseline" for r in RECIPIENTS]
+    for target in targets:
+        await ensure_inbox(
+            replace(settings, topics=replace(settings.topics, inbox_prefix="")), target
+        )
+    consumer = make_consumer(
+        settings,
+        source,
+        group_id=f"baseline-{uuid.uuid4().hex[:8]}",
+        max_poll_records=BATCH,
+        **FAST_JOIN,
+    )
+    async with started(consumer), started(make_producer(settings)) as producer:
+        while not consumer.assignment():
+            await consumer.getmany(timeout_ms=200)
+        await _produce(settings, source, packages)
+        copied = 0
+        started_at = time.perf_counter()
+        while copied < len(packages):
+            batch = await consumer.getmany(timeout_ms=200, max_records=BATCH)
+            if not any(batch.values()):
+                continue
+            sends = []
+            for records in batch.values():
+                for record in records:
+                    for target in targets:
+                        sends.append(
+                            await producer.send(
+                                target, record.value, key=record.key, headers=list(record.headers)
+                            )
+                        )
+            await asyncio.gather(*sends)
+            await consumer.commit(
+                {tp: OffsetAndMetadata(rs[-1].offset + 1, "") for tp, rs in batch.items() if rs}
+            )
+            copied += sum(len(rs) for rs in batch.values())
+        elapsed = time.perf_counter() - started_at
+    return len(packages) / elapsed
+
+
+def _bench_verify(pki: DevPki, packages: list[bytes]) -> float:
+    verifier = Verifier(pki.trust_store())
+    started_at = time.perf_counter()
+    for value in packages:
+        verifier.verify(value)
+    return len(packages) / (time.perf_counter() - started_at)
+
+
+async def _run(workdir: Path) -> None:
+    pki = DevPki.init(workdir / "pki")
+    for code in (SENDER, *RECIPIENTS):
+        pki.issue(code, f"Agency {code}")
+    packages = _packages(pki, PACKAGES)
+    size = sum(len(p) for p in packages) // len(packages)
+    async with _broker() as bootstrap:
+        settings = Settings(
+            home=workdir,
+            bootstrap=bootstrap,
+            pki=pki.directory,
+            topics=_topics(f"bench{uuid.uuid4().hex[:8]}"),
+            router_group=f"bench-router-{uuid.uuid4().hex[:8]}",
+        )
+        await ensure_topics(settings, RECIPIENTS)
+        for code in (SENDER, *RECIPIENTS):
+            fingerprint = pki.signer(code).fingerprint
+            await publish_agency(settings, Agency.new(code, code, cert_fingerprints=[fingerprint]))
+        copier = await _bench_copier(settings, packages)
+        router = await _bench_router(settings, packages)
+    verify = _bench_verify(pki, packages)
+    broker = "external" if os.environ.get("EDX_BENCH_BOOTSTRAP") else "embedded Tansu"
+    print(
+        f"packages: {len(packages)} signed documents, {size} bytes each, "
+        f"{len(RECIPIENTS)} recipients each; broker {broker}"
+    )
+    print(f"{'path':<44} {'packages/s':>11} {'ratio':>7}")
+    print(f"{'bare aiokafka copy (consume->2 inboxes->ack)':<44} {copier:>11.1f} {1.0:>7.2f}")
+    print(
+        f"{'router (verify, parse, check, route, events)':<44} {router:>11.1f} "
+        f"{router / copier:>7.2f}"
+    )
+    print(f"{'bare Verifier.verify (no I/O)':<44} {verify:>11.1f} {verify / copier:>7.2f}")
+
+
+def main() -> None:
+    """Run the router benchmark and print its figures."""
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    logging.getLogger("bus").setLevel(logging.WARNING)
+    with tempfile.TemporaryDirectory(prefix="edx-bench-bus-") as workdir:
+        asyncio.run(_run(Path(workdir)))
+
+
+if __name__ == "__main__":
+    main()
