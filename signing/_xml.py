@@ -2,7 +2,7 @@
 
 Parsing goes through ``edxml.safe_fromstring``, the project's one hardened parser.
 ``signxml`` re-parses its own serialisations internally; it is handed
-:data:`INTERNAL_PARSER`, which refuses entities and network access like the
+:func:`internal_parser`, which refuses entities and network access like the
 hardened one but lifts libxml2's text-node cap, because the bytes it reads came
 out of that hardened parse and a 10 MB attachment is one text node.
 """
@@ -17,22 +17,26 @@ from signing.errors import MalformedSignatureError
 __all__ = [
     "DSIG_NS",
     "EDXML_NS",
-    "INTERNAL_PARSER",
     "find_header",
     "find_signatures",
+    "internal_parser",
     "parse_package",
 ]
 
 DSIG_NS = "http://www.w3.org/2000/09/xmldsig#"
 EDXML_NS = "http://www.mic.gov.vn/TBT/QCVN_102_2016"
 
-INTERNAL_PARSER = etree.XMLParser(
-    resolve_entities=False,
-    no_network=True,
-    load_dtd=False,
-    huge_tree=True,
-    remove_blank_text=False,
-)
+
+def internal_parser() -> etree.XMLParser:
+    """A fresh parser for signxml's own re-parsing (lxml parsers are not thread-safe)."""
+    return etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        huge_tree=True,
+        remove_blank_text=False,
+    )
+
 
 _HEADER_PATH = f"{{{EDXML_NS}}}edXMLEnvelope/{{{EDXML_NS}}}edXMLHeader"
 

@@ -92,7 +92,6 @@ class Signer:
     certificate: x509.Certificate
     chain: tuple[x509.Certificate, ...] = ()
     algorithm: SignatureAlgorithm | None = None
-    _signer: XMLSigner = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
@@ -107,13 +106,6 @@ class Signer:
                 f"a {type(self.key).__name__} cannot sign with {algorithm.short_name}"
             )
         object.__setattr__(self, "algorithm", algorithm)
-        signer = XMLSigner(
-            method=SignatureConstructionMethod.enveloped,
-            signature_algorithm=algorithm.value,
-            digest_algorithm=DigestAlgorithm.SHA256.value,
-            c14n_algorithm=Canonicalization.EXCLUSIVE.value,
-        )
-        object.__setattr__(self, "_signer", signer)
 
     @classmethod
     def from_files(
@@ -187,7 +179,15 @@ class Signer:
             trace.addnext(placeholder)
         else:
             header.append(placeholder)
-        signed_root = self._signer.sign(root, key=self.key, cert=[self.certificate, *self.chain])
+        # A fresh XMLSigner per call (cheap): signxml keeps a parser on it, and lxml
+        # parsers must not be shared between threads.
+        xml_signer = XMLSigner(
+            method=SignatureConstructionMethod.enveloped,
+            signature_algorithm=self.signature_algorithm.value,
+            digest_algorithm=DigestAlgorithm.SHA256.value,
+            c14n_algorithm=Canonicalization.EXCLUSIVE.value,
+        )
+        signed_root = xml_signer.sign(root, key=self.key, cert=[self.certificate, *self.chain])
         signature = next(signed_root.iter(f"{{{DSIG_NS}}}Signature"))
         # Exclusive C14N serialises the signature with only the namespace it uses
         # (ds): a plain tostring would copy the package's in-scope declarations onto

@@ -43,9 +43,9 @@ from edxml import Limits
 from signing._xml import (
     DSIG_NS,
     EDXML_NS,
-    INTERNAL_PARSER,
     find_header,
     find_signatures,
+    internal_parser,
     parse_package,
 )
 from signing.certificates import (
@@ -374,7 +374,7 @@ class Verifier:
         )
         try:
             return XMLVerifier().verify(
-                root, x509_cert=leaf, parser=INTERNAL_PARSER, expect_config=config
+                root, x509_cert=leaf, parser=internal_parser(), expect_config=config
             )
         except InvalidDigest:
             raise DigestMismatchError() from None

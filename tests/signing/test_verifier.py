@@ -392,3 +392,20 @@ def test_parse_limits_apply(signed: bytes, trust_store: TrustStore) -> None:
     small = Verifier(trust_store, limits=edxml.Limits(max_package_bytes=1_000))
     with pytest.raises(edxml.PackageTooLargeError):
         small.verify(signed)
+
+
+def test_one_signer_and_one_verifier_shared_by_threads(
+    signer_for: Callable[[str], Signer], verifier: Verifier
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    signer = signer_for(H41)
+    packages = [document(number=str(n), attachment_size=500 + n) for n in range(24)]
+
+    def round_trip(package: bytes) -> bytes:
+        return verifier.verify(signer.sign(package)).signed_bytes
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(round_trip, packages))
+    for package, signed_bytes in zip(packages, results, strict=True):
+        assert edxml.parse(signed_bytes).package.code == edxml.parse(package).package.code
