@@ -17,8 +17,8 @@ __all__ = ["VIETNAM_TIME", "format_date", "format_timestamp", "parse_date", "par
 #: Indochina Time, fixed (Vietnam has no daylight saving).
 VIETNAM_TIME = timezone(timedelta(hours=7), "ICT")
 
-_DATE = re.compile(r"^(\d{4})/(\d{2})/(\d{2})$")
-_TIMESTAMP = re.compile(r"^(\d{4})/(\d{2})/(\d{2}) (\d{2}):(\d{2}):(\d{2})$")
+_DATE = re.compile(r"^(\d{4})/(\d{2})/(\d{2})$", re.ASCII)
+_TIMESTAMP = re.compile(r"^(\d{4})/(\d{2})/(\d{2}) (\d{2}):(\d{2}):(\d{2})$", re.ASCII)
 
 
 def parse_date(text: str, field: str = "date") -> date:

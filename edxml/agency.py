@@ -24,12 +24,13 @@ __all__ = ["DEFAULT_AGENCY_PATTERN", "AgencyCode"]
 #: The pattern of QĐ 20/2020: ``000.00.00.G22``.
 DEFAULT_AGENCY_PATTERN = r"^\d{3}\.\d{2}\.\d{2}\.[A-Z]\d{2}$"
 
-_FOUR_GROUPS = re.compile(r"^(\d{3})\.(\d{2})\.(\d{2})\.([A-Z]\d{2})$")
+_FOUR_GROUPS = re.compile(r"^(\d{3})\.(\d{2})\.(\d{2})\.([A-Z]\d{2})$", re.ASCII)
 
 
 @lru_cache(maxsize=32)
 def _compiled(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
+    # ASCII: \d must not accept other scripts' digits (٠٠٠.٠٠.٠٠.G22).
+    return re.compile(pattern, re.ASCII)
 
 
 @dataclass(frozen=True, slots=True, order=True)

@@ -17,7 +17,7 @@ from edxml.errors import InvalidDateError, InvalidDocumentIdError
 
 __all__ = ["DocumentId"]
 
-_FORM = re.compile(r"^([^,\s]+),(\d{4}/\d{2}/\d{2}),([^/,]+)/(.+)$")
+_FORM = re.compile(r"^([^,\s]+),(\d{4}/\d{2}/\d{2}),([^/,]+)/(.+)$", re.ASCII)
 
 
 @dataclass(frozen=True, slots=True)

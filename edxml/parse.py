@@ -149,7 +149,10 @@ def _adopt_edxml_prefix(root: _Element) -> None:
     for element in root.iter():
         tag = element.tag
         if isinstance(tag, str) and tag.startswith("edXML:"):
-            element.tag = q(tag.removeprefix("edXML:"))
+            try:
+                element.tag = q(tag.removeprefix("edXML:"))
+            except ValueError:  # not a valid name once the prefix is gone: leave it
+                continue
 
 
 def _envelope(root: _Element) -> tuple[_Element, _Element]:

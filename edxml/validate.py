@@ -24,7 +24,7 @@ from edxml.model import DocumentPackage, Organization, ResponseFor, StatusPackag
 
 __all__ = ["check_document", "check_package", "check_status"]
 
-_FORM_LIKE = re.compile(r"^[^,\s]+,\d{4}/\d{2}/\d{2},[^/,]+/.+$")
+_FORM_LIKE = re.compile(r"^[^,\s]+,\d{4}/\d{2}/\d{2},[^/,]+/.+$", re.ASCII)
 
 
 def _require(value: object, field: str, issues: Issues) -> None:

@@ -87,3 +87,10 @@ def test_ancestry_invariants(text: str) -> None:
         assert code.is_under(ancestor)
     if code.parent is not None:
         assert AgencyCode.parse(str(code.parent)) == code.parent
+
+
+def test_other_scripts_digits_are_not_digits() -> None:
+    assert not AgencyCode.is_valid("٠٠٠.٠٠.٠٠.G22")
+    with pytest.raises(edxml.InvalidDateError):
+        edxml.parse_date("２０２６/０３/０２")
+    assert not edxml.DocumentId.is_standard("000.00.00.G22,٢٠١٥/09/30,7816/VPCP")
