@@ -3,7 +3,7 @@
 #
 # Principals and what they may do (DESIGN.md §3):
 #   router   READ edx.submit (group edx-router), READ edx.agencies,
-#            WRITE edx.inbox.* / edx.events / edx.deadletter
+#            WRITE edx.inbox.* / edx.events / edx.deadletter, CREATE its topics
 #   tracker  READ edx.events (group edx-tracker), READ edx.agencies
 #   agencies one principal each, added with add-agency.sh: WRITE edx.submit,
 #            READ only edx.inbox.<its code>
@@ -53,6 +53,12 @@ acl router --operation Write --operation Describe --topic "$EDX_TOPIC_INBOX_PREF
 acl router --operation Write --topic "$EDX_TOPIC_EVENTS"
 acl router --operation Write --topic "$EDX_TOPIC_DEADLETTER"
 acl router --operation IdempotentWrite --cluster
+# The router makes sure its topics exist at start (bus.topics.ensure_topics): creating a
+# topic that exists must answer "already exists", not "not authorised".
+for topic in "$EDX_TOPIC_SUBMIT" "$EDX_TOPIC_EVENTS" "$EDX_TOPIC_DEADLETTER" "$EDX_TOPIC_AGENCIES"; do
+    acl router --operation Create --operation DescribeConfigs --topic "$topic"
+done
+acl router --operation Create --operation DescribeConfigs --topic "$EDX_TOPIC_INBOX_PREFIX" --resource-pattern-type prefixed
 
 user tracker "$EDX_TRACKER_PASSWORD"
 acl tracker --operation Read --topic "$EDX_TOPIC_EVENTS"
