@@ -203,3 +203,33 @@ async def test_python_m_bus_tracker_runs_until_sigterm(
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+@pytest.mark.postgres
+async def test_a_record_the_database_refuses_is_quarantined_alone(
+    bus_settings: Settings, postgres_url: str
+) -> None:
+    """PostgreSQL refuses a 300-character document id: that record is set aside with its
+    coordinates, every other record of its batch is recorded."""
+    from tests.tracker.factory import event
+
+    settings = replace(bus_settings, db_url=postgres_url)
+    await ensure_topics(settings)
+    upgrade(postgres_url)
+    reader = create_store_engine(postgres_url)
+    events = province_directive()
+    too_long = event("SUBMITTED", "X" * 300, "000.00.00.H41", recipients=["000.00.01.H41"])
+    try:
+        async with running_tracker(settings) as tracker:
+            await produce(settings, [*events[:10], too_long, *events[10:]])
+            await wait_for(lambda: count_rows(reader) == len(events), what="events recorded")
+            await wait_for(lambda: count_rows(reader, quarantine) == 1, what="quarantine")
+        _assert_scenario_recorded_once(reader, len(events))
+        with reader.connect() as connection:
+            row = connection.execute(quarantine.select()).mappings().one()
+        assert row["reason_code"] == "database-error"
+        assert row["topic"] == settings.topics.events
+        assert row["record_value"] is not None
+        assert tracker.stats.quarantined == 1
+    finally:
+        reader.dispose()
