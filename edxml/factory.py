@@ -50,8 +50,8 @@ def new_document(
     notation: str,
     subject: str,
     promulgation_date: date | None = None,
-    place: str = "",
-    content: str = "",
+    place: str | None = None,
+    content: str | None = None,
     signer_name: str = "",
     signer_position: str = "",
     signer_competence: str = "",
@@ -88,10 +88,10 @@ def new_document(
         recipients=tuple(_org(r) for r in recipients),
         document_id=str(document_id),
         code=DocumentCode(number, notation),
-        promulgation=PromulgationInfo(place=place, date=issued),
+        promulgation=PromulgationInfo(place=place or "", date=issued),
         document_type=DocumentType(type=document_type, type_name=type_name),
         subject=subject,
-        content=content,
+        content=content or "",
         signer=signer
         or SignerInfo(
             competence=signer_competence, position=signer_position, full_name=signer_name
