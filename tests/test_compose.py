@@ -16,6 +16,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 import yaml
 
@@ -254,16 +255,17 @@ def test_databases_in_urls_are_the_ones_postgres_init_creates() -> None:
 
 def test_service_commands_exist_in_the_code() -> None:
     services = load_compose()["services"]
-    for name in ("router", "tracker"):
+    for name in EDXBUS_SERVICES:
         command = services[name]["command"]
-        assert command[:2] == ["python", "-m"]
-        assert importlib.util.find_spec(command[2]) is not None, command
-    command = services["topics-init"]["command"]
-    assert command[0] == "edx"
-    group = cli
-    for word in command[1:]:
-        group = group.commands[word]  # type: ignore[attr-defined]
-    assert group.callback is not None
+        if command[:2] == ["python", "-m"]:
+            assert importlib.util.find_spec(command[2]) is not None, command
+            continue
+        assert command[0] == "edx", command
+        found: click.Command = cli
+        for word in command[1:]:
+            assert isinstance(found, click.Group), command
+            found = found.commands[word]
+        assert found.callback is not None, command
 
 
 def test_scripts_are_executable() -> None:
