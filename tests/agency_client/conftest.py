@@ -30,12 +30,18 @@ _numbers = itertools.count(1)
 
 
 @pytest.fixture
-def exchange_settings(bus_settings: Settings, dev_pki: DevPki) -> Settings:
-    """The test's own topics on the session broker, with the session dev PKI."""
+def agency_pki(dev_pki: DevPki) -> DevPki:
+    """The session dev PKI with a certificate for every test agency."""
     for code in (PROVINCE, DISTRICT, COMMUNE, DEPARTMENT, OTHER_PROVINCE):
         if not dev_pki.paths(code).cert_path.exists():
             dev_pki.issue(code, f"Agency {code}")
-    return bus_settings.with_overrides(pki=dev_pki.directory, resubmit_after_seconds=300.0)
+    return dev_pki
+
+
+@pytest.fixture
+def exchange_settings(bus_settings: Settings, agency_pki: DevPki) -> Settings:
+    """The test's own topics on the session broker, with the session dev PKI."""
+    return bus_settings.with_overrides(pki=agency_pki.directory, resubmit_after_seconds=300.0)
 
 
 @pytest.fixture
