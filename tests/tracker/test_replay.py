@@ -4,7 +4,7 @@ re-verified, trails rebuilt and compared with the tracker; tampering is reported
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -127,9 +127,13 @@ def audited(bus_settings: Settings, dev_pki: DevPki, db_url: str) -> Settings:
 
 
 @pytest.fixture
-def tracker_db(audited: Settings) -> Engine:
+def tracker_db(audited: Settings) -> Iterator[Engine]:
     upgrade(audited.resolved_db_url)
-    return create_store_engine(audited.resolved_db_url)
+    engine = create_store_engine(audited.resolved_db_url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 async def test_a_faithful_tracker_replays_clean_and_exports_a_verified_trail(
@@ -153,7 +157,6 @@ async def test_a_faithful_tracker_replays_clean_and_exports_a_verified_trail(
     assert [e.kind for e in trail.entries] == ["SUBMITTED"] + ["STATUS"] * 6
     assert [e.status_code for e in trail.entries[1:]] == ["01"] * 4 + ["03", "02"]
     assert trail.entries[0].actor == PROVINCE
-    tracker_db.dispose()
 
 
 async def test_tampering_with_the_tracker_is_reported(
@@ -178,7 +181,6 @@ async def test_tampering_with_the_tracker_is_reported(
     assert (DivergenceKind.ALTERED, RECIPIENTS[1]) in found
     assert (DivergenceKind.EXTRA, "000.00.99.H41") in found
     assert not report.clean
-    tracker_db.dispose()
 
 
 async def test_a_forged_package_the_tracker_accepted_is_unverified(
@@ -196,7 +198,6 @@ async def test_a_forged_package_the_tracker_accepted_is_unverified(
     assert report.unverified == 1
     kinds = {(d.kind, d.coordinates) for d in report.divergences}
     assert (DivergenceKind.UNVERIFIED, f"{audited.topics.submit}/{partition}/{offset}") in kinds
-    tracker_db.dispose()
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
@@ -218,7 +219,6 @@ async def test_windows_and_agency_cuts_select_by_record_time(
     assert one.divergences == ()
     none = await run_replay(audited, ReplayWindow(since=T0 + timedelta(days=30)))
     assert (none.packages, none.clean) == (0, True)
-    tracker_db.dispose()
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
@@ -268,7 +268,6 @@ async def test_cli_replay_and_trail_from_file(
     broken = runner.invoke(cli, ["trail", "--from-file", str(tampered)])
     assert broken.exit_code == 3
     assert "BROKEN at step 4" in broken.output
-    tracker_db.dispose()
 
 
 def test_a_file_that_is_not_a_trail_is_a_named_error(tmp_path: Path) -> None:
