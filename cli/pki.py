@@ -31,10 +31,17 @@ def pki() -> None:
 @click.option("--name", default="edxbus development root CA", show_default=True, help="Root CN.")
 @click.option("--days", default=3650, show_default=True, help="Validity of the root, in days.")
 @click.option("--exist-ok", is_flag=True, help="Succeed (and keep it) when the PKI exists.")
-def init_command(directory: Path, name: str, days: int, exist_ok: bool) -> None:
+@click.option(
+    "--intermediate", is_flag=True, help="Issue agencies through a sub-CA (DIR/intermediate/)."
+)
+def init_command(directory: Path, name: str, days: int, exist_ok: bool, intermediate: bool) -> None:
     """Create a root CA in DIR (DIR/root/cert.pem, DIR/root/key.pem) and an empty CRL."""
-    dev = DevPki.init(directory, name=name, valid_days=days, exist_ok=exist_ok)
+    dev = DevPki.init(
+        directory, name=name, valid_days=days, exist_ok=exist_ok, intermediate=intermediate
+    )
     click.echo(f"root CA  {dev.root_cert_path}")
+    if dev.intermediate_cert is not None:
+        click.echo(f"sub-CA   {dev.intermediate_dir / 'cert.pem'}")
     click.echo(f"CRL      {dev.crl_path}")
     click.echo(f"verify with: xmlsec1 --verify --trusted-pem {dev.root_cert_path} FILE")
 

@@ -124,8 +124,9 @@ def _trust(trust: Path | None, crls: tuple[Path, ...]) -> TrustStore:
     crl_paths = list(crls)
     # A dev PKI directory (as `edx pki init` writes it): trust its root and use its CRL.
     if (directory / "root" / "cert.pem").is_file():
-        if not crl_paths and (directory / "crl.pem").is_file():
-            crl_paths.append(directory / "crl.pem")
+        if not crl_paths:
+            candidates = (directory / "crl.pem", directory / "root" / "crl.pem")
+            crl_paths.extend(p for p in candidates if p.is_file())
         directory = directory / "root"
     elif not crl_paths and trust is None and settings.resolved_crl is not None:
         crl_paths.append(settings.resolved_crl)

@@ -7,7 +7,12 @@ Laid out as DESIGN.md §8 says, so that ``edx pki``, the settings (``EDX_PKI``,
     DIR/root/key.pem             its private key (mode 0600)
     DIR/agencies/CODE/cert.pem   an agency's signing certificate (subject UID = CODE)
     DIR/agencies/CODE/key.pem    its private key (mode 0600)
-    DIR/crl.pem                  the root's certificate revocation list
+    DIR/crl.pem                  the issuing CA's certificate revocation list
+
+With ``init(intermediate=True)`` an issuing sub-CA sits between them, as government
+CAs issue through one: ``DIR/intermediate/{cert,key}.pem`` signs the agency
+certificates and ``crl.pem``; ``DIR/root/crl.pem`` is the root's own CRL; each
+agency's ``cert.pem`` holds its certificate followed by the sub-CA's.
 
 It is for the embedded default and for tests, never for production keys: keys are
 written unencrypted. The options that make broken certificates (expired, not yet
@@ -89,13 +94,94 @@ def _pem(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
+def _ca_name(common_name: str) -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "VN"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "edxbus development PKI"),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
+
+
+def _ca_certificate(
+    subject: x509.Name,
+    key: PrivateKey,
+    issuer_key: PrivateKey,
+    issuer_name: x509.Name,
+    not_before: datetime,
+    not_after: datetime,
+    path_length: int,
+) -> x509.Certificate:
+    """A CA certificate: may sign certificates and CRLs, nothing else."""
+    public = key.public_key()
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer_name)
+        .public_key(public)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+    )
+    if issuer_key is not key:
+        builder = builder.add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
+            critical=False,
+        )
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+def _crl_pem(
+    issuer_key: PrivateKey,
+    issuer_name: x509.Name,
+    entries: list[x509.RevokedCertificate],
+) -> bytes:
+    now = datetime.now(UTC)
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(issuer_name)
+        .last_update(now - timedelta(minutes=1))
+        .next_update(now + _CRL_LIFETIME)
+    )
+    for entry in entries:
+        builder = builder.add_revoked_certificate(entry)
+    return builder.sign(issuer_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
+
+
 class DevPki:
     """A dev PKI on disk. ``DevPki.init(dir)`` creates one; ``DevPki.open(dir)`` reuses it."""
 
-    def __init__(self, directory: Path, root_key: PrivateKey, root_cert: x509.Certificate) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        root_key: PrivateKey,
+        root_cert: x509.Certificate,
+        intermediate: tuple[PrivateKey, x509.Certificate] | None = None,
+    ) -> None:
         self.directory = directory
         self.root_key = root_key
         self.root_cert = root_cert
+        #: The issuing sub-CA, when the PKI was made with one (``init(intermediate=True)``).
+        self.intermediate_cert = intermediate[1] if intermediate else None
+        #: Who signs agency certificates and ``crl.pem``: the sub-CA if any, else the root.
+        self.issuer_key, self.issuer_cert = intermediate or (root_key, root_cert)
         self._signers: dict[str, Signer] = {}
 
     # --- layout -------------------------------------------------------------------
@@ -114,7 +200,17 @@ class DevPki:
 
     @property
     def crl_path(self) -> Path:
+        """The issuing CA's CRL: the one that lists revoked agency certificates."""
         return self.directory / "crl.pem"
+
+    @property
+    def intermediate_dir(self) -> Path:
+        return self.directory / "intermediate"
+
+    @property
+    def root_crl_path(self) -> Path:
+        """With a sub-CA, the root's own CRL (which would list a revoked sub-CA)."""
+        return self.root_dir / "crl.pem"
 
     def agency_dir(self, slot: str) -> Path:
         if not slot or "/" in slot or "\\" in slot or slot in {".", ".."}:
@@ -146,11 +242,14 @@ class DevPki:
         rsa_bits: int = 2048,
         exist_ok: bool = False,
         not_before: datetime | None = None,
+        intermediate: bool = False,
     ) -> DevPki:
         """Create the root CA and an empty CRL. With ``exist_ok``, reuse an existing root.
 
         The root is valid from a day back by default (``not_before``), so that tests and
-        demos can sign and audit "as of" a recent past time.
+        demos can sign and audit "as of" a recent past time. ``intermediate`` adds an
+        issuing sub-CA under ``DIR/intermediate/``, as government CAs issue through one:
+        agency certificates then carry it in their ``cert.pem`` (and so in ``KeyInfo``).
         """
         directory = Path(directory)
         if (directory / "root" / "cert.pem").exists():
@@ -159,54 +258,39 @@ class DevPki:
             raise PkiError(f"a dev PKI already exists in {directory}")
         key = _new_key(key_type, rsa_bits)
         now = datetime.now(UTC)
-        subject = x509.Name(
-            [
-                x509.NameAttribute(NameOID.COUNTRY_NAME, "VN"),
-                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "edxbus development PKI"),
-                x509.NameAttribute(NameOID.COMMON_NAME, name),
-            ]
-        )
-        public = key.public_key()
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(subject)
-            .public_key(public)
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(not_before or now - timedelta(days=1))
-            .not_valid_after(now + timedelta(days=valid_days))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=False,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=True,
-                    crl_sign=True,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
-            .sign(key, hashes.SHA256())
-        )
-        pki = cls(directory, key, cert)
+        start, end = not_before or now - timedelta(days=1), now + timedelta(days=valid_days)
+        cert = _ca_certificate(_ca_name(name), key, key, _ca_name(name), start, end, 1)
+        sub_ca: tuple[PrivateKey, x509.Certificate] | None = None
+        if intermediate:
+            sub_key = _new_key(key_type, rsa_bits)
+            sub_name = _ca_name(f"{name} - issuing CA")
+            sub_cert = _ca_certificate(sub_name, sub_key, key, cert.subject, start, end, 0)
+            sub_ca = (sub_key, sub_cert)
+        pki = cls(directory, key, cert, sub_ca)
         _write_private(pki.root_key_path, key)
         _write_public(pki.root_cert_path, _pem(cert))
+        if sub_ca is not None:
+            _write_private(pki.intermediate_dir / "key.pem", sub_ca[0])
+            _write_public(pki.intermediate_dir / "cert.pem", _pem(sub_ca[1]))
+            _write_public(pki.root_crl_path, _crl_pem(key, cert.subject, []))
         pki.publish_crl()
         return pki
 
     @classmethod
     def open(cls, directory: Path | str) -> DevPki:
-        """Open an existing dev PKI (its root key and certificate)."""
+        """Open an existing dev PKI (its root, and its sub-CA if it has one)."""
         directory = Path(directory)
         cert_path, key_path = directory / "root" / "cert.pem", directory / "root" / "key.pem"
         if not cert_path.is_file() or not key_path.is_file():
             raise PkiError(f"no dev PKI in {directory} (run: edx pki init {directory})")
-        return cls(directory, load_private_key(key_path), load_certificate_file(cert_path)[0])
+        sub_ca = None
+        if (directory / "intermediate" / "cert.pem").is_file():
+            sub_ca = (
+                load_private_key(directory / "intermediate" / "key.pem"),
+                load_certificate_file(directory / "intermediate" / "cert.pem")[0],
+            )
+        root_key = load_private_key(key_path)
+        return cls(directory, root_key, load_certificate_file(cert_path)[0], sub_ca)
 
     def issue(
         self,
@@ -255,7 +339,7 @@ class DevPki:
         cert = (
             x509.CertificateBuilder()
             .subject_name(x509.Name(attributes))
-            .issuer_name(self.root_cert.subject)
+            .issuer_name(self.issuer_cert.subject)
             .public_key(public)
             .serial_number(x509.random_serial_number())
             .not_valid_before(start)
@@ -277,13 +361,14 @@ class DevPki:
             )
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
             .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(self.root_key.public_key()),
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(self.issuer_key.public_key()),
                 critical=False,
             )
-            .sign(self.root_key, hashes.SHA256())
+            .sign(self.issuer_key, hashes.SHA256())
         )
         _write_private(target.key_path, key)
-        _write_public(target.cert_path, _pem(cert))
+        chain = [cert] if self.intermediate_cert is None else [cert, self.intermediate_cert]
+        _write_public(target.cert_path, b"".join(_pem(c) for c in chain))
         self._signers.pop(slot or code, None)
         return target.key_path, target.cert_path
 
@@ -330,27 +415,18 @@ class DevPki:
         return {entry.serial_number for entry in self._revoked()}
 
     def publish_crl(self, entries: list[x509.RevokedCertificate] | None = None) -> Path:
-        """Sign and write ``crl.pem`` with the given entries (the current ones by default)."""
-        now = datetime.now(UTC)
-        builder = (
-            x509.CertificateRevocationListBuilder()
-            .issuer_name(self.root_cert.subject)
-            .last_update(now - timedelta(minutes=1))
-            .next_update(now + _CRL_LIFETIME)
-        )
-        for entry in self._revoked() if entries is None else entries:
-            builder = builder.add_revoked_certificate(entry)
-        crl = builder.sign(self.root_key, hashes.SHA256())
-        _write_public(self.crl_path, crl.public_bytes(serialization.Encoding.PEM))
+        """Sign and write ``crl.pem`` (the issuing CA's) with the given entries (the
+        current ones by default)."""
+        chosen = self._revoked() if entries is None else entries
+        _write_public(self.crl_path, _crl_pem(self.issuer_key, self.issuer_cert.subject, chosen))
         return self.crl_path
 
     # --- trust --------------------------------------------------------------------
 
     def trust_store(self, *, with_crl: bool = True) -> TrustStore:
-        """The root as the one trust anchor, with the current CRL."""
-        crls = (
-            [x509.load_pem_x509_crl(self.crl_path.read_bytes())]
-            if (with_crl and self.crl_path.is_file())
-            else []
-        )
-        return TrustStore((self.root_cert,), (), tuple(crls))
+        """The root as the one trust anchor (the sub-CA as an intermediate), with the
+        current CRLs."""
+        paths = [self.crl_path, self.root_crl_path] if with_crl else []
+        crls = [x509.load_pem_x509_crl(p.read_bytes()) for p in paths if p.is_file()]
+        intermediates = () if self.intermediate_cert is None else (self.intermediate_cert,)
+        return TrustStore((self.root_cert,), intermediates, tuple(crls))

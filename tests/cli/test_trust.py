@@ -314,3 +314,21 @@ def test_sign_with_a_pkcs12_bundle_and_a_passphrase_file(
     refused = runner.invoke(cli, [*args, str(unsigned), str(out)])
     assert refused.exit_code == 1
     assert refused.stderr.strip().endswith("[credential-error]")
+
+
+def test_a_pki_with_a_sub_ca_end_to_end(runner: CliRunner, tmp_path: Path) -> None:
+    pki = tmp_path / "pki"
+    assert runner.invoke(cli, ["pki", "init", str(pki), "--intermediate"]).exit_code == 0
+    assert runner.invoke(cli, ["pki", "issue", str(pki), H41]).exit_code == 0
+    unsigned = tmp_path / "in.edxml"
+    unsigned.write_bytes(document())
+    signed = tmp_path / "signed.edxml"
+    agency = pki / "agencies" / H41
+    args = ["sign", "--key", str(agency / "key.pem"), "--cert", str(agency / "cert.pem")]
+    assert runner.invoke(cli, [*args, str(unsigned), str(signed)]).exit_code == 0
+    assert runner.invoke(cli, ["verify", "--trust", str(pki), str(signed)]).exit_code == 0
+    assert _xmlsec1(pki / "root" / "cert.pem", signed).returncode == 0
+    assert runner.invoke(cli, ["pki", "revoke", str(pki), H41]).exit_code == 0
+    revoked = runner.invoke(cli, ["verify", "--trust", str(pki), str(signed)])
+    assert revoked.exit_code == 3
+    assert "certificate-revoked" in revoked.stdout

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
+import signing
 from edxml import MalformedXmlError
 from signing import (
     DevPki,
@@ -132,3 +133,27 @@ def test_a_package_in_another_encoding_is_refused_clearly(pki: DevPki) -> None:
     unsigned = document().decode("utf-8").replace("UTF-8", "UTF-16").encode("utf-16")
     with pytest.raises(MalformedXmlError, match="UTF-16"):
         pki.signer(H41).sign(unsigned)
+
+
+def test_pki_with_an_issuing_sub_ca(tmp_path: Path) -> None:
+    pki = DevPki.init(tmp_path / "pki", intermediate=True)
+    assert pki.intermediate_cert is not None
+    assert (pki.directory / "intermediate" / "key.pem").is_file()
+    assert pki.root_crl_path.is_file()
+    _key, cert = pki.issue(H41, "UBND Tỉnh Nghệ An")
+    chain = x509.load_pem_x509_certificates(cert.read_bytes())
+    assert [c.issuer for c in chain] == [pki.intermediate_cert.subject, pki.root_cert.subject]
+    signed = pki.signer(H41).sign(document())
+    assert signed.count(b"<ds:X509Certificate>") == 2
+    # the root alone is trusted: the sub-CA comes from KeyInfo
+    result = Verifier(signing.TrustStore((pki.root_cert,))).verify(signed)
+    assert result.chain == (chain[0], pki.intermediate_cert, pki.root_cert)
+    # revocation goes through the sub-CA's CRL
+    pki.revoke(H41)
+    crl = x509.load_pem_x509_crl(pki.crl_path.read_bytes())
+    assert crl.issuer == pki.intermediate_cert.subject
+    with pytest.raises(signing.CertificateRevokedError):
+        Verifier(pki.trust_store()).verify(signed)
+    reopened = DevPki.open(pki.directory)
+    assert reopened.intermediate_cert == pki.intermediate_cert
+    assert reopened.issuer_cert == pki.intermediate_cert
