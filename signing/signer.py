@@ -12,8 +12,9 @@ verifies. The splice is checked by re-reading where the signature landed.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -21,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from lxml import etree
 from signxml.algorithms import SignatureConstructionMethod
+from signxml.exceptions import SignXMLException
 from signxml.signer import XMLSigner
 
 from edxml import EdxmlError, sender_code_of
@@ -39,6 +41,7 @@ from signing.errors import (
     KeyMismatchError,
     MalformedSignatureError,
     SenderMismatchError,
+    WeakAlgorithmError,
 )
 from signing.policy import Canonicalization, DigestAlgorithm, SignatureAlgorithm
 
@@ -56,6 +59,19 @@ def sender_code_in(root: etree._Element) -> str | None:
         return sender_code_of(root)
     except EdxmlError:
         return None
+
+
+class _WholePackageSigner(XMLSigner):
+    """signxml's signer, with the reference always ``URI=""`` (the whole package).
+
+    signxml names the root by ``#Id`` when the root element carries an ``Id``
+    attribute; an EDXML signature covers the document, and verifiers (ours
+    included) expect ``URI=""``. ``_unpack`` is where signxml decides it.
+    """
+
+    def _unpack(self, data: Any, references: Any) -> Any:
+        sig_root, doc_root, c14n_inputs, found = super()._unpack(data, references)
+        return sig_root, doc_root, c14n_inputs, [replace(r, URI="") for r in found]
 
 
 def _read_bytes(path: Path, what: str) -> bytes:
@@ -105,6 +121,8 @@ class Signer:
             raise CredentialError(
                 f"a {type(self.key).__name__} cannot sign with {algorithm.short_name}"
             )
+        if algorithm.is_sha1:
+            raise WeakAlgorithmError(f"{algorithm.short_name} (edxbus signs with SHA-256)")
         object.__setattr__(self, "algorithm", algorithm)
 
     @classmethod
@@ -181,13 +199,16 @@ class Signer:
             header.append(placeholder)
         # A fresh XMLSigner per call (cheap): signxml keeps a parser on it, and lxml
         # parsers must not be shared between threads.
-        xml_signer = XMLSigner(
+        xml_signer = _WholePackageSigner(
             method=SignatureConstructionMethod.enveloped,
             signature_algorithm=self.signature_algorithm.value,
             digest_algorithm=DigestAlgorithm.SHA256.value,
             c14n_algorithm=Canonicalization.EXCLUSIVE.value,
         )
-        signed_root = xml_signer.sign(root, key=self.key, cert=[self.certificate, *self.chain])
+        try:
+            signed_root = xml_signer.sign(root, key=self.key, cert=[self.certificate, *self.chain])
+        except SignXMLException as error:
+            raise CredentialError(f"cannot sign: {error}") from None
         signature = next(signed_root.iter(f"{{{DSIG_NS}}}Signature"))
         # Exclusive C14N serialises the signature with only the namespace it uses
         # (ds): a plain tostring would copy the package's in-scope declarations onto

@@ -219,3 +219,22 @@ def test_pkcs12_bundle_and_encrypted_pem(
     assert Signer.from_files(encrypted, cert, password=b"secret").agency_code == H41
     with pytest.raises(CredentialError, match="encrypted"):
         Signer.from_files(encrypted, cert)
+
+
+def test_a_root_with_an_id_is_still_signed_whole(
+    signer_for: Callable[[str], Signer], verifier: Verifier
+) -> None:
+    unsigned = document().replace(b"<edXML xmlns=", b'<edXML Id="package-1" xmlns=', 1)
+    signed = signer_for(H41).sign(unsigned)
+    assert b'<ds:Reference URI="">' in signed
+    assert verifier.verify(signed).agency_code == H41
+
+
+def test_sha1_is_never_used_to_sign(dev_pki: DevPki) -> None:
+    from signing import WeakAlgorithmError
+
+    signer = dev_pki.signer(H41)
+    with pytest.raises(WeakAlgorithmError):
+        Signer(signer.key, signer.certificate, algorithm=SignatureAlgorithm.RSA_SHA1)
+    with pytest.raises(CredentialError, match="cannot sign with"):
+        Signer(signer.key, signer.certificate, algorithm=SignatureAlgorithm.ECDSA_SHA256)
