@@ -2,13 +2,17 @@
 
 The tracker calls :func:`upgrade` at start, so a fresh SQLite file or an empty
 PostgreSQL database is ready without a separate step, and a database written by an
-older edxbus is brought up to date. Concurrent starts on PostgreSQL are serialised by
-an advisory lock so that two trackers never migrate at once.
+older edxbus is brought up to date. Concurrent starts are serialised so that two
+trackers never migrate at once: by an advisory lock on PostgreSQL, by an exclusive
+lock on a file beside the database on SQLite.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import resources
+from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
@@ -45,11 +49,32 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
+@contextmanager
+def _sqlite_file_lock(engine: Engine) -> Iterator[None]:
+    """An exclusive lock on ``<database>.migrate.lock`` while migrating a SQLite file."""
+    database = engine.url.database if engine.url.get_backend_name() == "sqlite" else None
+    if not database or database == ":memory:":
+        yield
+        return
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: one tracker per SQLite file is the rule anyway
+        yield
+        return
+    lock_path = Path(database).with_name(Path(database).name + ".migrate.lock")
+    with lock_path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def upgrade(engine_url: str | Engine, revision: str = "head") -> None:
     """Bring the database at ``engine_url`` to ``revision`` (the newest by default)."""
     engine = engine_url if isinstance(engine_url, Engine) else create_store_engine(engine_url)
     try:
-        with translate_errors(), engine.begin() as connection:
+        with _sqlite_file_lock(engine), translate_errors(), engine.begin() as connection:
             if connection.dialect.name == "postgresql":
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"),
                                    {"key": _ADVISORY_LOCK_KEY})
