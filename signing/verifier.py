@@ -287,8 +287,11 @@ class Verifier:
         path: Path | str,
         crl_paths: tuple[Path | str, ...] | list[Path | str] = (),
         policy: VerificationPolicy | None = None,
+        *,
+        limits: Limits | None = None,
     ) -> Verifier:
-        return cls(TrustStore.from_directory(path, crl_paths), policy)
+        """A verifier over the certificates of a directory (or file) and the CRLs named."""
+        return cls(TrustStore.from_directory(path, crl_paths), policy, limits=limits)
 
     def verify(self, data: bytes, *, at: datetime | None = None) -> VerifiedPackage:
         """Verify ``data`` at ``at`` (now by default); raise the first failure's named error."""
