@@ -54,18 +54,19 @@ async def send_document(
     **client_options: Any,
 ) -> SendOutcome:
     """Build, sign, keep and publish a document; optionally wait for the 01s."""
-    package = new_document(
-        sender,
-        list(recipients),
-        number=number,
-        notation=notation,
-        subject=subject,
-        content=content,
-        signer_name=signer_name,
-        due_date=due_date,
-        attachments=[_attachment(p) for p in attachments],
-    )
+    files = [_attachment(p) for p in attachments]
     async with AgencyClient(settings, sender, **client_options) as client:
+        package = new_document(
+            sender,
+            list(recipients),
+            number=number,
+            notation=notation,
+            subject=subject,
+            content=content,
+            signer_name=signer_name or client.signer_name,
+            due_date=due_date,
+            attachments=files,
+        )
         document_id = await client.send(package)
         delivered = False
         if wait > 0:
@@ -85,7 +86,7 @@ async def read_inbox(
     idle_timeout: float = 3.0,
     **client_options: Any,
 ) -> AsyncIterator[InboxItem]:
-    """The agency's new packages; each one yielded counts as taken (01 goes back).
+    """The agency's new packages; each is taken (01 goes back) once the caller is done with it.
 
     Without ``follow`` the iteration ends once nothing arrived for ``idle_timeout``
     seconds; with it, it runs until cancelled (Ctrl-C).
@@ -96,6 +97,7 @@ async def read_inbox(
     ):
         async for item in inbox:
             yield item
+            await inbox.acknowledge(item)  # shown to the clerk: taken
 
 
 async def report_status(

@@ -27,6 +27,7 @@ from types import TracebackType
 from typing import Any
 
 from aiokafka import TopicPartition
+from cryptography.x509.oid import NameOID
 
 from agency_client._inbox_store import InboxStore, QuarantinedPackage
 from agency_client._store import Clock, utc_now
@@ -232,6 +233,18 @@ class AgencyClient:
         tb: TracebackType | None,
     ) -> None:
         await self.stop(settle=exc_type is None)
+
+    @property
+    def signer(self) -> Signer:
+        """The agency's loaded signing credentials."""
+        return self._require().signer
+
+    @property
+    def signer_name(self) -> str:
+        """The common name in the agency's certificate (a default for SignerInfo)."""
+        names = self.signer.certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        value = names[0].value if names else self.agency
+        return value if isinstance(value, str) else value.decode("utf-8", "replace")
 
     # --- sending -----------------------------------------------------------------
 

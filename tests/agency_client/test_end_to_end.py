@@ -26,7 +26,7 @@ from agency_client import (
 from bus.settings import Settings
 from edxml import Attachment, BusinessDocType, StatusCode, build
 from signing import DevPki
-from tests.agency_client.conftest import (
+from tests.agency_client.helpers import (
     COMMUNE,
     DEPARTMENT,
     DISTRICT,

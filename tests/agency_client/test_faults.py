@@ -24,7 +24,7 @@ from bus.embedded import free_port
 from bus.records import Header, decode_headers
 from edxml import build
 from signing import DevPki
-from tests.agency_client.conftest import (
+from tests.agency_client.helpers import (
     ALL_AGENCIES,
     COMMUNE,
     DISTRICT,

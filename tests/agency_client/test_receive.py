@@ -14,7 +14,7 @@ from bus.records import Header, decode_headers
 from bus.settings import Settings
 from edxml import Mode, StatusCode, StatusPackage, build, parse
 from signing import DevPki
-from tests.agency_client.conftest import (
+from tests.agency_client.helpers import (
     COMMUNE,
     DISTRICT,
     PROVINCE,

@@ -1,0 +1,168 @@
+"""Helpers and fixtures shared by the exchange tests (SDK, CLI, end to end).
+
+Settings on the real broker with the test's own topics, packages, topic reads,
+agencies registered in the directory, and a router running in the test's scope.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agency_client import AgencyClient, InboxItem
+from bus import Agency, Router, publish_agency
+from bus.kafka import make_consumer, make_producer
+from bus.records import Header, content_digest, encode_headers
+from bus.settings import Settings
+from bus.topics import ensure_topics
+from edxml import DocumentPackage, new_document
+from signing import DevPki
+
+PROVINCE = "000.00.00.H44"  # UBND Tỉnh Quảng Bình
+DISTRICT = "000.00.24.H44"  # UBND Huyện Bố Trạch
+COMMUNE = "000.46.24.H44"  # UBND Xã Hoàn Trạch
+DEPARTMENT = "000.01.00.H44"  # a department of the province
+OTHER_PROVINCE = "000.00.00.H41"
+
+_numbers = itertools.count(1)
+
+
+@pytest.fixture
+def agency_pki(dev_pki: DevPki) -> DevPki:
+    """The session dev PKI with a certificate for every test agency."""
+    for code in (PROVINCE, DISTRICT, COMMUNE, DEPARTMENT, OTHER_PROVINCE):
+        if not dev_pki.paths(code).cert_path.exists():
+            dev_pki.issue(code, f"Agency {code}")
+    return dev_pki
+
+
+@pytest.fixture
+def exchange_settings(bus_settings: Settings, agency_pki: DevPki) -> Settings:
+    """The test's own topics on the session broker, with the session dev PKI."""
+    return bus_settings.with_overrides(pki=agency_pki.directory, resubmit_after_seconds=300.0)
+
+
+@pytest.fixture
+async def inbox_topics(exchange_settings: Settings) -> Settings:
+    """The test's topics, created (with the inboxes of every test agency)."""
+    await ensure_topics(
+        exchange_settings, agencies=[PROVINCE, DISTRICT, COMMUNE, DEPARTMENT, OTHER_PROVINCE]
+    )
+    return exchange_settings
+
+
+def make_document(
+    sender: str, recipients: Sequence[str], *, subject: str = "Về việc triển khai", **kw: Any
+) -> DocumentPackage:
+    """A small new document with a unique number."""
+    return new_document(
+        sender,
+        list(recipients),
+        number=str(next(_numbers)),
+        notation=kw.pop("notation", "UBND-VP"),
+        subject=subject,
+        signer_name="Nguyễn Văn A",
+        **kw,
+    )
+
+
+async def produce(
+    settings: Settings, topic: str, value: bytes, *, key: str, headers: dict[Header, str]
+) -> None:
+    """Write one record as a router (or an attacker) would."""
+    producer = make_producer(settings)
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            topic, value=value, key=key.encode(), headers=encode_headers(headers)
+        )
+    finally:
+        await producer.stop()
+
+
+def delivery_headers(kind: str, document_id: str, sender: str, data: bytes) -> dict[Header, str]:
+    return {
+        Header.KIND: kind,
+        Header.DOCUMENT_ID: document_id,
+        Header.SENDER: sender,
+        Header.DIGEST: content_digest(data),
+    }
+
+
+async def read_records(
+    settings: Settings,
+    topic: str,
+    *,
+    count: int,
+    within: float = 20.0,
+    match: Callable[[Any], bool] = lambda r: True,
+) -> list[Any]:
+    """At least ``count`` matching records of ``topic`` from its start (or fail on timeout)."""
+    consumer = make_consumer(settings, topic, group_id=None)
+    await consumer.start()
+    found: list[Any] = []
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while len(found) < count and loop.time() < deadline:
+            batch = await consumer.getmany(timeout_ms=200)
+            for records in batch.values():
+                found.extend(r for r in records if match(r))
+        return found
+    finally:
+        await consumer.stop()
+
+
+@pytest.fixture
+def outbox_path(exchange_settings: Settings) -> Callable[[str], Path]:
+    return exchange_settings.outbox_path
+
+
+# --- a running bus: agencies registered, a router as a task of the test --------------
+
+ALL_AGENCIES = (PROVINCE, DISTRICT, COMMUNE, DEPARTMENT, OTHER_PROVINCE)
+#: Router consumer options that make it join its group quickly in tests.
+FAST_JOIN = {"session_timeout_ms": 6000, "heartbeat_interval_ms": 1000}
+
+
+async def register_agencies(settings: Settings, dev_pki: DevPki, codes: Sequence[str]) -> None:
+    """Put the agencies in the directory with their dev-PKI certificate fingerprints."""
+    for code in codes:
+        fingerprint = dev_pki.signer(code).fingerprint
+        await publish_agency(
+            settings, Agency.new(code, f"Agency {code}", cert_fingerprints=[fingerprint])
+        )
+
+
+@contextlib.asynccontextmanager
+async def running_router(settings: Settings) -> AsyncIterator[Router]:
+    """A router running as a task inside the caller's scope; stopped and awaited on exit."""
+    stop = asyncio.Event()
+    async with Router(settings, consumer_options=FAST_JOIN) as router:
+        task = asyncio.create_task(router.run(stop), name="test-router")
+        try:
+            yield router
+        finally:
+            stop.set()
+            await task
+
+
+async def take(client: AgencyClient, *, within: float = 30.0) -> InboxItem:
+    """The next package of a client's inbox, taken at once (01 and commit)."""
+    item = await client.receive(idle_timeout=within).__anext__()
+    await client.acknowledge(item)
+    return item
+
+
+@pytest.fixture
+async def live_bus(inbox_topics: Settings, dev_pki: DevPki) -> AsyncIterator[Settings]:
+    """The test's topics with every test agency registered and a router running."""
+    await register_agencies(inbox_topics, dev_pki, ALL_AGENCIES)
+    async with running_router(inbox_topics):
+        yield inbox_topics

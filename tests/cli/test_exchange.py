@@ -1,0 +1,169 @@
+"""edx send / inbox / report against the real broker, with a router running beside them.
+
+The router runs in a thread with its own event loop (the commands run their own
+``asyncio.run``, as they do for a clerk at a terminal).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from bus.settings import Settings
+from cli.main import cli
+from signing import DevPki
+from tests.agency_client.helpers import (  # the fixtures are found by name
+    ALL_AGENCIES,
+    COMMUNE,
+    DISTRICT,
+    PROVINCE,
+    agency_pki,  # noqa: F401
+    exchange_settings,  # noqa: F401
+    register_agencies,
+    running_router,
+)
+
+pytestmark = pytest.mark.kafka
+
+
+def _env(settings: Settings) -> dict[str, str]:
+    topics = settings.topics
+    return {
+        "EDX_HOME": str(settings.home),
+        "EDX_BOOTSTRAP": settings.bootstrap,
+        "EDX_PKI": str(settings.resolved_pki),
+        "EDX_TOPIC_SUBMIT": topics.submit,
+        "EDX_TOPIC_INBOX_PREFIX": topics.inbox_prefix,
+        "EDX_TOPIC_EVENTS": topics.events,
+        "EDX_TOPIC_DEADLETTER": topics.deadletter,
+        "EDX_TOPIC_AGENCIES": topics.agencies,
+    }
+
+
+@pytest.fixture
+def bus_env(
+    exchange_settings: Settings,  # noqa: F811  (the imported fixture, by name)
+    agency_pki: DevPki,  # noqa: F811
+) -> Iterator[dict[str, str]]:
+    """Environment for ``edx`` on the test's topics, while a router runs in a thread."""
+    settings = exchange_settings
+    ready = threading.Event()
+    failure: list[BaseException] = []
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+
+    async def serve() -> None:
+        try:
+            await register_agencies(settings, agency_pki, ALL_AGENCIES)
+            async with running_router(settings):
+                ready.set()
+                await stop.wait()
+        except BaseException as exc:
+            failure.append(exc)
+            ready.set()
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
+    thread.start()
+    assert ready.wait(60), "the router did not start"
+    if failure:
+        raise failure[0]
+    try:
+        yield _env(settings)
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(30)
+        loop.close()
+
+
+def _edx(env: dict[str, str], *args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args), env=env)
+    assert "Traceback" not in result.output + result.stderr
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_send_inbox_and_report_round_trip(bus_env: dict[str, str], tmp_path: Path) -> None:
+    scan = tmp_path / "cong-van.pdf"
+    scan.write_bytes(b"%PDF-1.4 " + "Công văn số 42".encode() * 100)
+    code, out, err = _edx(
+        bus_env,
+        "send", "--from", PROVINCE, "--to", f"{DISTRICT},{COMMUNE}",
+        "--subject", "Về việc báo cáo tình hình lũ lụt", "--number", "42",
+        "--notation", "UBND-VP", "--attach", str(scan), "--due", "2026-12-31", "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    sent = json.loads(out)
+    doc_id = sent["document_id"]
+    assert doc_id.startswith(f"{PROVINCE},")
+    assert doc_id.endswith(",42/UBND-VP")
+    assert sent["published"] is True
+    assert sorted(sent["recipients"]) == sorted([DISTRICT, COMMUNE])
+
+    saved = tmp_path / "saved"
+    code, out, err = _edx(
+        bus_env, "inbox", "--agency", DISTRICT, "--json", "--wait", "5", "--save", str(saved)
+    )
+    assert code == 0, err
+    (item,) = json.loads(out)
+    assert item["kind"] == "document"
+    assert item["document_id"] == doc_id
+    assert item["from"] == PROVINCE
+    assert item["subject"] == "Về việc báo cáo tình hình lũ lụt"
+    assert item["due_date"] == "2026-12-31"
+    assert item["attachments"] == [
+        {"name": "cong-van.pdf", "content_type": "application/pdf", "size": scan.stat().st_size}
+    ]
+    (kept,) = saved.iterdir()
+    assert b"<edXML" in kept.read_bytes()
+
+    code, out, err = _edx(
+        bus_env, "report", doc_id, "--agency", DISTRICT, "--status", "03",
+        "--description", "Đã vào sổ", "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    assert json.loads(out)["status_code"] == "03"
+
+    code, out, err = _edx(bus_env, "inbox", "--agency", PROVINCE, "--wait", "5")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert any(f"from {DISTRICT}  01" in line for line in lines), out
+    assert any(f"from {DISTRICT}  03" in line and "Đã vào sổ" in line for line in lines), out
+
+    # Read again: everything shown was taken, nothing comes twice.
+    code, out, err = _edx(bus_env, "inbox", "--agency", DISTRICT, "--wait", "2")
+    assert code == 0
+    assert out == ""
+    assert "nothing new" in err
+
+
+def test_refusals_are_one_clear_line(bus_env: dict[str, str], tmp_path: Path) -> None:
+    code, out, err = _edx(
+        bus_env, "report", "000.00.00.H44,2026/01/01,1/X", "--agency", DISTRICT, "--status", "03"
+    )
+    assert code == 1
+    assert err.startswith("error: ")
+    assert "[unknown-document]" in err
+    assert len(err.strip().splitlines()) == 1
+
+    code, out, err = _edx(
+        bus_env, "send", "--from", "000.77.77.H44", "--to", DISTRICT,
+        "--subject", "x", "--number", "1", "--notation", "X",
+    )  # fmt: skip
+    assert code == 1
+    assert "[not-authorised]" in err
+    assert len(err.strip().splitlines()) == 1
+
+    unreachable = {**bus_env, "EDX_BOOTSTRAP": "127.0.0.1:9"}
+    code, _, err = _edx(unreachable, "inbox", "--agency", DISTRICT)
+    assert code == 1
+    assert "[broker-unavailable]" in err
+    assert len(err.strip().splitlines()) == 1
+
+    code, _, err = _edx(bus_env, "report", "x", "--agency", DISTRICT, "--status", "01")
+    assert code == 2  # a usage error: 01 is automatic
+    assert "01" in err
