@@ -13,6 +13,7 @@ from bus.store.queries import (
     STATUS_WORDS,
     DocumentStatus,
     LevelCounts,
+    QuarantinedRecord,
     RecipientStatus,
     TrackedDocument,
     TrackFilter,
@@ -20,10 +21,18 @@ from bus.store.queries import (
     TrailEntry,
     document_status,
     document_trail,
+    quarantined_records,
     status_words,
     track,
 )
-from bus.store.writes import IncomingRecord, IngestResult, NameLookup, ingest, stored_positions
+from bus.store.writes import (
+    IncomingRecord,
+    IngestResult,
+    NameLookup,
+    ingest,
+    quarantine_records,
+    stored_positions,
+)
 
 __all__ = [
     "GENESIS",
@@ -35,6 +44,7 @@ __all__ = [
     "LevelCounts",
     "NameLookup",
     "Placement",
+    "QuarantinedRecord",
     "RecipientStatus",
     "TrackFilter",
     "TrackedDocument",
@@ -47,6 +57,8 @@ __all__ = [
     "head_revision",
     "ingest",
     "place",
+    "quarantine_records",
+    "quarantined_records",
     "redact",
     "row_hash",
     "status_words",

@@ -34,13 +34,14 @@ from bus.errors import DatabaseNotReadyError, UnknownDocumentError
 from bus.store.chain import ChainCheck, verify_chain
 from bus.store.engine import translate_errors
 from bus.store.placement import place
-from bus.store.schema import STEP_COLUMNS, deliveries, documents, history
+from bus.store.schema import STEP_COLUMNS, deliveries, documents, history, quarantine
 from edxml.errors import InvalidAgencyCodeError, InvalidCodeListError
 
 __all__ = [
     "STATUS_WORDS",
     "DocumentStatus",
     "LevelCounts",
+    "QuarantinedRecord",
     "RecipientStatus",
     "TrackFilter",
     "TrackedDocument",
@@ -48,6 +49,7 @@ __all__ = [
     "TrailEntry",
     "document_status",
     "document_trail",
+    "quarantined_records",
     "status_words",
     "track",
 ]
@@ -425,3 +427,40 @@ def _require_schema(engine: Engine, connection: Any) -> None:
             f"database {engine.url.render_as_string(hide_password=True)} holds no tracker "
             "tables (start the tracker once, or run the migrations)"
         )
+
+
+# --- quarantine ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QuarantinedRecord:
+    """An ``edx.events`` record the tracker set aside, with where it came from and why."""
+
+    topic: str
+    partition: int
+    offset: int
+    reason_code: str
+    error: str
+    quarantined_at: datetime
+    key: bytes | None
+    value: bytes | None
+
+
+def quarantined_records(engine: Engine, *, limit: int = 1000) -> list[QuarantinedRecord]:
+    """The quarantined records, oldest first, for an operator to inspect or replay."""
+    with translate_errors(), engine.connect() as connection:
+        _require_schema(engine, connection)
+        rows = connection.execute(
+            select(quarantine)
+            .order_by(quarantine.c.topic, quarantine.c.partition, quarantine.c.offset)
+            .limit(limit)
+        ).mappings().all()
+    return [
+        QuarantinedRecord(
+            topic=row["topic"], partition=row["partition"], offset=row["offset"],
+            reason_code=row["reason_code"], error=row["error"],
+            quarantined_at=row["quarantined_at"], key=row["record_key"],
+            value=row["record_value"],
+        )
+        for row in rows
+    ]

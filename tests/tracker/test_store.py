@@ -21,6 +21,7 @@ from bus.store import (
     document_trail,
     head_revision,
     ingest,
+    quarantined_records,
     stored_positions,
     track,
     upgrade,
@@ -326,6 +327,9 @@ def test_undecodable_records_are_quarantined_with_their_coordinates(store: Engin
     assert rows[0]["record_value"] == b"not avro at all"
     assert rows[0]["reason_code"] == "event-decode-error"
     assert stored_positions(store, GROUP, "edx.events") == {0: 5}
+    listed = quarantined_records(store)
+    assert [(q.offset, q.reason_code, q.value) for q in listed] == [
+        (3, "event-decode-error", b"not avro at all"), (4, "event-decode-error", None)]
 
 
 def test_take_back_and_rejection_are_recorded(store: Engine) -> None:
