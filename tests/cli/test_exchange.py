@@ -142,7 +142,7 @@ def test_send_inbox_and_report_round_trip(bus_env: dict[str, str], tmp_path: Pat
 
 
 def test_refusals_are_one_clear_line(bus_env: dict[str, str], tmp_path: Path) -> None:
-    code, out, err = _edx(
+    code, _, err = _edx(
         bus_env, "report", "000.00.00.H44,2026/01/01,1/X", "--agency", DISTRICT, "--status", "03"
     )
     assert code == 1
@@ -150,7 +150,7 @@ def test_refusals_are_one_clear_line(bus_env: dict[str, str], tmp_path: Path) ->
     assert "[unknown-document]" in err
     assert len(err.strip().splitlines()) == 1
 
-    code, out, err = _edx(
+    code, _out, err = _edx(
         bus_env, "send", "--from", "000.77.77.H44", "--to", DISTRICT,
         "--subject", "x", "--number", "1", "--notation", "X",
     )  # fmt: skip
