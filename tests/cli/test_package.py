@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 import edxml
 from cli.main import cli
-from tests.edxml.conftest import WHEN, make_package
+from tests.edxml.helpers import WHEN, make_package
 
 HOSTILE = Path(__file__).resolve().parents[1] / "data" / "hostile"
 

@@ -11,7 +11,7 @@ import zipfile
 import pytest
 
 import edxml
-from tests.edxml.conftest import make_package
+from tests.edxml.helpers import make_package
 
 
 def test_from_bytes_plain_and_zipped() -> None:

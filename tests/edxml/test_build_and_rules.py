@@ -12,7 +12,7 @@ import pytest
 from lxml import etree
 
 import edxml
-from tests.edxml.conftest import WHEN, make_package
+from tests.edxml.helpers import WHEN, make_package
 
 NS = "http://www.mic.gov.vn/TBT/QCVN_102_2016"
 

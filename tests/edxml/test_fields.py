@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 
 import edxml
-from tests.edxml.conftest import WHEN, make_package
+from tests.edxml.helpers import WHEN, make_package
 
 UPDATE_TARGET = "000.00.00.G22,2026/02/01,9/VPCP-TH"
 

@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import edxml
-from tests.edxml.conftest import make_package
+from tests.edxml.helpers import make_package
 
 SEED = edxml.build(
     make_package(

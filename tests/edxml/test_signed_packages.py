@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import edxml
-from tests.edxml.conftest import make_package
+from tests.edxml.helpers import make_package
 
 
 def test_signed_package_passes_strict(signer_for: Callable[[str], Any]) -> None:

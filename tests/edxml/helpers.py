@@ -1,4 +1,4 @@
-"""Helpers shared by the edxml tests."""
+"""Helpers shared by the edxml and CLI tests (a plain module: importable from anywhere)."""
 
 from __future__ import annotations
 
