@@ -59,7 +59,7 @@ from bus.kafka import make_consumer, make_producer, probe_features, translate_er
 from bus.logs import configure_logging, get_logger, log_context
 from bus.records import Header, content_digest, decode_headers
 from bus.settings import Settings, load_settings
-from bus.topics import ensure_topics
+from bus.topics import ensure_inbox, ensure_topics
 from edxml import DocumentPackage, StatusCode, StatusPackage
 from edxml.errors import EdxbusError
 from signing import TrustStore, VerificationPolicy, Verifier
@@ -138,6 +138,7 @@ class Router:
         self._consumer: AIOKafkaConsumer | None = None
         self._since_prune = 0
         self._refreshed_at = float("-inf")
+        self._inboxes: set[str] = set()
 
     # --- lifecycle ------------------------------------------------------------
 
@@ -311,6 +312,10 @@ class Router:
         headers = decode_headers(record.headers)
         claimed_sender = _claimed_sender(record.key, headers)
         claimed_document = headers.get(Header.DOCUMENT_ID, "")
+        if isinstance(outcome, CheckedPackage):
+            # Verified and parsed: the package itself says who sent it and about what.
+            claimed_sender = outcome.sender
+            claimed_document = outcome.package.document_id
         with log_context(document_id=claimed_document or None, agency=claimed_sender or None):
             try:
                 if isinstance(outcome, EdxbusError):
@@ -398,6 +403,7 @@ class Router:
     ) -> None:
         producer = self._require(self._producer)
         value = checked.raw  # unchanged: the signature must verify at every hop
+        await self._ensure_inbox(recipient)
         with translate_errors(f"writing the inbox of {recipient}"):
             future = await producer.send(
                 self.settings.topics.inbox(recipient),
@@ -409,6 +415,16 @@ class Router:
         delivery = (accepted.sender, accepted.key, recipient)
         work.deliveries.append(delivery)
         work.planned.add(delivery)
+
+    async def _ensure_inbox(self, agency: str) -> None:
+        """Create an inbox once per router lifetime before writing to it.
+
+        Registration creates inboxes, but a directory written by other tools may
+        not have, and a producer would wait for a missing topic instead of failing.
+        """
+        if agency not in self._inboxes:
+            await ensure_inbox(self.settings, agency)
+            self._inboxes.add(agency)
 
     async def _emit(self, work: _Batch, event: dict[str, Any]) -> None:
         producer = self._require(self._producer)
@@ -460,6 +476,7 @@ class Router:
                 )
             )
             if claimed_sender and self._follower.directory.get(claimed_sender) is not None:
+                await self._ensure_inbox(claimed_sender)
                 work.sends.append(
                     await producer.send(
                         self.settings.topics.inbox(claimed_sender),
