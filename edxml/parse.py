@@ -92,7 +92,8 @@ def parse(
             raise SchemaError(problems)
         return ParseResult(package, (), signature)
     for problem in schema_problems(root, kind):
-        issues.add(SchemaError([problem]), "", _schema_code(problem))
+        line = problem.split(":", 1)[0] if problem.startswith("line ") else ""
+        issues.add(SchemaError([problem]), line, _schema_code(problem))
     return ParseResult(package, issues.deviations, signature)
 
 
