@@ -6,4 +6,5 @@ from tests.agency_client.helpers import (  # noqa: F401  (fixtures, found by nam
     inbox_topics,
     live_bus,
     outbox_path,
+    threaded_bus,
 )

@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections.abc import AsyncIterator, Callable, Sequence
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -166,3 +167,38 @@ async def live_bus(inbox_topics: Settings, dev_pki: DevPki) -> AsyncIterator[Set
     await register_agencies(inbox_topics, dev_pki, ALL_AGENCIES)
     async with running_router(inbox_topics):
         yield inbox_topics
+
+
+@pytest.fixture
+def threaded_bus(exchange_settings: Settings, agency_pki: DevPki) -> Iterator[Settings]:
+    """Agencies registered and a router running in a thread with its own event loop.
+
+    For code that runs its own loop (the CLI's ``asyncio.run``, the blocking client).
+    """
+    settings = exchange_settings
+    ready = threading.Event()
+    failure: list[BaseException] = []
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+
+    async def serve() -> None:
+        try:
+            await register_agencies(settings, agency_pki, ALL_AGENCIES)
+            async with running_router(settings):
+                ready.set()
+                await stop.wait()
+        except BaseException as exc:
+            failure.append(exc)
+            ready.set()
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
+    thread.start()
+    assert ready.wait(60), "the router did not start"
+    if failure:
+        raise failure[0]
+    try:
+        yield settings
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(30)
+        loop.close()

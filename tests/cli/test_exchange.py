@@ -6,10 +6,7 @@ The router runs in a thread with its own event loop (the commands run their own
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,16 +14,13 @@ from click.testing import CliRunner
 
 from bus.settings import Settings
 from cli.main import cli
-from signing import DevPki
 from tests.agency_client.helpers import (  # the fixtures are found by name
-    ALL_AGENCIES,
     COMMUNE,
     DISTRICT,
     PROVINCE,
     agency_pki,  # noqa: F401
     exchange_settings,  # noqa: F401
-    register_agencies,
-    running_router,
+    threaded_bus,  # noqa: F401
 )
 
 pytestmark = pytest.mark.kafka
@@ -47,38 +41,9 @@ def _env(settings: Settings) -> dict[str, str]:
 
 
 @pytest.fixture
-def bus_env(
-    exchange_settings: Settings,  # noqa: F811  (the imported fixture, by name)
-    agency_pki: DevPki,  # noqa: F811
-) -> Iterator[dict[str, str]]:
+def bus_env(threaded_bus: Settings) -> dict[str, str]:  # noqa: F811  (imported fixture)
     """Environment for ``edx`` on the test's topics, while a router runs in a thread."""
-    settings = exchange_settings
-    ready = threading.Event()
-    failure: list[BaseException] = []
-    loop = asyncio.new_event_loop()
-    stop = asyncio.Event()
-
-    async def serve() -> None:
-        try:
-            await register_agencies(settings, agency_pki, ALL_AGENCIES)
-            async with running_router(settings):
-                ready.set()
-                await stop.wait()
-        except BaseException as exc:
-            failure.append(exc)
-            ready.set()
-
-    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
-    thread.start()
-    assert ready.wait(60), "the router did not start"
-    if failure:
-        raise failure[0]
-    try:
-        yield _env(settings)
-    finally:
-        loop.call_soon_threadsafe(stop.set)
-        thread.join(30)
-        loop.close()
+    return _env(threaded_bus)
 
 
 def _edx(env: dict[str, str], *args: str) -> tuple[int, str, str]:
