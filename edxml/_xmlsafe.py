@@ -7,7 +7,8 @@ Every layer that reads XML (``edxml`` itself, ``signing``) goes through
 - no DOCTYPE at all, hence no entity declarations: XXE and the billion laughs
   need one, and EDXML never does (checked on the raw bytes before libxml2 sees
   them, then again on the parsed tree);
-- no entity expansion (``resolve_entities=False``), no ``huge_tree``;
+- no entity expansion (``resolve_entities=False``), no ``huge_tree`` unless
+  ``Limits.large_text`` asks for attachments over 7.5 MB;
 - a maximum size, checked before parsing, and a maximum nesting depth.
 
 Each refusal is a named :class:`~edxml.errors.EdxmlError`.
@@ -46,14 +47,14 @@ _POSITION = re.compile(r", line \d+, column \d+$")
 _ENTITY_DECL = re.compile(rb"<!\s*ENTITY", re.IGNORECASE)
 
 
-def make_parser(*, recover: bool = False) -> etree.XMLParser:
+def make_parser(*, recover: bool = False, large_text: bool = False) -> etree.XMLParser:
     """A fresh lxml parser with every dangerous feature off (parsers are not thread-safe)."""
     return etree.XMLParser(
         resolve_entities=False,
         no_network=True,
         load_dtd=False,
         dtd_validation=False,
-        huge_tree=False,
+        huge_tree=large_text,
         remove_blank_text=False,
         remove_comments=False,
         remove_pis=False,
@@ -147,13 +148,13 @@ def safe_fromstring(
         raise PackageTooLargeError(limits.max_package_bytes, len(data))
     refuse_wide_encodings(data)
     _refuse_dtd(data)
-    parser = make_parser()
+    parser = make_parser(large_text=limits.large_text)
     try:
         root = etree.fromstring(data, parser)
     except etree.XMLSyntaxError as error:
         if not (recover_namespaces and _only_namespace_errors(parser)):
             raise _translate(error, limits) from None
-        root = etree.fromstring(data, make_parser(recover=True))
+        root = etree.fromstring(data, make_parser(recover=True, large_text=limits.large_text))
         if root is None:
             raise _translate(error, limits) from None
     tree = root.getroottree()

@@ -288,7 +288,8 @@ class TextTooLongError(AttachmentTooLargeError):
         EdxmlError.__init__(
             self,
             f"an attachment's base64 text is longer than the {limit:,} characters the "
-            f"hardened parser reads (about {limit * 3 // 4:,} bytes decoded)",
+            f"hardened parser reads (about {limit * 3 // 4:,} bytes decoded; "
+            "Limits.large_text lifts the cap)",
         )
         self.limit = limit
         self.size = limit + 1

@@ -23,12 +23,17 @@ class Limits:
     max_depth: int = 32
     #: Attachments in one package.
     max_attachments: int = 100
-    #: One attachment, after base64 decoding. The hardened parser keeps libxml2's
-    #: huge_tree off, which caps one text node at 10,000,000 characters of
-    #: base64, that is 7,500,000 bytes decoded: a larger value changes nothing.
+    #: One attachment, after base64 decoding. With ``large_text`` off, libxml2
+    #: caps one text node at 10,000,000 characters of base64, that is 7,500,000
+    #: bytes decoded: a larger value then changes nothing.
     max_attachment_bytes: int = 7_500_000
     #: One file inside a zipped attachment, after decompression (zip bombs).
     max_unzipped_bytes: int = 200 * _MIB
+    #: Let libxml2 read text nodes over 10,000,000 characters (its ``huge_tree``
+    #: option), for attachments over 7.5 MB. Off by default: huge_tree also lifts
+    #: libxml2's own caps on names and nesting. The DTD and entity refusals, the
+    #: package size and the depth limit above still hold when it is on.
+    large_text: bool = False
 
     def __post_init__(self) -> None:
         for name in (

@@ -93,6 +93,17 @@ def test_base64_over_the_parser_text_limit_is_named() -> None:
     assert caught.value.limit == 10_000_000
 
 
+def test_large_text_reads_attachments_over_the_cap() -> None:
+    data = os.urandom(8_000_000)
+    package = make_package(attachments=[edxml.Attachment("cid:big", "scan.pdf", data=data)])
+    built = edxml.build(package)
+    limits = edxml.Limits(large_text=True, max_attachment_bytes=10_000_000)
+    (attachment,) = edxml.parse(built, limits=limits).package.attachments  # type: ignore[union-attr]
+    assert attachment.digest == hashlib.sha256(data).hexdigest()
+    with pytest.raises(edxml.AttachmentTooLargeError):
+        edxml.parse(built, limits=edxml.Limits(large_text=True))  # the decoded limit holds
+
+
 def test_cid_prefix_mismatch_is_named() -> None:
     package = make_package(attachments=[edxml.Attachment("cid:abc", "a.txt", data=b"x")])
     data = edxml.build(package).replace(

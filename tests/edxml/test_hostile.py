@@ -7,6 +7,7 @@ as a deviation of the same name in tolerant mode.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -89,6 +90,14 @@ def test_tolerant_refuses_or_reports(name: str) -> None:
         return
     result = edxml.parse(data, mode=edxml.Mode.TOLERANT, limits=limits)
     assert TOLERANT_CODES.get(name, error.reason_code) in result.deviation_codes
+
+
+@pytest.mark.parametrize("name", sorted(n for n, case in CASES.items() if case[2]))
+def test_large_text_keeps_every_other_refusal(name: str) -> None:
+    error, limits, _ = CASES[name]
+    relaxed = dataclasses.replace(limits or edxml.Limits(), large_text=True)
+    with pytest.raises(error):
+        edxml.parse((HOSTILE / name).read_bytes(), limits=relaxed)
 
 
 @pytest.mark.parametrize(
