@@ -22,18 +22,20 @@ short; the router runs them in a worker thread.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Self
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     DateTime,
     Engine,
+    Integer,
     MetaData,
     String,
     Table,
@@ -46,13 +48,14 @@ from sqlalchemy import (
     insert,
     select,
     tuple_,
+    update,
 )
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, make_url
 
 from bus.errors import DatabaseError, DatabaseUnavailableError, ReplayError
 
-__all__ = ["DEFAULT_HORIZON", "AcceptanceStore", "Accepted", "status_key"]
+__all__ = ["DEFAULT_HORIZON", "AcceptanceStore", "Accepted", "Delivery", "status_key"]
 
 #: How long accepted packages are remembered.
 DEFAULT_HORIZON = timedelta(days=730)
@@ -76,12 +79,28 @@ delivered_table = Table(
     Column("doc_key", String(512), primary_key=True),
     Column("recipient", String(64), primary_key=True),
     Column("delivered_at", DateTime(timezone=True), nullable=False),
+    # Where the copy landed in the recipient's inbox: a broker that lost its data
+    # (the embedded Tansu keeps memory only) is recognised by an inbox that ends
+    # before this offset, and the copy is written again on the sender's retry.
+    Column("inbox_partition", Integer, nullable=True),
+    Column("inbox_offset", BigInteger, nullable=True),
 )
 
 
 def status_key(digest: str) -> str:
     """The acceptance key of a status package: its content digest."""
     return f"status:{digest}"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One acknowledged inbox write: who got which package, and where it landed."""
+
+    sender: str
+    key: str
+    recipient: str
+    partition: int | None = None
+    offset: int | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +113,8 @@ class Accepted:
     recipients: tuple[str, ...]
     delivered: frozenset[str]
     accepted_at: datetime
+    #: recipient -> (inbox partition, offset) of its copy, where known.
+    positions: Mapping[str, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def undelivered(self) -> tuple[str, ...]:
@@ -184,28 +205,57 @@ class AcceptanceStore:
                 raise ReplayError(key, sender)
             return existing
 
-    def mark_delivered(self, deliveries: Iterable[tuple[str, str, str]], *, now: datetime) -> None:
-        """Record acknowledged inbox writes: ``(sender, key, recipient)`` each."""
-        rows = list(dict.fromkeys(deliveries))
-        if not rows:
+    def mark_delivered(
+        self, deliveries: Iterable[Delivery | tuple[str, str, str]], *, now: datetime
+    ) -> None:
+        """Record acknowledged inbox writes (a copy written again moves its position)."""
+        latest: dict[tuple[str, str, str], Delivery] = {}
+        for item in deliveries:
+            delivery = item if isinstance(item, Delivery) else Delivery(*item)
+            latest[(delivery.sender, delivery.key, delivery.recipient)] = delivery
+        if not latest:
             return
+        columns = delivered_table.c
         with self._connection("writing the router store") as conn:
-            key_columns = tuple_(
-                delivered_table.c.sender, delivered_table.c.doc_key, delivered_table.c.recipient
-            )
             already = conn.execute(
-                select(
-                    delivered_table.c.sender, delivered_table.c.doc_key, delivered_table.c.recipient
-                ).where(key_columns.in_(rows))
+                select(columns.sender, columns.doc_key, columns.recipient).where(
+                    tuple_(columns.sender, columns.doc_key, columns.recipient).in_(list(latest))
+                )
             )
             present = {(row[0], row[1], row[2]) for row in already}
             new = [
-                {"sender": s, "doc_key": k, "recipient": r, "delivered_at": now}
-                for s, k, r in rows
-                if (s, k, r) not in present
+                {
+                    "sender": d.sender,
+                    "doc_key": d.key,
+                    "recipient": d.recipient,
+                    "delivered_at": now,
+                    "inbox_partition": d.partition,
+                    "inbox_offset": d.offset,
+                }
+                for identity, d in latest.items()
+                if identity not in present
             ]
             if new:
                 conn.execute(insert(delivered_table), new)
+            for identity in present:
+                moved = latest[identity]
+                if moved.offset is None:
+                    continue
+                conn.execute(
+                    update(delivered_table)
+                    .where(
+                        and_(
+                            columns.sender == moved.sender,
+                            columns.doc_key == moved.key,
+                            columns.recipient == moved.recipient,
+                        )
+                    )
+                    .values(
+                        delivered_at=now,
+                        inbox_partition=moved.partition,
+                        inbox_offset=moved.offset,
+                    )
+                )
 
     def prune(self, *, now: datetime) -> int:
         """Forget packages accepted before ``now - horizon``; returns how many."""
@@ -258,11 +308,17 @@ def _read(conn: Connection, sender: str, key: str) -> Accepted | None:
     ).one_or_none()
     if row is None:
         return None
-    delivered = conn.execute(
-        select(delivered_table.c.recipient).where(
-            and_(delivered_table.c.sender == sender, delivered_table.c.doc_key == key)
-        )
-    ).scalars()
+    rows = conn.execute(
+        select(
+            delivered_table.c.recipient,
+            delivered_table.c.inbox_partition,
+            delivered_table.c.inbox_offset,
+        ).where(and_(delivered_table.c.sender == sender, delivered_table.c.doc_key == key))
+    ).all()
+    delivered = [r[0] for r in rows]
+    positions = {
+        r[0]: (int(r[1]), int(r[2])) for r in rows if r[1] is not None and r[2] is not None
+    }
     accepted_at = row.accepted_at
     if accepted_at.tzinfo is None:  # SQLite hands back naive datetimes
         accepted_at = accepted_at.replace(tzinfo=UTC)
@@ -273,6 +329,7 @@ def _read(conn: Connection, sender: str, key: str) -> Accepted | None:
         recipients=tuple(json.loads(row.recipients)),
         delivered=frozenset(delivered),
         accepted_at=accepted_at,
+        positions=positions,
     )
 
 

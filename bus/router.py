@@ -31,7 +31,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -51,7 +51,7 @@ from bus._router_records import (
     status_event,
     submitted_event,
 )
-from bus.acceptance import AcceptanceStore, Accepted, status_key
+from bus.acceptance import AcceptanceStore, Accepted, Delivery, status_key
 from bus.directory import DirectoryFollower
 from bus.errors import BusError, InactiveAgencyError, UnauthorizedStatusError, UnknownAgencyError
 from bus.events import LIFECYCLE_EVENT
@@ -98,8 +98,16 @@ class _Batch:
     """The writes of one batch: sent, then awaited together, then recorded."""
 
     sends: list[asyncio.Future[Any]] = field(default_factory=list)
-    deliveries: list[tuple[str, str, str]] = field(default_factory=list)
+    deliveries: list[tuple[Delivery, asyncio.Future[Any]]] = field(default_factory=list)
     planned: set[tuple[str, str, str]] = field(default_factory=set)
+
+    def acknowledged(self) -> list[Delivery]:
+        """The deliveries with where they landed (call after every send is acked)."""
+        landed = []
+        for delivery, future in self.deliveries:
+            metadata = future.result()
+            landed.append(replace(delivery, partition=metadata.partition, offset=metadata.offset))
+        return landed
 
 
 def make_verifier(settings: Settings) -> Verifier:
@@ -271,7 +279,7 @@ class Router:
             with translate_errors("writing inboxes and events"):
                 await asyncio.gather(*work.sends)
         now = datetime.now(UTC)
-        await asyncio.to_thread(self._store.mark_delivered, work.deliveries, now=now)
+        await asyncio.to_thread(self._store.mark_delivered, work.acknowledged(), now=now)
         self.stats.delivered += len(work.deliveries)
         metrics.record_delivered(len(work.deliveries))
         self._since_prune += len(records)
@@ -343,6 +351,7 @@ class Router:
         pending = [r for r in accepted.undelivered if (checked.sender, key, r) not in work.planned]
         if len(pending) < len(accepted.recipients):
             self.stats.retries += 1
+            pending += await self._lost_copies(accepted, work)
         if isinstance(package, DocumentPackage):
             await self._emit(work, submitted_event(package, checked.digest, source, now))
         for recipient in pending:
@@ -412,9 +421,35 @@ class Router:
                 headers=package_headers(checked.package, checked.sender, checked.digest, source),
             )
         work.sends.append(future)
-        delivery = (accepted.sender, accepted.key, recipient)
-        work.deliveries.append(delivery)
-        work.planned.add(delivery)
+        work.deliveries.append((Delivery(accepted.sender, accepted.key, recipient), future))
+        work.planned.add((accepted.sender, accepted.key, recipient))
+
+    async def _lost_copies(self, accepted: Accepted, work: _Batch) -> list[str]:
+        """Recipients whose recorded copy is no longer in their inbox.
+
+        A retry normally skips recipients that have the package. But a broker that
+        lost its data (the embedded Tansu keeps memory only) no longer holds those
+        copies: an inbox partition that now ends at or before the recorded offset
+        means the copy is gone, and the sender's retry is what brings it back.
+        """
+        consumer = self._require(self._consumer)
+        candidates = {
+            recipient: TopicPartition(self.settings.topics.inbox(recipient), partition)
+            for recipient, (partition, _) in accepted.positions.items()
+            if recipient in accepted.delivered
+            and (accepted.sender, accepted.key, recipient) not in work.planned
+        }
+        if not candidates:
+            return []
+        for recipient in candidates:
+            await self._ensure_inbox(recipient)
+        with translate_errors("reading inbox positions"):
+            ends = await consumer.end_offsets(list(candidates.values()))
+        return [
+            recipient
+            for recipient, tp in candidates.items()
+            if ends.get(tp, 0) <= accepted.positions[recipient][1]
+        ]
 
     async def _ensure_inbox(self, agency: str) -> None:
         """Create an inbox once per router lifetime before writing to it.

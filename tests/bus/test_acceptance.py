@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bus.acceptance import AcceptanceStore, status_key
+from bus.acceptance import AcceptanceStore, Delivery, status_key
 from bus.errors import DatabaseError, ReplayError
 
 NOW = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
@@ -75,3 +75,17 @@ def test_closed_store_is_a_named_error(tmp_path: Path) -> None:
     store = AcceptanceStore(f"sqlite:///{tmp_path / 'r.db'}")
     with pytest.raises(DatabaseError, match="not open"):
         store.lookup("G22", DOC)
+
+
+def test_delivery_positions_are_kept_and_moved(store: AcceptanceStore) -> None:
+    store.accept("G22", DOC, "d1", ["H41", "H44"], now=NOW)
+    store.mark_delivered([Delivery("G22", DOC, "H41", 1, 7), ("G22", DOC, "H44")], now=NOW)
+    remembered = store.lookup("G22", DOC)
+    assert remembered is not None
+    assert remembered.positions == {"H41": (1, 7)}
+    # Written again (the broker lost the first copy): the new position replaces the old.
+    store.mark_delivered([Delivery("G22", DOC, "H41", 0, 0)], now=NOW)
+    moved = store.lookup("G22", DOC)
+    assert moved is not None
+    assert moved.positions == {"H41": (0, 0)}
+    assert moved.delivered == {"H41", "H44"}
