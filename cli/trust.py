@@ -165,6 +165,11 @@ def _describe(result: VerifiedPackage) -> dict[str, Any]:
 @click.option("--allow-sha1", is_flag=True, help="Accept RSA-SHA1 field signatures (weak).")
 @click.option("--no-revocation", is_flag=True, help="Do not consult CRLs.")
 @click.option(
+    "--strict-revocation",
+    is_flag=True,
+    help="Refuse when an issuer has no CRL, or only one past its nextUpdate.",
+)
+@click.option(
     "--at",
     "at_text",
     default=None,
@@ -183,13 +188,19 @@ def verify(
     crls: tuple[Path, ...],
     allow_sha1: bool,
     no_revocation: bool,
+    strict_revocation: bool,
     at_text: str | None,
     as_json: bool,
     files: tuple[Path, ...],
 ) -> None:
     """Verify the signature of each FILE: signer, agency code, algorithm; exit 3 if any fails."""
     at = _parse_time(at_text)
-    policy = VerificationPolicy(allow_sha1=allow_sha1, check_revocation=not no_revocation)
+    policy = VerificationPolicy(
+        allow_sha1=allow_sha1,
+        check_revocation=not no_revocation,
+        require_crl=strict_revocation,
+        require_fresh_crl=strict_revocation,
+    )
     verifier = Verifier(_trust(trust, crls), policy)
     reports: list[dict[str, Any]] = []
     for path in files:

@@ -15,6 +15,7 @@ a package with a precise ``reason_code`` and a clerk reads one clear line::
     ├── WeakAlgorithmError               SHA-1 (or a short key) refused by the policy
     ├── CertificateError                 the signer certificate is not acceptable
     │   ├── UntrustedCertificateError    no chain to a trust anchor
+    │   │   └── RevocationUnknownError   no CRL, or only a stale one, where the policy needs it
     │   ├── CertificateExpiredError      expired or not yet valid (.not_before, .not_after)
     │   ├── CertificateRevokedError      in its issuer's CRL (.serial_number, .revoked_at)
     │   ├── KeyUsageError                the certificate may not sign documents
@@ -47,6 +48,7 @@ __all__ = [
     "MalformedSignatureError",
     "NoSignatureError",
     "PkiError",
+    "RevocationUnknownError",
     "SenderMismatchError",
     "SignatureValueError",
     "SignatureWrappingError",
@@ -151,6 +153,12 @@ class UntrustedCertificateError(CertificateError):
     """The certificate does not chain to a trust anchor of the trust store."""
 
     reason_code = "untrusted-certificate"
+
+
+class RevocationUnknownError(UntrustedCertificateError):
+    """The policy needs a current CRL of the issuer and the trust store has none."""
+
+    reason_code = "revocation-unknown"
 
 
 class CertificateExpiredError(CertificateError):

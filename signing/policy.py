@@ -87,6 +87,8 @@ class VerificationPolicy:
     - ``check_revocation``: consult the trust store's CRLs.
     - ``require_crl``: refuse a certificate whose issuer has no CRL in the trust store
       (off by default: the embedded default may run before any revocation).
+    - ``require_fresh_crl``: refuse when the issuer's CRL is past its ``nextUpdate`` at
+      the verification time (a stale list may miss recent revocations).
     - ``require_sender_binding``: the package's ``From/OrganId`` must equal the
       agency code the certificate names.
     - ``clock_skew``: tolerance on validity periods, for clocks that disagree a little.
@@ -96,6 +98,7 @@ class VerificationPolicy:
     allow_sha1: bool = False
     check_revocation: bool = True
     require_crl: bool = False
+    require_fresh_crl: bool = False
     require_sender_binding: bool = True
     clock_skew: timedelta = timedelta(minutes=5)
     min_rsa_bits: int = 2048

@@ -25,6 +25,7 @@ from signing.errors import (
     CertificateExpiredError,
     CertificateRevokedError,
     CredentialError,
+    RevocationUnknownError,
     UntrustedCertificateError,
 )
 
@@ -228,6 +229,7 @@ class TrustStore:
         presented: Sequence[x509.Certificate] = (),
         check_revocation: bool = True,
         require_crl: bool = False,
+        require_fresh_crl: bool = False,
         clock_skew: timedelta = timedelta(0),
     ) -> tuple[x509.Certificate, ...]:
         """Chain to an anchor, check every validity period at ``at``, then the CRLs."""
@@ -238,19 +240,39 @@ class TrustStore:
                 raise CertificateExpiredError(describe(cert), not_before, not_after, at)
         if check_revocation:
             for cert, issuer in itertools.pairwise(chain):
-                self._check_revoked(cert, issuer, at=at, require_crl=require_crl)
+                self._check_revoked(
+                    cert,
+                    issuer,
+                    at=at,
+                    require_crl=require_crl,
+                    require_fresh=require_fresh_crl,
+                    clock_skew=clock_skew,
+                )
         return chain
 
     def _check_revoked(
-        self, cert: x509.Certificate, issuer: x509.Certificate, *, at: datetime, require_crl: bool
+        self,
+        cert: x509.Certificate,
+        issuer: x509.Certificate,
+        *,
+        at: datetime,
+        require_crl: bool,
+        require_fresh: bool = False,
+        clock_skew: timedelta = timedelta(0),
     ) -> None:
         crl = self.crl_for(issuer)
         if crl is None:
-            if require_crl:
-                raise UntrustedCertificateError(
+            if require_crl or require_fresh:
+                raise RevocationUnknownError(
                     f"no CRL of {describe(issuer)} is available to check {describe(cert)}"
                 )
             return
+        next_update = crl.next_update_utc
+        if require_fresh and next_update is not None and at - clock_skew > next_update:
+            raise RevocationUnknownError(
+                f"the CRL of {describe(issuer)} is stale: it was due for renewal on "
+                f"{next_update:%Y-%m-%d %H:%M:%S}Z"
+            )
         entry = crl.get_revoked_certificate_by_serial_number(cert.serial_number)
         # A revocation takes effect from its date: an auditor checking an old
         # signature at its own time still sees it valid.

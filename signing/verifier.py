@@ -323,6 +323,7 @@ class Verifier:
             presented=presented,
             check_revocation=policy.check_revocation,
             require_crl=policy.require_crl,
+            require_fresh_crl=policy.require_fresh_crl,
             clock_skew=policy.clock_skew,
         )
         check_signing_usage(leaf)

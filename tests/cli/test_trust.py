@@ -332,3 +332,15 @@ def test_a_pki_with_a_sub_ca_end_to_end(runner: CliRunner, tmp_path: Path) -> No
     revoked = runner.invoke(cli, ["verify", "--trust", str(pki), str(signed)])
     assert revoked.exit_code == 3
     assert "certificate-revoked" in revoked.stdout
+
+
+def test_strict_revocation_needs_a_crl(runner: CliRunner, dev_pki: DevPki, tmp_path: Path) -> None:
+    package = tmp_path / "p.edxml"
+    package.write_bytes(dev_pki.signer(H41).sign(document()))
+    root_only = ["verify", "--trust", str(dev_pki.root_cert_path)]
+    assert runner.invoke(cli, [*root_only, str(package)]).exit_code == 0
+    strict = runner.invoke(cli, [*root_only, "--strict-revocation", str(package)])
+    assert strict.exit_code == 3
+    assert "revocation-unknown: no CRL" in strict.stdout
+    with_crl = [*root_only, "--crl", str(dev_pki.crl_path), "--strict-revocation"]
+    assert runner.invoke(cli, [*with_crl, str(package)]).exit_code == 0

@@ -17,6 +17,7 @@ from signing import (
     CertificateRevokedError,
     CredentialError,
     DevPki,
+    RevocationUnknownError,
     Signer,
     TrustStore,
     UnboundCertificateError,
@@ -227,3 +228,26 @@ def test_key_info_order_does_not_matter(
     result = Verifier(TrustStore((dev_pki.root_cert,))).verify(package)
     assert result.certificate == leaf_cert
     assert result.agency_code == H41
+
+
+def test_stale_crl_under_require_fresh_crl(dev_pki: DevPki) -> None:
+    package = dev_pki.signer(H41).sign(document())
+    now = datetime.now(UTC)
+    assert isinstance(dev_pki.root_key, rsa.RSAPrivateKey)
+    stale = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(dev_pki.root_cert.subject)
+        .last_update(now - timedelta(hours=2))
+        .next_update(now - timedelta(minutes=20))
+        .sign(dev_pki.root_key, hashes.SHA256())
+    )
+    store = TrustStore((dev_pki.root_cert,), (), (stale,))
+    assert Verifier(store).verify(package).agency_code == H41
+    fresh_only = VerificationPolicy(require_fresh_crl=True)
+    with pytest.raises(RevocationUnknownError, match="stale") as caught:
+        Verifier(store, fresh_only).verify(package)
+    assert caught.value.reason_code == "revocation-unknown"
+    # as of a time the list was current, it holds
+    assert Verifier(store, fresh_only).verify(package, at=now - timedelta(minutes=40))
+    with pytest.raises(RevocationUnknownError, match="no CRL"):
+        Verifier(TrustStore((dev_pki.root_cert,)), fresh_only).verify(package)
