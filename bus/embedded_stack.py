@@ -158,7 +158,7 @@ class EmbeddedStack:
             await asyncio.to_thread(self._broker.start)
             settings = replace(self._requested, bootstrap=self._broker.bootstrap)
             self._settings = settings
-            ensure_dev_pki(settings)
+            await asyncio.to_thread(ensure_dev_pki, settings)  # key generation: off the loop
             await ensure_topics(settings)
             restored = await restore_directory_snapshot(settings, self._snapshot_path)
             if restored:
