@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 _PLACEHOLDER = re.compile(r"\$\{[^}]*\}|^\s*(?:TODO|PLACEHOLDER)\s*$")
-_WHITESPACE = re.compile(r"\s+")
+_WHITESPACE = re.compile(r"[ \t\r\n]+")
 _Element = etree._Element
 
 
@@ -58,18 +58,24 @@ def decode_base64(text: str, limit: int, name: str = "") -> bytes:
         estimated = (len(_WHITESPACE.sub("", text)) // 4) * 3 - 2
         if estimated > limit:
             raise AttachmentTooLargeError(limit, estimated, name)
-    try:
-        data = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        try:
-            data = base64.b64decode(_WHITESPACE.sub("", text), validate=True)
-        except (binascii.Error, ValueError):
-            raise AttachmentEncodingError(
-                f"attachment {name!r} is not valid base64" if name else "not valid base64"
-            ) from None
+    data = _strict_base64(text, name)
     if len(data) > limit:
         raise AttachmentTooLargeError(limit, len(data), name)
     return data
+
+
+def _strict_base64(text: str, name: str) -> bytes:
+    """Decode standard, padded base64; whitespace between lines is allowed."""
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        pass
+    try:
+        return base64.b64decode(_WHITESPACE.sub("", text), validate=True)
+    except (binascii.Error, ValueError):
+        raise AttachmentEncodingError(
+            f"attachment {name!r} is not valid base64" if name else "not valid base64"
+        ) from None
 
 
 def make_attachment(

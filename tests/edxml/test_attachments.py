@@ -132,3 +132,18 @@ def test_manifest_is_derived_from_attachments() -> None:
     assert package.manifest == (
         edxml.ManifestReference("cid:1", "a.pdf", "application/pdf", "Bản chính"),
     )
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["QUJD=REVG", "QUJDRA", "QUJ*", "QUJDRA==\u00e9", "QU JD\u00a0RA=="],
+)
+def test_malformed_base64_forms(text: str) -> None:
+    with pytest.raises(edxml.AttachmentEncodingError):
+        edxml.decode_base64(text, 100)
+
+
+def test_base64_forms_that_decode() -> None:
+    assert edxml.decode_base64("", 10) == b""
+    assert edxml.decode_base64("QUJDRA==", 10) == b"ABCD"
+    assert edxml.decode_base64(" QUJD\r\n RA== \n", 10) == b"ABCD"
