@@ -82,6 +82,8 @@ _ENVELOPED = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
 #: Written by a field SDK (samples/vxp-sdk); no verifier knows it, so it never verifies.
 _FIELD_EXC_C14N_TYPO = "http://www.w3.org/TR/xml-exc-c14n#"
 _DS = {"ds": DSIG_NS}
+#: A signer certificate and its CA chain; more is padding meant to slow the chain search.
+_MAX_KEYINFO_CERTIFICATES = 8
 _SIGNATURE_LOCATION = f"./{{{EDXML_NS}}}edXMLEnvelope/{{{EDXML_NS}}}edXMLHeader/"
 
 
@@ -201,10 +203,13 @@ def read_signature_form(signature: etree._Element) -> SignatureForm:
         if element is None:
             raise MalformedSignatureError(f"the signature has no {path.rsplit(':', 1)[1]}")
         _strict_base64(element, path.rsplit(":", 1)[1])
-    certificates = [
-        _certificate(element)
-        for element in signature.findall("ds:KeyInfo/ds:X509Data/ds:X509Certificate", _DS)
-    ]
+    elements = signature.findall("ds:KeyInfo/ds:X509Data/ds:X509Certificate", _DS)
+    if len(elements) > _MAX_KEYINFO_CERTIFICATES:
+        raise MalformedSignatureError(
+            f"KeyInfo carries {len(elements)} certificates, more than the "
+            f"{_MAX_KEYINFO_CERTIFICATES} a signer and its CA chain need"
+        )
+    certificates = [_certificate(element) for element in elements]
     if not certificates:
         raise MalformedSignatureError("the signature carries no certificate (KeyInfo/X509Data)")
     return SignatureForm(method, digest, c14n, tuple(certificates))

@@ -13,6 +13,7 @@ from lxml import etree
 from signing import (
     DevPki,
     DigestMismatchError,
+    MalformedSignatureError,
     SignatureValueError,
     SignatureWrappingError,
     Signer,
@@ -129,3 +130,19 @@ def test_comments_are_not_part_of_what_was_signed(genuine: bytes, verifier: Veri
     )
     assert organ is not None
     assert organ.text == H41
+
+
+def test_keyinfo_padded_with_certificates_is_refused(
+    genuine: bytes, verifier: Verifier, dev_pki: DevPki
+) -> None:
+    root = etree.fromstring(genuine)
+    x509_data = root.find(f".//{{{DSIG}}}X509Data")
+    assert x509_data is not None
+    der = dev_pki.root_cert.public_bytes(serialization.Encoding.DER)
+    for _ in range(10):
+        etree.SubElement(x509_data, f"{{{DSIG}}}X509Certificate").text = base64.b64encode(
+            der
+        ).decode()
+    padded = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+    with pytest.raises(MalformedSignatureError, match="11 certificates"):
+        verifier.verify(padded)
