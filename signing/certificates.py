@@ -16,12 +16,13 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from signing.errors import CredentialError, KeyUsageError, UnboundCertificateError
 
 __all__ = [
     "AGENCY_CODE_OID",
+    "DOCUMENT_SIGNING_PURPOSES",
     "PrivateKey",
     "agency_code_of",
     "certificate_fingerprint",
@@ -37,6 +38,21 @@ __all__ = [
 AGENCY_CODE_OID = NameOID.USER_ID
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+
+#: Extended key usages that allow signing documents, when a certificate lists any:
+#: documentSigning (RFC 9336), e-mail protection and TLS client authentication (what
+#: citizen and agency signing certificates commonly carry), Microsoft document
+#: signing, Adobe PDF signing, and anyExtendedKeyUsage.
+DOCUMENT_SIGNING_PURPOSES = frozenset(
+    {
+        x509.ObjectIdentifier("1.3.6.1.5.5.7.3.36"),
+        ExtendedKeyUsageOID.EMAIL_PROTECTION,
+        ExtendedKeyUsageOID.CLIENT_AUTH,
+        x509.ObjectIdentifier("1.3.6.1.4.1.311.10.3.12"),
+        x509.ObjectIdentifier("1.2.840.113583.1.1.5"),
+        ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE,
+    }
+)
 
 
 def certificate_fingerprint(cert: x509.Certificate) -> str:
@@ -88,12 +104,28 @@ def check_signing_usage(cert: x509.Certificate) -> None:
             f"certificate {describe(cert)} may not sign documents "
             "(key usage lacks digitalSignature and nonRepudiation)"
         )
+    _check_extended_usage(cert)
     try:
         constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
     except x509.ExtensionNotFound:
         return
     if constraints.ca:
         raise KeyUsageError(f"certificate {describe(cert)} is a CA certificate, not a signer's")
+
+
+def _check_extended_usage(cert: x509.Certificate) -> None:
+    """When a certificate narrows its purposes (extended key usage), one of them must
+    be a signing purpose: a TLS server or code-signing certificate signs no documents."""
+    try:
+        purposes = set(cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value)
+    except x509.ExtensionNotFound:
+        return
+    if not purposes & DOCUMENT_SIGNING_PURPOSES:
+        names = ", ".join(sorted(p.dotted_string for p in purposes))
+        raise KeyUsageError(
+            f"certificate {describe(cert)} is meant for other purposes ({names}), "
+            "not for signing documents"
+        )
 
 
 def load_certificates(data: bytes, source: str = "certificate data") -> list[x509.Certificate]:

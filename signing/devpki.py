@@ -23,6 +23,7 @@ refuses each of them.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -306,13 +307,15 @@ class DevPki:
         signing_usage: bool = True,
         bind_agency: bool = True,
         replace: bool = False,
+        extended_usages: Sequence[x509.ObjectIdentifier] = (),
     ) -> tuple[Path, Path]:
         """Issue an agency certificate and key; returns ``(key_path, cert_path)``.
 
         ``slot`` names the directory under ``agencies/`` (the code by default), so a
         test can hold several certificates of one agency. ``not_before``/``not_after``
         make expired or not-yet-valid certificates; ``signing_usage=False`` one that may
-        only encipher; ``bind_agency=False`` one without the ``UID`` agency code.
+        only encipher; ``bind_agency=False`` one without the ``UID`` agency code;
+        ``extended_usages`` adds an extended key usage extension with those purposes.
         """
         code = code.strip()
         if not code:
@@ -336,7 +339,7 @@ class DevPki:
         if bind_agency:
             attributes.append(x509.NameAttribute(AGENCY_CODE_OID, code))
         public = key.public_key()
-        cert = (
+        builder = (
             x509.CertificateBuilder()
             .subject_name(x509.Name(attributes))
             .issuer_name(self.issuer_cert.subject)
@@ -364,8 +367,12 @@ class DevPki:
                 x509.AuthorityKeyIdentifier.from_issuer_public_key(self.issuer_key.public_key()),
                 critical=False,
             )
-            .sign(self.issuer_key, hashes.SHA256())
         )
+        if extended_usages:
+            builder = builder.add_extension(
+                x509.ExtendedKeyUsage(list(extended_usages)), critical=False
+            )
+        cert = builder.sign(self.issuer_key, hashes.SHA256())
         _write_private(target.key_path, key)
         chain = [cert] if self.intermediate_cert is None else [cert, self.intermediate_cert]
         _write_public(target.cert_path, b"".join(_pem(c) for c in chain))

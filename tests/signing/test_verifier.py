@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from cryptography.x509.oid import ExtendedKeyUsageOID
 from lxml import etree
 
 import edxml
@@ -37,6 +38,8 @@ from signing import (
     Verifier,
     WeakAlgorithmError,
     certificate_fingerprint,
+    load_certificate_file,
+    load_private_key,
 )
 from tests.fixtures.samples import sample_files
 from tests.signing._packages import DSIG, EDXML, FieldFormSigner, document, raw_sign
@@ -222,8 +225,6 @@ def test_revoking_keeps_earlier_revocations(dev_pki: DevPki) -> None:
 
 def test_certificate_not_allowed_to_sign(dev_pki: DevPki, verifier: Verifier) -> None:
     key, cert = dev_pki.issue(H41, slot="H41-no-sign", signing_usage=False, replace=True)
-    from signing import load_certificate_file, load_private_key
-
     forged = raw_sign(document(), load_private_key(key), load_certificate_file(cert))
     with pytest.raises(KeyUsageError) as caught:
         verifier.verify(forged)
@@ -232,8 +233,6 @@ def test_certificate_not_allowed_to_sign(dev_pki: DevPki, verifier: Verifier) ->
 
 def test_certificate_naming_no_agency(dev_pki: DevPki, verifier: Verifier) -> None:
     key, cert = dev_pki.issue(H41, slot="H41-no-uid", bind_agency=False, replace=True)
-    from signing import load_certificate_file, load_private_key
-
     forged = raw_sign(document(), load_private_key(key), load_certificate_file(cert))
     with pytest.raises(UnboundCertificateError) as caught:
         verifier.verify(forged)
@@ -409,3 +408,19 @@ def test_one_signer_and_one_verifier_shared_by_threads(
         results = list(pool.map(round_trip, packages))
     for package, signed_bytes in zip(packages, results, strict=True):
         assert edxml.parse(signed_bytes).package.code == edxml.parse(package).package.code
+
+
+def test_extended_key_usage_must_allow_signing(dev_pki: DevPki, verifier: Verifier) -> None:
+    key, cert = dev_pki.issue(
+        H41, slot="H41-tls", extended_usages=[ExtendedKeyUsageOID.SERVER_AUTH], replace=True
+    )
+    forged = raw_sign(document(), load_private_key(key), load_certificate_file(cert))
+    with pytest.raises(KeyUsageError, match="other purposes"):
+        verifier.verify(forged)
+    dev_pki.issue(
+        H41,
+        slot="H41-client",
+        extended_usages=[ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.EMAIL_PROTECTION],
+        replace=True,
+    )
+    assert verifier.verify(dev_pki.signer("H41-client").sign(document())).agency_code == H41
