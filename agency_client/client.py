@@ -113,6 +113,7 @@ class AgencyClient:
         publish_timeout: float = 15.0,
         group_id: str | None = None,
         hand_over_statuses: bool = True,
+        fetch_max_wait_ms: int = 100,
         clock: Clock = utc_now,
     ) -> None:
         self.settings = settings
@@ -127,10 +128,13 @@ class AgencyClient:
         self.publish_timeout = publish_timeout
         self.group_id = group_id or f"edx-agency-{agency}"
         self._hand_over_statuses = hand_over_statuses
+        # How long the broker may hold an empty fetch: the floor of the inbox's latency.
+        self.fetch_max_wait_ms = fetch_max_wait_ms
         self._clock = clock
         self._parts: _Parts | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._publishing: set[str] = set()
+        self._background: set[asyncio.Task[None]] = set()
         self._changed = asyncio.Event()
 
     # --- lifecycle -------------------------------------------------------------
@@ -149,7 +153,9 @@ class AgencyClient:
         outbox = Outbox(path, clock=self._clock)
         store = InboxStore(path, clock=self._clock)
         producer = make_producer(self.settings)
-        consumer = make_consumer(self.settings, group_id=self.group_id)
+        consumer = make_consumer(
+            self.settings, group_id=self.group_id, fetch_max_wait_ms=self.fetch_max_wait_ms
+        )
         try:
             with translate_errors(f"connecting agency {self.agency} to the bus"):
                 await producer.start()
@@ -211,12 +217,15 @@ class AgencyClient:
                 _log.warning("agency %s: last package not settled at stop: %s", self.agency, exc)
             finally:
                 self._parts = None
-        tasks, self._tasks = self._tasks, []
+        if self._background:  # arrivals (01) on their way: give them a moment
+            await asyncio.wait(set(self._background), timeout=self.publish_timeout)
+        tasks, self._tasks = self._tasks, [*self._background]
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await _quietly(parts.reader.commit())
         await _quietly(parts.consumer.stop())
         await _quietly(parts.producer.stop())
         parts.outbox.close()
@@ -476,24 +485,44 @@ class AgencyClient:
     async def _send_status(
         self, answering: DocumentPackage, code: StatusCode, description: str
     ) -> OutboxEntry:
+        entry = self._keep_status(answering, code, description)
+        await self._publish_kept(PackageKind.STATUS, entry.document_id, entry.data, entry.digest)
+        return entry
+
+    def _keep_status(
+        self, answering: DocumentPackage, code: StatusCode, description: str
+    ) -> OutboxEntry:
+        """Build, sign and keep a status in the outbox (not yet published)."""
         parts = self._require()
         status = new_status(self.agency, answering, code, description)
         signed = parts.signer.sign(build(status), check_sender=True)
-        digest = content_digest(signed)
-        entry = parts.outbox.add_status(answering.document_id, code.value, signed, digest)
-        await self._publish_kept(PackageKind.STATUS, answering.document_id, signed, digest)
-        return entry
+        return parts.outbox.add_status(
+            answering.document_id, code.value, signed, content_digest(signed)
+        )
 
     async def _acknowledge_arrival(self, item: IncomingDocument) -> None:
-        """Send 01 for a document taken by the application (the same bytes every time)."""
+        """Answer 01 for a document taken by the application (the same bytes every time).
+
+        Once the 01 is in the outbox it is as safe as a published one (the
+        re-submitter publishes whatever the outbox holds unpublished), so the
+        publication runs in the background and the inbox moves on at once.
+        """
         parts = self._require()
-        for entry in parts.outbox.sent_statuses(item.document_id):
-            if entry.status_code == "01":
-                await self._publish_kept(
-                    PackageKind.STATUS, item.document_id, entry.data, entry.digest
-                )
-                return
-        await self._send_status(item.package, StatusCode("01"), "Đã đến (arrived)")
+        arrival = next(
+            (e for e in parts.outbox.sent_statuses(item.document_id) if e.status_code == "01"),
+            None,
+        ) or self._keep_status(item.package, StatusCode.ARRIVED, "Đã đến (arrived)")
+        task = asyncio.create_task(
+            self._publish_quietly(arrival), name=f"arrival-{item.document_id}"
+        )
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _publish_quietly(self, entry: OutboxEntry) -> None:
+        try:
+            await self._publish_kept(entry.kind, entry.document_id, entry.data, entry.digest)
+        except EdxbusError as exc:  # kept in the outbox: the re-submitter tries again
+            _log.warning("01 on %s not published yet: %s", entry.document_id, exc)
 
     async def _publish_kept(
         self, kind: PackageKind, document_id: str, data: bytes, digest: str

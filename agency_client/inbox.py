@@ -6,8 +6,9 @@ The order of DESIGN.md §6 is kept for every record:
 2. it is handed to the application (``receive()`` yields it);
 3. once the application has *taken* it — it asks for the next package, calls
    ``acknowledge()``, or leaves the ``receive()`` block or the client without an
-   exception — the package is recorded in the dedup store, status 01 goes back
-   to the sender (documents only), and only then is the offset committed.
+   exception — the package is recorded in the dedup store, its status 01 is
+   signed and kept in the outbox (documents only; published from there, and
+   published again if it gets lost), and only then is the offset committed.
 
 A crash anywhere before step 3 leaves the offset uncommitted: the record is read
 again and handed over again. A crash after the dedup record but before the
@@ -284,7 +285,6 @@ class InboxReader:
             if isinstance(handed.item, IncomingDocument):
                 await self._acknowledge_arrival(handed.item)
             self._mark_done(handed)
-            await self._commit()
 
     def _already_taken(self, item: InboxItem) -> bool:
         if isinstance(item, RejectionNotice):
@@ -332,7 +332,12 @@ class InboxReader:
             self._store.record_taken(
                 "rejection", self.agency, item.document_id, item.digest, item.data
             )
+        # The offset is committed by the reader's next round (within a fetch wait):
+        # everything it covers is recorded, and the 01 is in the outbox.
         self._mark_done(handed)
+
+    async def commit(self) -> None:
+        """Commit now what is settled (the client calls this when it stops)."""
         await self._commit()
 
     async def _commit(self) -> None:
