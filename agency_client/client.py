@@ -486,6 +486,8 @@ class AgencyClient:
         self, answering: DocumentPackage, code: StatusCode, description: str
     ) -> OutboxEntry:
         entry = self._keep_status(answering, code, description)
+        if self._background:  # arrivals (01) first: statuses reach the sender in order
+            await asyncio.wait(set(self._background), timeout=self.publish_timeout)
         await self._publish_kept(PackageKind.STATUS, entry.document_id, entry.data, entry.digest)
         return entry
 
