@@ -55,7 +55,14 @@ from sqlalchemy.engine import Connection, make_url
 
 from bus.errors import DatabaseError, DatabaseUnavailableError, ReplayError
 
-__all__ = ["DEFAULT_HORIZON", "AcceptanceStore", "Accepted", "Delivery", "status_key"]
+__all__ = [
+    "DEFAULT_HORIZON",
+    "AcceptanceSession",
+    "AcceptanceStore",
+    "Accepted",
+    "Delivery",
+    "status_key",
+]
 
 #: How long accepted packages are remembered.
 DEFAULT_HORIZON = timedelta(days=730)
@@ -171,8 +178,8 @@ class AcceptanceStore:
 
     def lookup(self, sender: str, key: str) -> Accepted | None:
         """What was accepted from ``sender`` under ``key``, or None."""
-        with self._connection("reading the router store") as conn:
-            return _read(conn, sender, key)
+        with self.session() as session:
+            return session.lookup(sender, key)
 
     def accept(
         self, sender: str, key: str, digest: str, recipients: Iterable[str], *, now: datetime
@@ -181,29 +188,19 @@ class AcceptanceStore:
 
         Raises :class:`ReplayError` when other bytes were accepted under this key.
         """
-        recipients = tuple(dict.fromkeys(recipients))
-        with self._connection("writing the router store") as conn:
-            existing = _read(conn, sender, key)
-            if existing is None:
-                try:
-                    with conn.begin_nested():
-                        conn.execute(
-                            insert(accepted_table).values(
-                                sender=sender,
-                                doc_key=key,
-                                digest=digest,
-                                recipients=json.dumps(recipients),
-                                accepted_at=now,
-                            )
-                        )
-                except sa_exc.IntegrityError:
-                    existing = _read(conn, sender, key)  # another router was faster
-                else:
-                    return Accepted(sender, key, digest, recipients, frozenset(), now)
-            assert existing is not None
-            if existing.digest != digest:
-                raise ReplayError(key, sender)
-            return existing
+        with self.session() as session:
+            return session.accept(sender, key, digest, recipients, now=now)
+
+    @contextmanager
+    def session(self) -> Iterator[AcceptanceSession]:
+        """One transaction for many lookups and accepts (a router's batch).
+
+        Committed when the block ends; rolled back if it raises. A refusal
+        (:class:`ReplayError`) raised by :meth:`AcceptanceSession.accept` undoes
+        nothing else, so callers may catch it per package and go on.
+        """
+        with self._connection("using the router store") as conn:
+            yield AcceptanceSession(conn)
 
     def mark_delivered(
         self, deliveries: Iterable[Delivery | tuple[str, str, str]], *, now: datetime
@@ -298,6 +295,45 @@ class AcceptanceStore:
             ) from exc
         except sa_exc.SQLAlchemyError as exc:
             raise DatabaseError(f"router store failed while {action}: {exc}") from exc
+
+
+class AcceptanceSession:
+    """Lookups and accepts inside one transaction of the store."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def lookup(self, sender: str, key: str) -> Accepted | None:
+        """What was accepted from ``sender`` under ``key`` (this transaction included)."""
+        return _read(self._conn, sender, key)
+
+    def accept(
+        self, sender: str, key: str, digest: str, recipients: Iterable[str], *, now: datetime
+    ) -> Accepted:
+        """Remember a package, or return what is remembered (ReplayError for other bytes)."""
+        conn = self._conn
+        recipients = tuple(dict.fromkeys(recipients))
+        existing = _read(conn, sender, key)
+        if existing is None:
+            try:
+                with conn.begin_nested():
+                    conn.execute(
+                        insert(accepted_table).values(
+                            sender=sender,
+                            doc_key=key,
+                            digest=digest,
+                            recipients=json.dumps(recipients),
+                            accepted_at=now,
+                        )
+                    )
+            except sa_exc.IntegrityError:
+                existing = _read(conn, sender, key)  # another router was faster
+            else:
+                return Accepted(sender, key, digest, recipients, frozenset(), now)
+        assert existing is not None
+        if existing.digest != digest:
+            raise ReplayError(key, sender)
+        return existing
 
 
 def _read(conn: Connection, sender: str, key: str) -> Accepted | None:

@@ -14,7 +14,9 @@ current end whenever asked (cheap when nothing changed).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -45,6 +47,9 @@ __all__ = [
     "reinstate_agency",
     "suspend_agency",
 ]
+
+
+log = logging.getLogger(__name__)
 
 
 class AgencyState(StrEnum):
@@ -209,15 +214,20 @@ class DirectoryFollower:
     """Keeps an :class:`AgencyDirectory` in step with ``edx.agencies``.
 
     ``start()`` reads the topic to its end; ``refresh()`` reads whatever was
-    written since, up to the end as it is when called. A missing topic reads as
-    an empty directory until it appears.
+    written since, up to the end as it is when called. With ``follow=True`` a
+    task inside the follower's scope also applies new records as they arrive, so
+    a long-running service sees a suspension within moments without asking. A
+    missing topic reads as an empty directory until it appears.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, follow: bool = False) -> None:
         self.settings = settings
         self.directory = AgencyDirectory()
+        self._follow = follow
         self._consumer: AIOKafkaConsumer | None = None
         self._partitions: list[TopicPartition] = []
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Connect and read the directory to its current end."""
@@ -229,16 +239,50 @@ class DirectoryFollower:
         except BaseException:
             await self.stop()
             raise
+        if self._follow:
+            self._task = asyncio.create_task(self._follow_loop(), name="edx-directory-follower")
 
     async def stop(self) -> None:
-        """Disconnect."""
+        """Stop following and disconnect."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
             with contextlib.suppress(Exception):
                 await consumer.stop()
 
+    async def _follow_loop(self) -> None:
+        """Apply new records as they come; a failing broker is retried, not fatal."""
+        while True:
+            try:
+                async with self._lock:
+                    consumer = self._consumer
+                    if consumer is None:
+                        return
+                    if not self._partitions and not await self._assign(consumer):
+                        batch = {}
+                    else:
+                        batch = await consumer.getmany(*self._partitions, timeout_ms=200)
+                for records in batch.values():
+                    for record in records:
+                        self.directory.apply(record.key, record.value)
+                if not batch:
+                    await asyncio.sleep(0.2)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # keep following; refresh() reports errors to callers
+                log.warning("directory follower: %s", exc)
+                await asyncio.sleep(1.0)
+
     async def refresh(self) -> AgencyDirectory:
         """Read records written since the last call, up to the topic's current end."""
+        async with self._lock:
+            return await self._refresh_locked()
+
+    async def _refresh_locked(self) -> AgencyDirectory:
         consumer = self._consumer
         if consumer is None:
             raise ConfigError("the directory follower is not started")

@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -51,7 +52,13 @@ from bus._router_records import (
     status_event,
     submitted_event,
 )
-from bus.acceptance import AcceptanceStore, Accepted, Delivery, status_key
+from bus.acceptance import (
+    AcceptanceSession,
+    AcceptanceStore,
+    Accepted,
+    Delivery,
+    status_key,
+)
 from bus.directory import DirectoryFollower
 from bus.errors import BusError, InactiveAgencyError, UnauthorizedStatusError, UnknownAgencyError
 from bus.events import LIFECYCLE_EVENT
@@ -69,15 +76,14 @@ __all__ = ["Router", "RouterStats", "main", "run_router"]
 log = get_logger(__name__)
 _T = TypeVar("_T")
 _DIRECTORY_REFUSALS = (UnknownAgencyError, InactiveAgencyError)
+#: Worker threads checking one batch: one per core (signxml holds the GIL for much
+#: of a verification, so more threads only take turns).
+_CHECK_THREADS = max(1, min(4, os.cpu_count() or 1))
 
 #: Records handled per batch at most (one commit per batch).
 MAX_BATCH = 200
 #: Longest wait after a retriable failure before the batch is tried again.
 MAX_BACKOFF_SECONDS = 30.0
-#: How stale the router's view of the directory may be (a suspension takes effect
-#: within this); a package naming an agency the view does not have, or has as
-#: suspended, makes the router read the directory to its end before refusing it.
-DIRECTORY_REFRESH_SECONDS = 1.0
 #: The router prunes its store once per this many accepted packages.
 _PRUNE_EVERY = 10_000
 
@@ -141,11 +147,10 @@ class Router:
         self._verifier = verifier
         self._checker: PackageChecker | None = None
         self._store = AcceptanceStore(settings.resolved_router_db_url)
-        self._follower = DirectoryFollower(settings)
+        self._follower = DirectoryFollower(settings, follow=True)
         self._producer: AIOKafkaProducer | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._since_prune = 0
-        self._refreshed_at = float("-inf")
         self._inboxes: set[str] = set()
 
     # --- lifecycle ------------------------------------------------------------
@@ -261,20 +266,21 @@ class Router:
                 consumer.seek(tp, records[0].offset)
 
     async def _route_batch(self, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
-        refreshed = await self._refresh_directory()
         # The checks (signature, parse, directory) need no memory of other packages:
         # run them side by side on the worker threads; decide and route in order.
-        outcomes = list(await asyncio.gather(*(self._check(record) for record in records)))
+        outcomes = await self._check_all(records)
         stale = [i for i, o in enumerate(outcomes) if isinstance(o, _DIRECTORY_REFUSALS)]
-        if stale and not refreshed:
+        if stale:
             # An agency registered (or reinstated) a moment ago: read the directory
             # to its end before refusing anyone over it.
-            await self._refresh_directory(force=True)
+            await self._follower.refresh()
             for i in stale:
                 outcomes[i] = await self._check(records[i])
+        # Retry, replay or new, and who gets it: decided in order, in one transaction.
+        decisions = await asyncio.to_thread(self._decide_all, outcomes)
         work = _Batch()
-        for record, outcome in zip(records, outcomes, strict=True):
-            await self._route_record(record, outcome, work)
+        for record, outcome, decision in zip(records, outcomes, decisions, strict=True):
+            await self._route_record(record, outcome, decision, work)
         if work.sends:
             with translate_errors("writing inboxes and events"):
                 await asyncio.gather(*work.sends)
@@ -287,20 +293,30 @@ class Router:
             self._since_prune = 0
             await asyncio.to_thread(self._store.prune, now=now)
 
-    async def _refresh_directory(self, *, force: bool = False) -> bool:
-        """Read new directory records, at most every DIRECTORY_REFRESH_SECONDS unless forced."""
-        now = asyncio.get_running_loop().time()
-        if not force and now - self._refreshed_at < DIRECTORY_REFRESH_SECONDS:
-            return False
-        await self._follower.refresh()
-        self._refreshed_at = now
-        return True
+    async def _check_all(
+        self, records: Sequence[ConsumerRecord[Any, Any]]
+    ) -> list[CheckedPackage | EdxbusError]:
+        """Check a batch on one worker thread per core, each taking a contiguous share."""
+        share = -(-len(records) // _CHECK_THREADS)
+        chunks = [records[i : i + share] for i in range(0, len(records), share)]
+        results = await asyncio.gather(
+            *(asyncio.to_thread(self._check_chunk, chunk) for chunk in chunks)
+        )
+        return [outcome for chunk in results for outcome in chunk]
+
+    def _check_chunk(
+        self, records: Sequence[ConsumerRecord[Any, Any]]
+    ) -> list[CheckedPackage | EdxbusError]:
+        return [self._check_now(record) for record in records]
 
     async def _check(self, record: ConsumerRecord[Any, Any]) -> CheckedPackage | EdxbusError:
         """The package checked, or the named error that refuses it."""
+        return await asyncio.to_thread(self._check_now, record)
+
+    def _check_now(self, record: ConsumerRecord[Any, Any]) -> CheckedPackage | EdxbusError:
         checker = self._require(self._checker)
         try:
-            return await asyncio.to_thread(checker.check, record.value, self._follower.directory)
+            return checker.check(record.value, self._follower.directory)
         except BusError as error:
             if error.retriable:
                 raise
@@ -308,10 +324,44 @@ class Router:
         except EdxbusError as error:
             return error
 
+    def _decide_all(
+        self, outcomes: Sequence[CheckedPackage | EdxbusError]
+    ) -> list[Accepted | EdxbusError | None]:
+        """Accept (or refuse) each checked package against the store, in order."""
+        decisions: list[Accepted | EdxbusError | None] = []
+        now = datetime.now(UTC)
+        with self._store.session() as session:
+            for outcome in outcomes:
+                if not isinstance(outcome, CheckedPackage):
+                    decisions.append(None)
+                    continue
+                try:
+                    decisions.append(self._decide(session, outcome, now))
+                except BusError as error:
+                    if error.retriable:
+                        raise
+                    decisions.append(error)
+                except EdxbusError as error:
+                    decisions.append(error)
+        return decisions
+
+    def _decide(
+        self, session: AcceptanceSession, checked: CheckedPackage, now: datetime
+    ) -> Accepted:
+        package = checked.package
+        if isinstance(package, StatusPackage):
+            targets = self._status_targets(session, package)
+            key = status_key(checked.digest)
+        else:
+            targets = package.recipient_codes
+            key = package.document_id
+        return session.accept(checked.sender, key, checked.digest, targets, now=now)
+
     async def _route_record(
         self,
         record: ConsumerRecord[Any, Any],
         outcome: CheckedPackage | EdxbusError,
+        decision: Accepted | EdxbusError | None,
         work: _Batch,
     ) -> None:
         self.stats.handled += 1
@@ -328,7 +378,10 @@ class Router:
             try:
                 if isinstance(outcome, EdxbusError):
                     raise outcome
-                await self._route_checked(outcome, source, work)
+                if isinstance(decision, EdxbusError):
+                    raise decision
+                assert decision is not None
+                await self._route_checked(outcome, decision, source, work)
             except BusError as error:
                 if error.retriable:
                     raise
@@ -336,18 +389,12 @@ class Router:
             except EdxbusError as error:
                 await self._reject(record, error, claimed_sender, claimed_document, source, work)
 
-    async def _route_checked(self, checked: CheckedPackage, source: Source, work: _Batch) -> None:
+    async def _route_checked(
+        self, checked: CheckedPackage, accepted: Accepted, source: Source, work: _Batch
+    ) -> None:
         package = checked.package
         now = datetime.now(UTC)
-        if isinstance(package, StatusPackage):
-            targets = await self._status_targets(package)
-            key = status_key(checked.digest)
-        else:
-            targets = package.recipient_codes
-            key = package.document_id
-        accepted = await asyncio.to_thread(
-            self._store.accept, checked.sender, key, checked.digest, targets, now=now
-        )
+        key = accepted.key
         pending = [r for r in accepted.undelivered if (checked.sender, key, r) not in work.planned]
         if len(pending) < len(accepted.recipients):
             self.stats.retries += 1
@@ -369,7 +416,9 @@ class Router:
             new_deliveries=len(pending),
         )
 
-    async def _status_targets(self, package: StatusPackage) -> tuple[str, ...]:
+    def _status_targets(
+        self, session: AcceptanceSession, package: StatusPackage
+    ) -> tuple[str, ...]:
         """Who a status goes to, if its sender may send it (else UnauthorizedStatusError)."""
         answered = package.response_for
         reporter = package.sender_code
@@ -377,9 +426,7 @@ class Router:
             raise UnauthorizedStatusError(
                 reporter, answered.document_id or "(none)", "it names no document it answers"
             )
-        original = await asyncio.to_thread(
-            self._store.lookup, answered.organ_id, answered.document_id
-        )
+        original = session.lookup(answered.organ_id, answered.document_id)
         if original is None:
             raise UnauthorizedStatusError(
                 reporter,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -125,3 +126,18 @@ async def test_follower_sees_later_records_and_tombstones(bus_settings: Settings
         async with started(make_producer(bus_settings)) as producer:
             await producer.send_and_wait(bus_settings.topics.agencies, None, key=PROVINCE.encode())
         assert PROVINCE not in await follower.refresh()
+
+
+@pytest.mark.kafka
+async def test_following_follower_applies_new_records_by_itself(bus_settings: Settings) -> None:
+    await publish_agency(bus_settings, Agency.new(PROVINCE, "p"))
+    async with DirectoryFollower(bus_settings, follow=True) as follower:
+        await suspend_agency(bus_settings, PROVINCE)
+        for _ in range(100):  # no refresh() call: the follower's own task applies it
+            agency = follower.directory.get(PROVINCE)
+            if agency is not None and not agency.active:
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the suspension never reached the following directory")
+    assert follower._task is None  # no task outlives the follower's scope
