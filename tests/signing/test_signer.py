@@ -238,3 +238,32 @@ def test_sha1_is_never_used_to_sign(dev_pki: DevPki) -> None:
         Signer(signer.key, signer.certificate, algorithm=SignatureAlgorithm.RSA_SHA1)
     with pytest.raises(CredentialError, match="cannot sign with"):
         Signer(signer.key, signer.certificate, algorithm=SignatureAlgorithm.ECDSA_SHA256)
+
+
+_SPACING = st.sampled_from(["", " ", "\n", "\r\n", "\t", "\n    ", "<!-- ghi chú -->", "<?pi x?>"])
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(spacing=st.lists(_SPACING, min_size=6, max_size=6))
+def test_byte_preservation_whatever_the_layout(
+    signer_for: Callable[[str], Signer], verifier: Verifier, spacing: list[str]
+) -> None:
+    """Comments, processing instructions, CRLF and odd indentation around the trace
+    list and inside the header stay exactly where the sender put them."""
+    unsigned = document(attachment_size=200)
+    anchors = [
+        b"<edXML:TraceHeaderList>",
+        b"</edXML:TraceHeaderList>",
+        b"</edXML:MessageHeader>",
+        b"<edXML:edXMLHeader>",
+        b"</edXML:edXMLHeader>",
+        b"<edXML:edXMLBody>",
+    ]
+    for anchor, extra in zip(anchors, spacing, strict=True):
+        assert unsigned.count(anchor) == 1
+        unsigned = unsigned.replace(anchor, anchor + extra.encode(), 1)
+    signed = signer_for(H41).sign(unsigned)
+    assert strip_signature(signed, signature_element(signed)) == unsigned
+    assert verifier.verify(signed).agency_code == H41
