@@ -135,6 +135,7 @@ class AgencyClient:
         self._tasks: list[asyncio.Task[None]] = []
         self._publishing: set[str] = set()
         self._background: set[asyncio.Task[None]] = set()
+        self._stopping = False
         self._changed = asyncio.Event()
 
     # --- lifecycle -------------------------------------------------------------
@@ -206,19 +207,21 @@ class AgencyClient:
         With ``settle=True`` the package last handed to the application counts as
         taken (its 01 goes out first); otherwise it is handed over again next time.
         """
-        parts, self._parts = self._parts, None
-        if parts is None:
+        parts = self._parts
+        if parts is None or self._stopping:
             return
-        if settle:
-            self._parts = parts
-            try:
-                await parts.reader.settle_outstanding()
-            except EdxbusError as exc:
-                _log.warning("agency %s: last package not settled at stop: %s", self.agency, exc)
-            finally:
-                self._parts = None
-        if self._background:  # arrivals (01) on their way: give them a moment
-            await asyncio.wait(set(self._background), timeout=self.publish_timeout)
+        self._stopping = True
+        try:
+            if settle:
+                try:
+                    await parts.reader.settle_outstanding()
+                except EdxbusError as exc:
+                    _log.warning("agency %s: last package not settled: %s", self.agency, exc)
+            if self._background:  # arrivals (01) on their way: give them a moment
+                await asyncio.wait(set(self._background), timeout=self.publish_timeout)
+        finally:
+            self._parts = None
+            self._stopping = False
         tasks, self._tasks = self._tasks, [*self._background]
         for task in tasks:
             task.cancel()
