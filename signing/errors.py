@@ -214,9 +214,17 @@ class SenderMismatchError(SigningError):
     reason_code = "sender-mismatch"
 
     def __init__(self, sender: str, agency: str) -> None:
-        super().__init__(
-            f"the package says it is from {sender!r} but is signed by the certificate of {agency!r}"
-        )
+        if sender:
+            message = (
+                f"the package says it is from {sender!r} "
+                f"but is signed by the certificate of {agency!r}"
+            )
+        else:
+            message = (
+                f"the package names no sender (From/OrganId) and is signed by the "
+                f"certificate of {agency!r}"
+            )
+        super().__init__(message)
         self.sender = sender
         self.agency = agency
 

@@ -189,7 +189,7 @@ class Signer:
         if check_sender:
             sender = sender_code_in(root)
             if sender != self.agency_code:
-                raise SenderMismatchError(sender or "(none)", self.agency_code)
+                raise SenderMismatchError(sender or "", self.agency_code)
         trace = header.find(_TRACE_TAG)
         placeholder = etree.Element(f"{{{DSIG_NS}}}Signature", nsmap={"ds": DSIG_NS})
         placeholder.set("Id", "placeholder")

@@ -339,7 +339,7 @@ class Verifier:
             raise SignatureWrappingError("the signed content is not the EDXML package")
         sender = sender_code_in(signed_root)
         if policy.require_sender_binding and sender != agency:
-            raise SenderMismatchError(sender or "(none)", agency)
+            raise SenderMismatchError(sender or "", agency)
         return VerifiedPackage(
             signed_bytes=result.signed_data,
             signed_root=signed_root,

@@ -424,3 +424,13 @@ def test_extended_key_usage_must_allow_signing(dev_pki: DevPki, verifier: Verifi
         replace=True,
     )
     assert verifier.verify(dev_pki.signer("H41-client").sign(document())).agency_code == H41
+
+
+def test_a_package_naming_no_sender(
+    signer_for: Callable[[str], Signer], verifier: Verifier
+) -> None:
+    unsigned = document().replace(b"<edXML:OrganId>000.00.00.H41</edXML:OrganId>", b"", 1)
+    signed = signer_for(H41).sign(unsigned)
+    with pytest.raises(SenderMismatchError, match="names no sender") as caught:
+        verifier.verify(signed)
+    assert caught.value.sender == ""
