@@ -38,6 +38,7 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka import errors as kafka_errors
 from aiokafka.structs import OffsetAndMetadata, TopicPartition
 
 from bus import metrics
@@ -76,6 +77,13 @@ __all__ = ["Router", "RouterStats", "main", "run_router"]
 log = get_logger(__name__)
 _T = TypeVar("_T")
 _DIRECTORY_REFUSALS = (UnknownAgencyError, InactiveAgencyError)
+#: Commit failures meaning "these partitions are someone else's now".
+_LOST_PARTITIONS = (
+    kafka_errors.CommitFailedError,
+    kafka_errors.IllegalGenerationError,
+    kafka_errors.RebalanceInProgressError,
+    kafka_errors.UnknownMemberIdError,
+)
 #: Worker threads checking one batch: one per core (signxml holds the GIL for much
 #: of a verification, so more threads only take turns).
 _CHECK_THREADS = max(1, min(4, os.cpu_count() or 1))
@@ -252,9 +260,27 @@ class Router:
             await self._rewind(batch)
             raise
         offsets = {tp: OffsetAndMetadata(rs[-1].offset + 1, "") for tp, rs in batch.items() if rs}
-        with translate_errors("committing router offsets"):
-            await consumer.commit(offsets)
+        try:
+            with translate_errors("committing router offsets"):
+                await consumer.commit(offsets)
+        except BusError as error:
+            if not isinstance(error.__cause__, _LOST_PARTITIONS):
+                raise
+            # The group rebalanced meanwhile: the partitions' new owner handles the
+            # batch again, and the store keeps that from delivering anything twice.
+            log.warning("offsets not committed: the group rebalanced", error=str(error))
+        await self._report_lag(consumer)
         return len(records)
+
+    async def _report_lag(self, consumer: AIOKafkaConsumer) -> None:
+        """Publish how far behind edx.submit this router is, per partition."""
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp)
+            if highwater is None:
+                continue
+            with contextlib.suppress(Exception):  # a partition revoked meanwhile
+                position = await consumer.position(tp)
+                metrics.set_consumer_lag("router", tp.topic, tp.partition, highwater - position)
 
     async def _rewind(self, batch: dict[TopicPartition, list[ConsumerRecord[Any, Any]]]) -> None:
         """After a failed batch, go back to its first records so it is handled again."""

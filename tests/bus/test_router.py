@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from bus.directory import Agency, publish_agency, suspend_agency
+from bus.metrics import REGISTRY
 from bus.settings import Settings
 from edxml import StatusCode, build
 from signing import DevPki, Signer
@@ -42,6 +43,10 @@ async def settings(
     return configured
 
 
+def _metric(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
 async def _reasons(settings: Settings) -> list[str]:
     return [
         r.headers["edx-reason-code"] for r in await read_topic(settings, settings.topics.deadletter)
@@ -54,9 +59,19 @@ async def test_document_reaches_every_recipient_unchanged(
     package = document(CENTRAL, [PROVINCE, DISTRICT])
     data = signed(package, signer_for(CENTRAL))
     await submit(settings, data, sender=CENTRAL, document_id=package.document_id)
+    delivered_before = _metric("edx_packages_delivered_total")
     async with quick_router(settings) as router:
         await route(router, 1)
     assert router.stats.delivered == 2
+    assert _metric("edx_packages_delivered_total") - delivered_before == 2
+    lag = [
+        REGISTRY.get_sample_value(
+            "edx_consumer_lag",
+            {"service": "router", "topic": settings.topics.submit, "partition": p},
+        )
+        for p in ("0", "1")
+    ]
+    assert 0.0 in lag  # reported, and the partition the package was on is caught up
     for recipient in (PROVINCE, DISTRICT):
         (copy,) = await read_topic(settings, settings.topics.inbox(recipient))
         assert copy.value == data  # byte for byte
