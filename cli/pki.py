@@ -85,6 +85,23 @@ def revoke_command(directory: Path, code: str) -> None:
     click.echo(f"CRL      {crl}")
 
 
+@pki.command("export")
+@_DIR
+@click.argument("code")
+@click.argument("target", metavar="OUT", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--passphrase-file",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    required=True,
+    help="A file whose first line is the passphrase protecting the bundle.",
+)
+def export_command(directory: Path, code: str, target: Path, passphrase_file: Path) -> None:
+    """Export CODE's key, certificate and CA chain as a PKCS#12 bundle OUT (.p12)."""
+    lines = passphrase_file.read_bytes().splitlines()
+    written = DevPki.open(directory).export_pkcs12(code, target, lines[0] if lines else b"")
+    click.echo(f"exported {code} to {written}")
+
+
 @pki.command("list")
 @_DIR
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")

@@ -32,6 +32,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
 from signing.certificates import (
@@ -396,6 +397,29 @@ class DevPki:
             signer = Signer.from_files(paths.key_path, paths.cert_path)
             self._signers[slot] = signer
         return signer
+
+    def export_pkcs12(self, slot: str, target: Path | str, password: bytes) -> Path:
+        """Write an agency's key, certificate and CA chain as one PKCS#12 bundle
+        (``.p12``), the form office software and key stores import."""
+        if not password:
+            raise PkiError("a PKCS#12 bundle needs a passphrase")
+        paths = self.paths(slot)
+        if not paths.cert_path.is_file():
+            raise PkiError(f"no certificate issued to {slot} in {self.directory}")
+        certs = load_certificate_file(paths.cert_path)
+        cas = [*certs[1:], self.root_cert]
+        data = pkcs12.serialize_key_and_certificates(
+            slot.encode("utf-8"),
+            load_private_key(paths.key_path),
+            certs[0],
+            cas,
+            serialization.BestAvailableEncryption(password),
+        )
+        target = Path(target)
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        return target
 
     # --- revocation ---------------------------------------------------------------
 

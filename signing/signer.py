@@ -158,7 +158,9 @@ class Signer:
             raise CredentialError(f"{path} holds no private key and certificate")
         if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
             raise CredentialError(f"{path}: only RSA and EC keys can sign EDXML packages")
-        return cls(key, cert, tuple(extra), algorithm)
+        # A root in the bundle is the verifier's trust anchor, not something to carry.
+        chain = tuple(c for c in extra if c.subject != c.issuer)
+        return cls(key, cert, chain, algorithm)
 
     @property
     def agency_code(self) -> str:

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from cli.main import cli
 from signing import DevPki, agency_code_of
+from tests.signing._packages import document
 
 
 @pytest.fixture
@@ -108,3 +109,42 @@ def test_revoke_of_an_unknown_agency(runner: CliRunner, tmp_path: Path) -> None:
     result = runner.invoke(cli, ["pki", "revoke", str(pki), "000.00.00.H99"])
     assert result.exit_code == 1
     assert "no certificate issued to 000.00.00.H99" in result.stderr
+
+
+def test_export_a_pkcs12_bundle_and_sign_with_it(runner: CliRunner, tmp_path: Path) -> None:
+    pki = tmp_path / "pki"
+    assert runner.invoke(cli, ["pki", "init", str(pki), "--intermediate"]).exit_code == 0
+    assert runner.invoke(cli, ["pki", "issue", str(pki), "000.00.00.H41"]).exit_code == 0
+    passphrase = tmp_path / "pass"
+    passphrase.write_text("mật khẩu\n", encoding="utf-8")
+    bundle = tmp_path / "h41.p12"
+    exported = runner.invoke(
+        cli,
+        [
+            "pki",
+            "export",
+            str(pki),
+            "000.00.00.H41",
+            str(bundle),
+            "--passphrase-file",
+            str(passphrase),
+        ],
+    )
+    assert exported.exit_code == 0, exported.output
+    assert stat.S_IMODE(bundle.stat().st_mode) == 0o600
+    unsigned = tmp_path / "in.edxml"
+    unsigned.write_bytes(document())
+    signed = tmp_path / "out.edxml"
+    args = ["sign", "--p12", str(bundle), "--passphrase-file", str(passphrase)]
+    assert runner.invoke(cli, [*args, str(unsigned), str(signed)]).exit_code == 0
+    # the bundle carries the sub-CA, so the signature does too
+    assert signed.read_bytes().count(b"<ds:X509Certificate>") == 2
+    assert runner.invoke(cli, ["verify", "--trust", str(pki), str(signed)]).exit_code == 0
+    empty = tmp_path / "empty"
+    empty.write_text("")
+    refused = runner.invoke(
+        cli,
+        ["pki", "export", str(pki), "000.00.00.H41", str(bundle), "--passphrase-file", str(empty)],
+    )
+    assert refused.exit_code == 1
+    assert "[pki-error]" in refused.stderr
