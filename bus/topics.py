@@ -66,13 +66,23 @@ def _keep_forever() -> dict[str, str]:
     return {"retention.ms": FOREVER, "retention.bytes": FOREVER, "cleanup.policy": "delete"}
 
 
+def _carries_packages(settings: Settings) -> dict[str, str]:
+    """Topics whose values are whole packages: room for the largest one allowed."""
+    return {**_keep_forever(), "max.message.bytes": str(_record_room(settings))}
+
+
+def _record_room(settings: Settings) -> int:
+    # Headers, key and the record batch framing come on top of the package.
+    return settings.max_package_bytes + 64 * 1024
+
+
 def topic_specs(settings: Settings, agencies: Iterable[str] = ()) -> list[TopicSpec]:
     """The §3 topics for ``settings``, plus the inboxes of ``agencies``."""
     names = settings.topics
     specs = [
-        TopicSpec(names.submit, settings.partitions, _keep_forever()),
+        TopicSpec(names.submit, settings.partitions, _carries_packages(settings)),
         TopicSpec(names.events, settings.partitions, _keep_forever()),
-        TopicSpec(names.deadletter, settings.partitions, _keep_forever()),
+        TopicSpec(names.deadletter, settings.partitions, _carries_packages(settings)),
         # One partition: the directory is small and read whole, in order, by everyone.
         TopicSpec(names.agencies, 1, {"cleanup.policy": "compact", "retention.ms": FOREVER}),
     ]
@@ -81,7 +91,9 @@ def topic_specs(settings: Settings, agencies: Iterable[str] = ()) -> list[TopicS
 
 
 def _inbox_spec(settings: Settings, agency: str) -> TopicSpec:
-    return TopicSpec(settings.topics.inbox(agency), settings.partitions, _keep_forever())
+    return TopicSpec(
+        settings.topics.inbox(agency), settings.partitions, _carries_packages(settings)
+    )
 
 
 async def ensure_topics(settings: Settings, agencies: Iterable[str] = ()) -> None:

@@ -34,6 +34,9 @@ def test_specs_keep_everything_and_compact_the_directory() -> None:
         assert specs[name].configs["retention.ms"] == "-1"
         assert not specs[name].compacted
         assert specs[name].partitions == 4
+    for name in ("edx.submit", "edx.deadletter", "edx.inbox.000.00.00.H41"):
+        # Room for the largest package the settings allow.
+        assert int(specs[name].configs["max.message.bytes"]) > Settings().max_package_bytes
 
 
 async def test_creates_all_topics_idempotently(bus_settings: Settings) -> None:
