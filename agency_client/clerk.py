@@ -55,7 +55,8 @@ async def send_document(
 ) -> SendOutcome:
     """Build, sign, keep and publish a document; optionally wait for the 01s."""
     files = [_attachment(p) for p in attachments]
-    async with AgencyClient(settings, sender, **client_options) as client:
+    options = {"connect_later": True, **client_options}  # a clerk's document is kept offline
+    async with AgencyClient(settings, sender, **options) as client:
         package = new_document(
             sender,
             list(recipients),

@@ -84,17 +84,17 @@ _FOLLOW_UP_SUFFIX = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Parts:
-    """What :class:`AgencyClient` runs on once started."""
+    """What :class:`AgencyClient` runs on once started (the link fills in on connecting)."""
 
     signer: Signer
     verifier: Verifier
     outbox: Outbox
     store: InboxStore
-    producer: Any
-    consumer: Any
     reader: InboxReader
+    producer: Any | None = None
+    consumer: Any | None = None
 
 
 class AgencyClient:
@@ -114,6 +114,7 @@ class AgencyClient:
         group_id: str | None = None,
         hand_over_statuses: bool = True,
         fetch_max_wait_ms: int = 100,
+        connect_later: bool = False,
         clock: Clock = utc_now,
     ) -> None:
         self.settings = settings
@@ -130,6 +131,9 @@ class AgencyClient:
         self._hand_over_statuses = hand_over_statuses
         # How long the broker may hold an empty fetch: the floor of the inbox's latency.
         self.fetch_max_wait_ms = fetch_max_wait_ms
+        # Start even when the broker does not answer: send() keeps documents in the
+        # outbox and a background task connects (and publishes them) when it can.
+        self.connect_later = connect_later
         self._clock = clock
         self._parts: _Parts | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -153,6 +157,45 @@ class AgencyClient:
         path = self.settings.outbox_path(self.agency)
         outbox = Outbox(path, clock=self._clock)
         store = InboxStore(path, clock=self._clock)
+        reader = InboxReader(
+            agency=self.agency,
+            consumer=None,
+            verifier=verifier,
+            store=store,
+            outbox=outbox,
+            acknowledge_arrival=self._acknowledge_arrival,
+            on_change=self._changed.set,
+            hand_over_statuses=self._hand_over_statuses,
+        )
+        parts = _Parts(signer, verifier, outbox, store, reader)
+        try:
+            await self._connect(parts)
+        except BusError as exc:
+            if not (self.connect_later and exc.retriable):
+                outbox.close()
+                store.close()
+                raise
+            _log.warning("agency %s works offline until the bus answers: %s", self.agency, exc)
+            self._tasks.append(
+                asyncio.create_task(self._connect_loop(parts), name=f"connect-{self.agency}")
+            )
+        except BaseException:
+            outbox.close()
+            store.close()
+            raise
+        self._parts = parts
+        self._tasks += [
+            asyncio.create_task(reader.run(), name=f"inbox-{self.agency}"),
+            asyncio.create_task(self._resubmit_loop(), name=f"resubmit-{self.agency}"),
+        ]
+
+    @property
+    def connected(self) -> bool:
+        """Whether the client is connected to the bus (it may start offline)."""
+        return self._parts is not None and self._parts.producer is not None
+
+    async def _connect(self, parts: _Parts) -> None:
+        """Start a producer and the inbox consumer; on success, hand them to ``parts``."""
         producer = make_producer(self.settings)
         consumer = make_consumer(
             self.settings, group_id=self.group_id, fetch_max_wait_ms=self.fetch_max_wait_ms
@@ -165,24 +208,20 @@ class AgencyClient:
         except BaseException:
             await _quietly(producer.stop())
             await _quietly(consumer.stop())
-            outbox.close()
-            store.close()
             raise
-        reader = InboxReader(
-            agency=self.agency,
-            consumer=consumer,
-            verifier=verifier,
-            store=store,
-            outbox=outbox,
-            acknowledge_arrival=self._acknowledge_arrival,
-            on_change=self._changed.set,
-            hand_over_statuses=self._hand_over_statuses,
-        )
-        self._parts = _Parts(signer, verifier, outbox, store, producer, consumer, reader)
-        self._tasks = [
-            asyncio.create_task(reader.run(), name=f"inbox-{self.agency}"),
-            asyncio.create_task(self._resubmit_loop(), name=f"resubmit-{self.agency}"),
-        ]
+        parts.producer, parts.consumer = producer, consumer
+        parts.reader.attach(consumer)
+
+    async def _connect_loop(self, parts: _Parts) -> None:
+        while True:
+            await asyncio.sleep(2.0)
+            try:
+                await self._connect(parts)
+            except (BusError, NotAuthorisedError) as exc:
+                _log.info("agency %s still offline: %s", self.agency, exc)
+                continue
+            _log.info("agency %s connected to the bus", self.agency)
+            return
 
     async def _assign_inbox(self, consumer: Any) -> None:
         """Read every partition of the agency's inbox, from the committed offsets.
@@ -222,15 +261,17 @@ class AgencyClient:
         finally:
             self._parts = None
             self._stopping = False
-        tasks, self._tasks = self._tasks, [*self._background]
+        tasks, self._tasks = [*self._tasks, *self._background], []
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await _quietly(parts.reader.commit())
-        await _quietly(parts.consumer.stop())
-        await _quietly(parts.producer.stop())
+        if parts.consumer is not None:
+            await _quietly(parts.reader.commit())
+            await _quietly(parts.consumer.stop())
+        if parts.producer is not None:
+            await _quietly(parts.producer.stop())
         parts.outbox.close()
         parts.store.close()
 
@@ -534,11 +575,14 @@ class AgencyClient:
     ) -> bool:
         """Publish a package the outbox holds; ``False`` when left for a later retry."""
         parts = self._require()
+        producer = parts.producer
+        if producer is None:  # offline: the outbox keeps it, the re-submitter retries
+            return False
         self._publishing.add(digest)
         try:
             with translate_errors(f"submitting {document_id}"):
                 await asyncio.wait_for(
-                    parts.producer.send_and_wait(
+                    producer.send_and_wait(
                         self.settings.topics.submit,
                         value=data,
                         key=self.agency.encode("utf-8"),

@@ -106,11 +106,20 @@ class InboxReader:
         self._queue: asyncio.Queue[_Handed] = asyncio.Queue(maxsize=buffer)
         self._partitions: dict[Any, _Partition] = {}
         self._outstanding: _Handed | None = None
+        self._attached = asyncio.Event()
+        if consumer is not None:
+            self._attached.set()
+
+    def attach(self, consumer: Any) -> None:
+        """Give the reader its consumer (a client that started offline connects later)."""
+        self._consumer = consumer
+        self._attached.set()
 
     # --- the pump ----------------------------------------------------------------
 
     async def run(self) -> None:
-        """Read the inbox until cancelled."""
+        """Read the inbox until cancelled (waiting first for a consumer, if offline)."""
+        await self._attached.wait()
         while True:
             try:
                 with translate_errors(f"reading the inbox of {self.agency}"):
@@ -346,7 +355,7 @@ class InboxReader:
             position = part.committable()
             if position is not None:
                 offsets[tp] = position
-        if not offsets:
+        if not offsets or self._consumer is None:
             return
         try:
             with translate_errors("committing inbox offsets"):

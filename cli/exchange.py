@@ -145,7 +145,10 @@ def send(
     if outcome.delivered:
         click.echo(f"delivered: 01 from all {len(entry.recipients)} recipients")
     elif entry.submit_count == 0:
-        click.echo("kept in the outbox: the bus did not answer; it is re-sent automatically")
+        click.echo(
+            "kept in the outbox: the bus did not answer; it is sent by the next edx "
+            f"command (or office software) acting as {sender}"
+        )
     else:
         click.echo(
             f"submitted to {len(entry.recipients)} recipients; "

@@ -21,6 +21,7 @@ from agency_client import (
 )
 from bus import EmbeddedBroker, Settings
 from bus.embedded import free_port
+from bus.errors import BrokerUnavailableError
 from bus.records import Header, decode_headers
 from edxml import build
 from signing import DevPki
@@ -187,3 +188,47 @@ async def test_a_broker_that_loses_its_data_loses_no_document(
             assert province.pending() == []
     finally:
         broker.stop()
+
+
+async def test_a_client_started_while_the_broker_is_down_keeps_and_later_sends(
+    tmp_path: Path, agency_pki: DevPki
+) -> None:
+    port = free_port()
+    prefix = unique_name()
+    settings = Settings(
+        home=tmp_path / "edx",
+        bootstrap=f"127.0.0.1:{port}",
+        topics=topic_names(prefix),
+        partitions=1,
+        router_group=f"{prefix}-router",
+        router_db_url=f"sqlite:///{tmp_path / 'router.db'}",
+        pki=agency_pki.directory,
+    )
+    broker = EmbeddedBroker(port=port, log_path=tmp_path / "tansu.log")
+    try:
+        async with AgencyClient(
+            settings, PROVINCE, connect_later=True, resubmit_after=1.0, publish_timeout=3.0
+        ) as province:
+            assert not province.connected
+            doc_id = await province.send(make_document(PROVINCE, [DISTRICT], subject="Offline"))
+            assert province.sent(doc_id).submit_count == 0
+
+            broker.start()
+            await register_agencies(settings, agency_pki, ALL_AGENCIES)
+            async with running_router(settings), AgencyClient(settings, DISTRICT) as district:
+                item = await take(district, within=60)
+                assert item.document_id == doc_id
+                await province.wait_delivered(doc_id, timeout=60)
+            assert province.connected
+    finally:
+        broker.stop()
+
+
+async def test_without_connect_later_an_unreachable_broker_is_a_named_error(
+    tmp_path: Path, agency_pki: DevPki
+) -> None:
+    settings = Settings(
+        home=tmp_path / "edx", bootstrap=f"127.0.0.1:{free_port()}", pki=agency_pki.directory
+    )
+    with pytest.raises(BrokerUnavailableError):
+        await AgencyClient(settings, PROVINCE).start()
