@@ -97,7 +97,7 @@ async def test_a_province_document_reaches_three_levels_and_every_status_comes_b
         assert province.pending() == []
 
 
-async def test_revocation_and_take_back_are_answered_with_15_and_16(
+async def test_revocation_take_back_update_and_replacement(
     live_bus: Settings, dev_pki: DevPki
 ) -> None:
     settings = live_bus
@@ -140,6 +140,26 @@ async def test_revocation_and_take_back_are_answered_with_15_and_16(
             await client.report(second.document_id, answer, "Đồng ý trả lại")
         answers = await province.wait_for_status(second.document_id, "15", timeout=30)
         assert {s.recipient for s in answers} == {DISTRICT, COMMUNE}
+
+        # Update and replacement: new packages (2 and 3) naming the document they change.
+        update_id = await province.update(
+            second.document_id, "Sửa thời gian họp", subject="Văn bản đã sửa thời gian"
+        )
+        replacement_id = await province.replace(second.document_id, "Thay bằng văn bản mới")
+        assert len({update_id, replacement_id, second.document_id}) == 3
+        for client in (district, commune):
+            kinds = {}
+            for _ in range(2):
+                item = await take(client)
+                assert isinstance(item, IncomingDocument)
+                assert item.package.business.document_id == second.document_id
+                kinds[item.document_id] = item.package.business.doc_type
+            assert kinds == {
+                update_id: BusinessDocType.UPDATE,
+                replacement_id: BusinessDocType.REPLACEMENT,
+            }
+        await province.wait_delivered(update_id, timeout=30)
+        await province.wait_delivered(replacement_id, timeout=30)
 
 
 async def test_a_resubmission_delivers_nothing_twice_and_other_bytes_are_refused(
