@@ -7,6 +7,11 @@ The router runs in a thread with its own event loop (the commands run their own
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -132,3 +137,42 @@ def test_refusals_are_one_clear_line(bus_env: dict[str, str], tmp_path: Path) ->
     code, _, err = _edx(bus_env, "report", "x", "--agency", DISTRICT, "--status", "01")
     assert code == 2  # a usage error: 01 is automatic
     assert "01" in err
+
+
+def test_inbox_follow_streams_json_lines_until_interrupted(
+    bus_env: dict[str, str], tmp_path: Path
+) -> None:
+    code, out, err = _edx(
+        bus_env, "send", "--from", PROVINCE, "--to", COMMUNE,
+        "--subject", "Theo dõi", "--number", "77", "--notation", "UBND-VP", "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    doc_id = json.loads(out)["document_id"]
+    follower = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "edx"),
+            "inbox",
+            "--agency",
+            COMMUNE,
+            "--follow",
+            "--json",
+        ],
+        env={**os.environ, **bus_env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert follower.stdout is not None
+        line = follower.stdout.readline()  # blocks until the first package is shown
+        assert json.loads(line)["document_id"] == doc_id
+        time.sleep(0.5)
+        follower.send_signal(signal.SIGINT)
+        _, stderr = follower.communicate(timeout=30)
+    finally:
+        if follower.poll() is None:
+            follower.kill()
+            follower.wait()
+    assert follower.returncode == 130
+    assert "Traceback" not in stderr
+    assert "interrupted" in stderr
