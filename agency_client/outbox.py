@@ -33,6 +33,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     and_,
+    delete,
     insert,
     or_,
     select,
@@ -333,6 +334,29 @@ class Outbox:
         if row.kind == PackageKind.STATUS:
             return self._get_status(digest)
         return self.get(row.document_id)
+
+    def forget_settled(self, older_than: timedelta) -> int:
+        """Drop delivered documents and published statuses created before ``older_than`` ago.
+
+        Bounds the file at national volume. What is forgotten can no longer be
+        taken back, revoked or reported on through this outbox (the tracker keeps
+        the history); pending and rejected packages are always kept.
+        """
+        cutoff = self._clock() - older_than
+        with self._transaction() as conn:
+            settled = conn.execute(
+                select(_packages.c.id, _packages.c.kind, _packages.c.document_id).where(
+                    _packages.c.state.in_([OutboxState.DELIVERED, OutboxState.PUBLISHED]),
+                    _packages.c.created_at < cutoff,
+                )
+            ).all()
+            documents = [r.document_id for r in settled if r.kind == PackageKind.DOCUMENT]
+            if documents:
+                conn.execute(delete(_recipients).where(_recipients.c.document_id.in_(documents)))
+                conn.execute(delete(_statuses).where(_statuses.c.document_id.in_(documents)))
+            if settled:
+                conn.execute(delete(_packages).where(_packages.c.id.in_([r.id for r in settled])))
+        return len(settled)
 
     # --- reading -------------------------------------------------------------
 

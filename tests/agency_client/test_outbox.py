@@ -153,3 +153,19 @@ def test_an_unusable_path_is_a_named_error(tmp_path: Path) -> None:
     blocker.write_text("not a directory")
     with pytest.raises(OutboxError):
         Outbox(blocker / "outbox.sqlite")
+
+
+def test_settled_packages_can_be_forgotten_pending_ones_never(
+    outbox: Outbox, clock: FakeClock
+) -> None:
+    outbox.add_document(DOC, DATA, content_digest(DATA), RECIPIENTS[:1])
+    outbox.record_status(DOC, RECIPIENTS[0], "01", "", "a")
+    waiting = "000.00.00.H41,2026/11/23,13/UBND-VP"
+    outbox.add_document(waiting, b"other", content_digest(b"other"), RECIPIENTS[:1])
+    clock.advance(3600)
+    assert outbox.forget_settled(timedelta(hours=2)) == 0
+    clock.advance(3 * 3600)
+    assert outbox.forget_settled(timedelta(hours=2)) == 1
+    assert outbox.get(DOC) is None
+    assert outbox.statuses(DOC) == []
+    assert [e.document_id for e in outbox.pending()] == [waiting]
