@@ -10,9 +10,9 @@ While the stack runs it writes ``$EDX_HOME/bus.json`` (bootstrap address and
 process id), so a second command (``edx demo``) finds the running bus instead of
 starting another one; :func:`running_bus` reads it back. It also keeps a copy of
 the agency directory (``$EDX_HOME/directory.json``) and publishes it again at the
-next start, since the embedded broker forgets ``edx.agencies`` when it stops; and
-it retires the router's memory of the previous broker's inboxes
-(:func:`retire_router_memory`), so the outboxes' re-submissions reach the new ones.
+next start, since the embedded broker forgets ``edx.agencies`` when it stops.
+The router's memory of accepted documents stays: it notices inboxes the new
+broker lost and writes a re-submitted package to them again.
 
 The broker listens on the port of ``settings.bootstrap`` when that is a local
 address and the port is free (so other terminals need no settings at all), else
@@ -48,7 +48,6 @@ __all__ = [
     "RUNTIME_FILE",
     "EmbeddedStack",
     "ensure_dev_pki",
-    "retire_router_memory",
     "running_bus",
 ]
 
@@ -86,27 +85,6 @@ def ensure_dev_pki(settings: Settings) -> DevPki | None:
     if settings.trust is not None:
         return None
     return DevPki.init(settings.resolved_pki, exist_ok=True)
-
-
-def retire_router_memory(settings: Settings) -> Path | None:
-    """Move the router's memory of an earlier broker's life aside (to ``home/previous/``).
-
-    The router remembers which inboxes already hold a document, so that a retry
-    reaches only those that do not. An embedded broker starts empty: those inboxes
-    are gone, and the memory would stop the outboxes' re-submissions from being
-    delivered again. Receivers deduplicate, so nothing is handed over twice.
-    Only the default store under ``home`` is moved; a configured one is left alone.
-    """
-    if settings.router_db_url is not None:
-        return None
-    found = sorted(settings.home.glob("router.db*"))
-    if not found:
-        return None
-    previous = settings.home / "previous"
-    previous.mkdir(parents=True, exist_ok=True)
-    for path in found:
-        os.replace(path, previous / path.name)
-    return previous
 
 
 def _local_port(bootstrap: str) -> int | None:
@@ -183,7 +161,6 @@ class EmbeddedStack:
             settings = replace(self._requested, bootstrap=self._broker.bootstrap)
             self._settings = settings
             await asyncio.to_thread(ensure_dev_pki, settings)  # key generation: off the loop
-            await asyncio.to_thread(retire_router_memory, settings)
             await ensure_topics(settings)
             restored = await restore_directory_snapshot(settings, self._snapshot_path)
             if restored:

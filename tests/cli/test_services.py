@@ -239,7 +239,7 @@ def test_a_broker_that_does_not_answer_is_one_clear_line(tmp_path: Path) -> None
     assert "Traceback" not in done.stderr
 
 
-def test_up_gives_a_restarted_broker_its_directory_and_retires_the_router_memory(
+def test_up_gives_a_restarted_broker_back_its_agency_directory(
     tmp_path: Path,
 ) -> None:
     env = clean_env(EDX_BOOTSTRAP=f"127.0.0.1:{free_port()}")
@@ -252,14 +252,11 @@ def test_up_gives_a_restarted_broker_its_directory_and_retires_the_router_memory
         assert stop(up, signal.SIGINT) == 0
     snapshot = tmp_path / ".edx" / DIRECTORY_SNAPSHOT
     assert "Nghệ An" in snapshot.read_text(encoding="utf-8")
-    assert (tmp_path / ".edx" / "router.db").is_file()
 
     with running(["up"], tmp_path, env) as up:  # a new, empty embedded broker
         wait_for(runtime.exists, 60, "edx up, again")
         directory = asyncio.run(AgencyDirectory.load(settings))
         assert stop(up, signal.SIGINT) == 0
-    # The router's memory of the first broker's inboxes is retired, not reused.
-    assert (tmp_path / ".edx" / "previous" / "router.db").is_file()
     restored = directory.get("000.00.00.H41")
     assert restored is not None
     assert restored.name == agency.name

@@ -1,0 +1,84 @@
+"""The embedded stack (what `edx up` runs) across a restart of its memory-only broker.
+
+A document is routed into a recipient's inbox; the bus stops before the recipient
+reads it, and the embedded broker forgets everything. On the next start the stack
+gives the broker the directory back, the router (which remembers the document)
+writes the sender's outbox re-submission to the lost inbox again, and the
+recipient gets it: exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from agency_client import AgencyClient, IncomingDocument
+from agency_client.demo import NGHE_AN, VINH_CITY, register_agencies
+from bus.embedded import free_port
+from bus.embedded_stack import EmbeddedStack
+from bus.errors import DatabaseError, UnknownDocumentError
+from bus.settings import Settings
+from bus.store import create_store_engine, document_status
+from edxml import new_document
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+
+
+async def _until_delivered(settings: Settings, document_id: str, recipient: str) -> None:
+    engine = create_store_engine(settings.resolved_db_url)
+    try:
+        for _ in range(300):
+            try:
+                status = await asyncio.to_thread(document_status, engine, document_id)
+            except (UnknownDocumentError, DatabaseError):  # not recorded, or not migrated yet
+                status = None
+            if status is not None and any(
+                r.recipient == recipient and r.delivered_at is not None for r in status.recipients
+            ):
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"{document_id} never reached {recipient}")
+    finally:
+        engine.dispose()
+
+
+async def test_outbox_resubmission_reaches_inboxes_the_restarted_broker_lost(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(home=tmp_path / ".edx", bootstrap=f"127.0.0.1:{free_port()}")
+    document = new_document(
+        NGHE_AN.code,
+        [VINH_CITY.code],
+        number="7",
+        notation="UBND-VP",
+        subject="Giấy mời họp",
+        signer_name="Nguyễn Văn Đệ",
+    )
+
+    stack = EmbeddedStack(settings, prepare=register_agencies)
+    async with stack, AgencyClient(stack.settings, NGHE_AN.code) as sender:
+        document_id = await sender.send(document)
+        await _until_delivered(stack.settings, document_id, VINH_CITY.code)
+    # The broker is gone, and with it the inbox that held the document, unread.
+
+    restarted = EmbeddedStack(settings)
+    async with (
+        restarted,
+        AgencyClient(restarted.settings, NGHE_AN.code, resubmit_after=1.0) as sender,
+        AgencyClient(restarted.settings, VINH_CITY.code) as recipient,
+    ):
+        seen = []
+        async for item in recipient.receive(idle_timeout=30):
+            if isinstance(item, IncomingDocument):
+                seen.append(item.document_id)
+                await recipient.acknowledge(item)
+                break
+        await sender.wait_delivered(document_id, timeout=30)
+        seen += [
+            item.document_id
+            async for item in recipient.receive(idle_timeout=3)
+            if isinstance(item, IncomingDocument)
+        ]
+    assert seen == [document_id]
