@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import importlib.util
 import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -317,3 +318,19 @@ def test_a_single_router_is_reported() -> None:
     compose = copy.deepcopy(load_compose())
     compose["services"]["router"]["deploy"]["replicas"] = 1
     assert any("replica" in p for p in compose_problems(compose))
+
+
+def test_the_image_is_built_from_every_package_of_the_project() -> None:
+    pyproject = tomllib.loads((DOCKER.parent / "pyproject.toml").read_text(encoding="utf-8"))
+    include = pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
+    packages = [pattern.rstrip("*") for pattern in include]
+    dockerfile = (DOCKER / "Dockerfile").read_text(encoding="utf-8")
+    ignore = (DOCKER / "Dockerfile.dockerignore").read_text(encoding="utf-8").splitlines()
+    for package in packages:
+        assert f"COPY {package} ./{package}" in dockerfile, package
+        assert f"!{package}/**" in ignore, package
+    assert "!pyproject.toml" in ignore
+    assert "!README.md" in ignore  # the project's readme is part of its metadata
+    # The image runs the services the compose file names, with the PostgreSQL driver.
+    assert "[postgres]" in dockerfile
+    assert re.search(r"^USER (?!root)\w+", dockerfile, re.MULTILINE), "never run as root"
