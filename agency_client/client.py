@@ -6,8 +6,9 @@ same bytes after ``resubmit_after`` seconds of silence, across restarts), reads
 the agency's own inbox, verifies every package itself, and answers 01 on its own
 once the application has taken a document (see ``agency_client.inbox``).
 
-It is an async context manager; its two background tasks (the inbox reader and
-the re-submitter) live inside it and end with it::
+It is an async context manager; its background tasks (the inbox reader, the
+re-submitter, the publications of 01s, and — when started offline with
+``connect_later`` — the connector) live inside it and end with it::
 
     async with AgencyClient(settings, "000.00.00.H41") as client:
         doc_id = await client.send(document)
