@@ -72,7 +72,7 @@ from edxml import DocumentPackage, StatusCode, StatusPackage
 from edxml.errors import EdxbusError
 from signing import TrustStore, VerificationPolicy, Verifier
 
-__all__ = ["Router", "RouterStats", "main", "run_router"]
+__all__ = ["Router", "RouterStats", "main", "make_verifier", "run_router"]
 
 log = get_logger(__name__)
 _T = TypeVar("_T")
@@ -158,6 +158,7 @@ class Router:
         self._follower = DirectoryFollower(settings, follow=True)
         self._producer: AIOKafkaProducer | None = None
         self._consumer: AIOKafkaConsumer | None = None
+        self._probe: AIOKafkaConsumer | None = None  # reads inbox copies on retries
         self._since_prune = 0
         self._inboxes: set[str] = set()
 
@@ -190,6 +191,9 @@ class Router:
             )
             with translate_errors("joining the router group"):
                 await self._consumer.start()
+            self._probe = make_consumer(self.settings, group_id=None, max_poll_records=1)
+            with translate_errors("starting the router's inbox reader"):
+                await self._probe.start()
         except BaseException:
             await self.stop()
             raise
@@ -200,9 +204,11 @@ class Router:
         """Leave the group and close everything. Idempotent."""
         consumer, self._consumer = self._consumer, None
         producer, self._producer = self._producer, None
-        if consumer is not None:
-            with contextlib.suppress(Exception):
-                await consumer.stop()
+        probe, self._probe = self._probe, None
+        for reader in (consumer, probe):
+            if reader is not None:
+                with contextlib.suppress(Exception):
+                    await reader.stop()
         if producer is not None:
             with contextlib.suppress(Exception):
                 await producer.stop()
@@ -502,27 +508,36 @@ class Router:
 
         A retry normally skips recipients that have the package. But a broker that
         lost its data (the embedded Tansu keeps memory only) no longer holds those
-        copies: an inbox partition that now ends at or before the recorded offset
-        means the copy is gone, and the sender's retry is what brings it back.
+        copies, and may meanwhile hold other records at the same offsets: the copy
+        counts as present only if the record at its recorded offset carries this
+        package's digest. The sender's retry is then what brings a lost copy back.
         """
-        consumer = self._require(self._consumer)
-        candidates = {
-            recipient: TopicPartition(self.settings.topics.inbox(recipient), partition)
-            for recipient, (partition, _) in accepted.positions.items()
-            if recipient in accepted.delivered
-            and (accepted.sender, accepted.key, recipient) not in work.planned
-        }
-        if not candidates:
-            return []
-        for recipient in candidates:
+        lost = []
+        for recipient, (partition, offset) in accepted.positions.items():
+            if recipient not in accepted.delivered:
+                continue
+            if (accepted.sender, accepted.key, recipient) in work.planned:
+                continue
             await self._ensure_inbox(recipient)
-        with translate_errors("reading inbox positions"):
-            ends = await consumer.end_offsets(list(candidates.values()))
-        return [
-            recipient
-            for recipient, tp in candidates.items()
-            if ends.get(tp, 0) <= accepted.positions[recipient][1]
-        ]
+            tp = TopicPartition(self.settings.topics.inbox(recipient), partition)
+            if not await self._copy_present(tp, offset, accepted.digest):
+                lost.append(recipient)
+        return lost
+
+    async def _copy_present(self, tp: TopicPartition, offset: int, digest: str) -> bool:
+        """Whether the record at ``offset`` of ``tp`` is the package with ``digest``."""
+        probe = self._require(self._probe)
+        with translate_errors("reading an inbox copy"):
+            ends = await probe.end_offsets([tp])
+            if ends.get(tp, 0) <= offset:
+                return False
+            probe.assign([tp])
+            probe.seek(tp, offset)
+            batch = await probe.getmany(tp, timeout_ms=5000, max_records=1)
+        for record in batch.get(tp, []):
+            if record.offset == offset:
+                return decode_headers(record.headers).get(Header.DIGEST) == digest
+        return False  # not readable now: writing it again is the safe side (receivers dedup)
 
     async def _ensure_inbox(self, agency: str) -> None:
         """Create an inbox once per router lifetime before writing to it.
