@@ -117,25 +117,9 @@ async def _documents(client: AgencyClient, expected: set[str], within: float) ->
     return seen
 
 
-#: The router remembers which inboxes it wrote each document to, and a retry of
-#: the same bytes skips those recipients. When the broker itself lost those
-#: inboxes, the skip loses the document: recovering needs the router to write a
-#: retry again to every recipient that has not been confirmed (the receiving
-#: clients deduplicate), which is for bus.router to decide.
-ROUTER_SKIPS_LOST_DELIVERIES = pytest.mark.xfail(
-    strict=True,
-    reason="bus.router treats a re-submission after broker data loss as a retry and does "
-    "not write it again to inboxes the broker lost",
-)
-
-
-@pytest.mark.parametrize(
-    "router_memory",
-    [
-        pytest.param("kept", marks=ROUTER_SKIPS_LOST_DELIVERIES),
-        pytest.param("lost-too"),
-    ],
-)
+# "kept": the router remembers where it wrote each copy, finds them gone and writes
+# them again; "lost-too": its memory went with the broker (a fresh embedded stack).
+@pytest.mark.parametrize("router_memory", ["kept", "lost-too"])
 async def test_a_broker_that_loses_its_data_loses_no_document(
     tmp_path: Path, agency_pki: DevPki, router_memory: str
 ) -> None:
