@@ -104,6 +104,8 @@ class RouterStats:
     delivered: int = 0
     rejected: int = 0
     retries: int = 0
+    #: Batches that failed on something retriable (broker, database) and were rewound.
+    failed_batches: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
 
 
@@ -246,6 +248,7 @@ class Router:
             except BusError as error:
                 if not error.retriable:
                     raise
+                self.stats.failed_batches += 1
                 log.warning("router will retry the batch", error=str(error), wait=backoff)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), backoff)
