@@ -176,3 +176,23 @@ def test_inbox_follow_streams_json_lines_until_interrupted(
     assert follower.returncode == 130
     assert "Traceback" not in stderr
     assert "interrupted" in stderr
+
+
+def test_a_document_sent_while_the_bus_is_down_goes_out_with_the_next_command(
+    bus_env: dict[str, str],
+) -> None:
+    offline = {**bus_env, "EDX_BOOTSTRAP": "127.0.0.1:9"}
+    code, out, err = _edx(
+        offline, "send", "--from", PROVINCE, "--to", DISTRICT,
+        "--subject", "Gửi khi mất mạng", "--number", "88", "--notation", "UBND-VP", "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    kept = json.loads(out)
+    assert kept["published"] is False
+    assert kept["state"] == "pending"
+
+    code, _, err = _edx(bus_env, "inbox", "--agency", PROVINCE, "--wait", "2")  # publishes it
+    assert code == 0, err
+    code, out, err = _edx(bus_env, "inbox", "--agency", DISTRICT, "--json", "--wait", "5")
+    assert code == 0, err
+    assert [i["document_id"] for i in json.loads(out)] == [kept["document_id"]]
