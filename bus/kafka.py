@@ -27,6 +27,7 @@ from aiokafka.helpers import create_ssl_context
 
 from bus.errors import BrokerError, BrokerUnavailableError, ConfigError, TopicError
 from bus.settings import Settings
+from edxml.errors import EdxbusError
 
 __all__ = [
     "BrokerFeatures",
@@ -93,7 +94,7 @@ def translate_errors(action: str = "talking to the broker") -> Iterator[None]:
         error.retriable = bool(getattr(exc, "retriable", False))
         raise error from exc
     except (TimeoutError, ConnectionError) as exc:
-        if isinstance(exc, BrokerError):
+        if isinstance(exc, EdxbusError):  # already one of ours (e.g. a database outage)
             raise
         raise BrokerUnavailableError(f"broker unavailable while {action}: {exc}") from exc
 

@@ -118,3 +118,12 @@ async def test_probe_and_round_trip(bus_settings: Settings, unique_topic) -> Non
     assert [(r.key, r.value, list(r.headers)) for r in records] == [
         (b"k", b"payload", [("h", b"v")])
     ]
+
+
+def test_our_own_errors_pass_through_untouched() -> None:
+    from bus.errors import DatabaseUnavailableError
+
+    original = DatabaseUnavailableError("store down")
+    with pytest.raises(DatabaseUnavailableError) as caught, translate_errors():
+        raise original
+    assert caught.value is original
