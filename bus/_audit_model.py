@@ -1,0 +1,177 @@
+"""The values of the auditor's replay: the window, log records, audited packages, trail
+steps, divergences and the report (shared by reading, comparing and exporting)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+__all__ = [
+    "AUDIT_HASHED_FIELDS",
+    "CLOCK_SKEW",
+    "AuditStep",
+    "AuditedPackage",
+    "Divergence",
+    "DivergenceKind",
+    "LogRecord",
+    "ReplayReport",
+    "ReplayWindow",
+]
+
+#: How far producer clocks may lag: reading starts this much before ``since``.
+CLOCK_SKEW = timedelta(hours=1)
+#: Fields of an exported trail step covered by its hash (``row_hash`` excluded).
+AUDIT_HASHED_FIELDS: tuple[str, ...] = (
+    "document_id", "sequence", "kind", "occurred_at", "actor", "recipients", "status_code",
+    "description", "content_digest", "source_topic", "source_partition", "source_offset",
+    "verified", "reason_code", "signer_agency", "signer_fingerprint", "prev_hash",
+)
+
+
+@dataclass(frozen=True)
+class ReplayWindow:
+    """Which packages a replay covers: record time in [since, until], and one agency."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    agency: str | None = None
+
+    def __post_init__(self) -> None:
+        for moment in (self.since, self.until):
+            if moment is not None and moment.tzinfo is None:
+                raise ValueError("replay window bounds must be UTC-aware")
+
+    def contains(self, at: datetime) -> bool:
+        """Whether a record written at ``at`` falls in the window."""
+        return (self.since is None or at >= self.since) and (
+            self.until is None or at <= self.until)
+
+
+@dataclass(frozen=True)
+class LogRecord:
+    """One ``edx.submit`` record: coordinates, timestamp, key and the package bytes."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp: datetime
+    key: bytes | None
+    value: bytes | None
+
+    @property
+    def coordinates(self) -> str:
+        return f"{self.topic}/{self.partition}/{self.offset}"
+
+
+@dataclass(frozen=True)
+class AuditedPackage:
+    """A log record re-verified and read: what was signed, by whom, about what."""
+
+    record: LogRecord
+    content_digest: str
+    verified: bool
+    kind: str  # SUBMITTED, STATUS or UNREADABLE
+    document_id: str | None = None
+    actor: str | None = None
+    recipients: tuple[str, ...] = ()
+    status_code: str | None = None
+    description: str | None = None
+    reason_code: str | None = None
+    reason: str | None = None
+    signer_agency: str | None = None
+    signer_fingerprint: str | None = None
+
+    def involves(self, agency: str | None) -> bool:
+        """Whether ``agency`` sent this package or is among its recipients."""
+        return agency is None or agency == self.actor or agency in self.recipients
+
+
+@dataclass(frozen=True)
+class AuditStep:
+    """One step of a rebuilt trail, hash-chained (the Avro export's record)."""
+
+    document_id: str
+    sequence: int
+    kind: str
+    occurred_at: datetime
+    actor: str
+    recipients: tuple[str, ...]
+    status_code: str | None
+    description: str | None
+    content_digest: str
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    verified: bool
+    reason_code: str | None
+    signer_agency: str | None
+    signer_fingerprint: str | None
+    prev_hash: str
+    row_hash: str
+
+    def as_row(self) -> dict[str, Any]:
+        row = asdict(self)
+        row["recipients"] = list(self.recipients)
+        return row
+
+
+class DivergenceKind(StrEnum):
+    """How the tracker and the log disagree."""
+
+    MISSING = "missing"
+    EXTRA = "extra"
+    ALTERED = "altered"
+    UNVERIFIED = "unverified"
+
+
+@dataclass(frozen=True)
+class Divergence:
+    """One disagreement between the log and the tracker."""
+
+    kind: DivergenceKind
+    document_id: str
+    what: str
+    recipient: str | None = None
+    coordinates: str | None = None
+
+
+@dataclass(frozen=True)
+class ReplayReport:
+    """What a replay read, verified and found."""
+
+    window: ReplayWindow
+    records_read: int
+    packages: int
+    verified: int
+    unverified: int
+    documents: int
+    trail_steps: int
+    divergences: tuple[Divergence, ...]
+    seconds: float
+    unverified_reasons: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def clean(self) -> bool:
+        """No divergence and every package verified."""
+        return not self.divergences and self.unverified == 0
+
+    def summary(self) -> str:
+        counts: dict[str, int] = defaultdict(int)
+        for divergence in self.divergences:
+            counts[divergence.kind.value] += 1
+        found = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "no divergence"
+        verdict = "CLEAN" if self.clean else "DIVERGES"
+        reasons = "".join(f", {n} {r}" for r, n in sorted(self.unverified_reasons.items()))
+        return (
+            f"{verdict}: {self.packages} package(s) in the window ({self.verified} verified, "
+            f"{self.unverified} not{reasons}), {self.documents} document(s), "
+            f"{self.trail_steps} trail step(s); {found} [{self.seconds:.1f}s]"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["clean"] = self.clean
+        return data
