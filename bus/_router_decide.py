@@ -1,0 +1,130 @@
+"""The router's decisions on a batch: every record checked (on worker threads, one
+per core), then each checked package accepted or refused against the acceptance
+store, in order and in one transaction, with who a status may go to.
+
+Nothing here writes to Kafka; :mod:`bus._router_writes` acts on the outcomes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import ConsumerRecord
+
+from bus._router_check import CheckedPackage
+from bus._router_state import RouterState
+from bus.acceptance import AcceptanceSession, Accepted, status_key
+from bus.errors import BusError, UnauthorizedStatusError
+from edxml import StatusCode, StatusPackage
+from edxml.errors import EdxbusError
+
+__all__ = ["RouterDecisions"]
+
+#: Worker threads checking one batch: one per core (signxml holds the GIL for much
+#: of a verification, so more threads only take turns).
+_CHECK_THREADS = max(1, min(4, os.cpu_count() or 1))
+
+
+class RouterDecisions(RouterState):
+    """Checking and accepting the packages of one batch."""
+
+    async def _check_all(
+        self, records: Sequence[ConsumerRecord[Any, Any]]
+    ) -> list[CheckedPackage | EdxbusError]:
+        """Check a batch on one worker thread per core, each taking a contiguous share."""
+        share = -(-len(records) // _CHECK_THREADS)
+        chunks = [records[i : i + share] for i in range(0, len(records), share)]
+        results = await asyncio.gather(
+            *(asyncio.to_thread(self._check_chunk, chunk) for chunk in chunks)
+        )
+        return [outcome for chunk in results for outcome in chunk]
+
+    def _check_chunk(
+        self, records: Sequence[ConsumerRecord[Any, Any]]
+    ) -> list[CheckedPackage | EdxbusError]:
+        return [self._check_now(record) for record in records]
+
+    async def _check(self, record: ConsumerRecord[Any, Any]) -> CheckedPackage | EdxbusError:
+        """The package checked, or the named error that refuses it."""
+        return await asyncio.to_thread(self._check_now, record)
+
+    def _check_now(self, record: ConsumerRecord[Any, Any]) -> CheckedPackage | EdxbusError:
+        checker = self._require(self._checker)
+        try:
+            return checker.check(record.value, self._follower.directory)
+        except BusError as error:
+            if error.retriable:
+                raise
+            return error
+        except EdxbusError as error:
+            return error
+
+    def _decide_all(
+        self, outcomes: Sequence[CheckedPackage | EdxbusError]
+    ) -> list[Accepted | EdxbusError | None]:
+        """Accept (or refuse) each checked package against the store, in order."""
+        decisions: list[Accepted | EdxbusError | None] = []
+        now = datetime.now(UTC)
+        with self._store.session() as session:
+            for outcome in outcomes:
+                if not isinstance(outcome, CheckedPackage):
+                    decisions.append(None)
+                    continue
+                try:
+                    decisions.append(self._decide(session, outcome, now))
+                except BusError as error:
+                    if error.retriable:
+                        raise
+                    decisions.append(error)
+                except EdxbusError as error:
+                    decisions.append(error)
+        return decisions
+
+    def _decide(
+        self, session: AcceptanceSession, checked: CheckedPackage, now: datetime
+    ) -> Accepted:
+        package = checked.package
+        if isinstance(package, StatusPackage):
+            targets = self._status_targets(session, package)
+            key = status_key(checked.digest)
+        else:
+            targets = package.recipient_codes
+            key = package.document_id
+        return session.accept(checked.sender, key, checked.digest, targets, now=now)
+
+    def _status_targets(
+        self, session: AcceptanceSession, package: StatusPackage
+    ) -> tuple[str, ...]:
+        """Who a status goes to, if its sender may send it (else UnauthorizedStatusError)."""
+        answered = package.response_for
+        reporter = package.sender_code
+        if not answered.organ_id or not answered.document_id:
+            raise UnauthorizedStatusError(
+                reporter, answered.document_id or "(none)", "it names no document it answers"
+            )
+        original = session.lookup(answered.organ_id, answered.document_id)
+        if original is None:
+            raise UnauthorizedStatusError(
+                reporter,
+                answered.document_id,
+                f"the bus has not routed that document from {answered.organ_id}",
+            )
+        directory = self._follower.directory
+        if package.status_code is StatusCode.TAKE_BACK:
+            if reporter != original.sender:
+                raise UnauthorizedStatusError(
+                    reporter, answered.document_id, "only the original sender may take it back"
+                )
+            for recipient in original.recipients:
+                directory.require(recipient, "recipient")
+            return original.recipients
+        if reporter not in original.recipients:
+            raise UnauthorizedStatusError(
+                reporter, answered.document_id, "it was not a recipient of the document"
+            )
+        directory.require(original.sender, "recipient")
+        return (original.sender,)

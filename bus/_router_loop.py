@@ -1,0 +1,142 @@
+"""The router's consume loop: fetch a batch of ``edx.submit``, check, decide and
+route it, await every write, record the deliveries, then commit the offsets.
+
+A batch that fails is rewound so it is handled again; a retriable failure backs
+off and retries, anything else ends the loop. Offsets are committed only after
+every write of the batch is acknowledged and recorded (at-least-once delivery).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka import errors as kafka_errors
+from aiokafka.structs import OffsetAndMetadata, TopicPartition
+
+from bus import metrics
+from bus._router_decide import RouterDecisions
+from bus._router_writes import RouterWrites, _Batch
+from bus.errors import BusError, InactiveAgencyError, UnknownAgencyError
+from bus.kafka import translate_errors
+from bus.logs import get_logger
+
+__all__ = ["MAX_BACKOFF_SECONDS", "MAX_BATCH", "RouterLoop"]
+
+#: The router's log lines keep the router's logger name wherever they are written.
+log = get_logger("bus.router")
+
+_DIRECTORY_REFUSALS = (UnknownAgencyError, InactiveAgencyError)
+#: Commit failures meaning "these partitions are someone else's now".
+_LOST_PARTITIONS = (
+    kafka_errors.CommitFailedError,
+    kafka_errors.IllegalGenerationError,
+    kafka_errors.RebalanceInProgressError,
+    kafka_errors.UnknownMemberIdError,
+)
+
+#: Records handled per batch at most (one commit per batch).
+MAX_BATCH = 200
+#: Longest wait after a retriable failure before the batch is tried again.
+MAX_BACKOFF_SECONDS = 30.0
+#: The router prunes its store once per this many accepted packages.
+_PRUNE_EVERY = 10_000
+
+
+class RouterLoop(RouterDecisions, RouterWrites):
+    """The loop around one batch at a time."""
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Route until ``stop`` is set. Retriable failures back off and retry the batch."""
+        stop = stop or asyncio.Event()
+        backoff = 0.5
+        while not stop.is_set():
+            try:
+                await self.route_available(timeout_ms=500)
+                backoff = 0.5
+            except BusError as error:
+                if not error.retriable:
+                    raise
+                self.stats.failed_batches += 1
+                log.warning("router will retry the batch", error=str(error), wait=backoff)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+
+    async def route_available(self, *, timeout_ms: int = 1000) -> int:
+        """Fetch one batch (waiting up to ``timeout_ms``), route it, commit. Returns its size."""
+        consumer = self._require(self._consumer)
+        with translate_errors("reading edx.submit"):
+            batch = await consumer.getmany(timeout_ms=timeout_ms, max_records=MAX_BATCH)
+        records = [r for partition in batch.values() for r in partition]
+        if not records:
+            return 0
+        try:
+            with metrics.time_processing("router"):
+                await self._route_batch(records)
+        except BaseException:
+            await self._rewind(batch)
+            raise
+        offsets = {tp: OffsetAndMetadata(rs[-1].offset + 1, "") for tp, rs in batch.items() if rs}
+        try:
+            with translate_errors("committing router offsets"):
+                await consumer.commit(offsets)
+        except BusError as error:
+            if not isinstance(error.__cause__, _LOST_PARTITIONS):
+                raise
+            # The group rebalanced meanwhile: the partitions' new owner handles the
+            # batch again, and the store keeps that from delivering anything twice.
+            log.warning("offsets not committed: the group rebalanced", error=str(error))
+        await self._report_lag(consumer)
+        return len(records)
+
+    async def _report_lag(self, consumer: AIOKafkaConsumer) -> None:
+        """Publish how far behind edx.submit this router is, per partition."""
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp)
+            if highwater is None:
+                continue
+            with contextlib.suppress(Exception):  # a partition revoked meanwhile
+                position = await consumer.position(tp)
+                metrics.set_consumer_lag("router", tp.topic, tp.partition, highwater - position)
+
+    async def _rewind(self, batch: dict[TopicPartition, list[ConsumerRecord[Any, Any]]]) -> None:
+        """After a failed batch, go back to its first records so it is handled again."""
+        consumer = self._consumer
+        if consumer is None:
+            return
+        for tp, records in batch.items():
+            if records and tp in consumer.assignment():
+                consumer.seek(tp, records[0].offset)
+
+    async def _route_batch(self, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
+        # The checks (signature, parse, directory) need no memory of other packages:
+        # run them side by side on the worker threads; decide and route in order.
+        outcomes = await self._check_all(records)
+        stale = [i for i, o in enumerate(outcomes) if isinstance(o, _DIRECTORY_REFUSALS)]
+        if stale:
+            # An agency registered (or reinstated) a moment ago: read the directory
+            # to its end before refusing anyone over it.
+            await self._follower.refresh()
+            for i in stale:
+                outcomes[i] = await self._check(records[i])
+        # Retry, replay or new, and who gets it: decided in order, in one transaction.
+        decisions = await asyncio.to_thread(self._decide_all, outcomes)
+        work = _Batch()
+        for record, outcome, decision in zip(records, outcomes, decisions, strict=True):
+            await self._route_record(record, outcome, decision, work)
+        if work.sends:
+            with translate_errors("writing inboxes and events"):
+                await asyncio.gather(*work.sends)
+        now = datetime.now(UTC)
+        await asyncio.to_thread(self._store.mark_delivered, work.acknowledged(), now=now)
+        self.stats.delivered += len(work.deliveries)
+        metrics.record_delivered(len(work.deliveries))
+        self._since_prune += len(records)
+        if self._since_prune >= _PRUNE_EVERY:
+            self._since_prune = 0
+            await asyncio.to_thread(self._store.prune, now=now)

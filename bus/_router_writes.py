@@ -1,0 +1,275 @@
+"""The router's writes for one batch: each record's outcome sent on, without waiting.
+
+An accepted package goes unchanged to every recipient that lacks it (a retry also
+checks that recorded copies are still in their inboxes), with its lifecycle
+events; a refused one goes to ``edx.deadletter``, with a rejection notice in the
+claimed sender's inbox and a REJECTED event. Every send is collected in a
+:class:`_Batch`, awaited together and recorded by :mod:`bus._router_loop`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import ConsumerRecord
+from aiokafka.structs import TopicPartition
+
+from bus import metrics
+from bus._router_check import CheckedPackage
+from bus._router_records import (
+    REJECTION_KIND,
+    Source,
+    delivered_event,
+    package_headers,
+    rejected_event,
+    rejection_headers,
+    status_event,
+    submitted_event,
+)
+from bus._router_state import RouterState
+from bus.acceptance import Accepted, Delivery
+from bus.errors import BusError
+from bus.events import LIFECYCLE_EVENT
+from bus.kafka import translate_errors
+from bus.logs import get_logger, log_context
+from bus.records import Header, content_digest, decode_headers
+from bus.topics import ensure_inbox
+from edxml import DocumentPackage
+from edxml.errors import EdxbusError
+
+__all__ = ["RouterWrites", "record_kind"]
+
+#: The router's log lines keep the router's logger name wherever they are written.
+log = get_logger("bus.router")
+
+
+@dataclass
+class _Batch:
+    """The writes of one batch: sent, then awaited together, then recorded."""
+
+    sends: list[asyncio.Future[Any]] = field(default_factory=list)
+    deliveries: list[tuple[Delivery, asyncio.Future[Any]]] = field(default_factory=list)
+    planned: set[tuple[str, str, str]] = field(default_factory=set)
+
+    def acknowledged(self) -> list[Delivery]:
+        """The deliveries with where they landed (call after every send is acked)."""
+        landed = []
+        for delivery, future in self.deliveries:
+            metadata = future.result()
+            landed.append(replace(delivery, partition=metadata.partition, offset=metadata.offset))
+        return landed
+
+
+class RouterWrites(RouterState):
+    """Routing each record of a batch: deliveries, events and refusals."""
+
+    async def _route_record(
+        self,
+        record: ConsumerRecord[Any, Any],
+        outcome: CheckedPackage | EdxbusError,
+        decision: Accepted | EdxbusError | None,
+        work: _Batch,
+    ) -> None:
+        self.stats.handled += 1
+        metrics.record_submitted()
+        source = Source(record.topic, record.partition, record.offset)
+        headers = decode_headers(record.headers)
+        claimed_sender = _claimed_sender(record.key, headers)
+        claimed_document = headers.get(Header.DOCUMENT_ID, "")
+        if isinstance(outcome, CheckedPackage):
+            # Verified and parsed: the package itself says who sent it and about what.
+            claimed_sender = outcome.sender
+            claimed_document = outcome.package.document_id
+        with log_context(document_id=claimed_document or None, agency=claimed_sender or None):
+            try:
+                if isinstance(outcome, EdxbusError):
+                    raise outcome
+                if isinstance(decision, EdxbusError):
+                    raise decision
+                assert decision is not None
+                await self._route_checked(outcome, decision, source, work)
+            except BusError as error:
+                if error.retriable:
+                    raise
+                await self._reject(record, error, claimed_sender, claimed_document, source, work)
+            except EdxbusError as error:
+                await self._reject(record, error, claimed_sender, claimed_document, source, work)
+
+    async def _route_checked(
+        self, checked: CheckedPackage, accepted: Accepted, source: Source, work: _Batch
+    ) -> None:
+        package = checked.package
+        now = datetime.now(UTC)
+        key = accepted.key
+        pending = [r for r in accepted.undelivered if (checked.sender, key, r) not in work.planned]
+        if len(pending) < len(accepted.recipients):
+            self.stats.retries += 1
+            pending += await self._lost_copies(accepted, work)
+        if isinstance(package, DocumentPackage):
+            await self._emit(work, submitted_event(package, checked.digest, source, now))
+        for recipient in pending:
+            await self._deliver(checked, accepted, recipient, source, work)
+            if isinstance(package, DocumentPackage):
+                event = delivered_event(package, recipient, checked.digest, source, now)
+            else:
+                event = status_event(package, recipient, checked.digest, source, now)
+                metrics.record_status(str(package.status_code.value))
+            await self._emit(work, event)
+        log.info(
+            "routed",
+            kind=package.kind,
+            recipients=len(accepted.recipients),
+            new_deliveries=len(pending),
+        )
+
+    async def _deliver(
+        self,
+        checked: CheckedPackage,
+        accepted: Accepted,
+        recipient: str,
+        source: Source,
+        work: _Batch,
+    ) -> None:
+        producer = self._require(self._producer)
+        value = checked.raw  # unchanged: the signature must verify at every hop
+        await self._ensure_inbox(recipient)
+        with translate_errors(f"writing the inbox of {recipient}"):
+            future = await producer.send(
+                self.settings.topics.inbox(recipient),
+                value,
+                key=checked.sender.encode("utf-8"),
+                headers=package_headers(checked.package, checked.sender, checked.digest, source),
+            )
+        work.sends.append(future)
+        work.deliveries.append((Delivery(accepted.sender, accepted.key, recipient), future))
+        work.planned.add((accepted.sender, accepted.key, recipient))
+
+    async def _lost_copies(self, accepted: Accepted, work: _Batch) -> list[str]:
+        """Recipients whose recorded copy is no longer in their inbox.
+
+        A retry normally skips recipients that have the package. But a broker that
+        lost its data (the embedded Tansu keeps memory only) no longer holds those
+        copies, and may meanwhile hold other records at the same offsets: the copy
+        counts as present only if the record at its recorded offset carries this
+        package's digest. The sender's retry is then what brings a lost copy back.
+        """
+        lost = []
+        for recipient, (partition, offset) in accepted.positions.items():
+            if recipient not in accepted.delivered:
+                continue
+            if (accepted.sender, accepted.key, recipient) in work.planned:
+                continue
+            await self._ensure_inbox(recipient)
+            tp = TopicPartition(self.settings.topics.inbox(recipient), partition)
+            if not await self._copy_present(tp, offset, accepted.digest):
+                lost.append(recipient)
+        return lost
+
+    async def _copy_present(self, tp: TopicPartition, offset: int, digest: str) -> bool:
+        """Whether the record at ``offset`` of ``tp`` is the package with ``digest``."""
+        probe = self._require(self._probe)
+        with translate_errors("reading an inbox copy"):
+            ends = await probe.end_offsets([tp])
+            if ends.get(tp, 0) <= offset:
+                return False
+            probe.assign([tp])
+            probe.seek(tp, offset)
+            batch = await probe.getmany(tp, timeout_ms=5000, max_records=1)
+        for record in batch.get(tp, []):
+            if record.offset == offset:
+                return decode_headers(record.headers).get(Header.DIGEST) == digest
+        return False  # not readable now: writing it again is the safe side (receivers dedup)
+
+    async def _ensure_inbox(self, agency: str) -> None:
+        """Create an inbox once per router lifetime before writing to it.
+
+        Registration creates inboxes, but a directory written by other tools may
+        not have, and a producer would wait for a missing topic instead of failing.
+        """
+        if agency not in self._inboxes:
+            await ensure_inbox(self.settings, agency)
+            self._inboxes.add(agency)
+
+    async def _emit(self, work: _Batch, event: dict[str, Any]) -> None:
+        producer = self._require(self._producer)
+        with translate_errors("writing an event"):
+            future = await producer.send(
+                self.settings.topics.events,
+                LIFECYCLE_EVENT.encode(event),
+                key=str(event["document_id"]).encode("utf-8"),
+            )
+        work.sends.append(future)
+
+    async def _reject(
+        self,
+        record: ConsumerRecord[Any, Any],
+        error: EdxbusError,
+        claimed_sender: str,
+        claimed_document: str,
+        source: Source,
+        work: _Batch,
+    ) -> None:
+        producer = self._require(self._producer)
+        value: bytes = record.value or b""
+        digest = content_digest(value)
+        document_id = claimed_document or f"unidentified:{digest[:16]}"
+        kind = record_kind(record)
+        self.stats.rejected += 1
+        self.stats.reasons[error.reason_code] = self.stats.reasons.get(error.reason_code, 0) + 1
+        metrics.record_rejected(error.reason_code)
+        log.warning("rejected", reason_code=error.reason_code, reason=str(error))
+
+        def headers(kind: str | None) -> list[tuple[str, bytes]]:
+            return rejection_headers(
+                error,
+                claimed_sender=claimed_sender,
+                claimed_document_id=claimed_document,
+                digest=digest,
+                source=source,
+                kind=kind,
+            )
+
+        key = claimed_sender.encode("utf-8") if claimed_sender else None
+        with translate_errors("writing the dead-letter topic"):
+            work.sends.append(
+                await producer.send(
+                    self.settings.topics.deadletter,
+                    value,
+                    key=key,
+                    headers=headers(kind or None),
+                )
+            )
+            if claimed_sender and self._follower.directory.get(claimed_sender) is not None:
+                await self._ensure_inbox(claimed_sender)
+                work.sends.append(
+                    await producer.send(
+                        self.settings.topics.inbox(claimed_sender),
+                        value,
+                        key=key,
+                        headers=headers(REJECTION_KIND),
+                    )
+                )
+        event = rejected_event(
+            error,
+            claimed_sender=claimed_sender,
+            claimed_document_id=document_id,
+            package_kind=kind.upper() if kind in {"document", "status"} else "UNKNOWN",
+            digest=digest,
+            source=source,
+            at=datetime.now(UTC),
+        )
+        await self._emit(work, event)
+
+
+def record_kind(record: ConsumerRecord[Any, Any]) -> str:
+    """The ``edx-kind`` header a submitter put on a record ('' when absent)."""
+    return decode_headers(record.headers).get(Header.KIND, "")
+
+
+def _claimed_sender(key: bytes | None, headers: dict[str, str]) -> str:
+    if key:
+        return key.decode("utf-8", "replace")
+    return headers.get(Header.SENDER, "")
