@@ -13,6 +13,12 @@ re-submitter, the publications of 01s, and — when started offline with
     async with AgencyClient(settings, "000.00.00.H41") as client:
         doc_id = await client.send(document)
         await client.wait_delivered(doc_id, timeout=30)
+
+The class is the client's lifecycle, sending, receiving and queries; it is assembled
+from parts beside this module that each own one job: connecting
+(``_client_connect``), publishing and re-submitting (``_client_publish``), follow-up
+documents (``_client_follow_up``) and waiting for answers (``_client_waiting``), over
+the state they share (``_client_state``).
 """
 
 from __future__ import annotations
@@ -20,53 +26,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from aiokafka import TopicPartition
 from cryptography.x509.oid import NameOID
 
+from agency_client._client_connect import ClientConnection, _quietly
+from agency_client._client_follow_up import ClientFollowUps
+from agency_client._client_publish import ClientPublishing
+from agency_client._client_state import _Parts
+from agency_client._client_waiting import ClientWaiting
 from agency_client._inbox_store import InboxStore, QuarantinedPackage
 from agency_client._store import Clock, utc_now
 from agency_client.credentials import load_signer, load_verifier
-from agency_client.errors import (
-    ClientNotStartedError,
-    DeliveryTimeoutError,
-    NotAuthorisedError,
-    StatusNotAllowedError,
-    SubmissionRejectedError,
-    UnknownDocumentError,
-)
+from agency_client.errors import NotAuthorisedError, StatusNotAllowedError, UnknownDocumentError
 from agency_client.inbox import Inbox, InboxReader
-from agency_client.items import InboxItem, IncomingDocument
-from agency_client.outbox import Outbox, OutboxEntry, OutboxState, PackageKind, RecipientStatus
-from bus import (
-    BusError,
-    Header,
-    Settings,
-    content_digest,
-    encode_headers,
-    make_consumer,
-    make_producer,
-    translate_errors,
-)
-from edxml import (
-    BusinessDocType,
-    DocumentId,
-    DocumentPackage,
-    Mode,
-    StatusCode,
-    StatusPackage,
-    build,
-    new_document,
-    new_status,
-    now_in_vietnam,
-    parse,
-)
+from agency_client.items import InboxItem
+from agency_client.outbox import Outbox, OutboxEntry, PackageKind, RecipientStatus
+from bus import BusError, Settings, content_digest
+from edxml import BusinessDocType, DocumentPackage, Mode, StatusCode, StatusPackage, build, parse
 from edxml.errors import EdxbusError
 from signing import Signer, Verifier
 
@@ -78,27 +57,8 @@ _log = logging.getLogger("agency_client")
 #: 01 is sent automatically on arrival; 13 is :meth:`AgencyClient.take_back`.
 REPORTABLE_STATUSES = frozenset(StatusCode(c) for c in ("02", "03", "04", "05", "06", "15", "16"))
 
-_FOLLOW_UP_SUFFIX = {
-    BusinessDocType.REVOCATION: "TH",  # thu hồi
-    BusinessDocType.UPDATE: "CN",  # cập nhật
-    BusinessDocType.REPLACEMENT: "TT",  # thay thế
-}
 
-
-@dataclass
-class _Parts:
-    """What :class:`AgencyClient` runs on once started (the link fills in on connecting)."""
-
-    signer: Signer
-    verifier: Verifier
-    outbox: Outbox
-    store: InboxStore
-    reader: InboxReader
-    producer: Any | None = None
-    consumer: Any | None = None
-
-
-class AgencyClient:
+class AgencyClient(ClientConnection, ClientPublishing, ClientFollowUps, ClientWaiting):
     """The SDK of one agency. See the module docstring and docs/AGENCY_INTEGRATION.md."""
 
     def __init__(
@@ -194,52 +154,6 @@ class AgencyClient:
     def connected(self) -> bool:
         """Whether the client is connected to the bus (it may start offline)."""
         return self._parts is not None and self._parts.producer is not None
-
-    async def _connect(self, parts: _Parts) -> None:
-        """Start a producer and the inbox consumer; on success, hand them to ``parts``."""
-        producer = make_producer(self.settings)
-        consumer = make_consumer(
-            self.settings, group_id=self.group_id, fetch_max_wait_ms=self.fetch_max_wait_ms
-        )
-        try:
-            with translate_errors(f"connecting agency {self.agency} to the bus"):
-                await producer.start()
-                await consumer.start()
-                await self._assign_inbox(consumer)
-        except BaseException:
-            await _quietly(producer.stop())
-            await _quietly(consumer.stop())
-            raise
-        parts.producer, parts.consumer = producer, consumer
-        parts.reader.attach(consumer)
-
-    async def _connect_loop(self, parts: _Parts) -> None:
-        while True:
-            await asyncio.sleep(2.0)
-            try:
-                await self._connect(parts)
-            except (BusError, NotAuthorisedError) as exc:
-                _log.info("agency %s still offline: %s", self.agency, exc)
-                continue
-            _log.info("agency %s connected to the bus", self.agency)
-            return
-
-    async def _assign_inbox(self, consumer: Any) -> None:
-        """Read every partition of the agency's inbox, from the committed offsets.
-
-        An inbox has one reader, its agency's client, so partitions are assigned
-        directly rather than through group membership: no rebalance waits, and the
-        group id serves only to keep the committed offsets. Run one client per
-        agency at a time (its outbox and dedup store are local to it).
-        """
-        topic = self.settings.topics.inbox(self.agency)
-        await consumer.topics()  # refreshes the metadata
-        partitions = consumer.partitions_for_topic(topic)
-        if not partitions:
-            raise NotAuthorisedError(
-                self.agency, f"its inbox topic {topic} does not exist (is the agency registered?)"
-            )
-        consumer.assign([TopicPartition(topic, p) for p in sorted(partitions)])
 
     async def stop(self, *, settle: bool = False) -> None:
         """Stop the background tasks and disconnect; the outbox keeps what is pending.
@@ -400,75 +314,7 @@ class AgencyClient:
         """Inbox records that failed verification and were not handed over."""
         return self._require().store.quarantined()
 
-    # A named timeout, not asyncio.timeout: the error must say who stayed silent.
-    async def wait_delivered(self, document_id: str, timeout: float) -> OutboxEntry:  # noqa: ASYNC109
-        """Wait until every recipient returned 01.
-
-        Raises :class:`SubmissionRejectedError` if the router refused the document,
-        :class:`DeliveryTimeoutError` (naming who is silent) after ``timeout``.
-        """
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            entry = self.sent(document_id)
-            if entry.state is OutboxState.DELIVERED:
-                return entry
-            if entry.state is OutboxState.REJECTED:
-                raise SubmissionRejectedError(
-                    entry.reason_code or "rejected", entry.reason or "", document_id
-                )
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise DeliveryTimeoutError(document_id, timeout, entry.missing)
-            await self._wait_change(min(remaining, 0.5))
-
-    async def wait_for_status(
-        self,
-        document_id: str,
-        status: StatusCode | str,
-        timeout: float,  # noqa: ASYNC109 (a named timeout saying who stayed silent)
-        *,
-        recipients: Sequence[str] | None = None,
-    ) -> list[RecipientStatus]:
-        """Wait until ``status`` came back from every recipient named (default: all)."""
-        code = StatusCode(status).value
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            entry = self.sent(document_id)
-            wanted = set(recipients or entry.recipients)
-            found = [s for s in self.statuses(document_id) if s.status_code == code]
-            if wanted <= {s.recipient for s in found}:
-                return found
-            if entry.state is OutboxState.REJECTED:
-                raise SubmissionRejectedError(
-                    entry.reason_code or "rejected", entry.reason or "", document_id
-                )
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                missing = sorted(wanted - {s.recipient for s in found})
-                raise DeliveryTimeoutError(document_id, timeout, missing)
-            await self._wait_change(min(remaining, 0.5))
-
-    async def resubmit_due(self) -> int:
-        """Publish now what the outbox holds as due; how many packages went out."""
-        parts = self._require()
-        count = 0
-        for entry in parts.outbox.due_for_resubmit(timedelta(seconds=self.resubmit_after)):
-            if entry.digest in self._publishing:
-                continue
-            if await self._publish_kept(entry.kind, entry.document_id, entry.data, entry.digest):
-                count += 1
-        return count
-
     # --- internals ---------------------------------------------------------------
-
-    def _require(self) -> _Parts:
-        if self._parts is None:
-            raise ClientNotStartedError(
-                f"the client of {self.agency} is not started (use 'async with' or start())"
-            )
-        return self._parts
 
     def _check_sender(self, sender: str) -> None:
         if sender != self.agency:
@@ -479,158 +325,3 @@ class AgencyClient:
     @staticmethod
     def _parse_own(data: bytes) -> DocumentPackage | StatusPackage:
         return parse(data, mode=Mode.STRICT).package
-
-    def _sent_document(self, document_id: str) -> DocumentPackage:
-        entry = self.sent(document_id)
-        package = parse(entry.data, mode=Mode.TOLERANT).package
-        assert isinstance(package, DocumentPackage)
-        return package
-
-    async def _follow_up(
-        self, document_id: str, business: BusinessDocType, reason: str, fields: dict[str, Any]
-    ) -> str:
-        original = self._sent_document(document_id)
-        notation = fields.pop("notation", None) or self._free_notation(original, business)
-        values: dict[str, Any] = {
-            "number": original.code.number,
-            "notation": notation,
-            "subject": original.subject,
-            "content": original.content,
-            "due_date": original.due_date,
-            "attachments": original.attachments,
-            "signer_name": original.signer.full_name,
-            "signer_position": original.signer.position,
-            "signer_competence": original.signer.competence,
-            "place": original.promulgation.place,
-            "document_type": original.document_type.type,
-        }
-        values.update(fields)
-        package = new_document(
-            self.agency,
-            list(original.recipients),
-            business=business,
-            target_document_id=document_id,
-            reason=reason,
-            **values,
-        )
-        return await self.send(package)
-
-    def _free_notation(self, original: DocumentPackage, business: BusinessDocType) -> str:
-        """A notation for a follow-up that gives a DocumentId not used yet today."""
-        base = f"{original.code.notation}-{_FOLLOW_UP_SUFFIX[business]}"
-        outbox = self._require().outbox
-        today = now_in_vietnam().date()  # the promulgation date new_document will use
-        for n in range(1, 1000):
-            notation = base if n == 1 else f"{base}{n}"
-            candidate = DocumentId.build(self.agency, today, original.code.number, notation)
-            if outbox.get(str(candidate)) is None:
-                return notation
-        return f"{base}{now_in_vietnam():%H%M%S}"
-
-    async def _send_status(
-        self, answering: DocumentPackage, code: StatusCode, description: str
-    ) -> OutboxEntry:
-        entry = self._keep_status(answering, code, description)
-        if self._background:  # arrivals (01) first: statuses reach the sender in order
-            await asyncio.wait(set(self._background), timeout=self.publish_timeout)
-        await self._publish_kept(PackageKind.STATUS, entry.document_id, entry.data, entry.digest)
-        return entry
-
-    def _keep_status(
-        self, answering: DocumentPackage, code: StatusCode, description: str
-    ) -> OutboxEntry:
-        """Build, sign and keep a status in the outbox (not yet published)."""
-        parts = self._require()
-        status = new_status(self.agency, answering, code, description)
-        signed = parts.signer.sign(build(status), check_sender=True)
-        return parts.outbox.add_status(
-            answering.document_id, code.value, signed, content_digest(signed)
-        )
-
-    async def _acknowledge_arrival(self, item: IncomingDocument) -> None:
-        """Answer 01 for a document taken by the application (the same bytes every time).
-
-        Once the 01 is in the outbox it is as safe as a published one (the
-        re-submitter publishes whatever the outbox holds unpublished), so the
-        publication runs in the background and the inbox moves on at once.
-        """
-        parts = self._require()
-        arrival = next(
-            (e for e in parts.outbox.sent_statuses(item.document_id) if e.status_code == "01"),
-            None,
-        ) or self._keep_status(item.package, StatusCode.ARRIVED, "Đã đến (arrived)")
-        task = asyncio.create_task(
-            self._publish_quietly(arrival), name=f"arrival-{item.document_id}"
-        )
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-    async def _publish_quietly(self, entry: OutboxEntry) -> None:
-        try:
-            await self._publish_kept(entry.kind, entry.document_id, entry.data, entry.digest)
-        except EdxbusError as exc:  # kept in the outbox: the re-submitter tries again
-            _log.warning("01 on %s not published yet: %s", entry.document_id, exc)
-
-    async def _publish_kept(
-        self, kind: PackageKind, document_id: str, data: bytes, digest: str
-    ) -> bool:
-        """Publish a package the outbox holds; ``False`` when left for a later retry."""
-        parts = self._require()
-        producer = parts.producer
-        if producer is None:  # offline: the outbox keeps it, the re-submitter retries
-            return False
-        self._publishing.add(digest)
-        try:
-            with translate_errors(f"submitting {document_id}"):
-                await asyncio.wait_for(
-                    producer.send_and_wait(
-                        self.settings.topics.submit,
-                        value=data,
-                        key=self.agency.encode("utf-8"),
-                        headers=encode_headers(
-                            {
-                                Header.KIND: kind.value,
-                                Header.DOCUMENT_ID: document_id,
-                                Header.SENDER: self.agency,
-                                Header.DIGEST: digest,
-                            }
-                        ),
-                    ),
-                    self.publish_timeout,
-                )
-        except BusError as exc:
-            if not exc.retriable:
-                raise
-            _log.warning(
-                "%s %s of %s kept in the outbox, not yet published: %s",
-                kind.value,
-                document_id,
-                self.agency,
-                exc,
-            )
-            return False
-        finally:
-            self._publishing.discard(digest)
-        parts.outbox.mark_submitted(kind, document_id, digest)
-        return True
-
-    async def _resubmit_loop(self) -> None:
-        interval = max(0.2, min(self.resubmit_after / 4, 5.0))
-        while True:
-            try:
-                sent = await self.resubmit_due()
-                if sent:
-                    _log.info("agency %s re-submitted %d package(s)", self.agency, sent)
-            except EdxbusError as exc:
-                _log.warning("agency %s: re-submission failed: %s", self.agency, exc)
-            await asyncio.sleep(interval)
-
-    async def _wait_change(self, seconds: float) -> None:
-        self._changed.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._changed.wait(), seconds)
-
-
-async def _quietly(awaitable: Any) -> None:
-    with contextlib.suppress(Exception):
-        await awaitable
