@@ -10,6 +10,7 @@ docs/AGENCY_INTEGRATION.md.
 from agency_client._inbox_store import QuarantinedPackage
 from agency_client.clerk import SendOutcome, read_inbox, report_status, send_document
 from agency_client.client import REPORTABLE_STATUSES, AgencyClient
+from agency_client.demo import DemoResult, register_agencies, run_demo
 from agency_client.errors import (
     ClientError,
     ClientNotStartedError,
@@ -33,6 +34,7 @@ __all__ = [
     "ClientError",
     "ClientNotStartedError",
     "DeliveryTimeoutError",
+    "DemoResult",
     "DuplicateDocumentError",
     "Inbox",
     "InboxItem",
@@ -52,6 +54,8 @@ __all__ = [
     "SubmissionRejectedError",
     "UnknownDocumentError",
     "read_inbox",
+    "register_agencies",
     "report_status",
+    "run_demo",
     "send_document",
 ]

@@ -30,10 +30,15 @@ from datetime import date, timedelta
 
 from agency_client.client import AgencyClient
 from agency_client.items import IncomingDocument
-from bus.directory import Agency, certificate_fingerprints, publish_agency
+from bus import (
+    Agency,
+    Settings,
+    certificate_fingerprints,
+    create_store_engine,
+    document_status,
+    publish_agency,
+)
 from bus.errors import DatabaseError, UnknownDocumentError
-from bus.settings import Settings
-from bus.store import create_store_engine, document_status
 from edxml import Attachment, Organization, new_document, now_in_vietnam
 from edxml.errors import EdxbusError
 from signing import DevPki

@@ -1,6 +1,11 @@
-"""The transport: topics, events, the router and tracker services, the broker launcher."""
+"""The transport: topics, events, the router and tracker services, the tracker's store,
+the auditor's replay, logs and metrics, and the embedded broker.
+
+Layers above (``agency_client``, ``cli``) import only the names exported here.
+"""
 
 from bus.acceptance import AcceptanceStore, Accepted
+from bus.audit import ReplayReport, ReplayWindow, read_trail_file, run_replay, write_trail_file
 from bus.directory import (
     Agency,
     AgencyDirectory,
@@ -13,6 +18,7 @@ from bus.directory import (
     suspend_agency,
 )
 from bus.embedded import EmbeddedBroker, find_broker_binary
+from bus.embedded_stack import EmbeddedStack, running_bus
 from bus.errors import BusError
 from bus.events import AGENCY_RECORD, LIFECYCLE_EVENT, AvroCodec
 from bus.kafka import (
@@ -24,10 +30,23 @@ from bus.kafka import (
     started,
     translate_errors,
 )
+from bus.logs import configure_logging, get_logger, log_context
+from bus.metrics import start_metrics_server
 from bus.records import Header, content_digest, decode_headers, encode_headers
 from bus.router import Router, RouterStats, run_router
 from bus.settings import Settings, TopicNames, load_settings
+from bus.store import (
+    DocumentStatus,
+    TrackedDocument,
+    TrackFilter,
+    Trail,
+    create_store_engine,
+    document_status,
+    document_trail,
+    track,
+)
 from bus.topics import ensure_inbox, ensure_topics
+from bus.tracker import Tracker, run_tracker
 
 __all__ = [
     "AGENCY_RECORD",
@@ -41,29 +60,50 @@ __all__ = [
     "BrokerFeatures",
     "BusError",
     "DirectoryFollower",
+    "DocumentStatus",
     "EmbeddedBroker",
+    "EmbeddedStack",
     "Header",
+    "ReplayReport",
+    "ReplayWindow",
     "Router",
     "RouterStats",
     "Settings",
     "TopicNames",
+    "TrackFilter",
+    "TrackedDocument",
+    "Tracker",
+    "Trail",
     "certificate_fingerprints",
+    "configure_logging",
     "content_digest",
+    "create_store_engine",
     "decode_headers",
+    "document_status",
+    "document_trail",
     "encode_headers",
     "ensure_inbox",
     "ensure_topics",
     "find_broker_binary",
+    "get_logger",
     "load_directory",
     "load_settings",
+    "log_context",
     "make_admin",
     "make_consumer",
     "make_producer",
     "probe_features",
     "publish_agency",
+    "read_trail_file",
     "reinstate_agency",
+    "run_replay",
     "run_router",
+    "run_tracker",
+    "running_bus",
+    "start_metrics_server",
     "started",
     "suspend_agency",
+    "track",
     "translate_errors",
+    "write_trail_file",
 ]

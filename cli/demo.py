@@ -23,10 +23,8 @@ from pathlib import Path
 
 import click
 
-from agency_client.demo import DemoResult, register_agencies, run_demo
-from bus import Settings, load_settings
-from bus.embedded_stack import EmbeddedStack, running_bus
-from bus.logs import configure_logging
+from agency_client import DemoResult, register_agencies, run_demo
+from bus import EmbeddedStack, Settings, configure_logging, load_settings, running_bus
 
 __all__ = ["COMMANDS"]
 

@@ -18,11 +18,15 @@ from pathlib import Path
 
 import click
 
-from bus import Settings, load_settings
-from bus.embedded_stack import EmbeddedStack, running_bus
-from bus.logs import configure_logging
-from bus.metrics import start_metrics_server
-from bus.topics import ensure_topics
+from bus import (
+    EmbeddedStack,
+    Settings,
+    configure_logging,
+    ensure_topics,
+    load_settings,
+    running_bus,
+    start_metrics_server,
+)
 
 __all__ = ["COMMANDS"]
 
@@ -98,7 +102,7 @@ def router_group() -> None:
 @_metrics_option
 def router_run(home: Path | None, metrics_port: int | None) -> None:
     """Run one router in the foreground (scale by running more)."""
-    from bus.router import run_router
+    from bus import run_router
 
     _serve(_settings(home, metrics_port), run_router)
 
@@ -113,7 +117,7 @@ def tracker_group() -> None:
 @_metrics_option
 def tracker_run(home: Path | None, metrics_port: int | None) -> None:
     """Run the tracker in the foreground."""
-    from bus.tracker import run_tracker
+    from bus import run_tracker
 
     _serve(_settings(home, metrics_port), run_tracker)
 

@@ -21,17 +21,18 @@ from typing import Any, TypeVar
 import click
 from sqlalchemy import Engine
 
-from bus import Settings, load_settings
-from bus.store import (
+from bus import (
     DocumentStatus,
+    Settings,
     TrackedDocument,
     TrackFilter,
     Trail,
     create_store_engine,
     document_status,
     document_trail,
+    load_settings,
 )
-from bus.store import track as track_query
+from bus import track as track_query
 from cli.render import echo_json, table
 
 __all__ = ["COMMANDS", "replay", "status", "track", "trail"]
@@ -242,7 +243,7 @@ def trail(document_id: str | None, from_file: Path | None, home: Path | None,
     With --from-file, every document in the file is shown unless DOCUMENT_ID is given.
     """
     if from_file is not None:
-        from bus.audit import read_trail_file
+        from bus import read_trail_file
 
         trails = read_trail_file(from_file, document_id)
     elif document_id is None:
@@ -294,7 +295,7 @@ def replay(since: str | None, until: str | None, agency: str | None, out: Path |
            no_progress: bool, home: Path | None, db_url: str | None, as_json: bool) -> None:
     """Re-verify every package on edx.submit, rebuild each document's trail, compare it
     with the tracker and report every divergence (exit 3 when any)."""
-    from bus.audit import ReplayWindow, run_replay
+    from bus import ReplayWindow, run_replay
 
     settings = _settings(home, db_url)
     window = ReplayWindow(since=_parse_moment(since, "--since"),
