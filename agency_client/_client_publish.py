@@ -44,8 +44,22 @@ class ClientPublishing(ClientState):
         entry = self._keep_status(answering, code, description)
         if self._background:  # arrivals (01) first: statuses reach the sender in order
             await asyncio.wait(set(self._background), timeout=self.publish_timeout)
-        await self._publish_kept(PackageKind.STATUS, entry.document_id, entry.data, entry.digest)
-        return entry
+        parts = self._require()
+        published = await self._publish_kept(
+            PackageKind.STATUS, entry.document_id, entry.data, entry.digest
+        )
+        if not published:
+            return entry
+        # The entry as the outbox holds it now: submitted once, so callers can tell
+        # "sent" from "kept for a later retry".
+        return next(
+            (
+                e
+                for e in parts.outbox.sent_statuses(answering.document_id)
+                if e.digest == entry.digest
+            ),
+            entry,
+        )
 
     def _keep_status(
         self, answering: DocumentPackage, code: StatusCode, description: str

@@ -96,7 +96,9 @@ def test_send_inbox_and_report_round_trip(bus_env: dict[str, str], tmp_path: Pat
         "--description", "Đã vào sổ", "--json",
     )  # fmt: skip
     assert code == 0, err
-    assert json.loads(out)["status_code"] == "03"
+    reported = json.loads(out)
+    assert reported["status_code"] == "03"
+    assert reported["published"] is True  # the bus answered: not left in the outbox
 
     code, out, err = _edx(bus_env, "inbox", "--agency", PROVINCE, "--wait", "5")
     assert code == 0, err
