@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import ssl
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -202,6 +203,18 @@ async def _close(client: Any) -> None:
         await closer()
 
 
+@contextlib.contextmanager
+def _quiet_logger(name: str) -> Iterator[None]:
+    """Silence one library logger below CRITICAL for the duration of a block."""
+    logger = logging.getLogger(name)
+    previous = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)
+
+
 async def probe_features(settings: Settings, *, wait_seconds: float = 10.0) -> BrokerFeatures:
     """Ask the broker what it supports, once per bootstrap address.
 
@@ -215,7 +228,10 @@ async def probe_features(settings: Settings, *, wait_seconds: float = 10.0) -> B
     producer = make_producer(settings, enable_idempotence=True)
     supported = True
     try:
-        await asyncio.wait_for(producer.start(), wait_seconds)
+        # A broker without InitProducerId makes aiokafka log an ERROR; here that
+        # answer is the expected "no", so the probe keeps it out of operators' logs.
+        with _quiet_logger("aiokafka.producer.sender"):
+            await asyncio.wait_for(producer.start(), wait_seconds)
     except (
         kafka_errors.UnknownError,
         kafka_errors.UnsupportedVersionError,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import ssl
 from pathlib import Path
 
@@ -127,3 +128,17 @@ def test_our_own_errors_pass_through_untouched() -> None:
     with pytest.raises(DatabaseUnavailableError) as caught, translate_errors():
         raise original
     assert caught.value is original
+
+
+@pytest.mark.kafka
+async def test_probe_keeps_the_expected_no_out_of_the_logs(
+    bus_settings: Settings, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import bus.kafka
+
+    monkeypatch.setattr(bus.kafka, "_features", {})  # probe afresh, not from memory
+    with caplog.at_level("DEBUG", logger="aiokafka"):
+        await probe_features(bus_settings)
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert errors == []
+    assert logging.getLogger("aiokafka.producer.sender").level == logging.NOTSET
