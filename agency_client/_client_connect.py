@@ -6,18 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from typing import Any
 
 from aiokafka import TopicPartition
 
 from agency_client._client_state import ClientState, _Parts
 from agency_client.errors import NotAuthorisedError
-from bus import BusError, make_consumer, make_producer, translate_errors
+from bus import BusError, get_logger, make_consumer, make_producer, translate_errors
 
 __all__ = ["ClientConnection"]
 
-_log = logging.getLogger("agency_client")
+_log = get_logger("agency_client")
 
 
 class ClientConnection(ClientState):
@@ -47,9 +46,9 @@ class ClientConnection(ClientState):
             try:
                 await self._connect(parts)
             except (BusError, NotAuthorisedError) as exc:
-                _log.info("agency %s still offline: %s", self.agency, exc)
+                _log.info("agency %s still offline: %s", self.agency, exc, agency=self.agency)
                 continue
-            _log.info("agency %s connected to the bus", self.agency)
+            _log.info("agency %s connected to the bus", self.agency, agency=self.agency)
             return
 
     async def _assign_inbox(self, consumer: Any) -> None:
@@ -73,4 +72,3 @@ class ClientConnection(ClientState):
 async def _quietly(awaitable: Any) -> None:
     with contextlib.suppress(Exception):
         await awaitable
-

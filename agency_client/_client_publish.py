@@ -9,19 +9,18 @@ left to the re-submitter rather than lost.
 from __future__ import annotations
 
 import asyncio
-import logging
 from datetime import timedelta
 
 from agency_client._client_state import ClientState
 from agency_client.items import IncomingDocument
 from agency_client.outbox import OutboxEntry, PackageKind
-from bus import BusError, Header, content_digest, encode_headers, translate_errors
+from bus import BusError, Header, content_digest, encode_headers, get_logger, translate_errors
 from edxml import DocumentPackage, StatusCode, build, new_status
 from edxml.errors import EdxbusError
 
 __all__ = ["ClientPublishing"]
 
-_log = logging.getLogger("agency_client")
+_log = get_logger("agency_client")
 
 
 class ClientPublishing(ClientState):
@@ -94,7 +93,13 @@ class ClientPublishing(ClientState):
         try:
             await self._publish_kept(entry.kind, entry.document_id, entry.data, entry.digest)
         except EdxbusError as exc:  # kept in the outbox: the re-submitter tries again
-            _log.warning("01 on %s not published yet: %s", entry.document_id, exc)
+            _log.warning(
+                "01 on %s not published yet: %s",
+                entry.document_id,
+                exc,
+                document_id=entry.document_id,
+                agency=self.agency,
+            )
 
     async def _publish_kept(
         self, kind: PackageKind, document_id: str, data: bytes, digest: str
@@ -132,6 +137,8 @@ class ClientPublishing(ClientState):
                 document_id,
                 self.agency,
                 exc,
+                document_id=document_id,
+                agency=self.agency,
             )
             return False
         finally:
@@ -145,7 +152,14 @@ class ClientPublishing(ClientState):
             try:
                 sent = await self.resubmit_due()
                 if sent:
-                    _log.info("agency %s re-submitted %d package(s)", self.agency, sent)
+                    _log.info(
+                        "agency %s re-submitted %d package(s)",
+                        self.agency,
+                        sent,
+                        agency=self.agency,
+                    )
             except EdxbusError as exc:
-                _log.warning("agency %s: re-submission failed: %s", self.agency, exc)
+                _log.warning(
+                    "agency %s: re-submission failed: %s", self.agency, exc, agency=self.agency
+                )
             await asyncio.sleep(interval)

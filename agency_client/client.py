@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -44,14 +43,14 @@ from agency_client.errors import NotAuthorisedError, StatusNotAllowedError, Unkn
 from agency_client.inbox import Inbox, InboxReader
 from agency_client.items import InboxItem
 from agency_client.outbox import Outbox, OutboxEntry, PackageKind, RecipientStatus
-from bus import BusError, Settings, content_digest
+from bus import BusError, Settings, content_digest, get_logger
 from edxml import BusinessDocType, DocumentPackage, Mode, StatusCode, StatusPackage, build, parse
 from edxml.errors import EdxbusError
 from signing import Signer, Verifier
 
 __all__ = ["REPORTABLE_STATUSES", "AgencyClient"]
 
-_log = logging.getLogger("agency_client")
+_log = get_logger("agency_client")
 
 #: Statuses an application reports by hand with :meth:`AgencyClient.report`.
 #: 01 is sent automatically on arrival; 13 is :meth:`AgencyClient.take_back`.
@@ -136,7 +135,12 @@ class AgencyClient(ClientConnection, ClientPublishing, ClientFollowUps, ClientWa
                 outbox.close()
                 store.close()
                 raise
-            _log.warning("agency %s works offline until the bus answers: %s", self.agency, exc)
+            _log.warning(
+                "agency %s works offline until the bus answers: %s",
+                self.agency,
+                exc,
+                agency=self.agency,
+            )
             self._tasks.append(
                 asyncio.create_task(self._connect_loop(parts), name=f"connect-{self.agency}")
             )
@@ -170,7 +174,12 @@ class AgencyClient(ClientConnection, ClientPublishing, ClientFollowUps, ClientWa
                 try:
                     await parts.reader.settle_outstanding()
                 except EdxbusError as exc:
-                    _log.warning("agency %s: last package not settled: %s", self.agency, exc)
+                    _log.warning(
+                        "agency %s: last package not settled: %s",
+                        self.agency,
+                        exc,
+                        agency=self.agency,
+                    )
             if self._background:  # arrivals (01) on their way: give them a moment
                 await asyncio.wait(set(self._background), timeout=self.publish_timeout)
         finally:

@@ -23,7 +23,6 @@ stop its re-submissions.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -33,14 +32,14 @@ from typing import Any
 from agency_client._inbox_store import InboxStore
 from agency_client.items import InboxItem, IncomingDocument, IncomingStatus, RejectionNotice
 from agency_client.outbox import Outbox
-from bus import Header, content_digest, decode_headers, translate_errors
+from bus import Header, content_digest, decode_headers, get_logger, translate_errors
 from edxml import DocumentPackage, Mode, StatusCode, StatusPackage, parse
 from edxml.errors import EdxbusError
 from signing import Verifier
 
 __all__ = ["Inbox", "InboxReader"]
 
-_log = logging.getLogger("agency_client.inbox")
+_log = get_logger("agency_client.inbox")
 
 
 @dataclass
@@ -125,7 +124,7 @@ class InboxReader:
                 with translate_errors(f"reading the inbox of {self.agency}"):
                     batch = await self._consumer.getmany(timeout_ms=200, max_records=100)
             except EdxbusError as exc:
-                _log.warning("inbox of %s: %s; retrying", self.agency, exc)
+                _log.warning("inbox of %s: %s; retrying", self.agency, exc, agency=self.agency)
                 await asyncio.sleep(0.5)
                 continue
             for tp, records in batch.items():
@@ -190,7 +189,13 @@ class InboxReader:
         )
         if self._store.has_taken("document", sender, package.document_id, digest):
             # Already taken: the sender re-submitted because our 01 did not reach it.
-            _log.info("document %s from %s seen again; 01 repeated", item.document_id, sender)
+            _log.info(
+                "document %s from %s seen again; 01 repeated",
+                item.document_id,
+                sender,
+                document_id=item.document_id,
+                agency=self.agency,
+            )
             await self._acknowledge_arrival(item)
             return None
         return item
@@ -243,6 +248,9 @@ class InboxReader:
             self.agency,
             reason,
             reason_code,
+            document_id=document_id or None,
+            agency=self.agency,
+            reason_code=reason_code,
         )
         if self._store.has_taken("rejection", self.agency, document_id, digest):
             return None
@@ -274,6 +282,9 @@ class InboxReader:
             document_id,
             reason,
             reason_code,
+            document_id=document_id or None,
+            agency=self.agency,
+            reason_code=reason_code,
         )
         self._store.quarantine(source, sender, document_id, reason_code, reason, data, digest)
 
@@ -362,7 +373,7 @@ class InboxReader:
                 await self._consumer.commit(offsets)
         except EdxbusError as exc:
             # Not fatal: the records come back and are recognised by the dedup store.
-            _log.warning("inbox of %s: commit failed: %s", self.agency, exc)
+            _log.warning("inbox of %s: commit failed: %s", self.agency, exc, agency=self.agency)
             return
         for tp, position in offsets.items():
             self._partitions[tp].committed = position

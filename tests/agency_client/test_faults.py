@@ -22,6 +22,7 @@ from agency_client import (
 from bus import EmbeddedBroker, Settings
 from bus.embedded import free_port
 from bus.errors import BrokerUnavailableError
+from bus.logs import record_fields
 from bus.records import Header, decode_headers
 from edxml import build
 from signing import DevPki
@@ -216,3 +217,17 @@ async def test_without_connect_later_an_unreachable_broker_is_a_named_error(
     )
     with pytest.raises(BrokerUnavailableError):
         await AgencyClient(settings, PROVINCE).start()
+
+
+async def test_an_offline_client_logs_its_agency_as_a_field(
+    tmp_path: Path, agency_pki: DevPki, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = Settings(
+        home=tmp_path / "edx", bootstrap=f"127.0.0.1:{free_port()}", pki=agency_pki.directory
+    )
+    with caplog.at_level("INFO", logger="agency_client"):
+        async with AgencyClient(settings, PROVINCE, connect_later=True) as province:
+            assert not province.connected
+    offline = [r for r in caplog.records if "offline" in r.getMessage()]
+    assert offline, [r.getMessage() for r in caplog.records]
+    assert all(record_fields(r).get("agency") == PROVINCE for r in offline)
