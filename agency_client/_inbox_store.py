@@ -106,6 +106,18 @@ _quarantine = Table(
 )
 
 
+def _is_taken(conn: Connection, kind: str, sender: str, document_id: str, digest: str) -> bool:
+    row = conn.execute(
+        select(_taken.c.id).where(
+            _taken.c.kind == kind,
+            _taken.c.sender == sender,
+            _taken.c.document_id == document_id,
+            _taken.c.digest == digest,
+        )
+    ).first()
+    return row is not None
+
+
 class InboxStore:
     """One agency's memory of taken and quarantined packages, in its local SQLite file."""
 
@@ -132,17 +144,7 @@ class InboxStore:
     def has_taken(self, kind: str, sender: str, document_id: str, digest: str) -> bool:
         """Whether exactly these bytes were already handed to the application."""
         with self._connection() as conn:
-            return (
-                conn.execute(
-                    select(_taken.c.id).where(
-                        _taken.c.kind == kind,
-                        _taken.c.sender == sender,
-                        _taken.c.document_id == document_id,
-                        _taken.c.digest == digest,
-                    )
-                ).first()
-                is not None
-            )
+            return _is_taken(conn, kind, sender, document_id, digest)
 
     def record_taken(
         self,
@@ -158,17 +160,7 @@ class InboxStore:
     ) -> bool:
         """Remember a package as taken; ``False`` when it was already remembered."""
         with self._transaction() as conn:
-            if (
-                conn.execute(
-                    select(_taken.c.id).where(
-                        _taken.c.kind == kind,
-                        _taken.c.sender == sender,
-                        _taken.c.document_id == document_id,
-                        _taken.c.digest == digest,
-                    )
-                ).first()
-                is not None
-            ):
+            if _is_taken(conn, kind, sender, document_id, digest):
                 return False
             conn.execute(
                 insert(_taken).values(
