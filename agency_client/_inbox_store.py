@@ -15,11 +15,9 @@ dropped either: they are kept in the quarantine with the reason.
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from types import TracebackType
 
 from sqlalchemy import (
     Column,
@@ -36,7 +34,7 @@ from sqlalchemy import (
     select,
 )
 
-from agency_client._store import Clock, UtcDateTime, guarded, open_engine, utc_now
+from agency_client._store import Clock, LocalStore, UtcDateTime, utc_now
 
 __all__ = ["InboxStore", "QuarantinedPackage", "TakenPackage"]
 
@@ -118,28 +116,11 @@ def _is_taken(conn: Connection, kind: str, sender: str, document_id: str, digest
     return row is not None
 
 
-class InboxStore:
+class InboxStore(LocalStore):
     """One agency's memory of taken and quarantined packages, in its local SQLite file."""
 
     def __init__(self, path: Path, *, clock: Clock = utc_now) -> None:
-        self.path = path
-        self._clock = clock
-        self._engine = open_engine(path, _metadata)
-
-    def close(self) -> None:
-        """Release the file."""
-        self._engine.dispose()
-
-    def __enter__(self) -> InboxStore:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+        super().__init__(path, _metadata, clock=clock)
 
     def has_taken(self, kind: str, sender: str, document_id: str, digest: str) -> bool:
         """Whether exactly these bytes were already handed to the application."""
@@ -248,9 +229,3 @@ class InboxStore:
             )
             for r in rows
         ]
-
-    def _transaction(self) -> AbstractContextManager[Connection]:
-        return guarded(self.path, self._engine.begin)
-
-    def _connection(self) -> AbstractContextManager[Connection]:
-        return guarded(self.path, self._engine.connect)

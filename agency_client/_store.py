@@ -12,7 +12,8 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 from sqlalchemy import Connection, Dialect, Engine, Float, MetaData, create_engine, event
 from sqlalchemy.exc import SQLAlchemyError
@@ -75,3 +76,37 @@ def guarded(
             yield conn
     except SQLAlchemyError as exc:
         raise OutboxError(f"local store {path}: {exc}") from exc
+
+
+class LocalStore:
+    """Base of the outbox and the inbox store: one agency's SQLite file and its lifecycle.
+
+    Every call is one short local transaction; driver errors surface as
+    :class:`OutboxError` naming the file.
+    """
+
+    def __init__(self, path: Path, metadata: MetaData, *, clock: Clock = utc_now) -> None:
+        self.path = path
+        self._clock = clock
+        self._engine = open_engine(path, metadata)
+
+    def close(self) -> None:
+        """Release the file."""
+        self._engine.dispose()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _transaction(self) -> AbstractContextManager[Connection]:
+        return guarded(self.path, self._engine.begin)
+
+    def _connection(self) -> AbstractContextManager[Connection]:
+        return guarded(self.path, self._engine.connect)

@@ -15,12 +15,10 @@ no 01 answers a status, so they are ``published`` once the broker acknowledged t
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from sqlalchemy import (
@@ -42,7 +40,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.sql.elements import ColumnElement
 
-from agency_client._store import Clock, UtcDateTime, guarded, open_engine, utc_now
+from agency_client._store import Clock, LocalStore, UtcDateTime, utc_now
 from agency_client.errors import DuplicateDocumentError
 
 __all__ = ["Outbox", "OutboxEntry", "OutboxState", "PackageKind", "RecipientStatus"]
@@ -144,7 +142,7 @@ _statuses = Table(
 )
 
 
-class Outbox:
+class Outbox(LocalStore):
     """One agency's outbox in its local SQLite file.
 
     Synchronous on purpose: every call is one short local transaction, and the
@@ -152,26 +150,7 @@ class Outbox:
     """
 
     def __init__(self, path: Path, *, clock: Clock = utc_now) -> None:
-        self.path = path
-        self._clock = clock
-        self._engine = open_engine(path, _metadata)
-
-    # --- lifecycle -----------------------------------------------------------
-
-    def close(self) -> None:
-        """Release the file."""
-        self._engine.dispose()
-
-    def __enter__(self) -> Outbox:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+        super().__init__(path, _metadata, clock=clock)
 
     # --- writing -------------------------------------------------------------
 
@@ -483,9 +462,3 @@ class Outbox:
             answers=row.answers,
             status_code=row.status_code,
         )
-
-    def _transaction(self) -> AbstractContextManager[Connection]:
-        return guarded(self.path, self._engine.begin)
-
-    def _connection(self) -> AbstractContextManager[Connection]:
-        return guarded(self.path, self._engine.connect)
