@@ -265,7 +265,9 @@ class AgencyClient(ClientConnection, ClientPublishing, ClientFollowUps, ClientWa
         received = parts.store.received_document(document_id)
         if received is None:
             raise UnknownDocumentError(document_id, "no such document in this agency's inbox")
-        original = parse(received.data, mode=Mode.TOLERANT).package
+        original = parse(
+            received.data, mode=Mode.TOLERANT, limits=self.settings.package_limits
+        ).package
         assert isinstance(original, DocumentPackage)
         return await self._send_status(original, code, description)
 
@@ -331,6 +333,5 @@ class AgencyClient(ClientConnection, ClientPublishing, ClientFollowUps, ClientWa
                 self.agency, f"the package names {sender} as its sender, not {self.agency}"
             )
 
-    @staticmethod
-    def _parse_own(data: bytes) -> DocumentPackage | StatusPackage:
-        return parse(data, mode=Mode.STRICT).package
+    def _parse_own(self, data: bytes) -> DocumentPackage | StatusPackage:
+        return parse(data, mode=Mode.STRICT, limits=self.settings.package_limits).package

@@ -11,9 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from agency_client.errors import NotAuthorisedError
-from bus import Settings
+from bus import Settings, make_verifier
 from edxml.errors import SigningError
-from signing import Signer, TrustStore, VerificationPolicy, Verifier
+from signing import Signer, VerificationPolicy, Verifier
 
 __all__ = ["load_signer", "load_verifier"]
 
@@ -45,8 +45,4 @@ def load_signer(
 
 def load_verifier(settings: Settings, policy: VerificationPolicy | None = None) -> Verifier:
     """A verifier over the configured trust anchors and CRL (if one exists)."""
-    crl = settings.resolved_crl
-    trust = TrustStore.from_directory(
-        settings.resolved_trust, crl_paths=(crl,) if crl is not None else ()
-    )
-    return Verifier(trust, policy or VerificationPolicy())
+    return make_verifier(settings, policy)

@@ -151,7 +151,9 @@ class InboxReader:
             return self._rejection(headers, data, digest, source)
         try:
             verified = await asyncio.to_thread(self._verifier.verify, data)
-            package = parse(verified.signed_bytes, mode=Mode.STRICT).package
+            package = parse(
+                verified.signed_bytes, mode=Mode.STRICT, limits=self._verifier.limits
+            ).package
         except EdxbusError as exc:
             self._quarantine(source, claimed, headers, exc.reason_code, str(exc), data, digest)
             return None

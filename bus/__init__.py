@@ -47,6 +47,7 @@ from bus.store import (
 )
 from bus.topics import ensure_inbox, ensure_topics
 from bus.tracker import Tracker, run_tracker
+from bus.verification import make_verifier
 
 __all__ = [
     "AGENCY_RECORD",
@@ -92,6 +93,7 @@ __all__ = [
     "make_admin",
     "make_consumer",
     "make_producer",
+    "make_verifier",
     "probe_features",
     "publish_agency",
     "read_trail_file",

@@ -8,17 +8,16 @@ from typing import Any
 from bus._audit_model import AuditedPackage, LogRecord
 from bus.records import content_digest
 from bus.settings import Settings
+from bus.verification import make_verifier
 from edxml import DocumentPackage, EdxbusError, Mode, StatusPackage, parse
-from signing import TrustStore, VerificationPolicy, Verifier
+from signing import Verifier
 
 __all__ = ["audit_record", "verifier_from_settings"]
 
 
 def verifier_from_settings(settings: Settings) -> Verifier:
     """A verifier over the trust anchors (and CRL) the settings name."""
-    crl = settings.resolved_crl
-    trust = TrustStore.from_directory(settings.resolved_trust, [crl] if crl else [])
-    return Verifier(trust, VerificationPolicy())
+    return make_verifier(settings)
 
 
 def _read(package: DocumentPackage | StatusPackage) -> dict[str, Any]:

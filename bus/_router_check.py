@@ -61,7 +61,10 @@ class PackageChecker:
             raise PackageTooLargeError(self.max_package_bytes, len(data))
         verified = self.verifier.verify(data)
         package = parse(
-            verified.signed_bytes, mode=Mode.STRICT, agency_pattern=self.agency_pattern
+            verified.signed_bytes,
+            mode=Mode.STRICT,
+            limits=self.verifier.limits,
+            agency_pattern=self.agency_pattern,
         ).package
         if package.sender_code != verified.agency_code:
             raise SenderMismatchError(package.sender_code or "(none)", verified.agency_code)

@@ -55,19 +55,15 @@ from bus.kafka import make_consumer, make_producer, probe_features, translate_er
 from bus.logs import configure_logging, get_logger
 from bus.settings import Settings, load_settings
 from bus.topics import ensure_topics
+from bus.verification import make_verifier
 from edxml.errors import EdxbusError
-from signing import TrustStore, VerificationPolicy, Verifier
+from signing import Verifier
 
 __all__ = ["Router", "RouterStats", "main", "make_verifier", "run_router"]
 
 log = get_logger(__name__)
 
 
-def make_verifier(settings: Settings) -> Verifier:
-    """The verifier of ``settings``: trust anchors of ``resolved_trust`` plus the CRL."""
-    crl = settings.resolved_crl
-    trust = TrustStore.from_directory(settings.resolved_trust, [crl] if crl else [])
-    return Verifier(trust, VerificationPolicy())
 
 
 class Router(RouterLoop):

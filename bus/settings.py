@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bus.errors import ConfigError
+from edxml import Limits
 
 __all__ = ["ENV_VARS", "Settings", "TopicNames", "load_settings"]
 
@@ -101,6 +102,12 @@ class Settings:
             return self.crl
         default = self.resolved_pki / "crl.pem"
         return default if default.exists() else None
+
+    @property
+    def package_limits(self) -> Limits:
+        """The limits every reader of packages applies (router, SDK, replay): one
+        ``max_package_bytes`` everywhere, edxml's safe defaults for the rest."""
+        return Limits(max_package_bytes=self.max_package_bytes)
 
     def outbox_path(self, agency: str) -> Path:
         """Where one agency's durable outbox lives."""
