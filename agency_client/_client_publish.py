@@ -66,7 +66,9 @@ class ClientPublishing(ClientState):
         """Build, sign and keep a status in the outbox (not yet published)."""
         parts = self._require()
         status = new_status(self.agency, answering, code, description)
-        signed = parts.signer.sign(build(status), check_sender=True)
+        signed = parts.signer.sign(
+            build(status), check_sender=True, limits=self.settings.package_limits
+        )
         return parts.outbox.add_status(
             answering.document_id, code.value, signed, content_digest(signed)
         )

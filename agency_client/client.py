@@ -241,8 +241,11 @@ class AgencyClient(ClientConnection, ClientPublishing, ClientFollowUps, ClientWa
             )
         self._check_sender(package.sender_code)
         unsigned = build(package)
-        parse(unsigned, mode=Mode.STRICT)  # our own package must pass what the router checks
-        signed = parts.signer.sign(unsigned, check_sender=True)
+        # our own package must pass what the router checks
+        parse(unsigned, mode=Mode.STRICT, limits=self.settings.package_limits)
+        signed = parts.signer.sign(
+            unsigned, check_sender=True, limits=self.settings.package_limits
+        )
         digest = content_digest(signed)
         recipients = [r.organ_id for r in package.recipients]
         parts.outbox.add_document(package.document_id, signed, digest, recipients)

@@ -69,6 +69,10 @@ class Settings:
     # The agency-code check (DOMAIN.md §1): configurable, test hubs use other ids.
     agency_pattern: str = r"^\d{3}\.\d{2}\.\d{2}\.[A-Z]\d{2}$"
     max_package_bytes: int = 50 * 1024 * 1024
+    # Attachments over 7.5 MB decoded (scans of long documents) need libxml2's
+    # huge-text mode. Off by default; the DTD, entity, package-size and depth
+    # refusals hold either way.
+    large_attachments: bool = False
     # The sender's outbox re-submits the same bytes after this much silence.
     resubmit_after_seconds: float = 300.0
     # Prometheus metrics port of a service; 0 turns the endpoint off.
@@ -105,9 +109,16 @@ class Settings:
 
     @property
     def package_limits(self) -> Limits:
-        """The limits every reader of packages applies (router, SDK, replay): one
-        ``max_package_bytes`` everywhere, edxml's safe defaults for the rest."""
-        return Limits(max_package_bytes=self.max_package_bytes)
+        """The limits every reader and signer of packages applies (router, SDK,
+        replay): one ``max_package_bytes`` everywhere, edxml's safe defaults for the
+        rest unless ``large_attachments`` lets one attachment fill the package."""
+        if not self.large_attachments:
+            return Limits(max_package_bytes=self.max_package_bytes)
+        return Limits(
+            max_package_bytes=self.max_package_bytes,
+            max_attachment_bytes=self.max_package_bytes,
+            large_text=True,
+        )
 
     def outbox_path(self, agency: str) -> Path:
         """Where one agency's durable outbox lives."""
@@ -146,6 +157,7 @@ ENV_VARS: Mapping[str, str] = {
     "EDX_TRACKER_GROUP": "tracker_group",
     "EDX_AGENCY_PATTERN": "agency_pattern",
     "EDX_MAX_PACKAGE_BYTES": "max_package_bytes",
+    "EDX_LARGE_ATTACHMENTS": "large_attachments",
     "EDX_RESUBMIT_AFTER_SECONDS": "resubmit_after_seconds",
     "EDX_METRICS_PORT": "metrics_port",
     "EDX_LOG_FORMAT": "log_format",
@@ -156,6 +168,9 @@ _FIELD_TYPES = {f.name: f.type for f in fields(Settings)}
 _PATH_FIELDS = {"home", "pki", "trust", "crl", "ssl_cafile", "ssl_certfile", "ssl_keyfile"}
 _INT_FIELDS = {"partitions", "replication_factor", "max_package_bytes", "metrics_port"}
 _FLOAT_FIELDS = {"resubmit_after_seconds"}
+_BOOL_FIELDS = {"large_attachments"}
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
 
 
 def _coerce(name: str, value: Any) -> Any:
@@ -172,6 +187,11 @@ def _coerce(name: str, value: Any) -> Any:
             return int(value)
         if name in _FLOAT_FIELDS:
             return float(value)
+        if name in _BOOL_FIELDS and not isinstance(value, bool):
+            text = str(value).strip().lower()
+            if text not in _TRUE | _FALSE:
+                raise ValueError("expected true or false")
+            return text in _TRUE
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"setting {name} = {value!r} is not valid: {exc}") from exc
     return value

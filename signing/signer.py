@@ -25,8 +25,15 @@ from signxml.algorithms import SignatureConstructionMethod
 from signxml.exceptions import SignXMLException
 from signxml.signer import XMLSigner
 
-from edxml import EdxmlError, sender_code_of
-from signing._xml import DSIG_NS, EDXML_NS, find_header, find_signatures, parse_package
+from edxml import EdxmlError, Limits, sender_code_of
+from signing._xml import (
+    DSIG_NS,
+    EDXML_NS,
+    find_header,
+    find_signatures,
+    internal_parser,
+    parse_package,
+)
 from signing.certificates import (
     PrivateKey,
     agency_code_of,
@@ -72,6 +79,13 @@ class _WholePackageSigner(XMLSigner):
     def _unpack(self, data: Any, references: Any) -> Any:
         sig_root, doc_root, c14n_inputs, found = super()._unpack(data, references)
         return sig_root, doc_root, c14n_inputs, [replace(r, URI="") for r in found]
+
+    @property
+    def parser(self) -> Any:
+        """signxml re-parses what it serialised: with the same hardened options as the
+        verifier's, so an attachment over libxml2's 10 MB text-node cap (admitted by
+        the caller's ``Limits``) does not stop it."""
+        return internal_parser()
 
 
 def _read_bytes(path: Path, what: str) -> bytes:
@@ -177,13 +191,16 @@ class Signer:
         assert self.algorithm is not None  # set in __post_init__
         return self.algorithm
 
-    def sign(self, data: bytes, *, check_sender: bool = False) -> bytes:
+    def sign(
+        self, data: bytes, *, check_sender: bool = False, limits: Limits | None = None
+    ) -> bytes:
         """The package with an enveloped signature added; no other byte changes.
 
         ``check_sender`` refuses a package whose ``From/OrganId`` is not this
-        certificate's agency (what every verifier will refuse anyway).
+        certificate's agency (what every verifier will refuse anyway). ``limits``
+        are those of the hardened parse (``edxml.Limits``, safe defaults).
         """
-        root = parse_package(data)
+        root = parse_package(data, limits)
         header = find_header(root)
         namespaced, other = find_signatures(root)
         if namespaced or other:
@@ -216,10 +233,12 @@ class Signer:
         # (ds): a plain tostring would copy the package's in-scope declarations onto
         # it, bytes no digest covers.
         signature_bytes = etree.tostring(signature, method="c14n", exclusive=True, with_tail=False)
-        return _splice(data, signature_bytes, after_trace=trace is not None)
+        return _splice(data, signature_bytes, after_trace=trace is not None, limits=limits)
 
 
-def _splice(data: bytes, signature: bytes, *, after_trace: bool) -> bytes:
+def _splice(
+    data: bytes, signature: bytes, *, after_trace: bool, limits: Limits | None
+) -> bytes:
     """Insert the signature after ``</…TraceHeaderList>`` (or before ``</…edXMLHeader>``)."""
     # The first match is the header's own end tag unless a comment or CDATA section
     # before it spells one: re-read each candidate and keep the first that lands
@@ -230,17 +249,17 @@ def _splice(data: bytes, signature: bytes, *, after_trace: bool) -> bytes:
             break
         offset = match.end() if after_trace else match.start()
         signed = data[:offset] + signature + data[offset:]
-        if _lands_in_place(signed):
+        if _lands_in_place(signed, limits):
             return signed
     raise MalformedSignatureError(
         "cannot place the signature: the header's end tag was not found in the bytes"
     )
 
 
-def _lands_in_place(signed: bytes) -> bool:
+def _lands_in_place(signed: bytes, limits: Limits | None) -> bool:
     """The one signature is an element of edXMLHeader, right after TraceHeaderList
     when there is one, else the header's last element."""
-    root = parse_package(signed)
+    root = parse_package(signed, limits)
     header = find_header(root)
     elements = [c for c in header if isinstance(c.tag, str)]
     namespaced, _ = find_signatures(root)

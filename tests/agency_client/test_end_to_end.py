@@ -27,6 +27,7 @@ from bus.settings import Settings
 from edxml import Attachment, BusinessDocType, StatusCode, build
 from signing import DevPki
 from tests.agency_client.helpers import (
+    ALL_AGENCIES,
     COMMUNE,
     DEPARTMENT,
     DISTRICT,
@@ -34,6 +35,8 @@ from tests.agency_client.helpers import (
     delivery_headers,
     make_document,
     produce,
+    register_agencies,
+    running_router,
     take,
 )
 
@@ -207,3 +210,25 @@ async def test_a_resubmission_delivers_nothing_twice_and_other_bytes_are_refused
         assert isinstance(notice.error(), SubmissionRejectedError)
         # The accepted document is untouched.
         assert province.sent(doc_id).state is OutboxState.DELIVERED
+
+
+async def test_a_nine_megabyte_scan_travels_when_large_attachments_are_on(
+    inbox_topics: Settings, dev_pki: DevPki
+) -> None:
+    """Over libxml2's text-node cap: signed by the sender, verified and parsed by the
+    router and the recipient, byte for byte, once ``large_attachments`` is set."""
+    settings = replace(inbox_topics, large_attachments=True)
+    await register_agencies(settings, dev_pki, ALL_AGENCIES)
+    scan = Attachment.from_bytes("ban-scan.pdf", bytes(range(256)) * 35_000)  # 8.96 MB
+    package = make_document(PROVINCE, (DISTRICT,), subject="Hồ sơ quét", attachments=[scan])
+    async with (
+        running_router(settings),
+        AgencyClient(settings, PROVINCE) as province,
+        AgencyClient(settings, DISTRICT) as district,
+    ):
+        doc_id = await province.send(package)
+        item = await take(district, within=60)
+        assert isinstance(item, IncomingDocument)
+        assert item.document_id == doc_id
+        assert item.package.attachments[0].data == scan.data
+        await province.wait_delivered(doc_id, timeout=60)

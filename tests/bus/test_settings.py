@@ -77,3 +77,21 @@ def test_readers_share_the_package_size_limit(tmp_path: Path) -> None:
     assert settings.package_limits.max_package_bytes == 12_345
     verifier = make_verifier(settings)
     assert verifier.limits == settings.package_limits
+
+
+@pytest.mark.parametrize(("text", "expected"), [("true", True), ("1", True), ("off", False)])
+def test_large_attachments_from_the_environment(text: str, expected: bool) -> None:
+    settings = load_settings({"EDX_LARGE_ATTACHMENTS": text})
+    assert settings.large_attachments is expected
+    assert settings.package_limits.large_text is expected
+
+
+def test_large_attachments_refuses_words_it_cannot_read() -> None:
+    with pytest.raises(ConfigError, match="large_attachments"):
+        load_settings({"EDX_LARGE_ATTACHMENTS": "perhaps"})
+
+
+def test_large_attachments_let_one_attachment_fill_the_package() -> None:
+    limits = Settings(large_attachments=True, max_package_bytes=30_000_000).package_limits
+    assert limits.max_attachment_bytes == 30_000_000
+    assert limits.large_text

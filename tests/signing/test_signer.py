@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from lxml import etree
 
 import edxml
+from edxml import Limits, TextTooLongError
 from signing import (
     AlreadySignedError,
     CredentialError,
@@ -23,10 +24,19 @@ from signing import (
     SenderMismatchError,
     SignatureAlgorithm,
     Signer,
+    TrustStore,
     UnboundCertificateError,
+    VerificationPolicy,
     Verifier,
 )
-from tests.signing._packages import DSIG, EDXML, document, signature_element, strip_signature
+from tests.signing._packages import (
+    DSIG,
+    EDXML,
+    attachment_bytes,
+    document,
+    signature_element,
+    strip_signature,
+)
 
 DS = {"ds": DSIG, "e": EDXML}
 H41 = "000.00.00.H41"
@@ -267,3 +277,23 @@ def test_byte_preservation_whatever_the_layout(
     signed = signer_for(H41).sign(unsigned)
     assert strip_signature(signed, signature_element(signed)) == unsigned
     assert verifier.verify(signed).agency_code == H41
+
+
+@pytest.mark.slow
+def test_attachments_over_libxml2s_text_cap_sign_and_verify_when_limits_allow(
+    signer_for: Callable[[str], Signer], trust_store: TrustStore
+) -> None:
+    """A 9 MB scan: refused by the safe defaults (named), signed, verified and read
+    whole once the caller's Limits admit it (``EDX_LARGE_ATTACHMENTS``)."""
+    data = document(attachment_size=9_000_000)
+    signer = signer_for("000.00.00.H41")
+    with pytest.raises(TextTooLongError):
+        signer.sign(data)
+    large = Limits(large_text=True, max_attachment_bytes=20_000_000)
+    signed = signer.sign(data, limits=large)
+    verified = Verifier(trust_store, VerificationPolicy(), limits=large).verify(signed)
+    package = edxml.parse(verified.signed_bytes, limits=large).package
+    assert isinstance(package, edxml.DocumentPackage)
+    assert package.attachments[0].data == attachment_bytes(9_000_000)
+    with pytest.raises(TextTooLongError):
+        Verifier(trust_store, VerificationPolicy()).verify(signed)
