@@ -93,7 +93,11 @@ def sign(
         if key_path is None or cert_path is None:
             raise click.UsageError("give --key and --cert, --p12, or --agency CODE")
         signer = Signer.from_files(key_path, cert_path, password=password)
-    signed = signer.sign(_read(source), check_sender=not no_check_sender)
+    signed = signer.sign(
+        _read(source),
+        check_sender=not no_check_sender,
+        limits=load_settings().package_limits,
+    )
     if str(target) == "-":
         sys.stdout.buffer.write(signed)
         sys.stdout.buffer.flush()
@@ -201,7 +205,7 @@ def verify(
         require_crl=strict_revocation,
         require_fresh_crl=strict_revocation,
     )
-    verifier = Verifier(_trust(trust, crls), policy)
+    verifier = Verifier(_trust(trust, crls), policy, limits=load_settings().package_limits)
     reports: list[dict[str, Any]] = []
     for path in files:
         try:

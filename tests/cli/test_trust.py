@@ -344,3 +344,26 @@ def test_strict_revocation_needs_a_crl(runner: CliRunner, dev_pki: DevPki, tmp_p
     assert "revocation-unknown: no CRL" in strict.stdout
     with_crl = [*root_only, "--crl", str(dev_pki.crl_path), "--strict-revocation"]
     assert runner.invoke(cli, [*with_crl, str(package)]).exit_code == 0
+
+
+@pytest.mark.slow
+def test_large_attachments_setting_reaches_edx_sign_and_verify(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pki = tmp_path / "pki"
+    monkeypatch.setenv("EDX_PKI", str(pki))
+    assert runner.invoke(cli, ["pki", "init", str(pki)]).exit_code == 0
+    assert runner.invoke(cli, ["pki", "issue", str(pki), H41]).exit_code == 0
+    unsigned = tmp_path / "scan.edxml"
+    unsigned.write_bytes(document(attachment_size=9_000_000))
+    out = tmp_path / "signed.edxml"
+    refused = runner.invoke(cli, ["sign", "--agency", H41, str(unsigned), str(out)])
+    assert refused.exit_code == 1
+    assert "[attachment-too-large]" in refused.output  # one named line, no traceback
+    assert "Traceback" not in refused.output
+
+    monkeypatch.setenv("EDX_LARGE_ATTACHMENTS", "true")
+    assert runner.invoke(cli, ["sign", "--agency", H41, str(unsigned), str(out)]).exit_code == 0
+    result = runner.invoke(cli, ["verify", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)[0]["verified"] is True
