@@ -10,7 +10,6 @@ on that state afterwards, with no bus running.
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ import pytest
 from agency_client.demo import AGENCIES, DIRECTIVE_PLAN
 from bus.embedded_stack import RUNTIME_FILE
 from bus.store import TrackFilter, create_store_engine, document_status, track
-from tests.fixtures.demo import EDX, clean_env, shared_demo_run
+from tests.fixtures.demo import clean_env, run_edx, shared_demo_run
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -88,15 +87,7 @@ def test_tracker_holds_the_exact_final_counts(demo_run: tuple[Path, str]) -> Non
 def test_clerk_commands_work_on_the_state_afterwards(demo_run: tuple[Path, str]) -> None:
     workdir, _ = demo_run
     env = clean_env()
-    listed = subprocess.run(
-        [str(EDX), "track", "--json"],
-        cwd=workdir,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    listed = run_edx("track", "--json", cwd=workdir, env=env)
     assert listed.returncode == 0, listed.stderr
     assert len(json.loads(listed.stdout)) >= 5
     engine = create_store_engine(f"sqlite:///{workdir / '.edx' / 'tracker.db'}", must_exist=True)
@@ -105,14 +96,6 @@ def test_clerk_commands_work_on_the_state_afterwards(demo_run: tuple[Path, str])
     finally:
         engine.dispose()
     for command in ("status", "trail"):
-        shown = subprocess.run(
-            [str(EDX), command, directive.document_id],
-            cwd=workdir,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        shown = run_edx(command, directive.document_id, cwd=workdir, env=env)
         assert shown.returncode == 0, (command, shown.stderr)
         assert "000.00.33.H41" in shown.stdout or command == "trail", shown.stdout

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import re
 import shlex
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +23,7 @@ import pytest
 from bus.metrics import REGISTRY
 from bus.settings import ENV_VARS, TOPIC_ENV_PREFIX, TopicNames
 from cli.main import cli
-from tests.fixtures.demo import EDX, DemoRun, clean_env, shared_demo_run
+from tests.fixtures.demo import DemoRun, clean_env, run_edx, shared_demo_run
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -118,15 +117,7 @@ def test_readme_console_examples_run_on_the_demo_state(demo: DemoRun) -> None:
         if words[:2] == ["make", "demo"]:
             produced = demo.output  # the shared run is exactly this command
         elif words[0].endswith("edx"):
-            done = subprocess.run(
-                [str(EDX), *words[1:]],
-                cwd=demo.workdir,
-                env=clean_env(),
-                capture_output=True,
-                text=True,
-                timeout=60,
-                check=False,
-            )
+            done = run_edx(*words[1:], cwd=demo.workdir, env=clean_env())
             assert done.returncode == 0, f"README line {example.line}: {done.stderr}"
             produced = done.stdout
             ran += 1

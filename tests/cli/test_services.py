@@ -28,7 +28,7 @@ from bus.settings import load_settings
 from bus.topics import describe_topic_configs
 from signing import DevPki
 from tests.fixtures.broker import topic_names, unique_name
-from tests.fixtures.demo import EDX, clean_env
+from tests.fixtures.demo import EDX, clean_env, run_edx
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -109,27 +109,11 @@ def test_up_runs_the_embedded_bus_until_ctrl_c(tmp_path: Path) -> None:
         assert "edx_consumer_lag" in body
 
         # Other terminals use it with the printed settings ...
-        init = subprocess.run(
-            [str(EDX), "topics", "init", "--agency", "000.00.00.H41"],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        init = run_edx("topics", "init", "--agency", "000.00.00.H41", cwd=tmp_path, env=env)
         assert init.returncode == 0, init.stderr
         assert "edx.inbox.000.00.00.H41" in init.stdout
         # ... the demo uses the running bus instead of starting its own ...
-        demo = subprocess.run(
-            [str(EDX), "demo"],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        demo = run_edx("demo", cwd=tmp_path, env=env, timeout=120)
         assert demo.returncode == 0, demo.stdout + demo.stderr
         assert f"using the embedded bus running at 127.0.0.1:{port}" in demo.stdout
         assert "5 documents exchanged and tracked" in demo.stdout
@@ -144,15 +128,7 @@ def test_up_runs_the_embedded_bus_until_ctrl_c(tmp_path: Path) -> None:
         assert after[("edx_tracker_events_total", (("kind", "SUBMITTED"),))] >= 5
         assert any(name == "edx_consumer_lag" for name, _ in after)
         # ... and a second bus for the same state directory is refused.
-        second = subprocess.run(
-            [str(EDX), "up"],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        second = run_edx("up", cwd=tmp_path, env=env)
         assert second.returncode != 0
         assert "already runs" in second.stderr
 
@@ -207,15 +183,7 @@ def test_topics_init_is_idempotent_and_creates_what_the_code_expects(
     prefix = unique_name()
     env = clean_env(EDX_BOOTSTRAP=kafka_bootstrap, EDX_HOME=str(tmp_path), **topic_env(prefix))
     for _ in range(2):
-        done = subprocess.run(
-            [str(EDX), "topics", "init"],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        done = run_edx("topics", "init", cwd=tmp_path, env=env)
         assert done.returncode == 0, done.stderr
     settings = load_settings(environ=env)
     configs = asyncio.run(describe_topic_configs(settings, settings.topics.agencies))
@@ -225,15 +193,7 @@ def test_topics_init_is_idempotent_and_creates_what_the_code_expects(
 
 def test_a_broker_that_does_not_answer_is_one_clear_line(tmp_path: Path) -> None:
     env = clean_env(EDX_BOOTSTRAP=f"127.0.0.1:{free_port()}", EDX_HOME=str(tmp_path))
-    done = subprocess.run(
-        [str(EDX), "topics", "init"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_edx("topics", "init", cwd=tmp_path, env=env, timeout=120)
     assert done.returncode == 1
     assert done.stderr.startswith("error: ")
     assert "Traceback" not in done.stderr
