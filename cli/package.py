@@ -3,8 +3,11 @@
 ``validate`` prints one line per file (``OK``, the deviations, or the error) and
 exits 0 only when every file passes: in the default tolerant mode a file passes
 when it departs from the standard in nothing; with ``--strict`` when the strict
-reader accepts it. ``show`` prints a readable view, or with ``--json`` an object
-for scripts. Both read files only; they need no broker and no database.
+reader accepts it. A clerk's script tells the two ways of failing apart by the
+exit code: 1 when every file reads but some depart from the standard (their
+deviations are listed), 3 when some file cannot be read at all (or the strict
+reader refuses it); 3 wins when both happen. ``show`` prints a readable view, or
+with ``--json`` an object for scripts. Both read files only; they need no broker and no database.
 """
 
 from __future__ import annotations
@@ -28,7 +31,12 @@ from edxml import (
     parse,
 )
 
-__all__ = ["COMMANDS", "describe", "show", "validate"]
+__all__ = ["COMMANDS", "EXIT_DEVIATIONS", "EXIT_UNREADABLE", "describe", "show", "validate"]
+
+#: ``edx validate``: every file reads, some depart from the standard.
+EXIT_DEVIATIONS = 1
+#: ``edx validate``: some file cannot be read (or, with --strict, is refused).
+EXIT_UNREADABLE = 3
 
 
 def _read(path: Path) -> bytes:
@@ -60,7 +68,11 @@ _pattern_option = click.option(
 def validate(
     files: Sequence[Path], strict: bool, as_json: bool, agency_pattern: str | None
 ) -> None:
-    """Check EDXML packages: one line per FILE, exit 0 when all pass."""
+    """Check EDXML packages: one line per FILE.
+
+    Exit 0 when all pass, 1 when some only depart from the standard, 3 when some
+    cannot be read (or are refused by --strict).
+    """
     pattern = _pattern(agency_pattern)
     mode = Mode.STRICT if strict else Mode.TOLERANT
     verdicts = [_verdict(path, mode, pattern) for path in files]
@@ -69,8 +81,10 @@ def validate(
     else:
         for verdict in verdicts:
             click.echo(_verdict_line(verdict))
+    if any("error" in verdict for verdict in verdicts):
+        sys.exit(EXIT_UNREADABLE)
     if not all(verdict["ok"] for verdict in verdicts):
-        sys.exit(1)
+        sys.exit(EXIT_DEVIATIONS)
 
 
 def _verdict(path: Path, mode: Mode, pattern: str) -> dict[str, Any]:

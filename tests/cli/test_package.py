@@ -64,7 +64,7 @@ def test_validate_strict_one_line_per_file(
 ) -> None:
     files = [good_file, *sorted((samples_dir / "vxp-sdk").glob("status_*.edxml"))]
     result = runner.invoke(cli, ["validate", "--strict", *map(str, files)])
-    assert result.exit_code == 1
+    assert result.exit_code == 3
     lines = result.output.splitlines()
     assert len(lines) == len(files)
     assert "OK" in lines[0]
@@ -83,7 +83,7 @@ def test_validate_strict_one_line_per_file(
 )
 def test_validate_hostile_files(runner: CliRunner, name: str, reason: str) -> None:
     result = runner.invoke(cli, ["validate", "--strict", str(HOSTILE / name)])
-    assert result.exit_code == 1
+    assert result.exit_code == 3
     assert f"[{reason}]" in result.output
     assert "Traceback" not in result.output
     assert len(result.output.splitlines()) == 1
@@ -91,9 +91,23 @@ def test_validate_hostile_files(runner: CliRunner, name: str, reason: str) -> No
 
 def test_validate_missing_file(runner: CliRunner, tmp_path: Path, good_file: Path) -> None:
     result = runner.invoke(cli, ["validate", str(tmp_path / "nope.edxml"), str(good_file)])
-    assert result.exit_code == 1
+    assert result.exit_code == 3
     assert "cannot read" in result.output
     assert f"{good_file}: OK" in result.output
+
+
+def test_validate_exit_codes_tell_deviations_from_unreadable(
+    runner: CliRunner, good_file: Path, samples_dir: Path
+) -> None:
+    """1: everything reads, something deviates; 3: something cannot be read (3 wins)."""
+    deviating = samples_dir / "vxp-sdk" / "edoc_new.edxml"
+    unreadable = HOSTILE / "not-xml.edxml"
+    assert runner.invoke(cli, ["validate", str(good_file)]).exit_code == 0
+    assert runner.invoke(cli, ["validate", str(good_file), str(deviating)]).exit_code == 1
+    assert runner.invoke(cli, ["validate", str(good_file), str(unreadable)]).exit_code == 3
+    both = runner.invoke(cli, ["validate", str(deviating), str(unreadable)])
+    assert both.exit_code == 3
+    assert len(both.output.splitlines()) == 2
 
 
 def test_validate_agency_pattern_option(runner: CliRunner, samples_dir: Path) -> None:
@@ -174,7 +188,7 @@ def test_show_error_is_one_line(runner: CliRunner) -> None:
 @pytest.mark.parametrize("path", sorted(HOSTILE.glob("*.edxml")), ids=lambda p: p.name)
 def test_no_hostile_file_reaches_a_clerk_as_a_traceback(runner: CliRunner, path: Path) -> None:
     validated = runner.invoke(cli, ["validate", "--strict", str(path)])
-    assert validated.exit_code in (0, 1)
+    assert validated.exit_code in (0, 3)
     assert len(validated.output.splitlines()) == 1
     shown = runner.invoke(cli, ["show", str(path)])
     for output in (validated.output, shown.output):
@@ -186,7 +200,7 @@ def test_validate_json(runner: CliRunner, good_file: Path, samples_dir: Path) ->
     sample = samples_dir / "vxp-sdk" / "edoc_new.edxml"
     hostile = HOSTILE / "billion-laughs.edxml"
     result = runner.invoke(cli, ["validate", "--json", str(good_file), str(sample), str(hostile)])
-    assert result.exit_code == 1
+    assert result.exit_code == 3
     good, field, refused = json.loads(result.output)
     assert good["ok"] is True
     assert good["kind"] == "document"
