@@ -17,6 +17,7 @@ Each refusal is a named :class:`~edxml.errors.EdxmlError`.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterable
 from typing import Any, cast
 
@@ -101,9 +102,17 @@ def _refuse_dtd(data: bytes) -> None:
             return
 
 
+_XPATHS = threading.local()
+
+
 def _deeper_than(root: etree._Element, limit: int) -> bool:
-    """True when an element sits below ``limit`` levels: one XPath walk, in C."""
-    return bool(root.xpath("boolean(/" + "/".join(["*"] * (limit + 1)) + ")"))
+    """True when an element sits below ``limit`` levels: one XPath walk, in C,
+    compiled once per thread and limit (a compiled XPath is not shared across threads)."""
+    compiled: dict[int, etree.XPath] = _XPATHS.__dict__.setdefault("by_limit", {})
+    xpath = compiled.get(limit)
+    if xpath is None:
+        xpath = compiled[limit] = etree.XPath("boolean(/" + "/".join(["*"] * (limit + 1)) + ")")
+    return bool(xpath(root))
 
 
 def element_depth(root: etree._Element) -> int:

@@ -39,7 +39,9 @@ from signxml.exceptions import (
 )
 from signxml.verifier import SignatureConfiguration, XMLVerifier
 
-from edxml import Limits
+from edxml import Limits, Mode, Package, PackageTooLargeError, ParseResult, parse, parse_tree
+from signing._profile import in_profile, verify_in_profile
+from signing._vetting import CertificateVetting
 from signing._xml import (
     DSIG_NS,
     EDXML_NS,
@@ -48,12 +50,7 @@ from signing._xml import (
     internal_parser,
     parse_package,
 )
-from signing.certificates import (
-    agency_code_of,
-    certificate_fingerprint,
-    check_signing_usage,
-    describe,
-)
+from signing.certificates import describe
 from signing.errors import (
     DigestMismatchError,
     MalformedSignatureError,
@@ -76,7 +73,7 @@ from signing.policy import (
 from signing.signer import sender_code_in
 from signing.trust import TrustStore
 
-__all__ = ["SignatureForm", "VerifiedPackage", "Verifier", "read_signature_form"]
+__all__ = ["ReadPackage", "SignatureForm", "VerifiedPackage", "Verifier", "read_signature_form"]
 
 _ENVELOPED = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
 #: Written by a field SDK (samples/vxp-sdk); no verifier knows it, so it never verifies.
@@ -109,11 +106,28 @@ class SignatureForm:
         return tuple(c for c in self.certificates if c is not leaf)
 
 
+@functools.lru_cache(maxsize=2048)
 def _is_ca(cert: x509.Certificate) -> bool:
     try:
         return cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
     except x509.ExtensionNotFound:
         return False
+
+
+@dataclass(frozen=True)
+class ReadPackage:
+    """A verified package and what ``edxml`` read of its signed content.
+
+    ``package.sender_code`` is ``verified.agency_code``: the sender is the signer.
+    """
+
+    verified: VerifiedPackage
+    parsed: ParseResult
+
+    @property
+    def package(self) -> Package:
+        """The model of the signed content."""
+        return self.parsed.package
 
 
 @dataclass(frozen=True)
@@ -218,7 +232,11 @@ def read_signature_form(signature: etree._Element) -> SignatureForm:
 def _strict_base64(element: etree._Element, what: str) -> bytes:
     """Decode base64 that must be canonical: stray padding bits would be bytes that
     change without changing what is verified."""
-    text = "".join((element.text or "").split())
+    return _strict_base64_text(element.text or "", what)
+
+
+def _strict_base64_text(text: str, what: str) -> bytes:
+    text = "".join(text.split())
     try:
         value = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
@@ -233,7 +251,13 @@ _WARNINGS_LOCK = threading.Lock()
 
 
 def _certificate(element: etree._Element) -> x509.Certificate:
-    return _load_certificate(_strict_base64(element, "X509Certificate"))
+    return _certificate_from_text(element.text or "")
+
+
+@functools.lru_cache(maxsize=2048)
+def _certificate_from_text(text: str) -> x509.Certificate:
+    """The same base64 text is the same certificate: decode and check it once."""
+    return _load_certificate(_strict_base64_text(text, "X509Certificate"))
 
 
 @functools.lru_cache(maxsize=2048)
@@ -261,6 +285,13 @@ def _load_certificate(der: bytes) -> x509.Certificate:
             ) from None
 
 
+def _when(at: datetime | None) -> datetime:
+    when = at or datetime.now(UTC)
+    if when.tzinfo is None:
+        raise ValueError("verification time must be timezone-aware")
+    return when
+
+
 def _refuse_unsigned_content(root: etree._Element) -> None:
     """XML-DSig covers the document's infoset: refuse what lies beside it and matters."""
     version = root.getroottree().docinfo.xml_version
@@ -285,6 +316,10 @@ class Verifier:
         self.policy = policy or VerificationPolicy()
         #: Size and depth limits of the hardened parse (``edxml.Limits``, safe defaults).
         self.limits = limits
+        #: Check edxbus's own signature form with lxml and ``cryptography`` directly
+        #: (``signing._profile``); off, every signature goes through signxml. The
+        #: differential tests turn it off to compare the two.
+        self.use_profile = True
 
     @classmethod
     def from_directory(
@@ -298,12 +333,66 @@ class Verifier:
         """A verifier over the certificates of a directory (or file) and the CRLs named."""
         return cls(TrustStore.from_directory(path, crl_paths), policy, limits=limits)
 
+    @property
+    def _vetting(self) -> CertificateVetting:
+        """The certificate memo of the current trust store and policy (rebuilt if either
+        attribute is replaced: the memo is only true of the store it was built on)."""
+        vetting = self.__dict__.get("_vetting_memo")
+        if vetting is None or vetting.trust is not self.trust or vetting.policy is not self.policy:
+            vetting = CertificateVetting(self.trust, self.policy)
+            self.__dict__["_vetting_memo"] = vetting
+        return vetting
+
     def verify(self, data: bytes, *, at: datetime | None = None) -> VerifiedPackage:
         """Verify ``data`` at ``at`` (now by default); raise the first failure's named error."""
-        when = at or datetime.now(UTC)
-        if when.tzinfo is None:
-            raise ValueError("verification time must be timezone-aware")
-        root = parse_package(data, self.limits)
+        when = _when(at)
+        return self._verify(parse_package(data, self.limits), when)[0]
+
+    def read(
+        self,
+        data: bytes,
+        *,
+        mode: Mode = Mode.STRICT,
+        agency_pattern: str | None = None,
+        at: datetime | None = None,
+    ) -> ReadPackage:
+        """Verify ``data`` and read what its signature covers, in one pass over one tree.
+
+        The read path of a router or an inbox: the signature checked, the signed
+        content parsed by ``edxml`` (``mode``, this verifier's ``limits``, the
+        ``agency_pattern`` of the package rules), and the package's sender
+        (``From/OrganId``) bound to the agency its certificate names. Raise the first
+        failure's named error (an ``edxml.EdxbusError``: parse refusals and signing
+        refusals alike). Same result as ``verify`` followed by
+        ``edxml.parse(verified.signed_bytes, ...)`` and the sender comparison, at the
+        cost of one parse instead of three.
+        """
+        when = _when(at)
+        limits = self.limits or Limits()
+        verified, tree = self._verify(parse_package(data, self.limits), when)
+        if len(verified.signed_bytes) > limits.max_package_bytes:
+            raise PackageTooLargeError(limits.max_package_bytes, len(verified.signed_bytes))
+        if tree:
+            parsed = parse_tree(
+                verified.signed_root, mode=mode, limits=limits, agency_pattern=agency_pattern
+            )
+        else:  # the general path's tree came from signxml's own parser: read the bytes
+            parsed = parse(
+                verified.signed_bytes, mode=mode, limits=limits, agency_pattern=agency_pattern
+            )
+        package = parsed.package
+        if package.sender_code != verified.agency_code:
+            raise SenderMismatchError(package.sender_code, verified.agency_code)
+        return ReadPackage(verified, parsed)
+
+    def verify_tree(self, root: etree._Element, *, at: datetime | None = None) -> VerifiedPackage:
+        """Verify a package already read by the hardened parse (``signing`` and ``edxml``
+        read with the same one); the tree is consumed: the signature is taken out of
+        it, and ``signed_root`` is what remains, exactly what the digest covers."""
+        return self._verify(root, _when(at))[0]
+
+    def _verify(self, root: etree._Element, when: datetime) -> tuple[VerifiedPackage, bool]:
+        """The verification, and whether ``signed_root`` is the hardened parse's tree."""
         header = find_header(root)
         namespaced, other = find_signatures(root)
         _refuse_unsigned_content(root)
@@ -321,38 +410,35 @@ class Verifier:
         form = read_signature_form(signature)
         self._check_strength(form)
         leaf, presented = form.signer_certificate, form.other_certificates
-        policy = self.policy
-        chain = self.trust.validate(
-            leaf,
-            at=when,
-            presented=presented,
-            check_revocation=policy.check_revocation,
-            require_crl=policy.require_crl,
-            require_fresh_crl=policy.require_fresh_crl,
-            clock_skew=policy.clock_skew,
+        vetted = self._vetting.vet(leaf, presented, when)
+        own_tree = self.use_profile and in_profile(
+            signature, form.signature_algorithm, form.digest_algorithm, form.c14n
         )
-        check_signing_usage(leaf)
-        agency = agency_code_of(leaf)
-        result = self._check_signature(root, leaf, form, when)
-        signed_root = result.signed_xml
+        if own_tree:
+            checked = verify_in_profile(root, signature, form.signature_algorithm, leaf)
+            signed_bytes, signed_root = checked.signed_bytes, checked.signed_root
+        else:
+            result = self._check_signature(root, leaf, form, when)
+            signed_bytes, signed_root = result.signed_data, result.signed_xml
         if signed_root is None or signed_root.tag != f"{{{EDXML_NS}}}edXML":
             raise SignatureWrappingError("the signed content is not the EDXML package")
         sender = sender_code_in(signed_root)
-        if policy.require_sender_binding and sender != agency:
-            raise SenderMismatchError(sender or "", agency)
-        return VerifiedPackage(
-            signed_bytes=result.signed_data,
+        if self.policy.require_sender_binding and sender != vetted.agency_code:
+            raise SenderMismatchError(sender or "", vetted.agency_code)
+        verified = VerifiedPackage(
+            signed_bytes=signed_bytes,
             signed_root=signed_root,
             certificate=leaf,
-            chain=chain,
-            agency_code=agency,
-            fingerprint=certificate_fingerprint(leaf),
+            chain=vetted.chain,
+            agency_code=vetted.agency_code,
+            fingerprint=vetted.fingerprint,
             signature_algorithm=form.signature_algorithm,
             digest_algorithm=form.digest_algorithm,
             c14n=form.c14n,
             sender_code=sender,
             verified_at=when,
         )
+        return verified, own_tree
 
     def _check_strength(self, form: SignatureForm) -> None:
         if not self.policy.allow_sha1:
