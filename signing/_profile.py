@@ -23,8 +23,10 @@ to xmlsec1.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
+import re
 import threading
 from dataclasses import dataclass
 
@@ -32,6 +34,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from lxml import etree
 from signxml.processor import XMLSignatureProcessor
@@ -44,15 +47,56 @@ from signing.errors import (
 )
 from signing.policy import Canonicalization, DigestAlgorithm, SignatureAlgorithm
 
-__all__ = ["ProfileResult", "in_profile", "verify_in_profile"]
+__all__ = ["ProfileResult", "ShapeMemo", "in_profile", "signature_shape", "verify_in_profile"]
 
 _ENVELOPED = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
 _DS = f"{{{DSIG_NS}}}"
 _EXC_NS = "{http://www.w3.org/2001/10/xml-exc-c14n#}"
 #: KeyInfo children signxml would also consult; their presence leaves the profile.
 _KEY_VALUES = frozenset({f"{_DS}KeyValue", "{http://www.w3.org/2009/xmldsig11#}DEREncodedKeyValue"})
+_OUTSIDE = (etree.Comment, etree.ProcessingInstruction, f"{_EXC_NS}*", *_KEY_VALUES)
 _METHODS = frozenset({SignatureAlgorithm.RSA_SHA256, SignatureAlgorithm.ECDSA_SHA256})
 _SCHEMA_LOCK = threading.Lock()
+
+
+#: The two texts that change from one package to the next under one signer.
+_VARIABLE_TEXT = re.compile(
+    rb"(<(?:[^\s<>:/]+:)?(?:DigestValue|SignatureValue)(?:\s[^<>]*)?>)[^<]*"
+)
+_MAX_SHAPES = 1024
+
+
+def signature_shape(signature: etree._Element) -> bytes:
+    """The signature's serialisation (comments and processing instructions kept), with
+    the digest and signature values blanked: equal for every package one signer signs
+    the same way.
+
+    Two signatures with the same shape are the same tree apart from those two
+    texts, so what :func:`in_profile`, ``read_signature_form`` and the XML-DSig
+    schema concluded about one holds for the other once the two texts are checked
+    again (strict base64).
+    """
+    return _VARIABLE_TEXT.sub(rb"\1", etree.tostring(signature, with_tail=False))
+
+
+class ShapeMemo:
+    """Signature shapes already read and found in the profile (schema included), with
+    what was read from them; failures are never remembered."""
+
+    def __init__(self) -> None:
+        self._known: dict[bytes, object] = {}
+        self._lock = threading.Lock()
+
+    def get(self, shape: bytes) -> object | None:
+        return self._known.get(shape) if shape else None
+
+    def remember(self, shape: bytes, form: object) -> None:
+        if not shape:
+            return
+        with self._lock:
+            if len(self._known) >= _MAX_SHAPES:
+                self._known.clear()
+            self._known[shape] = form
 
 
 @dataclass(frozen=True)
@@ -79,13 +123,8 @@ def in_profile(
     algorithms = [t.get("Algorithm") for t in transforms]
     if algorithms != [_ENVELOPED, Canonicalization.EXCLUSIVE.value]:
         return False
-    for node in signature.iter():
-        tag = node.tag
-        if not isinstance(tag, str):  # a comment or processing instruction
-            return False
-        if tag.startswith(_EXC_NS) or tag in _KEY_VALUES:
-            return False
-    return True
+    # A comment, a processing instruction, InclusiveNamespaces or a KeyValue: out.
+    return next(signature.iter(*_OUTSIDE), None) is None
 
 
 def _check_schema(signature: etree._Element) -> None:
@@ -101,10 +140,16 @@ def _check_schema(signature: etree._Element) -> None:
     raise MalformedSignatureError(f"signature cannot be read: {last}")
 
 
+@functools.lru_cache(maxsize=2048)
+def _public_key(cert: x509.Certificate) -> CertificatePublicKeyTypes:
+    """Loaded once per certificate: an agency signs many packages with one key."""
+    return cert.public_key()
+
+
 def _check_value(
     signed_info: bytes, value: bytes, method: SignatureAlgorithm, cert: x509.Certificate
 ) -> None:
-    key = cert.public_key()
+    key = _public_key(cert)
     try:
         if method is SignatureAlgorithm.RSA_SHA256:
             if not isinstance(key, rsa.RSAPublicKey):
@@ -160,13 +205,17 @@ def verify_in_profile(
     signature: etree._Element,
     method: SignatureAlgorithm,
     cert: x509.Certificate,
+    *,
+    known_shape: bool = False,
 ) -> ProfileResult:
     """Check a signature :func:`in_profile` accepted, on the tree it sits in.
 
     The tree is changed: the signature is removed (and comments stripped) so that
     what is returned is exactly what the digest covers. Raise the named refusal.
+    ``known_shape``: the signature's shape already passed the schema.
     """
-    _check_schema(signature)
+    if not known_shape:
+        _check_schema(signature)
     signed_info = signature.find(f"{_DS}SignedInfo")
     value_node = signature.find(f"{_DS}SignatureValue")
     digest_node = signature.find(f"{_DS}SignedInfo/{_DS}Reference/{_DS}DigestValue")

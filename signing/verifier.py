@@ -40,7 +40,7 @@ from signxml.exceptions import (
 from signxml.verifier import SignatureConfiguration, XMLVerifier
 
 from edxml import Limits, Mode, Package, PackageTooLargeError, ParseResult, parse, parse_tree
-from signing._profile import in_profile, verify_in_profile
+from signing._profile import ShapeMemo, in_profile, signature_shape, verify_in_profile
 from signing._vetting import CertificateVetting
 from signing._xml import (
     DSIG_NS,
@@ -70,7 +70,6 @@ from signing.policy import (
     SignatureAlgorithm,
     VerificationPolicy,
 )
-from signing.signer import sender_code_in
 from signing.trust import TrustStore
 
 __all__ = ["ReadPackage", "SignatureForm", "VerifiedPackage", "Verifier", "read_signature_form"]
@@ -78,7 +77,7 @@ __all__ = ["ReadPackage", "SignatureForm", "VerifiedPackage", "Verifier", "read_
 _ENVELOPED = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
 #: Written by a field SDK (samples/vxp-sdk); no verifier knows it, so it never verifies.
 _FIELD_EXC_C14N_TYPO = "http://www.w3.org/TR/xml-exc-c14n#"
-_DS = {"ds": DSIG_NS}
+_DSIG = f"{{{DSIG_NS}}}"
 #: A signer certificate and its CA chain; more is padding meant to slow the chain search.
 _MAX_KEYINFO_CERTIFICATES = 8
 _SIGNATURE_LOCATION = f"./{{{EDXML_NS}}}edXMLEnvelope/{{{EDXML_NS}}}edXMLHeader/"
@@ -98,6 +97,11 @@ class SignatureForm:
         """The end-entity certificate among those KeyInfo carries: XML-DSig implies no
         order, so the first one that is not a CA (the first one if all are)."""
         return next((c for c in self.certificates if not _is_ca(c)), self.certificates[0])
+
+    @functools.cached_property
+    def leaves(self) -> tuple[x509.Certificate, tuple[x509.Certificate, ...]]:
+        """``(signer_certificate, other_certificates)``, worked out once."""
+        return self.signer_certificate, self.other_certificates
 
     @property
     def other_certificates(self) -> tuple[x509.Certificate, ...]:
@@ -165,12 +169,12 @@ def _algorithm(element: etree._Element | None, what: str) -> str:
 def read_signature_form(signature: etree._Element) -> SignatureForm:
     """Read algorithms, the reference and the certificates of a ``ds:Signature``;
     refuse any form that could sign less than the whole package."""
-    signed_infos = signature.findall("ds:SignedInfo", _DS)
+    signed_infos = signature.findall(f"{_DSIG}SignedInfo")
     if len(signed_infos) != 1:
         raise MalformedSignatureError("the signature must hold exactly one SignedInfo")
     signed_info = signed_infos[0]
-    c14n_uri = _algorithm(signed_info.find("ds:CanonicalizationMethod", _DS), "canonicalization")
-    method_uri = _algorithm(signed_info.find("ds:SignatureMethod", _DS), "signature method")
+    c14n_uri = _algorithm(signed_info.find(f"{_DSIG}CanonicalizationMethod"), "canonicalization")
+    method_uri = _algorithm(signed_info.find(f"{_DSIG}SignatureMethod"), "signature method")
     try:
         c14n = Canonicalization(c14n_uri)
     except ValueError:
@@ -179,7 +183,7 @@ def read_signature_form(signature: etree._Element) -> SignatureForm:
         method = SignatureAlgorithm(method_uri)
     except ValueError:
         raise UnsupportedAlgorithmError("signature method", method_uri) from None
-    references = signed_info.findall("ds:Reference", _DS)
+    references = signed_info.findall(f"{_DSIG}Reference")
     if len(references) != 1:
         raise SignatureWrappingError(
             f"the signature holds {len(references)} references; an EDXML signature holds "
@@ -191,7 +195,7 @@ def read_signature_form(signature: etree._Element) -> SignatureForm:
             f'the signature covers {reference.get("URI")!r}, not the whole package (URI="")'
         )
     transforms = [
-        _algorithm(t, "transform") for t in reference.findall("ds:Transforms/ds:Transform", _DS)
+        _algorithm(t, "transform") for t in reference.findall(f"{_DSIG}Transforms/{_DSIG}Transform")
     ]
     if not transforms or transforms[0] != _ENVELOPED:
         raise SignatureWrappingError("the reference lacks the enveloped-signature transform")
@@ -207,17 +211,19 @@ def read_signature_form(signature: etree._Element) -> SignatureForm:
             raise UnsupportedAlgorithmError("transform", uri) from None
     if len(transforms) > 2:
         raise UnsupportedAlgorithmError("transform chain", " ".join(transforms))
-    digest_uri = _algorithm(reference.find("ds:DigestMethod", _DS), "digest method")
+    digest_uri = _algorithm(reference.find(f"{_DSIG}DigestMethod"), "digest method")
     try:
         digest = DigestAlgorithm(digest_uri)
     except ValueError:
         raise UnsupportedAlgorithmError("digest method", digest_uri) from None
-    for path in ("ds:SignatureValue", "ds:SignedInfo/ds:Reference/ds:DigestValue"):
-        element = signature.find(path, _DS)
+    for name, element in (
+        ("SignatureValue", signature.find(f"{_DSIG}SignatureValue")),
+        ("DigestValue", reference.find(f"{_DSIG}DigestValue")),
+    ):
         if element is None:
-            raise MalformedSignatureError(f"the signature has no {path.rsplit(':', 1)[1]}")
-        _strict_base64(element, path.rsplit(":", 1)[1])
-    elements = signature.findall("ds:KeyInfo/ds:X509Data/ds:X509Certificate", _DS)
+            raise MalformedSignatureError(f"the signature has no {name}")
+        _strict_base64(element, name)
+    elements = signature.findall(f"{_DSIG}KeyInfo/{_DSIG}X509Data/{_DSIG}X509Certificate")
     if len(elements) > _MAX_KEYINFO_CERTIFICATES:
         raise MalformedSignatureError(
             f"KeyInfo carries {len(elements)} certificates, more than the "
@@ -227,6 +233,13 @@ def read_signature_form(signature: etree._Element) -> SignatureForm:
     if not certificates:
         raise MalformedSignatureError("the signature carries no certificate (KeyInfo/X509Data)")
     return SignatureForm(method, digest, c14n, tuple(certificates))
+
+
+def _child(signature: etree._Element, path: str) -> etree._Element:
+    element = signature.find("/".join(f"{_DSIG}{part}" for part in path.split("/")))
+    if element is None:  # the shape holds it: only a changed tree gets here
+        raise MalformedSignatureError(f"the signature has no {path.rsplit('/', 1)[-1]}")
+    return element
 
 
 def _strict_base64(element: etree._Element, what: str) -> bytes:
@@ -285,6 +298,24 @@ def _load_certificate(der: bytes) -> x509.Certificate:
             ) from None
 
 
+@functools.lru_cache(maxsize=2048)
+def _rsa_bits(cert: x509.Certificate) -> int | None:
+    key = cert.public_key()
+    return key.key_size if isinstance(key, rsa.RSAPublicKey) else None
+
+
+_E = f"{{{EDXML_NS}}}"
+_SENDER_PATH = f"{_E}edXMLEnvelope/{_E}edXMLHeader/{_E}MessageHeader/{_E}From/{_E}OrganId"
+
+
+def _sender_of(root: etree._Element) -> str | None:
+    """``From/OrganId`` of the signed root, stripped; None when absent or empty (the
+    same answer as ``signing.signer.sender_code_in``, without climbing to the root)."""
+    organ = root.find(_SENDER_PATH)
+    code = "" if organ is None else (organ.text or "").strip()
+    return code or None
+
+
 def _when(at: datetime | None) -> datetime:
     when = at or datetime.now(UTC)
     if when.tzinfo is None:
@@ -334,6 +365,14 @@ class Verifier:
         return cls(TrustStore.from_directory(path, crl_paths), policy, limits=limits)
 
     @property
+    def _shapes(self) -> ShapeMemo:
+        """Signature shapes this verifier has read (see ``signing._profile``); they hold
+        for one policy (strength), so they go with the certificate memo."""
+        self._vetting  # noqa: B018 - rebuilds both memos when trust or policy changed
+        shapes: ShapeMemo = self.__dict__["_shape_memo"]
+        return shapes
+
+    @property
     def _vetting(self) -> CertificateVetting:
         """The certificate memo of the current trust store and policy (rebuilt if either
         attribute is replaced: the memo is only true of the store it was built on)."""
@@ -341,6 +380,7 @@ class Verifier:
         if vetting is None or vetting.trust is not self.trust or vetting.policy is not self.policy:
             vetting = CertificateVetting(self.trust, self.policy)
             self.__dict__["_vetting_memo"] = vetting
+            self.__dict__["_shape_memo"] = ShapeMemo()
         return vetting
 
     def verify(self, data: bytes, *, at: datetime | None = None) -> VerifiedPackage:
@@ -407,22 +447,35 @@ class Verifier:
         signature = namespaced[0]
         if signature.getparent() is not header:
             raise SignatureWrappingError("the signature does not sit in edXMLHeader")
-        form = read_signature_form(signature)
-        self._check_strength(form)
-        leaf, presented = form.signer_certificate, form.other_certificates
+        shape = signature_shape(signature) if self.use_profile else b""
+        known = self._shapes.get(shape)
+        if isinstance(known, SignatureForm):
+            # The same signature as one already read but for its two values: read those.
+            form = known
+            _strict_base64(_child(signature, "SignatureValue"), "SignatureValue")
+            _strict_base64(_child(signature, "SignedInfo/Reference/DigestValue"), "DigestValue")
+        else:
+            form = read_signature_form(signature)
+            self._check_strength(form)
+        leaf, presented = form.leaves
         vetted = self._vetting.vet(leaf, presented, when)
-        own_tree = self.use_profile and in_profile(
-            signature, form.signature_algorithm, form.digest_algorithm, form.c14n
+        own_tree = known is not None or (
+            self.use_profile
+            and in_profile(signature, form.signature_algorithm, form.digest_algorithm, form.c14n)
         )
         if own_tree:
-            checked = verify_in_profile(root, signature, form.signature_algorithm, leaf)
+            checked = verify_in_profile(
+                root, signature, form.signature_algorithm, leaf, known_shape=known is not None
+            )
+            if known is None:
+                self._shapes.remember(shape, form)
             signed_bytes, signed_root = checked.signed_bytes, checked.signed_root
         else:
             result = self._check_signature(root, leaf, form, when)
             signed_bytes, signed_root = result.signed_data, result.signed_xml
         if signed_root is None or signed_root.tag != f"{{{EDXML_NS}}}edXML":
             raise SignatureWrappingError("the signed content is not the EDXML package")
-        sender = sender_code_in(signed_root)
+        sender = _sender_of(signed_root)
         if self.policy.require_sender_binding and sender != vetted.agency_code:
             raise SenderMismatchError(sender or "", vetted.agency_code)
         verified = VerifiedPackage(
@@ -446,9 +499,9 @@ class Verifier:
                 raise WeakAlgorithmError(form.signature_algorithm.short_name)
             if form.digest_algorithm is DigestAlgorithm.SHA1:
                 raise WeakAlgorithmError(f"digest {form.digest_algorithm.short_name}")
-        key = form.signer_certificate.public_key()
-        if isinstance(key, rsa.RSAPublicKey) and key.key_size < self.policy.min_rsa_bits:
-            raise WeakAlgorithmError(f"RSA key of {key.key_size} bits")
+        bits = _rsa_bits(form.signer_certificate)
+        if bits is not None and bits < self.policy.min_rsa_bits:
+            raise WeakAlgorithmError(f"RSA key of {bits} bits")
 
     def _check_signature(
         self, root: etree._Element, leaf: x509.Certificate, form: SignatureForm, at: datetime
