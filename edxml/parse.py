@@ -13,7 +13,6 @@ the package with every problem as a :class:`~edxml.result.Deviation`.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Literal
 
 from lxml import etree
@@ -98,10 +97,14 @@ def _read_tree(
     if kind == "status":
         package = read_status(header, message, issues)
     else:
-        document = read_document(header, message, issues)
         envelope_body = root.find(f"{q('edXMLEnvelope')}/{q('edXMLBody')}")
-        attachments = read_attachments(root, envelope_body, limits, issues)
-        package = replace(document, attachments=attachments)
+        package = read_document(
+            header,
+            message,
+            issues,
+            # read after the header fields, so problems are met in document order
+            lambda: read_attachments(root, envelope_body, limits, issues),
+        )
     signature = _signature_info(header, root)
     if signature.present and not signature.namespaced:
         issues.add(
