@@ -26,7 +26,6 @@ import base64
 import functools
 import hashlib
 import hmac
-import re
 import threading
 from dataclasses import dataclass
 
@@ -47,7 +46,15 @@ from signing.errors import (
 )
 from signing.policy import Canonicalization, DigestAlgorithm, SignatureAlgorithm
 
-__all__ = ["ProfileResult", "ShapeMemo", "in_profile", "signature_shape", "verify_in_profile"]
+__all__ = [
+    "ProfileResult",
+    "ShapeMemo",
+    "SignatureParts",
+    "in_profile",
+    "signature_parts",
+    "signature_shape",
+    "verify_in_profile",
+]
 
 _ENVELOPED = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
 _DS = f"{{{DSIG_NS}}}"
@@ -59,24 +66,46 @@ _METHODS = frozenset({SignatureAlgorithm.RSA_SHA256, SignatureAlgorithm.ECDSA_SH
 _SCHEMA_LOCK = threading.Lock()
 
 
-#: The two texts that change from one package to the next under one signer.
-_VARIABLE_TEXT = re.compile(
-    rb"(<(?:[^\s<>:/]+:)?(?:DigestValue|SignatureValue)(?:\s[^<>]*)?>)[^<]*"
-)
 _MAX_SHAPES = 1024
 
 
-def signature_shape(signature: etree._Element) -> bytes:
-    """The signature's serialisation (comments and processing instructions kept), with
-    the digest and signature values blanked: equal for every package one signer signs
-    the same way.
+@dataclass(frozen=True)
+class SignatureParts:
+    """The three elements the profile reads, found once per package."""
+
+    signed_info: etree._Element
+    value: etree._Element
+    digest: etree._Element
+
+
+def signature_parts(signature: etree._Element) -> SignatureParts | None:
+    """``SignedInfo``, ``SignatureValue`` and the reference's ``DigestValue`` (the first
+    of each where XML-DSig puts them), or None when one is missing."""
+    signed_info = signature.find(f"{_DS}SignedInfo")
+    value = signature.find(f"{_DS}SignatureValue")
+    if signed_info is None or value is None:
+        return None
+    digest = signed_info.find(f"{_DS}Reference/{_DS}DigestValue")
+    return None if digest is None else SignatureParts(signed_info, value, digest)
+
+
+def signature_shape(signature: etree._Element, parts: SignatureParts) -> bytes:
+    """The signature's serialisation (comments and processing instructions kept) with
+    the texts of its digest and signature values left out: equal for every package
+    one signer signs the same way.
 
     Two signatures with the same shape are the same tree apart from those two
     texts, so what :func:`in_profile`, ``read_signature_form`` and the XML-DSig
-    schema concluded about one holds for the other once the two texts are checked
-    again (strict base64).
+    schema concluded about one holds for the other once the two texts are read
+    again (strict base64). The texts are set aside in the tree for the
+    serialisation and put back.
     """
-    return _VARIABLE_TEXT.sub(rb"\1", etree.tostring(signature, with_tail=False))
+    value_text, digest_text = parts.value.text, parts.digest.text
+    parts.value.text = parts.digest.text = None
+    try:
+        return etree.tostring(signature, with_tail=False)
+    finally:
+        parts.value.text, parts.digest.text = value_text, digest_text
 
 
 class ShapeMemo:
@@ -205,6 +234,7 @@ def verify_in_profile(
     signature: etree._Element,
     method: SignatureAlgorithm,
     cert: x509.Certificate,
+    parts: SignatureParts,
     *,
     known_shape: bool = False,
 ) -> ProfileResult:
@@ -216,14 +246,10 @@ def verify_in_profile(
     """
     if not known_shape:
         _check_schema(signature)
-    signed_info = signature.find(f"{_DS}SignedInfo")
-    value_node = signature.find(f"{_DS}SignatureValue")
-    digest_node = signature.find(f"{_DS}SignedInfo/{_DS}Reference/{_DS}DigestValue")
-    if signed_info is None or value_node is None or digest_node is None:
-        raise MalformedSignatureError("the signature lacks SignedInfo, its value or its digest")
-    value = base64.b64decode("".join((value_node.text or "").split()))
-    expected = base64.b64decode("".join((digest_node.text or "").split()))
-    canonical_info = _canonical(signed_info)
+    # Both texts were read as strict base64 already (the form, or the known shape).
+    value = base64.b64decode("".join((parts.value.text or "").split()))
+    expected = base64.b64decode("".join((parts.digest.text or "").split()))
+    canonical_info = _canonical(parts.signed_info)
     _check_value(canonical_info, value, method, cert)
     remove_enveloped(signature)
     signed_bytes = _canonical(root)

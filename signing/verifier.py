@@ -40,7 +40,13 @@ from signxml.exceptions import (
 from signxml.verifier import SignatureConfiguration, XMLVerifier
 
 from edxml import Limits, Mode, Package, PackageTooLargeError, ParseResult, parse, parse_tree
-from signing._profile import ShapeMemo, in_profile, signature_shape, verify_in_profile
+from signing._profile import (
+    ShapeMemo,
+    in_profile,
+    signature_parts,
+    signature_shape,
+    verify_in_profile,
+)
 from signing._vetting import CertificateVetting
 from signing._xml import (
     DSIG_NS,
@@ -233,13 +239,6 @@ def read_signature_form(signature: etree._Element) -> SignatureForm:
     if not certificates:
         raise MalformedSignatureError("the signature carries no certificate (KeyInfo/X509Data)")
     return SignatureForm(method, digest, c14n, tuple(certificates))
-
-
-def _child(signature: etree._Element, path: str) -> etree._Element:
-    element = signature.find("/".join(f"{_DSIG}{part}" for part in path.split("/")))
-    if element is None:  # the shape holds it: only a changed tree gets here
-        raise MalformedSignatureError(f"the signature has no {path.rsplit('/', 1)[-1]}")
-    return element
 
 
 def _strict_base64(element: etree._Element, what: str) -> bytes:
@@ -447,25 +446,33 @@ class Verifier:
         signature = namespaced[0]
         if signature.getparent() is not header:
             raise SignatureWrappingError("the signature does not sit in edXMLHeader")
-        shape = signature_shape(signature) if self.use_profile else b""
+        parts = signature_parts(signature) if self.use_profile else None
+        shape = b"" if parts is None else signature_shape(signature, parts)
         known = self._shapes.get(shape)
-        if isinstance(known, SignatureForm):
+        if isinstance(known, SignatureForm) and parts is not None:
             # The same signature as one already read but for its two values: read those.
             form = known
-            _strict_base64(_child(signature, "SignatureValue"), "SignatureValue")
-            _strict_base64(_child(signature, "SignedInfo/Reference/DigestValue"), "DigestValue")
+            _strict_base64(parts.value, "SignatureValue")
+            _strict_base64(parts.digest, "DigestValue")
         else:
+            known = None
             form = read_signature_form(signature)
             self._check_strength(form)
         leaf, presented = form.leaves
         vetted = self._vetting.vet(leaf, presented, when)
-        own_tree = known is not None or (
-            self.use_profile
-            and in_profile(signature, form.signature_algorithm, form.digest_algorithm, form.c14n)
+        own_tree = parts is not None and (
+            known is not None
+            or in_profile(signature, form.signature_algorithm, form.digest_algorithm, form.c14n)
         )
         if own_tree:
+            assert parts is not None
             checked = verify_in_profile(
-                root, signature, form.signature_algorithm, leaf, known_shape=known is not None
+                root,
+                signature,
+                form.signature_algorithm,
+                leaf,
+                parts,
+                known_shape=known is not None,
             )
             if known is None:
                 self._shapes.remember(shape, form)

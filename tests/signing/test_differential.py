@@ -35,7 +35,7 @@ from signing import (
     TrustStore,
     Verifier,
 )
-from signing._profile import in_profile, verify_in_profile
+from signing._profile import in_profile, signature_parts, verify_in_profile
 from signing._xml import find_signatures, parse_package
 from signing.verifier import _refuse_unsigned_content, read_signature_form
 from tests.signing._packages import document
@@ -79,10 +79,13 @@ def _profile_verdict(data: bytes) -> bool | None:
         form = read_signature_form(signature)
     except EdxbusError:
         return None
-    if not in_profile(signature, form.signature_algorithm, form.digest_algorithm, form.c14n):
+    parts = signature_parts(signature)
+    if parts is None or not in_profile(
+        signature, form.signature_algorithm, form.digest_algorithm, form.c14n
+    ):
         return None
     try:
-        verify_in_profile(root, signature, form.signature_algorithm, form.signer_certificate)
+        verify_in_profile(root, signature, form.signature_algorithm, form.signer_certificate, parts)
     except SigningError:
         return False
     return True
