@@ -53,7 +53,6 @@ _FALSE = {"0", "false", "False", "FALSE"}
 
 
 _PREFIX = "{" + EDXML_NS + "}"
-_ANY = _PREFIX + "*"
 _SKIP = len(_PREFIX)
 
 
@@ -61,7 +60,7 @@ class _Node:
     """An element with its children indexed by local name, built once on first use.
 
     A package header is read field by field; one pass over the children (filtered
-    to EDXML elements in C) beats one ElementPath search per field.
+    to EDXML elements) beats one ElementPath search per field.
     """
 
     __slots__ = ("_index", "element")
@@ -74,8 +73,11 @@ class _Node:
         found = self._index
         if found is None:
             found = {}
-            for child in self.element.iterchildren(_ANY):
-                local = child.tag[_SKIP:]
+            for child in self.element:
+                tag = child.tag
+                if not (isinstance(tag, str) and tag.startswith(_PREFIX)):
+                    continue
+                local = tag[_SKIP:]
                 bucket = found.get(local)
                 if bucket is None:
                     found[local] = [child]
