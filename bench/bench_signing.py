@@ -12,8 +12,8 @@ parse, enveloped-signature removal, exclusive C14N, SHA-256, RSA verify with
 ``cryptography``), beside ``Verifier.verify`` and beside ``Verifier.read``
 (verify + strict parse + sender binding, what the router needs per package), for
 5 KB, 16 KB and 1 MB packages. The ratio is floor time / edxbus time: 1.0 would be
-the primitives alone. Rates are the best of interleaved slices, so load elsewhere
-on a shared machine moves the rates more than the ratios.
+the primitives alone. Rates are the best of interleaved slices of CPU time, so load
+elsewhere on a shared machine moves the rates more than the ratios.
 
 Run: ``.venv/bin/python -m bench.bench_signing`` (``floor`` as the only argument
 prints the floor table alone).
@@ -129,18 +129,20 @@ def _floor(signed: bytes, signer: Signer) -> Callable[[], object]:
 
 def _interleaved(actions: dict[str, Callable[[], object]], seconds: float) -> dict[str, float]:
     """Best rate of each action over rounds taken in turn, so that a burst of load
-    elsewhere slows one slice of one action, not a whole figure."""
+    elsewhere slows one slice of one action, not a whole figure. Slices are timed in
+    this process's CPU time: on a machine shared with other work, waiting for a core
+    is not counted against either side of a ratio."""
     rounds = 7
     best = dict.fromkeys(actions, 0.0)
     for action in actions.values():
         action()
     for _ in range(rounds):
         for name, action in actions.items():
-            runs, start = 0, time.perf_counter()
+            runs, start = 0, time.process_time()
             while True:
                 action()
                 runs += 1
-                elapsed = time.perf_counter() - start
+                elapsed = time.process_time() - start
                 if elapsed >= seconds / rounds and runs >= 2:
                     break
             best[name] = max(best[name], runs / elapsed)
