@@ -237,18 +237,23 @@ def verify_in_profile(
     parts: SignatureParts,
     *,
     known_shape: bool = False,
+    values: tuple[bytes, bytes] | None = None,
 ) -> ProfileResult:
     """Check a signature :func:`in_profile` accepted, on the tree it sits in.
 
     The tree is changed: the signature is removed (and comments stripped) so that
     what is returned is exactly what the digest covers. Raise the named refusal.
-    ``known_shape``: the signature's shape already passed the schema.
+    ``known_shape``: the signature's shape already passed the schema. ``values``:
+    the signature value and digest value, when the caller has decoded them already.
     """
     if not known_shape:
         _check_schema(signature)
     # Both texts were read as strict base64 already (the form, or the known shape).
-    value = base64.b64decode("".join((parts.value.text or "").split()))
-    expected = base64.b64decode("".join((parts.digest.text or "").split()))
+    if values is None:
+        value = base64.b64decode("".join((parts.value.text or "").split()))
+        expected = base64.b64decode("".join((parts.digest.text or "").split()))
+    else:
+        value, expected = values
     canonical_info = _canonical(parts.signed_info)
     _check_value(canonical_info, value, method, cert)
     remove_enveloped(signature)

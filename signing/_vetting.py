@@ -44,6 +44,7 @@ class Vetted:
 @dataclass(frozen=True)
 class _Memo:
     vetted: Vetted
+    certificates: tuple[x509.Certificate, ...]
     valid_from: datetime
     valid_until: datetime
     revoked_from: datetime | None
@@ -70,19 +71,27 @@ class CertificateVetting:
     def __init__(self, trust: TrustStore, policy: VerificationPolicy) -> None:
         self.trust = trust
         self.policy = policy
-        self._memo: dict[tuple[x509.Certificate, ...], _Memo] = {}
+        # Keyed by the certificates' identities (a verifier loads each distinct
+        # certificate once, so the same signer presents the same objects); the memo
+        # keeps them alive and is only used when they are the very same objects.
+        self._memo: dict[tuple[int, ...], _Memo] = {}
         self._lock = threading.Lock()
 
     def vet(
         self, leaf: x509.Certificate, presented: tuple[x509.Certificate, ...], at: datetime
     ) -> Vetted:
         """Chain, validity, revocation, key usage, agency code: raise the first failure."""
-        key = (leaf, *presented)
+        certificates = (leaf, *presented)
+        key = tuple(map(id, certificates))
         memo = self._memo.get(key)
-        if memo is not None and memo.holds_at(at, self.policy):
+        if (
+            memo is not None
+            and all(a is b for a, b in zip(memo.certificates, certificates, strict=True))
+            and memo.holds_at(at, self.policy)
+        ):
             return memo.vetted
         vetted = self._full(leaf, presented, at)
-        memo = self._remember(vetted)
+        memo = self._remember(vetted, certificates)
         with self._lock:
             if len(self._memo) >= _MAX_MEMO:
                 self._memo.clear()
@@ -105,7 +114,7 @@ class CertificateVetting:
         check_signing_usage(leaf)
         return Vetted(chain, agency_code_of(leaf), certificate_fingerprint(leaf))
 
-    def _remember(self, vetted: Vetted) -> _Memo:
+    def _remember(self, vetted: Vetted, certificates: tuple[x509.Certificate, ...]) -> _Memo:
         chain = vetted.chain
         revoked: list[datetime] = []
         dues: list[datetime] = []
@@ -123,6 +132,7 @@ class CertificateVetting:
                     revoked.append(entry.revocation_date_utc)
         return _Memo(
             vetted=vetted,
+            certificates=certificates,
             valid_from=max(c.not_valid_before_utc for c in chain),
             valid_until=min(c.not_valid_after_utc for c in chain),
             revoked_from=min(revoked, default=None),

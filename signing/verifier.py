@@ -449,11 +449,14 @@ class Verifier:
         parts = signature_parts(signature) if self.use_profile else None
         shape = b"" if parts is None else signature_shape(signature, parts)
         known = self._shapes.get(shape)
+        values: tuple[bytes, bytes] | None = None
         if isinstance(known, SignatureForm) and parts is not None:
             # The same signature as one already read but for its two values: read those.
             form = known
-            _strict_base64(parts.value, "SignatureValue")
-            _strict_base64(parts.digest, "DigestValue")
+            values = (
+                _strict_base64(parts.value, "SignatureValue"),
+                _strict_base64(parts.digest, "DigestValue"),
+            )
         else:
             known = None
             form = read_signature_form(signature)
@@ -473,6 +476,7 @@ class Verifier:
                 leaf,
                 parts,
                 known_shape=known is not None,
+                values=values,
             )
             if known is None:
                 self._shapes.remember(shape, form)
