@@ -90,7 +90,8 @@ class _Node:
 def _child(parent: _Node | None, local: str) -> _Node | None:
     if parent is None:
         return None
-    found = parent.index().get(local)
+    index = parent._index
+    found = (parent.index() if index is None else index).get(local)
     return _Node(found[0]) if found else None
 
 
@@ -110,10 +111,17 @@ def _all_text(node: _Node) -> str:
 
 
 def _text(parent: _Node | None, local: str) -> str:
+    # The reader's innermost call (about fifty per package): kept to one function.
     if parent is None:
         return ""
-    found = parent.index().get(local)
-    return _element_text(found[0]) if found else ""
+    index = parent._index
+    found = (parent.index() if index is None else index).get(local)
+    if not found:
+        return ""
+    element = found[0]
+    if not len(element):
+        return (element.text or "").strip()
+    return "".join(str(t) for t in element.itertext(with_tail=True)).strip()
 
 
 def _convert(text: str, path: str, issues: Issues, convert: Callable[[str], _T], default: _T) -> _T:
