@@ -4,10 +4,16 @@ The order of the checks is the order of the questions an auditor asks: is there
 one signature, where it belongs, in a form we accept (algorithms, one whole-package
 reference: no room for signature wrapping)? Does its certificate chain to our
 roots, valid then and not revoked, allowed to sign, naming an agency? Do the
-signature value and the digest hold (``signxml`` answers those)? Is the sender the
-agency the certificate names? Only then is a :class:`VerifiedPackage` returned,
-and it holds *only what the signature covers*: callers parse ``signed_bytes``,
+signature value and the digest hold (for the form edxbus signs, ``signing._profile``
+answers with lxml and ``cryptography`` on the tree already parsed; for any other
+accepted form, ``signxml``)? Is the sender the agency the certificate names? Only
+then is a :class:`VerifiedPackage` returned, and it holds *only what the signature
+covers*: callers parse ``signed_bytes`` (or take :meth:`Verifier.read`'s package),
 never the bytes they were handed.
+
+What does not change from one package to the next is remembered per verifier:
+the certificate checks per (certificate, CRL) in ``signing._vetting``, and per
+signature shape what the form reading and the schema concluded.
 """
 
 from __future__ import annotations
