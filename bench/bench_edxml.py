@@ -3,7 +3,9 @@
 Two packages: a typical 5 KB document (five recipients, one small attachment)
 and one carrying a 1 MB attachment. For each, the rate of ``edxml.parse`` in
 strict and tolerant mode (hardened parse, model, attachments decoded and
-hashed-ready, semantic rules, XSD) and of ``edxml.build`` is printed with the
+hashed-ready, semantic rules, XSD), of the hardened parse followed by
+``edxml.parse_tree`` (the reading ``signing.Verifier.read`` does on the tree it
+verified) and of ``edxml.build`` is printed with the
 rate of ``lxml.etree.fromstring`` on the same bytes, measured in the same run,
 and their ratio. Run: ``.venv/bin/python -m bench.bench_edxml``.
 """
@@ -98,15 +100,18 @@ def main() -> None:
                 "baseline": lambda data=data: etree.fromstring(data),
                 "strict": lambda data=data: edxml.parse(data),
                 "tolerant": lambda data=data: edxml.parse(data, mode=edxml.Mode.TOLERANT),
+                # What Verifier.read adds after verification: the model of a tree at hand.
+                "tree": lambda data=data: edxml.parse_tree(edxml.safe_fromstring(data)),
                 "build": lambda package=package: edxml.build(package),
             },
             seconds,
         )
-        baseline, strict, tolerant, build = (
+        baseline, strict, tolerant, build, tree = (
             rates["baseline"],
             rates["strict"],
             rates["tolerant"],
             rates["build"],
+            rates["tree"],
         )
         print(f"{label}: {len(data)} bytes")
         base_mb = baseline * len(data) / 1e6
@@ -115,6 +120,7 @@ def main() -> None:
         )
         print(_row("edxml.parse strict", strict, baseline, len(data)))
         print(_row("edxml.parse tolerant", tolerant, baseline, len(data)))
+        print(_row("safe_fromstring+parse_tree", tree, baseline, len(data)))
         print(_row("edxml.build", build, baseline, len(data)))
 
 

@@ -65,7 +65,7 @@ from edxml.model import (
     StatusPackage,
     TraceHeader,
 )
-from edxml.parse import detect_kind, parse, sender_code_of, signature_info
+from edxml.parse import detect_kind, parse, parse_tree, sender_code_of, signature_info
 from edxml.result import Deviation, ParseResult, SignatureInfo
 
 __all__ = [
@@ -140,6 +140,7 @@ __all__ = [
     "parse",
     "parse_date",
     "parse_timestamp",
+    "parse_tree",
     "safe_fromstring",
     "sender_code_of",
     "signature_info",

@@ -26,6 +26,7 @@ from edxml.errors import (
     MissingFieldError,
 )
 from edxml.model import (
+    Attachment,
     Business,
     BusinessDocumentInfo,
     DocumentCode,
@@ -52,13 +53,14 @@ _FALSE = {"0", "false", "False", "FALSE"}
 
 
 _PREFIX = "{" + EDXML_NS + "}"
+_SKIP = len(_PREFIX)
 
 
 class _Node:
     """An element with its children indexed by local name, built once on first use.
 
-    A package header is read field by field; one pass over the children beats
-    one ElementPath search per field.
+    A package header is read field by field; one pass over the children (filtered
+    to EDXML elements) beats one ElementPath search per field.
     """
 
     __slots__ = ("_index", "element")
@@ -68,20 +70,28 @@ class _Node:
         self._index: dict[str, list[_Element]] | None = None
 
     def index(self) -> dict[str, list[_Element]]:
-        if self._index is None:
-            found: dict[str, list[_Element]] = {}
+        found = self._index
+        if found is None:
+            found = {}
             for child in self.element:
                 tag = child.tag
-                if isinstance(tag, str) and tag.startswith(_PREFIX):
-                    found.setdefault(tag[len(_PREFIX) :], []).append(child)
+                if not (isinstance(tag, str) and tag.startswith(_PREFIX)):
+                    continue
+                local = tag[_SKIP:]
+                bucket = found.get(local)
+                if bucket is None:
+                    found[local] = [child]
+                else:
+                    bucket.append(child)
             self._index = found
-        return self._index
+        return found
 
 
 def _child(parent: _Node | None, local: str) -> _Node | None:
     if parent is None:
         return None
-    found = parent.index().get(local)
+    index = parent._index
+    found = (parent.index() if index is None else index).get(local)
     return _Node(found[0]) if found else None
 
 
@@ -89,19 +99,29 @@ def _children(parent: _Node | None, local: str) -> list[_Node]:
     return [] if parent is None else [_Node(e) for e in parent.index().get(local, ())]
 
 
-def _all_text(node: _Node) -> str:
+def _element_text(element: _Element) -> str:
     """Text of an element, comments inside it skipped."""
-    element = node.element
     if not len(element):
         return (element.text or "").strip()
     return "".join(str(t) for t in element.itertext(with_tail=True)).strip()
 
 
+def _all_text(node: _Node) -> str:
+    return _element_text(node.element)
+
+
 def _text(parent: _Node | None, local: str) -> str:
+    # The reader's innermost call (about fifty per package): kept to one function.
     if parent is None:
         return ""
-    found = parent.index().get(local)
-    return _all_text(_Node(found[0])) if found else ""
+    index = parent._index
+    found = (parent.index() if index is None else index).get(local)
+    if not found:
+        return ""
+    element = found[0]
+    if not len(element):
+        return (element.text or "").strip()
+    return "".join(str(t) for t in element.itertext(with_tail=True)).strip()
 
 
 def _convert(text: str, path: str, issues: Issues, convert: Callable[[str], _T], default: _T) -> _T:
@@ -264,9 +284,14 @@ def _other_info(node: _Node | None, issues: Issues) -> OtherInfo:
 
 
 def read_document(
-    header_element: _Element, message_element: _Element, issues: Issues
+    header_element: _Element,
+    message_element: _Element,
+    issues: Issues,
+    attachments: Callable[[], tuple[Attachment, ...]] = tuple,
 ) -> DocumentPackage:
-    """The document package's header fields (attachments are read separately)."""
+    """The document package: its header fields, then ``attachments()`` (read last, so
+    problems are recorded in document order; no copy of the package is made to add
+    them)."""
     header, message = _Node(header_element), _Node(message_element)
     sender_node = _child(message, "From")
     sender = _organization(sender_node) if sender_node is not None else Organization("")
@@ -319,6 +344,7 @@ def read_document(
         response_for=response_for,
         trace_headers=_trace_headers(traces_node, issues),
         business=_business(_child(traces_node, "Bussiness"), issues),
+        attachments=attachments(),
     )
 
 

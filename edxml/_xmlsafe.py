@@ -17,6 +17,7 @@ Each refusal is a named :class:`~edxml.errors.EdxmlError`.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterable
 from typing import Any, cast
 
@@ -63,6 +64,20 @@ def make_parser(*, recover: bool = False, large_text: bool = False) -> etree.XML
     )
 
 
+_DEFAULT_LIMITS = Limits()
+_PARSERS = threading.local()
+
+
+def _thread_parser(large_text: bool) -> etree.XMLParser:
+    """This thread's hardened parser: an lxml parser may be reused, one parse at a time,
+    by the thread that made it (its error log is reset by each parse)."""
+    parsers: dict[bool, etree.XMLParser] = _PARSERS.__dict__.setdefault("by_mode", {})
+    parser = parsers.get(large_text)
+    if parser is None:
+        parser = parsers[large_text] = make_parser(large_text=large_text)
+    return parser
+
+
 def refuse_wide_encodings(data: bytes) -> None:
     # EDXML is UTF-8. UTF-16/32 would also hide a DOCTYPE from the byte checks below.
     if data[:2] in (b"\xfe\xff", b"\xff\xfe") or b"\x00" in data[:64]:
@@ -101,9 +116,17 @@ def _refuse_dtd(data: bytes) -> None:
             return
 
 
+_XPATHS = threading.local()
+
+
 def _deeper_than(root: etree._Element, limit: int) -> bool:
-    """True when an element sits below ``limit`` levels: one XPath walk, in C."""
-    return bool(root.xpath("boolean(/" + "/".join(["*"] * (limit + 1)) + ")"))
+    """True when an element sits below ``limit`` levels: one XPath walk, in C,
+    compiled once per thread and limit (a compiled XPath is not shared across threads)."""
+    compiled: dict[int, etree.XPath] = _XPATHS.__dict__.setdefault("by_limit", {})
+    xpath = compiled.get(limit)
+    if xpath is None:
+        xpath = compiled[limit] = etree.XPath("boolean(/" + "/".join(["*"] * (limit + 1)) + ")")
+    return bool(xpath(root))
 
 
 def element_depth(root: etree._Element) -> int:
@@ -140,7 +163,7 @@ def safe_fromstring(
     ``recover_namespaces`` lets a tolerant reader accept undeclared namespace
     prefixes (``xlink:href`` in a field sample); every other check still holds.
     """
-    limits = limits or Limits()
+    limits = limits or _DEFAULT_LIMITS
     if not isinstance(data, bytes | bytearray | memoryview):
         raise TypeError("safe_fromstring takes bytes")
     data = bytes(data)
@@ -148,7 +171,7 @@ def safe_fromstring(
         raise PackageTooLargeError(limits.max_package_bytes, len(data))
     refuse_wide_encodings(data)
     _refuse_dtd(data)
-    parser = make_parser(large_text=limits.large_text)
+    parser = _thread_parser(limits.large_text)
     try:
         root = etree.fromstring(data, parser)
     except etree.XMLSyntaxError as error:

@@ -13,7 +13,6 @@ the package with every problem as a :class:`~edxml.result.Deviation`.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Literal
 
 from lxml import etree
@@ -37,10 +36,11 @@ from edxml.model import DocumentPackage, StatusPackage
 from edxml.result import ParseResult, SignatureInfo
 from edxml.validate import check_package
 
-__all__ = ["detect_kind", "parse", "sender_code_of", "signature_info"]
+__all__ = ["detect_kind", "parse", "parse_tree", "sender_code_of", "signature_info"]
 
 _Element = etree._Element
 _BOM = b"\xef\xbb\xbf"
+_STATUS_CODE = q("StatusCode")
 _SIGNATURE_TAGS = (f"{{{DSIG_NS}}}Signature", q("Signature"), "Signature")
 
 
@@ -65,17 +65,47 @@ def parse(
     body = _skip_stray_bytes(data, mode, issues)
     root = _hardened_parse(body, limits, mode, issues)
     _check_encoding(root, issues)
+    return _read_tree(root, mode, limits, agency_pattern, issues)
+
+
+def parse_tree(
+    root: _Element,
+    *,
+    mode: Mode = Mode.STRICT,
+    limits: Limits | None = None,
+    agency_pattern: str | None = None,
+) -> ParseResult:
+    """Read a package tree that already came out of the hardened parse.
+
+    Everything :func:`parse` does after the XML is parsed: the envelope, the model,
+    attachments, the semantic rules and the XSD, with the same errors and deviation
+    codes. What only bytes can show (size, stray bytes, the declared encoding) is
+    the business of whoever parsed them; ``signing.Verifier.read`` hands over the
+    tree of what the signature covers, which is canonical UTF-8 by definition.
+    """
+    return _read_tree(root, Mode(mode), limits or Limits(), agency_pattern, Issues())
+
+
+def _read_tree(
+    root: _Element, mode: Mode, limits: Limits, agency_pattern: str | None, issues: Issues
+) -> ParseResult:
     header, message = _envelope(root)
-    kind = detect_kind(root)
+    kind: Literal["document", "status"] = (
+        "status" if message.find(_STATUS_CODE) is not None else "document"
+    )
     package: DocumentPackage | StatusPackage
     if kind == "status":
         package = read_status(header, message, issues)
     else:
-        document = read_document(header, message, issues)
         envelope_body = root.find(f"{q('edXMLEnvelope')}/{q('edXMLBody')}")
-        attachments = read_attachments(root, envelope_body, limits, issues)
-        package = replace(document, attachments=attachments)
-    signature = signature_info(root)
+        package = read_document(
+            header,
+            message,
+            issues,
+            # read after the header fields, so problems are met in document order
+            lambda: read_attachments(root, envelope_body, limits, issues),
+        )
+    signature = _signature_info(header, root)
     if signature.present and not signature.namespaced:
         issues.add(
             SchemaError(["<Signature> is not in the XML-DSig namespace"]),
@@ -196,7 +226,10 @@ def _find_local(parent: _Element | None, *path: str) -> _Element | None:
 
 def signature_info(root: _Element) -> SignatureInfo:
     """What the package's ``<Signature>`` declares: presence, namespace, algorithms."""
-    header = root.find(f"{q('edXMLEnvelope')}/{q('edXMLHeader')}")
+    return _signature_info(root.find(f"{q('edXMLEnvelope')}/{q('edXMLHeader')}"), root)
+
+
+def _signature_info(header: _Element | None, root: _Element) -> SignatureInfo:
     candidates = [] if header is None else [c for c in header if c.tag in _SIGNATURE_TAGS]
     if not candidates:
         candidates = [c for c in root.iter(*_SIGNATURE_TAGS)]

@@ -48,7 +48,13 @@ from signing.policy import (
 )
 from signing.signer import Signer
 from signing.trust import TrustStore
-from signing.verifier import SignatureForm, VerifiedPackage, Verifier, read_signature_form
+from signing.verifier import (
+    ReadPackage,
+    SignatureForm,
+    VerifiedPackage,
+    Verifier,
+    read_signature_form,
+)
 
 __all__ = [
     "AGENCY_CODE_OID",
@@ -68,6 +74,7 @@ __all__ = [
     "MalformedSignatureError",
     "NoSignatureError",
     "PkiError",
+    "ReadPackage",
     "RevocationUnknownError",
     "SenderMismatchError",
     "SignatureAlgorithm",

@@ -38,6 +38,7 @@ def internal_parser() -> etree.XMLParser:
     )
 
 
+_DSIG_SIGNATURE = f"{{{DSIG_NS}}}Signature"
 _HEADER_PATH = f"{{{EDXML_NS}}}edXMLEnvelope/{{{EDXML_NS}}}edXMLHeader"
 
 
@@ -63,7 +64,6 @@ def find_signatures(root: etree._Element) -> tuple[list[etree._Element], list[et
     """Every ``Signature`` element: (in the XML-DSig namespace, in any other namespace)."""
     namespaced: list[etree._Element] = []
     other: list[etree._Element] = []
-    for element in root.iter(etree.Element):
-        if etree.QName(element).localname == "Signature":
-            (namespaced if etree.QName(element).namespace == DSIG_NS else other).append(element)
+    for element in root.iter("{*}Signature"):  # any namespace or none, matched in C
+        (namespaced if element.tag == _DSIG_SIGNATURE else other).append(element)
     return namespaced, other

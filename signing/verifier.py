@@ -4,10 +4,16 @@ The order of the checks is the order of the questions an auditor asks: is there
 one signature, where it belongs, in a form we accept (algorithms, one whole-package
 reference: no room for signature wrapping)? Does its certificate chain to our
 roots, valid then and not revoked, allowed to sign, naming an agency? Do the
-signature value and the digest hold (``signxml`` answers those)? Is the sender the
-agency the certificate names? Only then is a :class:`VerifiedPackage` returned,
-and it holds *only what the signature covers*: callers parse ``signed_bytes``,
+signature value and the digest hold (for the form edxbus signs, ``signing._profile``
+answers with lxml and ``cryptography`` on the tree already parsed; for any other
+accepted form, ``signxml``)? Is the sender the agency the certificate names? Only
+then is a :class:`VerifiedPackage` returned, and it holds *only what the signature
+covers*: callers parse ``signed_bytes`` (or take :meth:`Verifier.read`'s package),
 never the bytes they were handed.
+
+What does not change from one package to the next is remembered per verifier:
+the certificate checks per (certificate, CRL) in ``signing._vetting``, and per
+signature shape what the form reading and the schema concluded.
 """
 
 from __future__ import annotations
@@ -39,7 +45,15 @@ from signxml.exceptions import (
 )
 from signxml.verifier import SignatureConfiguration, XMLVerifier
 
-from edxml import Limits
+from edxml import Limits, Mode, Package, PackageTooLargeError, ParseResult, parse, parse_tree
+from signing._profile import (
+    ShapeMemo,
+    in_profile,
+    signature_parts,
+    signature_shape,
+    verify_in_profile,
+)
+from signing._vetting import CertificateVetting
 from signing._xml import (
     DSIG_NS,
     EDXML_NS,
@@ -48,12 +62,7 @@ from signing._xml import (
     internal_parser,
     parse_package,
 )
-from signing.certificates import (
-    agency_code_of,
-    certificate_fingerprint,
-    check_signing_usage,
-    describe,
-)
+from signing.certificates import describe
 from signing.errors import (
     DigestMismatchError,
     MalformedSignatureError,
@@ -73,15 +82,14 @@ from signing.policy import (
     SignatureAlgorithm,
     VerificationPolicy,
 )
-from signing.signer import sender_code_in
 from signing.trust import TrustStore
 
-__all__ = ["SignatureForm", "VerifiedPackage", "Verifier", "read_signature_form"]
+__all__ = ["ReadPackage", "SignatureForm", "VerifiedPackage", "Verifier", "read_signature_form"]
 
 _ENVELOPED = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
 #: Written by a field SDK (samples/vxp-sdk); no verifier knows it, so it never verifies.
 _FIELD_EXC_C14N_TYPO = "http://www.w3.org/TR/xml-exc-c14n#"
-_DS = {"ds": DSIG_NS}
+_DSIG = f"{{{DSIG_NS}}}"
 #: A signer certificate and its CA chain; more is padding meant to slow the chain search.
 _MAX_KEYINFO_CERTIFICATES = 8
 _SIGNATURE_LOCATION = f"./{{{EDXML_NS}}}edXMLEnvelope/{{{EDXML_NS}}}edXMLHeader/"
@@ -102,6 +110,11 @@ class SignatureForm:
         order, so the first one that is not a CA (the first one if all are)."""
         return next((c for c in self.certificates if not _is_ca(c)), self.certificates[0])
 
+    @functools.cached_property
+    def leaves(self) -> tuple[x509.Certificate, tuple[x509.Certificate, ...]]:
+        """``(signer_certificate, other_certificates)``, worked out once."""
+        return self.signer_certificate, self.other_certificates
+
     @property
     def other_certificates(self) -> tuple[x509.Certificate, ...]:
         """The rest: intermediates that may help build the chain (never trusted as such)."""
@@ -109,11 +122,28 @@ class SignatureForm:
         return tuple(c for c in self.certificates if c is not leaf)
 
 
+@functools.lru_cache(maxsize=2048)
 def _is_ca(cert: x509.Certificate) -> bool:
     try:
         return cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
     except x509.ExtensionNotFound:
         return False
+
+
+@dataclass(frozen=True)
+class ReadPackage:
+    """A verified package and what ``edxml`` read of its signed content.
+
+    ``package.sender_code`` is ``verified.agency_code``: the sender is the signer.
+    """
+
+    verified: VerifiedPackage
+    parsed: ParseResult
+
+    @property
+    def package(self) -> Package:
+        """The model of the signed content."""
+        return self.parsed.package
 
 
 @dataclass(frozen=True)
@@ -151,12 +181,12 @@ def _algorithm(element: etree._Element | None, what: str) -> str:
 def read_signature_form(signature: etree._Element) -> SignatureForm:
     """Read algorithms, the reference and the certificates of a ``ds:Signature``;
     refuse any form that could sign less than the whole package."""
-    signed_infos = signature.findall("ds:SignedInfo", _DS)
+    signed_infos = signature.findall(f"{_DSIG}SignedInfo")
     if len(signed_infos) != 1:
         raise MalformedSignatureError("the signature must hold exactly one SignedInfo")
     signed_info = signed_infos[0]
-    c14n_uri = _algorithm(signed_info.find("ds:CanonicalizationMethod", _DS), "canonicalization")
-    method_uri = _algorithm(signed_info.find("ds:SignatureMethod", _DS), "signature method")
+    c14n_uri = _algorithm(signed_info.find(f"{_DSIG}CanonicalizationMethod"), "canonicalization")
+    method_uri = _algorithm(signed_info.find(f"{_DSIG}SignatureMethod"), "signature method")
     try:
         c14n = Canonicalization(c14n_uri)
     except ValueError:
@@ -165,7 +195,7 @@ def read_signature_form(signature: etree._Element) -> SignatureForm:
         method = SignatureAlgorithm(method_uri)
     except ValueError:
         raise UnsupportedAlgorithmError("signature method", method_uri) from None
-    references = signed_info.findall("ds:Reference", _DS)
+    references = signed_info.findall(f"{_DSIG}Reference")
     if len(references) != 1:
         raise SignatureWrappingError(
             f"the signature holds {len(references)} references; an EDXML signature holds "
@@ -177,7 +207,7 @@ def read_signature_form(signature: etree._Element) -> SignatureForm:
             f'the signature covers {reference.get("URI")!r}, not the whole package (URI="")'
         )
     transforms = [
-        _algorithm(t, "transform") for t in reference.findall("ds:Transforms/ds:Transform", _DS)
+        _algorithm(t, "transform") for t in reference.findall(f"{_DSIG}Transforms/{_DSIG}Transform")
     ]
     if not transforms or transforms[0] != _ENVELOPED:
         raise SignatureWrappingError("the reference lacks the enveloped-signature transform")
@@ -193,17 +223,19 @@ def read_signature_form(signature: etree._Element) -> SignatureForm:
             raise UnsupportedAlgorithmError("transform", uri) from None
     if len(transforms) > 2:
         raise UnsupportedAlgorithmError("transform chain", " ".join(transforms))
-    digest_uri = _algorithm(reference.find("ds:DigestMethod", _DS), "digest method")
+    digest_uri = _algorithm(reference.find(f"{_DSIG}DigestMethod"), "digest method")
     try:
         digest = DigestAlgorithm(digest_uri)
     except ValueError:
         raise UnsupportedAlgorithmError("digest method", digest_uri) from None
-    for path in ("ds:SignatureValue", "ds:SignedInfo/ds:Reference/ds:DigestValue"):
-        element = signature.find(path, _DS)
+    for name, element in (
+        ("SignatureValue", signature.find(f"{_DSIG}SignatureValue")),
+        ("DigestValue", reference.find(f"{_DSIG}DigestValue")),
+    ):
         if element is None:
-            raise MalformedSignatureError(f"the signature has no {path.rsplit(':', 1)[1]}")
-        _strict_base64(element, path.rsplit(":", 1)[1])
-    elements = signature.findall("ds:KeyInfo/ds:X509Data/ds:X509Certificate", _DS)
+            raise MalformedSignatureError(f"the signature has no {name}")
+        _strict_base64(element, name)
+    elements = signature.findall(f"{_DSIG}KeyInfo/{_DSIG}X509Data/{_DSIG}X509Certificate")
     if len(elements) > _MAX_KEYINFO_CERTIFICATES:
         raise MalformedSignatureError(
             f"KeyInfo carries {len(elements)} certificates, more than the "
@@ -218,7 +250,11 @@ def read_signature_form(signature: etree._Element) -> SignatureForm:
 def _strict_base64(element: etree._Element, what: str) -> bytes:
     """Decode base64 that must be canonical: stray padding bits would be bytes that
     change without changing what is verified."""
-    text = "".join((element.text or "").split())
+    return _strict_base64_text(element.text or "", what)
+
+
+def _strict_base64_text(text: str, what: str) -> bytes:
+    text = "".join(text.split())
     try:
         value = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
@@ -233,7 +269,13 @@ _WARNINGS_LOCK = threading.Lock()
 
 
 def _certificate(element: etree._Element) -> x509.Certificate:
-    return _load_certificate(_strict_base64(element, "X509Certificate"))
+    return _certificate_from_text(element.text or "")
+
+
+@functools.lru_cache(maxsize=2048)
+def _certificate_from_text(text: str) -> x509.Certificate:
+    """The same base64 text is the same certificate: decode and check it once."""
+    return _load_certificate(_strict_base64_text(text, "X509Certificate"))
 
 
 @functools.lru_cache(maxsize=2048)
@@ -261,6 +303,31 @@ def _load_certificate(der: bytes) -> x509.Certificate:
             ) from None
 
 
+@functools.lru_cache(maxsize=2048)
+def _rsa_bits(cert: x509.Certificate) -> int | None:
+    key = cert.public_key()
+    return key.key_size if isinstance(key, rsa.RSAPublicKey) else None
+
+
+_E = f"{{{EDXML_NS}}}"
+_SENDER_PATH = f"{_E}edXMLEnvelope/{_E}edXMLHeader/{_E}MessageHeader/{_E}From/{_E}OrganId"
+
+
+def _sender_of(root: etree._Element) -> str | None:
+    """``From/OrganId`` of the signed root, stripped; None when absent or empty (the
+    same answer as ``signing.signer.sender_code_in``, without climbing to the root)."""
+    organ = root.find(_SENDER_PATH)
+    code = "" if organ is None else (organ.text or "").strip()
+    return code or None
+
+
+def _when(at: datetime | None) -> datetime:
+    when = at or datetime.now(UTC)
+    if when.tzinfo is None:
+        raise ValueError("verification time must be timezone-aware")
+    return when
+
+
 def _refuse_unsigned_content(root: etree._Element) -> None:
     """XML-DSig covers the document's infoset: refuse what lies beside it and matters."""
     version = root.getroottree().docinfo.xml_version
@@ -285,6 +352,10 @@ class Verifier:
         self.policy = policy or VerificationPolicy()
         #: Size and depth limits of the hardened parse (``edxml.Limits``, safe defaults).
         self.limits = limits
+        #: Check edxbus's own signature form with lxml and ``cryptography`` directly
+        #: (``signing._profile``); off, every signature goes through signxml. The
+        #: differential tests turn it off to compare the two.
+        self.use_profile = True
 
     @classmethod
     def from_directory(
@@ -298,12 +369,75 @@ class Verifier:
         """A verifier over the certificates of a directory (or file) and the CRLs named."""
         return cls(TrustStore.from_directory(path, crl_paths), policy, limits=limits)
 
+    @property
+    def _shapes(self) -> ShapeMemo:
+        """Signature shapes this verifier has read (see ``signing._profile``); they hold
+        for one policy (strength), so they go with the certificate memo."""
+        self._vetting  # noqa: B018 - rebuilds both memos when trust or policy changed
+        shapes: ShapeMemo = self.__dict__["_shape_memo"]
+        return shapes
+
+    @property
+    def _vetting(self) -> CertificateVetting:
+        """The certificate memo of the current trust store and policy (rebuilt if either
+        attribute is replaced: the memo is only true of the store it was built on)."""
+        vetting = self.__dict__.get("_vetting_memo")
+        if vetting is None or vetting.trust is not self.trust or vetting.policy is not self.policy:
+            vetting = CertificateVetting(self.trust, self.policy)
+            self.__dict__["_vetting_memo"] = vetting
+            self.__dict__["_shape_memo"] = ShapeMemo()
+        return vetting
+
     def verify(self, data: bytes, *, at: datetime | None = None) -> VerifiedPackage:
         """Verify ``data`` at ``at`` (now by default); raise the first failure's named error."""
-        when = at or datetime.now(UTC)
-        if when.tzinfo is None:
-            raise ValueError("verification time must be timezone-aware")
-        root = parse_package(data, self.limits)
+        when = _when(at)
+        return self._verify(parse_package(data, self.limits), when)[0]
+
+    def read(
+        self,
+        data: bytes,
+        *,
+        mode: Mode = Mode.STRICT,
+        agency_pattern: str | None = None,
+        at: datetime | None = None,
+    ) -> ReadPackage:
+        """Verify ``data`` and read what its signature covers, in one pass over one tree.
+
+        The read path of a router or an inbox: the signature checked, the signed
+        content parsed by ``edxml`` (``mode``, this verifier's ``limits``, the
+        ``agency_pattern`` of the package rules), and the package's sender
+        (``From/OrganId``) bound to the agency its certificate names. Raise the first
+        failure's named error (an ``edxml.EdxbusError``: parse refusals and signing
+        refusals alike). Same result as ``verify`` followed by
+        ``edxml.parse(verified.signed_bytes, ...)`` and the sender comparison, at the
+        cost of one parse instead of three.
+        """
+        when = _when(at)
+        limits = self.limits or Limits()
+        verified, tree = self._verify(parse_package(data, self.limits), when)
+        if len(verified.signed_bytes) > limits.max_package_bytes:
+            raise PackageTooLargeError(limits.max_package_bytes, len(verified.signed_bytes))
+        if tree:
+            parsed = parse_tree(
+                verified.signed_root, mode=mode, limits=limits, agency_pattern=agency_pattern
+            )
+        else:  # the general path's tree came from signxml's own parser: read the bytes
+            parsed = parse(
+                verified.signed_bytes, mode=mode, limits=limits, agency_pattern=agency_pattern
+            )
+        package = parsed.package
+        if package.sender_code != verified.agency_code:
+            raise SenderMismatchError(package.sender_code, verified.agency_code)
+        return ReadPackage(verified, parsed)
+
+    def verify_tree(self, root: etree._Element, *, at: datetime | None = None) -> VerifiedPackage:
+        """Verify a package already read by the hardened parse (``signing`` and ``edxml``
+        read with the same one); the tree is consumed: the signature is taken out of
+        it, and ``signed_root`` is what remains, exactly what the digest covers."""
+        return self._verify(root, _when(at))[0]
+
+    def _verify(self, root: etree._Element, when: datetime) -> tuple[VerifiedPackage, bool]:
+        """The verification, and whether ``signed_root`` is the hardened parse's tree."""
         header = find_header(root)
         namespaced, other = find_signatures(root)
         _refuse_unsigned_content(root)
@@ -318,41 +452,63 @@ class Verifier:
         signature = namespaced[0]
         if signature.getparent() is not header:
             raise SignatureWrappingError("the signature does not sit in edXMLHeader")
-        form = read_signature_form(signature)
-        self._check_strength(form)
-        leaf, presented = form.signer_certificate, form.other_certificates
-        policy = self.policy
-        chain = self.trust.validate(
-            leaf,
-            at=when,
-            presented=presented,
-            check_revocation=policy.check_revocation,
-            require_crl=policy.require_crl,
-            require_fresh_crl=policy.require_fresh_crl,
-            clock_skew=policy.clock_skew,
+        parts = signature_parts(signature) if self.use_profile else None
+        shape = b"" if parts is None else signature_shape(signature, parts)
+        known = self._shapes.get(shape)
+        values: tuple[bytes, bytes] | None = None
+        if isinstance(known, SignatureForm) and parts is not None:
+            # The same signature as one already read but for its two values: read those.
+            form = known
+            values = (
+                _strict_base64(parts.value, "SignatureValue"),
+                _strict_base64(parts.digest, "DigestValue"),
+            )
+        else:
+            known = None
+            form = read_signature_form(signature)
+            self._check_strength(form)
+        leaf, presented = form.leaves
+        vetted = self._vetting.vet(leaf, presented, when)
+        own_tree = parts is not None and (
+            known is not None
+            or in_profile(signature, form.signature_algorithm, form.digest_algorithm, form.c14n)
         )
-        check_signing_usage(leaf)
-        agency = agency_code_of(leaf)
-        result = self._check_signature(root, leaf, form, when)
-        signed_root = result.signed_xml
+        if own_tree:
+            assert parts is not None
+            checked = verify_in_profile(
+                root,
+                signature,
+                form.signature_algorithm,
+                leaf,
+                parts,
+                known_shape=known is not None,
+                values=values,
+            )
+            if known is None:
+                self._shapes.remember(shape, form)
+            signed_bytes, signed_root = checked.signed_bytes, checked.signed_root
+        else:
+            result = self._check_signature(root, leaf, form, when)
+            signed_bytes, signed_root = result.signed_data, result.signed_xml
         if signed_root is None or signed_root.tag != f"{{{EDXML_NS}}}edXML":
             raise SignatureWrappingError("the signed content is not the EDXML package")
-        sender = sender_code_in(signed_root)
-        if policy.require_sender_binding and sender != agency:
-            raise SenderMismatchError(sender or "", agency)
-        return VerifiedPackage(
-            signed_bytes=result.signed_data,
+        sender = _sender_of(signed_root)
+        if self.policy.require_sender_binding and sender != vetted.agency_code:
+            raise SenderMismatchError(sender or "", vetted.agency_code)
+        verified = VerifiedPackage(
+            signed_bytes=signed_bytes,
             signed_root=signed_root,
             certificate=leaf,
-            chain=chain,
-            agency_code=agency,
-            fingerprint=certificate_fingerprint(leaf),
+            chain=vetted.chain,
+            agency_code=vetted.agency_code,
+            fingerprint=vetted.fingerprint,
             signature_algorithm=form.signature_algorithm,
             digest_algorithm=form.digest_algorithm,
             c14n=form.c14n,
             sender_code=sender,
             verified_at=when,
         )
+        return verified, own_tree
 
     def _check_strength(self, form: SignatureForm) -> None:
         if not self.policy.allow_sha1:
@@ -360,9 +516,9 @@ class Verifier:
                 raise WeakAlgorithmError(form.signature_algorithm.short_name)
             if form.digest_algorithm is DigestAlgorithm.SHA1:
                 raise WeakAlgorithmError(f"digest {form.digest_algorithm.short_name}")
-        key = form.signer_certificate.public_key()
-        if isinstance(key, rsa.RSAPublicKey) and key.key_size < self.policy.min_rsa_bits:
-            raise WeakAlgorithmError(f"RSA key of {key.key_size} bits")
+        bits = _rsa_bits(form.signer_certificate)
+        if bits is not None and bits < self.policy.min_rsa_bits:
+            raise WeakAlgorithmError(f"RSA key of {bits} bits")
 
     def _check_signature(
         self, root: etree._Element, leaf: x509.Certificate, form: SignatureForm, at: datetime
