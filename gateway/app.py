@@ -1,0 +1,115 @@
+"""The gateway's ASGI application and its server, wired in one place from settings.
+
+``create_app`` builds the parts (database, systems, custody, outboxes, the inbox
+reader, the directory) and runs the background tasks inside the application's
+lifespan, so no task outlives the server. ``serve`` runs it on uvicorn with a short
+keep-alive (the hub SDK leaves idle connections open).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from bus import Settings, get_logger, make_verifier
+from gateway.config import GatewayConfig
+from gateway.custody import Custody
+from gateway.directory_view import DirectoryView
+from gateway.inbound import InboxPump
+from gateway.outboxes import Outboxes
+from gateway.service import Gateway
+from gateway.store import open_gateway_engine
+from gateway.systems import SystemRegistry
+from gateway.vxp import VxpProtocol
+
+__all__ = ["GatewayParts", "create_app", "serve"]
+
+_log = get_logger("gateway")
+
+#: The idle keep-alive timeout (VXP_HTTP_API.md §2 recommends 15-60 s).
+KEEP_ALIVE_SECONDS = 30
+
+
+@dataclass
+class GatewayParts:
+    """Everything a running gateway holds (the application's ``state.parts``)."""
+
+    settings: Settings
+    config: GatewayConfig
+    gateway: Gateway
+    pump: InboxPump
+    directory: DirectoryView
+
+
+def build_parts(settings: Settings, config: GatewayConfig) -> GatewayParts:
+    """Open the database and assemble the parts (nothing is started)."""
+    engine = open_gateway_engine(config.db_url)
+    registry = SystemRegistry(engine)
+    verifier = make_verifier(settings)
+    outboxes = Outboxes(settings, config.state_dir / "outbox")
+    custody = Custody(settings, verifier)
+    gateway = Gateway(settings, engine, registry, custody, outboxes)
+    pump = InboxPump(settings, engine, registry, verifier, outboxes,
+                     refresh_seconds=config.refresh_seconds)
+    return GatewayParts(settings, config, gateway, pump, DirectoryView(settings))
+
+
+def create_app(settings: Settings, config: GatewayConfig | None = None) -> Starlette:
+    """The gateway's ASGI application: the hub protocol at ``/vxp``."""
+    config = config or GatewayConfig.from_settings(settings)
+    parts = build_parts(settings, config)
+    (config.state_dir / "uploads").mkdir(parents=True, exist_ok=True)
+    vxp = VxpProtocol(parts.gateway, parts.directory, config.max_upload_bytes,
+                      config.state_dir / "uploads")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await parts.gateway.outboxes.start()
+        tasks = [
+            asyncio.create_task(parts.pump.run(), name="gateway-inbox"),
+            asyncio.create_task(parts.gateway.outboxes.run_resubmitter(),
+                                name="gateway-resubmit"),
+        ]
+        _log.info("gateway started for %d system(s)", len(parts.gateway.registry.all()))
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await parts.directory.stop()
+            await parts.gateway.outboxes.stop()
+            parts.gateway.engine.dispose()
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    methods = ["GET", "POST", "HEAD"]
+    app = Starlette(
+        routes=[
+            Route("/healthz", health, methods=["GET"]),
+            Route("/vxp", vxp, methods=methods),
+            Route("/vxp/{operation:path}", vxp, methods=methods),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.parts = parts
+    return app
+
+
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8080,
+          config: GatewayConfig | None = None) -> None:
+    """Run the gateway until interrupted (TLS: uvicorn's options or a reverse proxy)."""
+    app = create_app(settings, config)
+    uvicorn.run(app, host=host, port=port, timeout_keep_alive=KEEP_ALIVE_SECONDS,
+                log_level="warning", server_header=False)
