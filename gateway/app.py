@@ -98,8 +98,8 @@ def create_app(settings: Settings, config: GatewayConfig | None = None) -> Starl
     app = Starlette(
         routes=[
             Route("/healthz", health, methods=["GET"]),
-            Route("/vxp", vxp, methods=methods),
-            Route("/vxp/{operation:path}", vxp, methods=methods),
+            Route("/vxp", vxp.handle, methods=methods),
+            Route("/vxp/{operation:path}", vxp.handle, methods=methods),
         ],
         lifespan=lifespan,
     )

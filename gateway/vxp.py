@@ -100,7 +100,7 @@ class VxpProtocol:
             "countreceivestatus": ("POST", self._count_status),
         }
 
-    async def __call__(self, request: Request) -> Response:
+    async def handle(self, request: Request) -> Response:
         """Dispatch one request; refusals are JSON FAIL answers naming their reason."""
         segments = [s for s in request.url.path.split("/") if s]
         operation = segments[-1].lower() if segments else ""
