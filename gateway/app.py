@@ -17,13 +17,14 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from bus import Settings, get_logger, make_verifier
 from gateway.config import GatewayConfig
 from gateway.custody import Custody
 from gateway.directory_view import DirectoryView
 from gateway.inbound import InboxPump
+from gateway.native_api import create_native_api
 from gateway.outboxes import Outboxes
 from gateway.service import Gateway
 from gateway.store import open_gateway_engine
@@ -63,12 +64,15 @@ def build_parts(settings: Settings, config: GatewayConfig) -> GatewayParts:
 
 
 def create_app(settings: Settings, config: GatewayConfig | None = None) -> Starlette:
-    """The gateway's ASGI application: the hub protocol at ``/vxp``."""
+    """The gateway's ASGI application: the hub protocol at ``/vxp``, the native API at
+    ``/api/v1`` (OpenAPI at ``/api/v1/openapi.json``)."""
     config = config or GatewayConfig.from_settings(settings)
     parts = build_parts(settings, config)
     (config.state_dir / "uploads").mkdir(parents=True, exist_ok=True)
     vxp = VxpProtocol(parts.gateway, parts.directory, config.max_upload_bytes,
                       config.state_dir / "uploads")
+    native = create_native_api(parts.gateway, parts.directory, config.max_upload_bytes,
+                               config.state_dir / "uploads")
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -100,6 +104,7 @@ def create_app(settings: Settings, config: GatewayConfig | None = None) -> Starl
             Route("/healthz", health, methods=["GET"]),
             Route("/vxp", vxp.handle, methods=methods),
             Route("/vxp/{operation:path}", vxp.handle, methods=methods),
+            Mount("/api/v1", app=native),
         ],
         lifespan=lifespan,
     )

@@ -10,6 +10,8 @@ exception tree)::
         │   ├── PackageRefusedError  400: the package cannot be accepted (.cause: its reason code)
         │   └── UploadTooLargeError  413: more bytes than the gateway's upload limit (.limit)
         ├── AuthenticationError      401: missing or wrong signature, unknown system
+        │   ├── StaleRequestError    401: a native request outside the freshness window
+        │   └── ReplayedRequestError 401: a native request whose nonce was seen already
         ├── NotPermittedError        403: the system does not serve that agency
         ├── NotFoundError            404: no such item for this system, unknown recipient
         ├── ConflictError            409: a terminal state changed, an idempotency key reused
@@ -32,6 +34,8 @@ __all__ = [
     "NotPermittedError",
     "NotSupportedError",
     "PackageRefusedError",
+    "ReplayedRequestError",
+    "StaleRequestError",
     "UnavailableError",
     "UploadTooLargeError",
 ]
@@ -87,6 +91,18 @@ class AuthenticationError(GatewayError):
     reason_code = "authentication-failed"
     vxp_code = "401"
     http_status = 401
+
+
+class StaleRequestError(AuthenticationError):
+    """A signed native request whose timestamp is outside the freshness window."""
+
+    reason_code = "stale-request"
+
+
+class ReplayedRequestError(AuthenticationError):
+    """A signed native request seen before (same system and nonce)."""
+
+    reason_code = "replayed-request"
 
 
 class NotPermittedError(GatewayError):

@@ -68,13 +68,15 @@ class Gateway:
         service_type: str = "eDoc",
         scope: str = "send",
         key: str | None = None,
+        fingerprint: str | None = None,
     ) -> Accepted:
         """Take custody of a package and send it; a repeat answers the original.
 
         ``key`` identifies the request for idempotency (the package's digest when
-        absent, which absorbs the hub SDK's automatic resends).
+        absent, which absorbs the hub SDK's automatic resends); ``fingerprint`` is what
+        a repeat must match (the package's digest unless the caller's request is given).
         """
-        fingerprint = hashlib.sha256(body).hexdigest()
+        fingerprint = fingerprint or hashlib.sha256(body).hexdigest()
         key = key or f"{message_type or ''}:{fingerprint}"
         earlier = self._earlier(system, scope, key, fingerprint)
         if earlier is not None:
@@ -221,6 +223,51 @@ class Gateway:
             _log.info("package %s of %s normalised before signing: %s", document_id, agency,
                       "; ".join(changes), document_id=document_id, agency=agency)
         return doc_id
+
+    # --- answers of other writes, for their idempotency keys ----------------------
+
+    def earlier_answer(self, system: System, scope: str, key: str, fingerprint: str) -> str | None:
+        """The answer given to an earlier request with this key; a different request is refused."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(IDEMPOTENCY).where(
+                IDEMPOTENCY.c.system_id == system.system_id, IDEMPOTENCY.c.scope == scope,
+                IDEMPOTENCY.c.key == key)).first()
+        if row is None:
+            return None
+        if row.fingerprint != fingerprint:
+            raise ConflictError(f"idempotency key {key} was used for another request")
+        return str(row.answer)
+
+    def remember_answer(
+        self, system: System, scope: str, key: str, fingerprint: str, answer: str
+    ) -> str:
+        """Keep the answer of a write; a concurrent repeat gets the answer stored first."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(IDEMPOTENCY).values(
+                    system_id=system.system_id, scope=scope, key=key, fingerprint=fingerprint,
+                    answer=answer, created_at=utc_now()))
+        except IntegrityError:
+            earlier = self.earlier_answer(system, scope, key, fingerprint)
+            if earlier is not None:
+                return earlier
+            raise
+        return answer
+
+    def sent_document(self, system: System, doc_id: str) -> DocumentPackage:
+        """A document the system sent (by its ``DocId``), as it was sent."""
+        with self.engine.connect() as conn:
+            message = conn.execute(select(MESSAGES).where(MESSAGES.c.doc_id == doc_id)).first()
+        if message is None or message.system_id != system.system_id or (
+            message.message_type != "edoc"
+        ):
+            raise NotFoundError(f"system {system.system_id} sent no document {doc_id}")
+        entry = self.outboxes.of(message.agency).get(message.document_id)
+        if entry is None:
+            raise NotFoundError(f"document {doc_id} is no longer kept")
+        package = parse(entry.data, mode=Mode.TOLERANT, limits=self.custody.limits).package
+        assert isinstance(package, DocumentPackage)
+        return package
 
     # --- receiving ---------------------------------------------------------------
 

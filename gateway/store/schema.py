@@ -13,6 +13,8 @@
 - ``gw_messages``: what each system sent (sender ``DocId``), for ``getSentEdocList``.
 - ``gw_idempotency``: answers of writes, by (system, scope, key), for repeats.
 - ``gw_quarantine``: inbox records that failed verification, kept with their reason.
+- ``gw_nonces``: nonces of signed native-API requests seen within the freshness window
+  (a replayed request is refused).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ __all__ = [
     "INBOX",
     "MESSAGES",
     "METADATA",
+    "NONCES",
     "POSITIONS",
     "QUARANTINE",
     "SYSTEMS",
@@ -147,4 +150,13 @@ QUARANTINE = Table(
     Column("data", LargeBinary, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("source", name="uq_gw_quarantine_source"),
+)
+
+NONCES = Table(
+    "gw_nonces",
+    METADATA,
+    Column("system_id", String(128), primary_key=True),
+    Column("nonce", String(128), primary_key=True),
+    Column("seen_at", DateTime(timezone=True), nullable=False),
+    Index("ix_gw_nonces_seen_at", "seen_at"),
 )
