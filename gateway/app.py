@@ -24,7 +24,7 @@ from gateway.config import GatewayConfig
 from gateway.custody import Custody
 from gateway.directory_view import DirectoryView
 from gateway.inbound import InboxPump
-from gateway.native_api import create_native_api
+from gateway.native_api import create_native_api, problem_for_status
 from gateway.outboxes import Outboxes
 from gateway.service import Gateway
 from gateway.store import open_gateway_engine
@@ -98,6 +98,10 @@ def create_app(settings: Settings, config: GatewayConfig | None = None) -> Starl
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
+    async def http_error(request: Request, exc: Exception) -> Response:
+        status = getattr(exc, "status_code", 500)
+        return problem_for_status(int(status))
+
     methods = ["GET", "POST", "HEAD"]
     app = Starlette(
         routes=[
@@ -107,6 +111,7 @@ def create_app(settings: Settings, config: GatewayConfig | None = None) -> Starl
             Mount("/api/v1", app=native),
         ],
         lifespan=lifespan,
+        exception_handlers={404: http_error, 405: http_error},
     )
     app.state.parts = parts
     return app

@@ -20,6 +20,7 @@ from fastapi import FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bus import get_logger
 from edxml import BusinessDocType, build, make_attachment, new_document
@@ -47,7 +48,7 @@ from gateway.service import Gateway
 from gateway.systems import System
 from gateway.uploads import read_limited
 
-__all__ = ["create_native_api"]
+__all__ = ["create_native_api", "problem_for_status"]
 
 _log = get_logger("gateway.api")
 
@@ -77,6 +78,13 @@ def _problem(status: int, reason_code: str, detail: str) -> JSONResponse:
                    status=status, detail=detail, reason_code=reason_code)
     return JSONResponse(body.model_dump(), status_code=status,
                         media_type="application/problem+json")
+
+
+def problem_for_status(status: int) -> JSONResponse:
+    """The problem answer of a plain HTTP error (no such route, method not allowed)."""
+    reason = {404: "not-found", 405: "method-not-allowed"}.get(status, "http-error")
+    detail = {404: "no such resource", 405: "method not allowed"}.get(status, "HTTP error")
+    return _problem(status, reason, detail)
 
 
 def _json_body(model: type[BaseModel]) -> dict[str, Any]:
@@ -173,6 +181,10 @@ def create_native_api(gateway: Gateway, directory: DirectoryView, max_upload: in
     @api.exception_handler(GatewayError)
     async def _gateway_error(request: Request, exc: GatewayError) -> JSONResponse:
         return _problem(exc.http_status, exc.cause_code, str(exc))
+
+    @api.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem_for_status(exc.status_code)
 
     @api.exception_handler(EdxbusError)
     async def _edxbus_error(request: Request, exc: EdxbusError) -> JSONResponse:
