@@ -29,6 +29,7 @@ from gateway.outboxes import Outboxes
 from gateway.service import Gateway
 from gateway.store import open_gateway_engine
 from gateway.systems import SystemRegistry
+from gateway.tracking import TrackerView
 from gateway.vxp import VxpProtocol
 
 __all__ = ["GatewayParts", "create_app", "serve"]
@@ -57,7 +58,7 @@ def build_parts(settings: Settings, config: GatewayConfig) -> GatewayParts:
     verifier = make_verifier(settings)
     outboxes = Outboxes(settings, config.state_dir / "outbox")
     custody = Custody(settings, verifier)
-    gateway = Gateway(settings, engine, registry, custody, outboxes)
+    gateway = Gateway(settings, engine, registry, custody, outboxes, TrackerView(settings))
     pump = InboxPump(settings, engine, registry, verifier, outboxes,
                      refresh_seconds=config.refresh_seconds)
     return GatewayParts(settings, config, gateway, pump, DirectoryView(settings))
@@ -93,6 +94,8 @@ def create_app(settings: Settings, config: GatewayConfig | None = None) -> Starl
                     await task
             await parts.directory.stop()
             await parts.gateway.outboxes.stop()
+            if parts.gateway.tracker is not None:
+                parts.gateway.tracker.close()
             parts.gateway.engine.dispose()
 
     async def health(request: Request) -> Response:

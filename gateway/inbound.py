@@ -204,14 +204,18 @@ class InboxPump:
                                              digest)
                     rows.append(_row(agency, "status", sender, answered, code.value, digest,
                                      data, source, now))
+        answered_again: list[str] = []
         with self._engine.begin() as conn:
             for row in rows:
-                if conn.execute(select(INBOX.c.state).where(INBOX.c.doc_id == row["doc_id"])
-                                ).first() is None:
+                existing = conn.execute(select(INBOX.c.state).where(
+                    INBOX.c.doc_id == row["doc_id"])).first()
+                if existing is None:
                     conn.execute(insert(INBOX).values(**row))
-                else:
-                    _log.info("package %s for %s read again; stored once", row["document_id"],
-                              agency, agency=agency)
+                    continue
+                _log.info("package %s for %s read again; stored once", row["document_id"],
+                          agency, agency=agency)
+                if row["message_type"] == "edoc" and existing.state == "done":
+                    answered_again.append(row["document_id"])
             if quarantine is not None and conn.execute(
                 select(QUARANTINE.c.id).where(QUARANTINE.c.source == source)
             ).first() is None:
@@ -219,6 +223,21 @@ class InboxPump:
                 _log.warning("inbox of %s: record %s kept back: %s [%s]", agency, source,
                              quarantine["reason"], quarantine["reason_code"], agency=agency)
             _store_position(conn, record.topic, record.partition, record.offset + 1)
+        for document_id in answered_again:
+            await self._repeat_arrival(agency, document_id)
+
+    async def _repeat_arrival(self, agency: str, document_id: str) -> None:
+        """The sender re-submitted a document already taken: our 01 did not reach it.
+
+        The 01 kept in the outbox goes out again, the very same bytes.
+        """
+        outbox = self._outboxes.of(agency)
+        for entry in outbox.sent_statuses(document_id):
+            if entry.status_code == StatusCode.ARRIVED.value:
+                _log.info("document %s seen again by %s; 01 repeated", document_id, agency,
+                          document_id=document_id, agency=agency)
+                await self._outboxes.publish(agency, entry)
+                return
 
     def _rejected(self, agency: str, headers: dict[str, str], digest: str) -> None:
         document_id = headers.get(Header.DOCUMENT_ID, "")

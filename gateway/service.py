@@ -32,6 +32,7 @@ from gateway.model import Accepted, Delivery, InboxEntry, TransportState
 from gateway.outboxes import Outboxes
 from gateway.store.schema import IDEMPOTENCY, INBOX, MESSAGES
 from gateway.systems import System, SystemRegistry
+from gateway.tracking import TrackerView
 
 __all__ = ["Gateway"]
 
@@ -50,12 +51,14 @@ class Gateway:
         registry: SystemRegistry,
         custody: Custody,
         outboxes: Outboxes,
+        tracker: TrackerView | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
         self.registry = registry
         self.custody = custody
         self.outboxes = outboxes
+        self.tracker = tracker
 
     # --- sending -----------------------------------------------------------------
 
@@ -374,9 +377,17 @@ class Gateway:
         entry = self._outbox_entry(outbox, message)
         arrivals = {s.recipient: s.at for s in outbox.statuses(message.document_id)
                     if s.status_code == StatusCode.ARRIVED.value}
+        tracked = (self.tracker.status(message.document_id)
+                   if self.tracker is not None and message.message_type == "edoc" else None)
+        steps = {r.recipient: r for r in tracked.recipients} if tracked is not None else {}
         rows = []
         for recipient in recipients:
             send_status, send_desc = _send_state(entry)
+            seen = steps.get(recipient)
+            if tracked is not None and tracked.rejected_reason:
+                send_status, send_desc = "fail", f"Gửi lỗi: {tracked.rejected_reason}"
+            elif seen is not None and seen.delivered_at is not None:
+                send_status, send_desc = "done", "Đã gửi"
             here = local.get(receiver_ids[recipient])
             if here is not None:
                 receive = TransportState(here.state)
@@ -385,6 +396,8 @@ class Gateway:
                 recipient in entry.arrived
             ):
                 receive, received = TransportState.DONE, arrivals.get(recipient)
+            elif seen is not None and "01" in seen.steps:
+                receive, received = TransportState.DONE, seen.steps["01"]
             else:
                 receive, received = TransportState.INITIAL, None
             rows.append(Delivery(

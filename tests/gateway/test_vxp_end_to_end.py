@@ -4,11 +4,13 @@ A province's system sends a directive with attachments to a district and a commu
 served by another system; that system fetches both, confirms them (the gateway sends
 the signed 01s), sends its own 01 too (acknowledged, not sent twice) and reports 03;
 the province sees the 01s and the 03s in ``getReceivedEdocList(status)`` and in
-``getSentEdocList``.
+``getSentEdocList``; ``edx status`` agrees.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +21,10 @@ from bus import Settings
 from edxml import Mode, StatusCode, build, make_attachment, new_status, parse
 from signing import DevPki
 from tests.agency_client.helpers import COMMUNE, DISTRICT, PROVINCE, make_document
+from tests.fixtures.demo import clean_env, run_edx
 from tests.gateway.harness import add_system, eventually, gateway_config, running_gateway
 from tests.gateway.sdk import SdkClient
+from tests.tracker.kafka_helpers import running_tracker
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -31,7 +35,8 @@ async def test_a_directive_travels_province_to_district_and_commune(
     config = gateway_config(tmp_path)
     add_system(config, "vp.tinh", [PROVINCE], "secret-of-the-province")
     add_system(config, "vp.huyen", [DISTRICT, COMMUNE], "secret-of-the-district")
-    async with running_gateway(live_bus, config) as gw, httpx.AsyncClient(timeout=60) as http:
+    async with running_tracker(live_bus), running_gateway(live_bus, config) as gw, \
+            httpx.AsyncClient(timeout=60) as http:
         province = SdkClient(http, f"{gw.url}/vxp", "vp.tinh", "secret-of-the-province")
         district = SdkClient(http, f"{gw.url}/vxp", "vp.huyen", "secret-of-the-district")
         directive = make_document(
@@ -111,6 +116,19 @@ async def test_a_directive_travels_province_to_district_and_commune(
             assert row["receivedTime"]
             assert row["title"] == "Chỉ thị về phòng chống bão"
             assert all(isinstance(v, str) for v in row.values())
+
+        # edx status (the tracker) agrees: both recipients at 03
+        async def tracked() -> dict[str, Any] | None:
+            done = await asyncio.to_thread(
+                run_edx, "status", directive.document_id, "--json",
+                "--db-url", live_bus.resolved_db_url, cwd=tmp_path, env=clean_env())
+            if done.returncode != 0:
+                return None
+            answer: dict[str, Any] = json.loads(done.stdout)
+            codes = {r["recipient"]: r["status"] for r in answer["recipients"]}
+            return answer if codes == {DISTRICT: "03", COMMUNE: "03"} else None
+
+        await eventually(tracked, what="edx status showing 03 for both recipients")
 
 
 async def _code(client: SdkClient, doc_id: str) -> str:
