@@ -24,6 +24,7 @@ from gateway.config import GatewayConfig
 from gateway.custody import Custody
 from gateway.directory_view import DirectoryView
 from gateway.inbound import InboxPump
+from gateway.limits import RateLimiter
 from gateway.native_api import create_native_api, problem_for_status
 from gateway.outboxes import Outboxes
 from gateway.service import Gateway
@@ -58,7 +59,9 @@ def build_parts(settings: Settings, config: GatewayConfig) -> GatewayParts:
     verifier = make_verifier(settings)
     outboxes = Outboxes(settings, config.state_dir / "outbox")
     custody = Custody(settings, verifier)
-    gateway = Gateway(settings, engine, registry, custody, outboxes, TrackerView(settings))
+    limiter = RateLimiter(config.rate_per_system, config.burst_per_system)
+    gateway = Gateway(settings, engine, registry, custody, outboxes, TrackerView(settings),
+                      limiter)
     pump = InboxPump(settings, engine, registry, verifier, outboxes,
                      refresh_seconds=config.refresh_seconds)
     return GatewayParts(settings, config, gateway, pump, DirectoryView(settings))

@@ -28,6 +28,9 @@ class GatewayConfig:
     max_upload_bytes: int
     #: How often the inbox reader looks for agencies added to or removed from systems.
     refresh_seconds: float = 2.0
+    #: Requests a second each system may make on average (0: no limit), and its burst.
+    rate_per_system: float = 50.0
+    burst_per_system: int = 200
 
     @classmethod
     def from_settings(
@@ -38,4 +41,7 @@ class GatewayConfig:
         state = Path(env.get("EDX_GATEWAY_HOME") or settings.home / "gateway")
         url = env.get("EDX_GATEWAY_DB_URL") or f"sqlite:///{state / 'gateway.db'}"
         limit = int(env.get("EDX_GATEWAY_MAX_UPLOAD") or settings.max_package_bytes + 4096)
-        return cls(db_url=url, state_dir=state, max_upload_bytes=limit)
+        rate = float(env.get("EDX_GATEWAY_RATE") or 50.0)
+        burst = int(env.get("EDX_GATEWAY_BURST") or 200)
+        return cls(db_url=url, state_dir=state, max_upload_bytes=limit, rate_per_system=rate,
+                   burst_per_system=burst)

@@ -15,6 +15,7 @@ exception tree)::
         ├── NotPermittedError        403: the system does not serve that agency
         ├── NotFoundError            404: no such item for this system, unknown recipient
         ├── ConflictError            409: a terminal state changed, an idempotency key reused
+        ├── RateLimitedError         429: the system sends more requests than it may
         ├── NotSupportedError        501: an operation this gateway does not offer
         └── UnavailableError         503: the bus does not answer; nothing was accepted
 """
@@ -34,6 +35,7 @@ __all__ = [
     "NotPermittedError",
     "NotSupportedError",
     "PackageRefusedError",
+    "RateLimitedError",
     "ReplayedRequestError",
     "StaleRequestError",
     "UnavailableError",
@@ -127,6 +129,14 @@ class ConflictError(GatewayError):
     reason_code = "conflict"
     vxp_code = "409"
     http_status = 409
+
+
+class RateLimitedError(GatewayError):
+    """The system exceeded its request rate; nothing was done, try again shortly."""
+
+    reason_code = "rate-limited"
+    vxp_code = "429"
+    http_status = 429
 
 
 class NotSupportedError(GatewayError):

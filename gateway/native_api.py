@@ -41,7 +41,7 @@ from gateway.api_models import (
     TakeBackIn,
 )
 from gateway.directory_view import DirectoryView
-from gateway.errors import AuthenticationError, BadRequestError, GatewayError
+from gateway.errors import BadRequestError, GatewayError
 from gateway.follow_ups import follow_up, report, take_back
 from gateway.model import Accepted, InboxEntry
 from gateway.service import Gateway
@@ -68,7 +68,8 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
            "content": {"application/problem+json": {}}}
     for code, text in ((400, "Bad request"), (401, "Not authenticated"),
                        (403, "Not permitted"), (404, "Not found"), (409, "Conflict"),
-                       (413, "Too large"), (500, "Internal error"), (501, "Not supported"),
+                       (413, "Too large"), (429, "Too many requests"),
+                       (500, "Internal error"), (501, "Not supported"),
                        (503, "Bus unavailable"))
 }
 
@@ -152,10 +153,7 @@ def create_native_api(gateway: Gateway, directory: DirectoryView, max_upload: in
         system_id = verify_request(
             method=request.method, target=target, headers=request.headers, body=body,
             secret_of=gateway.registry.secret_of, engine=gateway.engine)
-        system = gateway.registry.get(system_id)
-        if system is None:
-            raise AuthenticationError(f"system {system_id} is not registered")
-        return system, body
+        return gateway.admit(system_id), body
 
     def fingerprint(request: Request, body: bytes) -> str:
         digest = hashlib.sha256()

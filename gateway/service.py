@@ -23,11 +23,13 @@ from edxml import DocumentPackage, Mode, StatusCode, StatusPackage, build, new_s
 from gateway._time import utc_now
 from gateway.custody import Custody, CustodyResult
 from gateway.errors import (
+    AuthenticationError,
     BadRequestError,
     ConflictError,
     NotFoundError,
 )
 from gateway.ids import new_doc_id, receiver_doc_id
+from gateway.limits import RateLimiter
 from gateway.model import Accepted, Delivery, InboxEntry, TransportState
 from gateway.outboxes import Outboxes
 from gateway.store.schema import IDEMPOTENCY, INBOX, MESSAGES
@@ -52,6 +54,7 @@ class Gateway:
         custody: Custody,
         outboxes: Outboxes,
         tracker: TrackerView | None = None,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
@@ -59,6 +62,15 @@ class Gateway:
         self.custody = custody
         self.outboxes = outboxes
         self.tracker = tracker
+        self.limiter = limiter or RateLimiter(0, 0)
+
+    def admit(self, system_id: str) -> System:
+        """The calling system, authenticated already; refused when over its rate or gone."""
+        self.limiter.take(system_id)
+        system = self.registry.get(system_id)
+        if system is None:  # removed between two reads
+            raise AuthenticationError(f"system {system_id} is not registered")
+        return system
 
     # --- sending -----------------------------------------------------------------
 

@@ -24,7 +24,6 @@ from edxml.errors import EdxbusError
 from gateway._time import hub_time
 from gateway.directory_view import DirectoryView
 from gateway.errors import (
-    AuthenticationError,
     BadRequestError,
     GatewayError,
     NotFoundError,
@@ -112,11 +111,8 @@ class VxpProtocol:
             method, handler = found
             if request.method != method and not (download and request.method == "HEAD"):
                 raise BadRequestError(f"{segments[-1]} takes {method}, not {request.method}")
-            registry = self.gateway.registry
-            signed = authenticate(request.headers.raw, registry.secret_of)
-            system = registry.get(signed.system_id)
-            if system is None:  # removed between the two reads
-                raise AuthenticationError(f"system {signed.system_id} is not registered")
+            signed = authenticate(request.headers.raw, self.gateway.registry.secret_of)
+            system = self.gateway.admit(signed.system_id)
             return await handler(request, system, signed)
         except GatewayError as exc:
             _log.info("vxp %s refused: %s [%s]", operation, exc, exc.cause_code)

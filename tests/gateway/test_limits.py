@@ -1,4 +1,4 @@
-"""Uploads stream to a spool with a size limit, declared or not."""
+"""Limits: uploads stream to a spool with a size limit; request rates per system."""
 
 from __future__ import annotations
 
@@ -35,3 +35,20 @@ async def test_a_declared_length_over_the_limit_is_refused_before_reading(
 
     with pytest.raises(UploadTooLargeError):
         await read_limited(never(), 10, "11", tmp_path)
+
+
+def test_a_system_over_its_rate_is_refused_then_admitted_again() -> None:
+    from gateway import RateLimitedError
+    from gateway.limits import RateLimiter
+
+    now = [0.0]
+    limiter = RateLimiter(rate=2.0, burst=3, clock=lambda: now[0])
+    for _ in range(3):
+        limiter.take("vp.tinh")
+    with pytest.raises(RateLimitedError, match="more than 2 requests a second"):
+        limiter.take("vp.tinh")
+    limiter.take("vp.huyen")  # each system has its own bucket
+    now[0] += 0.5
+    limiter.take("vp.tinh")
+    with pytest.raises(RateLimitedError):
+        limiter.take("vp.tinh")
