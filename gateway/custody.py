@@ -86,12 +86,18 @@ class Custody:
 
     def take(self, body: bytes, system: System) -> CustodyResult:
         """The package to publish for ``body`` sent by ``system`` (see the module docstring)."""
-        try:
-            tolerant = parse(body, mode=Mode.TOLERANT, limits=self.limits,
+        try:  # the strict read first: what well-built software sends needs no second read
+            tolerant = parse(body, mode=Mode.STRICT, limits=self.limits,
                              agency_pattern=self._settings.agency_pattern)
-        except EdxbusError as exc:
-            raise PackageRefusedError(f"the package cannot be read: {exc}",
-                                      exc.reason_code) from exc
+            strict_ok = True
+        except EdxbusError:
+            strict_ok = False
+            try:
+                tolerant = parse(body, mode=Mode.TOLERANT, limits=self.limits,
+                                 agency_pattern=self._settings.agency_pattern)
+            except EdxbusError as exc:
+                raise PackageRefusedError(f"the package cannot be read: {exc}",
+                                          exc.reason_code) from exc
         sender = tolerant.package.sender_code
         if not system.serves(sender):
             raise NotPermittedError(
@@ -99,6 +105,8 @@ class Custody:
             )
         if tolerant.signature.present:
             return self._signed(body, sender)
+        if strict_ok:
+            return self._sign(body, sender, tolerant.package, ())
         return self._unsigned(body, sender, tolerant.package, tolerant.deviations)
 
     def _signed(self, body: bytes, sender: str) -> CustodyResult:
@@ -124,26 +132,29 @@ class Custody:
         package: DocumentPackage | StatusPackage,
         deviations: tuple[object, ...],
     ) -> CustodyResult:
-        changes: tuple[str, ...] = ()
-        unsigned = body
+        changes = tuple(str(d) for d in deviations) or ("rebuilt in the strict form",)
         try:
-            strict = parse(body, mode=Mode.STRICT, limits=self.limits,
+            unsigned = build(package)
+            strict = parse(unsigned, mode=Mode.STRICT, limits=self.limits,
                            agency_pattern=self._settings.agency_pattern)
-        except EdxbusError:
-            changes = tuple(str(d) for d in deviations) or ("rebuilt in the strict form",)
-            try:
-                unsigned = build(package)
-                strict = parse(unsigned, mode=Mode.STRICT, limits=self.limits,
-                               agency_pattern=self._settings.agency_pattern)
-            except EdxbusError as exc:
-                raise PackageRefusedError(
-                    f"the package cannot be brought into the strict form: {exc}",
-                    exc.reason_code,
-                ) from exc
+        except EdxbusError as exc:
+            raise PackageRefusedError(
+                f"the package cannot be brought into the strict form: {exc}",
+                exc.reason_code,
+            ) from exc
+        return self._sign(unsigned, sender, strict.package, changes)
+
+    def _sign(
+        self,
+        unsigned: bytes,
+        sender: str,
+        package: DocumentPackage | StatusPackage,
+        changes: tuple[str, ...],
+    ) -> CustodyResult:
         signer = self.signer(sender)
         try:
             signed = signer.sign(unsigned, check_sender=True, limits=self.limits)
         except EdxbusError as exc:
             raise PackageRefusedError(f"the package cannot be signed: {exc}",
                                       exc.reason_code) from exc
-        return CustodyResult(signed, strict.package, signed_here=True, changes=changes)
+        return CustodyResult(signed, package, signed_here=True, changes=changes)

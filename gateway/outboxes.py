@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ class Outboxes:
         self._settings = settings
         self._directory = directory
         self._open: dict[str, Outbox] = {}
+        self._opening = threading.Lock()
         self._producer: Any = None
         self._publishing: set[str] = set()
         self.publish_timeout = publish_timeout
@@ -39,8 +41,11 @@ class Outboxes:
         """The outbox of ``agency`` (opened on first use)."""
         outbox = self._open.get(agency)
         if outbox is None:
-            outbox = Outbox(self._directory / f"{agency}.sqlite")
-            self._open[agency] = outbox
+            with self._opening:  # callers in worker threads open each file once
+                outbox = self._open.get(agency)
+                if outbox is None:
+                    outbox = Outbox(self._directory / f"{agency}.sqlite")
+                    self._open[agency] = outbox
         return outbox
 
     def known_agencies(self) -> list[str]:

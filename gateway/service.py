@@ -102,12 +102,20 @@ class Gateway:
             raise BadRequestError(
                 f"messagetype {message_type} does not match the package, which is a {kind}"
             )
-        if isinstance(result.package, DocumentPackage):
-            accepted, entry = self._keep_document(system, result, service_type)
-        else:
-            accepted, entry = self._keep_status(system, result, service_type)
-        accepted = self._remember(system, scope, key, fingerprint, accepted)
-        if entry is not None and not accepted.repeated:
+        remember = (scope, key, fingerprint)
+        keep = self._keep_document if isinstance(result.package, DocumentPackage) else (
+            self._keep_status)
+        try:  # fsync'd writes off the event loop, so concurrent requests overlap them
+            accepted, entry = await asyncio.to_thread(keep, system, result, service_type,
+                                                      remember)
+        except IntegrityError:  # a concurrent repeat recorded it first: answer as it did
+            earlier = self._earlier(system, scope, key, fingerprint)
+            if earlier is None:
+                raise
+            return earlier
+        if entry is None:  # nothing new to send (a 01 the gateway sent already)
+            return self._remember(system, scope, key, fingerprint, accepted)
+        if not accepted.repeated:
             await self.outboxes.publish(accepted.sender, entry)
         return accepted
 
@@ -132,11 +140,7 @@ class Gateway:
     def _remember(
         self, system: System, scope: str, key: str, fingerprint: str, accepted: Accepted
     ) -> Accepted:
-        answer = json.dumps({
-            "doc_id": accepted.doc_id, "document_id": accepted.document_id,
-            "message_type": accepted.message_type, "sender": accepted.sender,
-            "recipients": list(accepted.recipients), "signed_here": accepted.signed_here,
-            "changes": list(accepted.changes)})
+        answer = _answer_text(accepted)
         try:
             with self.engine.begin() as conn:
                 conn.execute(insert(IDEMPOTENCY).values(
@@ -150,7 +154,8 @@ class Gateway:
         return accepted
 
     def _keep_document(
-        self, system: System, result: CustodyResult, service_type: str
+        self, system: System, result: CustodyResult, service_type: str,
+        remember: tuple[str, str, str],
     ) -> tuple[Accepted, OutboxEntry | None]:
         package = result.package
         assert isinstance(package, DocumentPackage)
@@ -167,15 +172,17 @@ class Gateway:
                 f"document {package.document_id} was already sent by {sender} with other "
                 "content; send an update or a replacement instead"
             ) from exc
-        doc_id = self._record_message(
-            system, sender, "edoc", service_type, package.document_id, None, digest,
-            recipients, package.subject, str(package.code), result.changes)
-        accepted = Accepted(doc_id, package.document_id, "edoc", sender, recipients,
+        accepted = Accepted(new_doc_id(), package.document_id, "edoc", sender, recipients,
                             signed_here=result.signed_here, changes=result.changes)
+        self._record_message(
+            system, sender, "edoc", service_type, package.document_id, None, digest,
+            recipients, package.subject, str(package.code), result.changes,
+            doc_id=accepted.doc_id, remember=(*remember, _answer_text(accepted)))
         return accepted, entry
 
     def _keep_status(
-        self, system: System, result: CustodyResult, service_type: str
+        self, system: System, result: CustodyResult, service_type: str,
+        remember: tuple[str, str, str],
     ) -> tuple[Accepted, OutboxEntry | None]:
         package = result.package
         assert isinstance(package, StatusPackage)
@@ -190,11 +197,12 @@ class Gateway:
         recipients = self._status_recipients(package)
         digest = content_digest(result.data)
         entry = outbox.add_status(answers, code.value, result.data, digest)
-        doc_id = self._record_message(
-            system, sender, "status", service_type, answers, code.value, digest, recipients,
-            package.description, code.value, result.changes)
-        accepted = Accepted(doc_id, answers, "status", sender, recipients,
+        accepted = Accepted(new_doc_id(), answers, "status", sender, recipients,
                             signed_here=result.signed_here, changes=result.changes)
+        self._record_message(
+            system, sender, "status", service_type, answers, code.value, digest, recipients,
+            package.description, code.value, result.changes,
+            doc_id=accepted.doc_id, remember=(*remember, _answer_text(accepted)))
         return accepted, entry
 
     def _status_recipients(self, package: StatusPackage) -> tuple[str, ...]:
@@ -224,10 +232,18 @@ class Gateway:
     def _record_message(
         self, system: System, agency: str, message_type: str, service_type: str,
         document_id: str, status_code: str | None, digest: str, recipients: tuple[str, ...],
-        title: str, notation: str, changes: tuple[str, ...],
+        title: str, notation: str, changes: tuple[str, ...], *,
+        doc_id: str | None = None, remember: tuple[str, str, str, str] | None = None,
     ) -> str:
-        doc_id = new_doc_id()
+        """Record a message the system sent and, in the same transaction, the answer to
+        its request (``remember``: scope, key, fingerprint, answer)."""
+        doc_id = doc_id or new_doc_id()
         with self.engine.begin() as conn:
+            if remember is not None:
+                scope, key, fingerprint, answer = remember
+                conn.execute(insert(IDEMPOTENCY).values(
+                    system_id=system.system_id, scope=scope, key=key, fingerprint=fingerprint,
+                    answer=answer, created_at=utc_now()))
             conn.execute(insert(MESSAGES).values(
                 doc_id=doc_id, system_id=system.system_id, agency=agency,
                 message_type=message_type, service_type=service_type or "eDoc",
@@ -429,6 +445,14 @@ class Gateway:
             return found
         return next((e for e in outbox.sent_statuses(message.document_id)
                      if e.digest == message.digest), None)
+
+
+def _answer_text(accepted: Accepted) -> str:
+    return json.dumps({
+        "doc_id": accepted.doc_id, "document_id": accepted.document_id,
+        "message_type": accepted.message_type, "sender": accepted.sender,
+        "recipients": list(accepted.recipients), "signed_here": accepted.signed_here,
+        "changes": list(accepted.changes)})
 
 
 def _send_state(entry: OutboxEntry | None) -> tuple[str, str]:
