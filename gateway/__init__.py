@@ -7,7 +7,7 @@ back, and stores what their agencies receive until the systems confirm it. See
 docs/GATEWAY.md.
 """
 
-from gateway.app import GatewayParts, create_app, serve
+from gateway.app import GatewayParts, create_app, serve, serving
 from gateway.config import GatewayConfig
 from gateway.custody import Custody, CustodyResult
 from gateway.errors import (
@@ -63,5 +63,6 @@ __all__ = [
     "open_gateway_engine",
     "sdk_hash_file",
     "serve",
+    "serving",
     "sign_parameters",
 ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 import uvicorn
@@ -23,6 +23,7 @@ from bus import Settings, get_logger, make_verifier
 from gateway.config import GatewayConfig
 from gateway.custody import Custody
 from gateway.directory_view import DirectoryView
+from gateway.errors import UnavailableError
 from gateway.inbound import InboxPump
 from gateway.limits import RateLimiter
 from gateway.native_api import create_native_api, problem_for_status
@@ -33,7 +34,7 @@ from gateway.systems import SystemRegistry
 from gateway.tracking import TrackerView
 from gateway.vxp import VxpProtocol
 
-__all__ = ["GatewayParts", "create_app", "serve"]
+__all__ = ["GatewayParts", "create_app", "serve", "serving"]
 
 _log = get_logger("gateway")
 
@@ -121,6 +122,38 @@ def create_app(settings: Settings, config: GatewayConfig | None = None) -> Starl
     )
     app.state.parts = parts
     return app
+
+
+class _QuietServer(uvicorn.Server):
+    """A server that leaves signals to its host (``edx up`` stops on its own Ctrl-C)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@contextlib.asynccontextmanager
+async def serving(settings: Settings, *, host: str = "127.0.0.1",
+                  port: int = 0) -> AsyncIterator[str | None]:
+    """The gateway served as a task of the caller's loop; its URL (``None`` for port 0)."""
+    if not port:
+        yield None
+        return
+    server = _QuietServer(uvicorn.Config(
+        create_app(settings), host=host, port=port, timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        log_level="warning", server_header=False))
+    task = asyncio.create_task(server.serve(), name="edx-gateway")
+    try:
+        while not server.started:
+            if task.done():
+                await task  # a failure to start is the caller's error
+                raise UnavailableError(f"the gateway could not listen on {host}:{port}")
+            await asyncio.sleep(0.05)
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8080,
