@@ -61,11 +61,12 @@ def build_parts(settings: Settings, config: GatewayConfig) -> GatewayParts:
     outboxes = Outboxes(settings, config.state_dir / "outbox")
     custody = Custody(settings, verifier)
     limiter = RateLimiter(config.rate_per_system, config.burst_per_system)
+    directory = DirectoryView(settings)
     gateway = Gateway(settings, engine, registry, custody, outboxes, TrackerView(settings),
-                      limiter)
+                      limiter, directory)
     pump = InboxPump(settings, engine, registry, verifier, outboxes,
                      refresh_seconds=config.refresh_seconds)
-    return GatewayParts(settings, config, gateway, pump, DirectoryView(settings))
+    return GatewayParts(settings, config, gateway, pump, directory)
 
 
 def create_app(settings: Settings, config: GatewayConfig | None = None) -> Starlette:

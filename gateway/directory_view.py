@@ -42,6 +42,19 @@ class DirectoryView:
         follower = await self._ready()
         return [a for a in follower.directory.all() if include_inactive or a.active]
 
+    async def unknown(self, codes: tuple[str, ...]) -> list[str]:
+        """Which of ``codes`` the directory does not hold as active agencies.
+
+        When the directory cannot be read (the bus is down) nothing is called unknown:
+        the package is kept and the router judges it once the bus is back.
+        """
+        try:
+            follower = await self._ready()
+        except UnavailableError:
+            return []
+        directory = follower.directory
+        return [c for c in codes if (a := directory.get(c)) is None or not a.active]
+
     async def register(self, code: str, name: str) -> Agency:
         """Add an agency to the directory (granted systems only)."""
         try:

@@ -36,6 +36,7 @@ class Outboxes:
         self._producer: Any = None
         self._publishing: set[str] = set()
         self.publish_timeout = publish_timeout
+        self._next_connect = 0.0  # no reconnect attempt from a request before this time
 
     def of(self, agency: str) -> Outbox:
         """The outbox of ``agency`` (opened on first use)."""
@@ -80,8 +81,12 @@ class Outboxes:
     async def publish(self, agency: str, entry: OutboxEntry) -> bool:
         """Publish one kept package; ``False`` when it is left for the re-submitter."""
         if self._producer is None:
+            loop = asyncio.get_running_loop()
+            if loop.time() < self._next_connect:  # the bus was down a moment ago
+                return False
             await self.start()
             if self._producer is None:
+                self._next_connect = loop.time() + 5.0
                 return False
         if entry.digest in self._publishing:
             return False

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine, func, insert, select, update
@@ -22,11 +23,13 @@ from bus import Settings, content_digest, get_logger
 from edxml import DocumentPackage, Mode, StatusCode, StatusPackage, build, new_status, parse
 from gateway._time import utc_now
 from gateway.custody import Custody, CustodyResult
+from gateway.directory_view import DirectoryView
 from gateway.errors import (
     AuthenticationError,
     BadRequestError,
     ConflictError,
     NotFoundError,
+    NotPermittedError,
 )
 from gateway.ids import new_doc_id, receiver_doc_id
 from gateway.limits import RateLimiter
@@ -55,6 +58,7 @@ class Gateway:
         outboxes: Outboxes,
         tracker: TrackerView | None = None,
         limiter: RateLimiter | None = None,
+        directory: DirectoryView | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
@@ -63,6 +67,7 @@ class Gateway:
         self.outboxes = outboxes
         self.tracker = tracker
         self.limiter = limiter or RateLimiter(0, 0)
+        self.directory = directory
 
     def admit(self, system_id: str) -> System:
         """The calling system, authenticated already; refused when over its rate or gone."""
@@ -84,12 +89,14 @@ class Gateway:
         scope: str = "send",
         key: str | None = None,
         fingerprint: str | None = None,
+        sender: str | None = None,
     ) -> Accepted:
         """Take custody of a package and send it; a repeat answers the original.
 
         ``key`` identifies the request for idempotency (the package's digest when
         absent, which absorbs the hub SDK's automatic resends); ``fingerprint`` is what
-        a repeat must match (the package's digest unless the caller's request is given).
+        a repeat must match (the package's digest unless the caller's request is given);
+        ``sender``, when given, is the agency the package must speak for.
         """
         fingerprint = fingerprint or hashlib.sha256(body).hexdigest()
         key = key or f"{message_type or ''}:{fingerprint}"
@@ -102,6 +109,10 @@ class Gateway:
             raise BadRequestError(
                 f"messagetype {message_type} does not match the package, which is a {kind}"
             )
+        if sender is not None and sender != result.sender:
+            raise NotPermittedError(
+                f"from names {sender} but the package speaks for {result.sender}")
+        await self._check_recipients(result)
         remember = (scope, key, fingerprint)
         keep = self._keep_document if isinstance(result.package, DocumentPackage) else (
             self._keep_status)
@@ -118,6 +129,21 @@ class Gateway:
         if not accepted.repeated:
             await self.outboxes.publish(accepted.sender, entry)
         return accepted
+
+    async def _check_recipients(self, result: CustodyResult) -> None:
+        """Every recipient must be an active agency of the directory: all or nothing."""
+        if self.directory is None:
+            return
+        package = result.package
+        if isinstance(package, DocumentPackage):
+            codes = tuple(package.recipient_codes)
+        elif package.response_for.organ_id and package.response_for.organ_id != result.sender:
+            codes = (package.response_for.organ_id,)
+        else:
+            return
+        unknown = await self.directory.unknown(codes)
+        if unknown:
+            raise NotFoundError(f"unknown recipient agency: {', '.join(unknown)}")
 
     def _earlier(self, system: System, scope: str, key: str, fingerprint: str) -> Accepted | None:
         with self.engine.connect() as conn:
@@ -465,10 +491,16 @@ def _send_state(entry: OutboxEntry | None) -> tuple[str, str]:
     return "initial", "Chờ gửi"
 
 
+def _aware(moment: datetime) -> datetime:
+    """UTC-aware (SQLite hands timestamps back without their zone)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 def _entry(row: Any) -> InboxEntry:
     return InboxEntry(
         doc_id=row.doc_id, agency=row.agency, message_type=row.message_type, sender=row.sender,
         document_id=row.document_id, status_code=row.status_code, digest=row.digest,
-        state=TransportState(row.state), created_at=row.created_at, updated_at=row.updated_at)
+        state=TransportState(row.state), created_at=_aware(row.created_at),
+        updated_at=_aware(row.updated_at))
 
 

@@ -215,12 +215,14 @@ class VxpProtocol:
         package = _package_for(body, hash_file)
         accepted = await self.gateway.send(
             system, package, message_type=message_type,
-            service_type=p.get("servicetype") or "eDoc", scope="vxp-send")
-        if declared_from and declared_from != system.system_id and (
-            declared_from != accepted.sender
-        ):
-            _log.warning("sendEdoc from=%s but the package speaks for %s", declared_from,
-                         accepted.sender)
+            service_type=p.get("servicetype") or "eDoc", scope="vxp-send",
+            sender=declared_from if declared_from and declared_from != system.system_id
+            else None)
+        named = _to_codes(p.get("to"))
+        if named and set(named) != set(accepted.recipients):
+            # routed by the package, never by `to` (it may be stale, VXP_HTTP_API.md §3)
+            _log.info("sendEdoc to=%s differs from the package's recipients %s",
+                      ",".join(named), ",".join(accepted.recipients))
         return _ok(DocId=accepted.doc_id)
 
     # --- receiving ---------------------------------------------------------------
@@ -263,6 +265,21 @@ class VxpProtocol:
         self, request: Request, system: System, p: SignedParameters
     ) -> Response:
         return _ok(count=self.gateway.count(system, "status"))
+
+
+def _to_codes(value: str | None) -> list[str]:
+    """The agency codes of a ``to`` parameter: a JSON array, a JSON string, or raw text."""
+    if not value:
+        return []
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        parsed = value
+    items = parsed if isinstance(parsed, list) else [parsed]
+    codes: list[str] = []
+    for item in items:
+        codes += [c.strip() for c in str(item).replace(";", ",").split(",") if c.strip()]
+    return codes
 
 
 def _listed(entry: InboxEntry) -> dict[str, str]:

@@ -12,7 +12,7 @@ import pytest
 
 from bus import Settings
 from edxml import build
-from gateway import sdk_hash_file
+from gateway import SystemRegistry, open_gateway_engine, sdk_hash_file
 from tests.agency_client.helpers import COMMUNE, DISTRICT, OTHER_PROVINCE, PROVINCE, make_document
 from tests.gateway.harness import add_system, eventually, gateway_config, running_gateway
 from tests.gateway.sdk import TIMESTAMP, SdkClient
@@ -206,3 +206,43 @@ async def test_send_edoc_hash_file_and_stale_parameters(
         assert count["count"] == 2
         bad_state = await district.update_status(items[1]["docId"], "archived")
         assert (bad_state["status"], bad_state["ErrorCode"]) == ("FAIL", "400")
+
+
+async def test_register_and_delete_for_a_system_granted_them(
+    live_bus: Settings, tmp_path: Path
+) -> None:
+    config = gateway_config(tmp_path)
+    engine = open_gateway_engine(config.db_url)
+    registry = SystemRegistry(engine)
+    registry.add("vp.tinh", [PROVINCE], "secret-of-the-province", may_register=True)
+    async with running_gateway(live_bus, config) as gw, httpx.AsyncClient(timeout=60) as http:
+        sdk = SdkClient(http, f"{gw.url}/vxp", "vp.tinh", "secret-of-the-province")
+        elsewhere = json.dumps({"id": "", "pcode": OTHER_PROVINCE, "code": "000.09.00.H41",
+                                "name": "x", "mail": "", "mobile": "", "fax": ""}).encode()
+        refused = await sdk.json("registerAgency", body=elsewhere)
+        assert (refused["status"], refused["ErrorCode"]) == ("FAIL", "403")
+        bad = await sdk.json("registerAgency", body=b'{"mail":cc""}')
+        assert (bad["status"], bad["ErrorCode"]) == ("FAIL", "400")
+        body = json.dumps({"id": "", "pcode": PROVINCE, "code": "000.09.00.H44",
+                           "name": "Văn phòng thử nghiệm", "mail": "", "mobile": "",
+                           "fax": ""}, ensure_ascii=False).encode()
+        answer = await sdk.json("registerAgency", body=body)
+        assert answer["status"] == "OK", answer
+        system = registry.get("vp.tinh")
+        assert system is not None
+        assert system.serves("000.09.00.H44")
+
+        async def listed() -> bool:
+            data = (await sdk.json("getAgenciesList"))["data"]
+            return "000.09.00.H44" in {a["code"] for a in data}
+
+        await eventually(listed, what="the new agency in the directory")
+        gone = await sdk.json("deleteAgency", {"AgencyCode": "000.09.00.H44"}, b"{}")
+        assert gone["status"] == "OK", gone
+
+        async def suspended() -> bool:
+            data = (await sdk.json("getSynchronizeUnit"))["data"]
+            return any(a["code"] == "000.09.00.H44" and a["deleted"] for a in data)
+
+        await eventually(suspended, what="the agency marked deleted")
+    engine.dispose()

@@ -30,9 +30,10 @@ pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 
 async def test_a_directive_travels_province_to_district_and_commune(
-    live_bus: Settings, dev_pki: DevPki, tmp_path: Path
+    live_bus: Settings, dev_pki: DevPki, tmp_path: Path, db_url: str
 ) -> None:
-    config = gateway_config(tmp_path)
+    """Once with the gateway's database on SQLite, once on PostgreSQL."""
+    config = gateway_config(tmp_path, db_url=db_url)
     add_system(config, "vp.tinh", [PROVINCE], "secret-of-the-province")
     add_system(config, "vp.huyen", [DISTRICT, COMMUNE], "secret-of-the-district")
     async with running_tracker(live_bus), running_gateway(live_bus, config) as gw, \

@@ -58,6 +58,15 @@ async def test_refusals_name_their_reason(
         # (that `from` stays in the object's map, as in the SDK: a fresh object from here)
         province = SdkClient(http, endpoint, "vp.tinh", "secret-of-the-province")
 
+        # an unknown recipient: refused before anything is kept (all or nothing)
+        nowhere = build(make_document(PROVINCE, [DISTRICT, "000.00.99.H44"]))
+        _refused(await province.send_edoc(nowhere), "404", "unknown recipient agency")
+        # `from` must be the package's sender (when it is not the system id)
+        add_system(config, "vp.hai", [PROVINCE, DISTRICT], "secret-of-the-two")
+        two = SdkClient(http, endpoint, "vp.hai", "secret-of-the-two")
+        _refused(await two.send_edoc(build(make_document(PROVINCE, [COMMUNE])),
+                                     sender=DISTRICT), "403", "from names")
+
         # a package whose signature fails (an untrusted root)
         impostor = other_pki.signer(OTHER_PROVINCE)
         add_system(config, "vp.nghean", [OTHER_PROVINCE], "secret-of-nghe-an")
