@@ -106,3 +106,31 @@ def test_sdk_hash_file_is_the_digest_without_leading_zeros(data: bytes) -> None:
     text = sdk_hash_file(data)
     assert 32 <= len(text) <= 64
     assert text == "".join(f"{b:x}" for b in digest)
+
+
+_names = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-", min_size=1,
+                 max_size=12).filter(lambda n: n.lower() not in {"systemid", "sign-header",
+                                                                  "hash-header", "version"})
+_values = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=40)
+
+
+@given(st.dictionaries(_names, _values, max_size=6), st.data())
+def test_what_the_sdk_signs_verifies_and_any_change_does_not(
+    params: dict[str, str], data: st.DataObject
+) -> None:
+    lowered: dict[str, str] = {}
+    for name, value in params.items():
+        lowered.setdefault(name.lower(), value)
+    entries = [(n, v) for n, v in params.items() if lowered[n.lower()] == v
+               and n == next(k for k in params if k.lower() == n.lower())]
+    headers = sign_parameters("edx.demo.01", SECRET, entries)
+    signed = authenticate(_raw(headers), _secrets)
+    for name, value in entries:
+        assert signed.get(name) == value
+    text = headers["XroadVnpt-sign-header"]
+    at = data.draw(st.integers(0, len(text) - 1))
+    replacement = data.draw(st.sampled_from("az09{}\\\":,"))
+    if text[at] != replacement:
+        tampered = {**headers, "XroadVnpt-sign-header": text[:at] + replacement + text[at + 1:]}
+        with pytest.raises(AuthenticationError):
+            authenticate(_raw(tampered), _secrets)
