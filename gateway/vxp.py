@@ -228,7 +228,7 @@ class VxpProtocol:
     # --- receiving ---------------------------------------------------------------
 
     async def _received(self, request: Request, system: System, p: SignedParameters) -> Response:
-        message_type = p.get("messagetype")
+        message_type = (p.get("messagetype") or "edoc").lower()  # §7.7: edoc by default
         return _ok(data=[_listed(e) for e in self.gateway.inbox(system, message_type)])
 
     async def _get_edoc(self, request: Request, system: System, p: SignedParameters) -> Response:

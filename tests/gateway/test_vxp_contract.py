@@ -204,6 +204,11 @@ async def test_send_edoc_hash_file_and_stale_parameters(
         assert {i["status"] for i in listed} == {"initial", "processing"}
         count = await district.json("countReceiveEdoc", body=b"{}")
         assert count["count"] == 2
+        # no messagetype at all: documents (a fresh object, without the stale entries)
+        fresh = SdkClient(http, f"{gw.url}/vxp", "vp.huyen", "secret-of-the-district")
+        unnamed = (await fresh.json("getReceivedEdocList", {"servicetype": "eDoc"}))["data"]
+        assert {i["docId"] for i in unnamed} == {i["docId"] for i in items}
+        assert (await fresh.json("getReceivedEdocList", {"messagetype": "STATUS"}))["data"] == []
         bad_state = await district.update_status(items[1]["docId"], "archived")
         assert (bad_state["status"], bad_state["ErrorCode"]) == ("FAIL", "400")
 
