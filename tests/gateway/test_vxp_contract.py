@@ -11,7 +11,15 @@ import httpx
 import pytest
 
 from bus import Settings
-from edxml import build
+from edxml import (
+    DocumentPackage,
+    Mode,
+    StatusCode,
+    StatusPackage,
+    build,
+    new_status,
+    parse,
+)
 from gateway import SystemRegistry, open_gateway_engine, sdk_hash_file
 from tests.agency_client.helpers import COMMUNE, DISTRICT, OTHER_PROVINCE, PROVINCE, make_document
 from tests.gateway.harness import add_system, eventually, gateway_config, running_gateway
@@ -211,6 +219,27 @@ async def test_send_edoc_hash_file_and_stale_parameters(
         assert (await fresh.json("getReceivedEdocList", {"messagetype": "STATUS"}))["data"] == []
         bad_state = await district.update_status(items[1]["docId"], "archived")
         assert (bad_state["status"], bad_state["ErrorCode"]) == ("FAIL", "400")
+
+        # The software sends its own 01 first, then confirms: the gateway sends no second 01.
+        taken = parse(await district.get_edoc(items[1]["docId"]), mode=Mode.STRICT).package
+        assert isinstance(taken, DocumentPackage)
+        own = build(new_status(DISTRICT, taken, StatusCode("01"), "Đã đến"))
+        assert (await district.send_edoc(own, messagetype="status"))["status"] == "OK"
+        assert (await district.update_status(items[1]["docId"], "done"))["status"] == "OK"
+        accepted = build(new_status(DISTRICT, taken, StatusCode("03"), "Đã tiếp nhận"))
+        assert (await district.send_edoc(accepted, messagetype="status"))["status"] == "OK"
+
+        async def codes() -> list[str] | None:
+            found = []
+            for item in await province.received("status"):
+                status = parse(await province.get_edoc(item["docId"]), mode=Mode.STRICT).package
+                assert isinstance(status, StatusPackage)
+                if status.document_id == taken.document_id:
+                    found.append(str(status.status_code))
+            return found if "03" in found else None
+
+        # one sender's statuses share a partition, in order: a second 01 would precede the 03
+        assert sorted(await eventually(codes, what="the 03 at the province")) == ["01", "03"]
 
 
 async def test_register_and_delete_for_a_system_granted_them(
