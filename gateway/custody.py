@@ -11,7 +11,9 @@ What a system hands over is one of three things:
   what changed is recorded. What cannot be rebuilt is refused with the reason.
 
 The sender must be an agency the calling system serves; that is checked before any
-key is used.
+key is used. An agency's credentials are ``key.pem`` + ``cert.pem`` in
+``$EDX_PKI/agencies/CODE/`` (as ``edx pki`` writes them) or, as CAs hand them out, a
+PKCS#12 bundle ``agency.p12`` there with its passphrase in ``agency.p12.pass``.
 """
 
 from __future__ import annotations
@@ -71,11 +73,19 @@ class Custody:
         if signer is not None:
             return signer
         key, cert = self._key_paths(agency)
-        if not key.is_file() or not cert.is_file():
-            raise NotPermittedError(f"the gateway holds no signing key for agency {agency}")
+        bundle = key.with_name("agency.p12")
         try:
-            signer = Signer.from_files(key, cert)
+            if key.is_file() and cert.is_file():
+                signer = Signer.from_files(key, cert)
+            elif bundle.is_file():
+                passphrase = bundle.with_name("agency.p12.pass")
+                secret = passphrase.read_bytes().strip() if passphrase.is_file() else None
+                signer = Signer.from_pkcs12(bundle, password=secret)
+            else:
+                raise NotPermittedError(f"the gateway holds no signing key for agency {agency}")
         except EdxbusError as exc:
+            if isinstance(exc, NotPermittedError):
+                raise
             raise NotPermittedError(f"the key of agency {agency} cannot be used: {exc}") from exc
         if signer.agency_code != agency:
             raise NotPermittedError(

@@ -96,3 +96,18 @@ def test_field_packages_that_cannot_be_normalised_are_refused(
     signed_sha1 = (samples_dir / "vxp-sdk" / "edoc_new.edxml").read_bytes()
     with pytest.raises(PackageRefusedError, match="does not verify"):
         custody.take(signed_sha1, _system("002.00.20.H13"))
+
+
+def test_a_pkcs12_bundle_signs_for_its_agency(
+    dev_pki: DevPki, verifier: Verifier, tmp_path: Path
+) -> None:
+    pki = tmp_path / "pki"
+    folder = pki / "agencies" / PROVINCE
+    folder.mkdir(parents=True)
+    dev_pki.export_pkcs12(PROVINCE, folder / "agency.p12", b"bundle-passphrase")
+    (folder / "agency.p12.pass").write_bytes(b"bundle-passphrase\n")
+    custody = Custody(Settings().with_overrides(home=tmp_path, pki=pki), verifier)
+    result = custody.take(build(make_document(PROVINCE, [DISTRICT])), _system(PROVINCE))
+    assert verifier.verify(result.data).agency_code == PROVINCE
+    with pytest.raises(NotPermittedError, match="holds no signing key"):
+        custody.take(build(make_document(DISTRICT, [PROVINCE])), _system(DISTRICT))
