@@ -27,6 +27,7 @@ from bus import (
     running_bus,
     start_metrics_server,
 )
+from gateway import serving
 
 __all__ = ["COMMANDS"]
 
@@ -144,14 +145,18 @@ def topics_init(home: Path | None, agencies: tuple[str, ...]) -> None:
     )
 
 
-async def _up(settings: Settings, port: int | None, metrics_port: int | None) -> None:
+async def _up(
+    settings: Settings, port: int | None, metrics_port: int | None, gateway_port: int = 0
+) -> None:
     stack = EmbeddedStack(settings, port=port, metrics_port=metrics_port)
-    async with stack:
+    async with stack, serving(stack.settings, port=gateway_port) as gateway_url:
         running = stack.settings
         click.echo(f"edxbus is up: broker {running.bootstrap}, state in {running.home}/")
         click.echo(f"  tracker database  {running.resolved_db_url}")
         if stack.metrics_url:
             click.echo(f"  metrics           {stack.metrics_url}")
+        if gateway_url:
+            click.echo(f"  gateway           {gateway_url}/vxp  {gateway_url}/api/v1")
         click.echo("In other terminals:")
         click.echo(f"  export EDX_BOOTSTRAP={running.bootstrap} EDX_HOME={running.home}")
         click.echo("  edx demo    # or edx send / edx inbox / edx track ...")
@@ -175,7 +180,9 @@ async def _up(settings: Settings, port: int | None, metrics_port: int | None) ->
     default=None,
     help="Serve Prometheus metrics of the router and tracker on this port.",
 )
-def up(home: Path | None, port: int | None, metrics_port: int | None) -> None:
+@click.option("--gateway-port", type=click.IntRange(0, 65535), default=0,
+              help="Also run the HTTP gateway on this port (0: no gateway).")
+def up(home: Path | None, port: int | None, metrics_port: int | None, gateway_port: int) -> None:
     """Run the embedded bus in the foreground: broker, topics, router, tracker."""
     settings = _settings(home)
     _quiet_one_shot(settings)  # the stack reports a failing service as one named error
@@ -184,7 +191,7 @@ def up(home: Path | None, port: int | None, metrics_port: int | None) -> None:
         raise click.ClickException(
             f"an embedded bus already runs for {settings.home}/ at {already}"
         )
-    asyncio.run(_up(settings, port, metrics_port))
+    asyncio.run(_up(settings, port, metrics_port, gateway_port))
 
 
 COMMANDS: list[click.Command] = [router_group, tracker_group, topics_group, up]

@@ -1,0 +1,47 @@
+"""The gateway's own settings, beside the bus's ``Settings``.
+
+Read from ``EDX_GATEWAY_*`` variables; defaults keep the gateway's state under
+``$EDX_HOME/gateway``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from bus import Settings
+
+__all__ = ["GatewayConfig"]
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    """Where the gateway keeps its state, and the limits of its HTTP surface."""
+
+    #: The gateway's database (SQLAlchemy URL): systems, inbox items, idempotency.
+    db_url: str
+    #: The outboxes of the agencies it acts for (one SQLite file each, the SDK's ``Outbox``).
+    state_dir: Path
+    #: The largest request body accepted; bigger uploads are refused while they stream.
+    max_upload_bytes: int
+    #: How often the inbox reader looks for agencies added to or removed from systems.
+    refresh_seconds: float = 2.0
+    #: Requests a second each system may make on average (0: no limit), and its burst.
+    rate_per_system: float = 50.0
+    burst_per_system: int = 200
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, environ: Mapping[str, str] | None = None
+    ) -> GatewayConfig:
+        """The configuration for ``settings``; ``EDX_GATEWAY_*`` variables override."""
+        env = os.environ if environ is None else environ
+        state = Path(env.get("EDX_GATEWAY_HOME") or settings.home / "gateway")
+        url = env.get("EDX_GATEWAY_DB_URL") or f"sqlite:///{state / 'gateway.db'}"
+        limit = int(env.get("EDX_GATEWAY_MAX_UPLOAD") or settings.max_package_bytes + 4096)
+        rate = float(env.get("EDX_GATEWAY_RATE") or 50.0)
+        burst = int(env.get("EDX_GATEWAY_BURST") or 200)
+        return cls(db_url=url, state_dir=state, max_upload_bytes=limit, rate_per_system=rate,
+                   burst_per_system=burst)

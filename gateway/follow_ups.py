@@ -1,0 +1,98 @@
+"""Packages composed by the gateway for a system: statuses and follow-up documents.
+
+The native API offers the whole SDK surface; what the SDK composes itself (a status
+on a received document, a take-back, a revocation, update or replacement of a sent
+one) is composed here from the stored package, then sent through custody like
+anything a system sends.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from edxml import (
+    BusinessDocType,
+    DocumentId,
+    DocumentPackage,
+    Mode,
+    StatusCode,
+    build,
+    new_document,
+    new_status,
+    now_in_vietnam,
+    parse,
+)
+from gateway.errors import BadRequestError
+from gateway.model import Accepted
+from gateway.service import Gateway
+from gateway.systems import System
+
+__all__ = ["REPORTABLE", "follow_up", "report", "take_back"]
+
+#: Statuses a system reports on a received document (01 is the gateway's, 13 is take_back).
+REPORTABLE = frozenset({"02", "03", "04", "05", "06", "15", "16"})
+
+_SUFFIX = {
+    BusinessDocType.REVOCATION: "TH",
+    BusinessDocType.UPDATE: "CN",
+    BusinessDocType.REPLACEMENT: "TT",
+}
+
+
+async def report(gateway: Gateway, system: System, doc_id: str, code: str, description: str,
+                 *, scope: str, key: str, fingerprint: str) -> Accepted:
+    """Send a status (02-06, 15, 16) on a received document, signed by its recipient."""
+    if code not in REPORTABLE:
+        raise BadRequestError(
+            f"status {code} cannot be reported: one of {', '.join(sorted(REPORTABLE))}")
+    entry, data = gateway.item(system, doc_id)
+    if entry.message_type != "edoc":
+        raise BadRequestError(f"item {doc_id} is a status, not a document")
+    package = parse(data, mode=Mode.TOLERANT, limits=gateway.custody.limits).package
+    assert isinstance(package, DocumentPackage)
+    status = new_status(entry.agency, package, StatusCode(code), description)
+    return await gateway.send(system, build(status), message_type="status", scope=scope,
+                              key=key, fingerprint=fingerprint)
+
+
+async def take_back(gateway: Gateway, system: System, doc_id: str, description: str,
+                    *, scope: str, key: str, fingerprint: str) -> Accepted:
+    """Ask every recipient of a sent document to hand it back (status 13)."""
+    original = gateway.sent_document(system, doc_id)
+    status = new_status(original.sender_code, original, StatusCode("13"), description)
+    return await gateway.send(system, build(status), message_type="status", scope=scope,
+                              key=key, fingerprint=fingerprint)
+
+
+async def follow_up(gateway: Gateway, system: System, doc_id: str, business: BusinessDocType,
+                    reason: str, fields: dict[str, Any],
+                    *, scope: str, key: str, fingerprint: str) -> Accepted:
+    """A revocation, update or replacement of a sent document, its fields carried over."""
+    original = gateway.sent_document(system, doc_id)
+    sender = original.sender_code
+    notation = fields.pop("notation", None) or _free_notation(gateway, original, business)
+    values: dict[str, Any] = {
+        "number": original.code.number, "notation": notation, "subject": original.subject,
+        "content": original.content, "due_date": original.due_date,
+        "attachments": original.attachments, "signer_name": original.signer.full_name,
+        "signer_position": original.signer.position,
+        "signer_competence": original.signer.competence,
+        "place": original.promulgation.place, "document_type": original.document_type.type,
+    }
+    values.update({k: v for k, v in fields.items() if v is not None})
+    package = new_document(sender, list(original.recipients), business=business,
+                           target_document_id=original.document_id, reason=reason, **values)
+    return await gateway.send(system, build(package), message_type="edoc", scope=scope, key=key,
+                              fingerprint=fingerprint)
+
+
+def _free_notation(gateway: Gateway, original: DocumentPackage, business: BusinessDocType) -> str:
+    base = f"{original.code.notation}-{_SUFFIX[business]}"
+    outbox = gateway.outboxes.of(original.sender_code)
+    today = now_in_vietnam().date()
+    for n in range(1, 1000):
+        notation = base if n == 1 else f"{base}{n}"
+        candidate = DocumentId.build(original.sender_code, today, original.code.number, notation)
+        if outbox.get(str(candidate)) is None:
+            return notation
+    return f"{base}{now_in_vietnam():%H%M%S}"

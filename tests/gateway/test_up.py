@@ -1,0 +1,39 @@
+"""`edx up --gateway-port P` runs the gateway beside the embedded bus and prints its URL."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bus.embedded import free_port
+from tests.cli.test_services import running, stop
+from tests.fixtures.demo import clean_env
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+
+
+def test_up_with_a_gateway_port_serves_the_gateway_until_ctrl_c(tmp_path: Path) -> None:
+    port, gateway = free_port(), free_port()
+    env = clean_env(EDX_BOOTSTRAP=f"127.0.0.1:{port}")
+    with running(["up", "--gateway-port", str(gateway)], tmp_path, env) as up:
+        deadline = time.monotonic() + 90
+        answer = None
+        while answer is None:
+            try:
+                answer = httpx.get(f"http://127.0.0.1:{gateway}/healthz", timeout=2)
+            except httpx.HTTPError:
+                assert up.poll() is None, (tmp_path / "output.log").read_text()
+                assert time.monotonic() < deadline, "the gateway did not answer"
+                time.sleep(0.3)
+        assert answer.json() == {"status": "ok"}
+        refused = httpx.post(f"http://127.0.0.1:{gateway}/vxp/getAgenciesList", timeout=10)
+        assert refused.json()["ErrorCode"] == "401"
+        assert stop(up, signal.SIGINT) == 0
+    output = (tmp_path / "output.log").read_text()
+    assert f"gateway           http://127.0.0.1:{gateway}/vxp" in output
+    assert "edxbus stopped" in output
+    assert "Traceback" not in output
