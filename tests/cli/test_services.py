@@ -22,7 +22,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bus.directory import Agency, AgencyDirectory, publish_agency
-from bus.embedded import free_port
+from bus.embedded import EmbeddedBroker, free_port
 from bus.embedded_stack import DIRECTORY_SNAPSHOT, RUNTIME_FILE
 from bus.settings import load_settings
 from bus.topics import describe_topic_configs
@@ -221,3 +221,58 @@ def test_up_gives_a_restarted_broker_back_its_agency_directory(
     assert restored is not None
     assert restored.name == agency.name
     assert restored.level == 1
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie awaiting its reaper counts as gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+def test_a_killed_edx_up_takes_its_broker_along_and_the_next_one_starts(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    env = clean_env(EDX_BOOTSTRAP=f"127.0.0.1:{port}")
+    runtime = tmp_path / ".edx" / RUNTIME_FILE
+    with running(["up"], tmp_path, env) as up:
+        wait_for(runtime.exists, 60, "edx up")
+        broker = json.loads(runtime.read_text())["broker_pid"]
+        assert _alive(broker)
+        up.kill()  # SIGKILL: no handler, no clean stop
+        up.wait(timeout=10)
+    wait_for(lambda: not _alive(broker), 15, "the broker to die with its edx up")
+    assert runtime.exists(), "left behind by the killed process"
+
+    with running(["up"], tmp_path, env) as again:
+        wait_for(lambda: "edxbus is up" in (tmp_path / "output.log").read_text(), 60, "edx up")
+        info = json.loads(runtime.read_text())
+        assert info["pid"] == again.pid
+        assert info["bootstrap"] == f"127.0.0.1:{port}", "the port was free again"
+        assert stop(again, signal.SIGTERM) == 0
+    assert not runtime.exists()
+
+
+def test_a_stale_runtime_file_and_the_broker_it_left_are_cleared(tmp_path: Path) -> None:
+    """A dead edx up whose broker outlived it (as before brokers died with their parent)."""
+    env = clean_env(EDX_BOOTSTRAP=f"127.0.0.1:{free_port()}")
+    home = tmp_path / ".edx"
+    home.mkdir()
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    orphan = EmbeddedBroker(log_path=tmp_path / "orphan.log")
+    orphan.start()
+    try:
+        (home / RUNTIME_FILE).write_text(
+            json.dumps({"bootstrap": orphan.bootstrap, "pid": dead.pid, "broker_pid": orphan.pid})
+        )
+        with running(["up"], tmp_path, env) as up:
+            wait_for(lambda: "edxbus is up" in (tmp_path / "output.log").read_text(), 60, "up")
+            assert json.loads((home / RUNTIME_FILE).read_text())["pid"] == up.pid
+            assert not orphan.running, "the broker the dead bus left is stopped"
+            assert stop(up, signal.SIGTERM) == 0
+    finally:
+        orphan.stop()
