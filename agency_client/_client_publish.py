@@ -204,7 +204,9 @@ class ClientPublishing(ClientState):
         """Publish once to ``edx.submit`` and note it in the outbox; raises :class:`BusError`."""
         parts = self._require()
         if parts.producer_failed:
-            await self._renew_producer()
+            async with self._renewing:  # one renewal, however many publications wait
+                if parts.producer_failed:
+                    await self._renew_producer()
         producer = parts.producer
         assert producer is not None
         self._publishing.add(digest)
@@ -229,7 +231,7 @@ class ClientPublishing(ClientState):
                         ),
                     )
         except BusError as exc:
-            if not exc.retriable:
+            if not exc.retriable and parts.producer is producer:  # not one replaced already
                 parts.producer_failed = True
             raise
         finally:

@@ -52,6 +52,7 @@ class ClientState:
     _publishing: set[str]
     # digest -> (failed publications in a row, loop time before which it is not tried)
     _retry_at: dict[str, tuple[int, float]]
+    _renewing: asyncio.Lock
     _background: set[asyncio.Task[None]]
     _changed: asyncio.Event
 

@@ -99,6 +99,7 @@ class AgencyClient(ClientConnection, ClientPublishing, ClientFollowUps, ClientWa
         self._tasks: list[asyncio.Task[None]] = []
         self._publishing: set[str] = set()
         self._retry_at: dict[str, tuple[int, float]] = {}
+        self._renewing = asyncio.Lock()
         self._background: set[asyncio.Task[None]] = set()
         self._stopping = False
         self._changed = asyncio.Event()
