@@ -194,9 +194,7 @@ class EmbeddedBroker:
         """
         if self._process is not None:
             return
-        binary = self._binary or find_broker_binary()
-        if not binary.is_file():
-            raise BrokerBinaryMissingError(f"the Tansu broker binary {binary} does not exist")
+        binary = self._checked_binary()
         attempts = 1 if self._requested_port else 3  # a picked port may be taken meanwhile
         last_error: BrokerUnavailableError | None = None
         for _ in range(attempts):
@@ -218,9 +216,7 @@ class EmbeddedBroker:
         """
         if self._process is not None:
             return
-        binary = self._binary or find_broker_binary()
-        if not binary.is_file():
-            raise BrokerBinaryMissingError(f"the Tansu broker binary {binary} does not exist")
+        binary = self._checked_binary()
         attempts = 1 if self._requested_port else 3
         last_error: BrokerUnavailableError | None = None
         for _ in range(attempts):
@@ -248,6 +244,12 @@ class EmbeddedBroker:
         if self._log is not None:
             self._log.close()
             self._log = None
+
+    def _checked_binary(self) -> Path:
+        binary = self._binary or find_broker_binary()
+        if not binary.is_file():
+            raise BrokerBinaryMissingError(f"the Tansu broker binary {binary} does not exist")
+        return binary
 
     def _spawn(self, binary: Path) -> None:
         self.port = self._requested_port or free_port(self.host)
