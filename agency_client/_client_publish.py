@@ -3,18 +3,34 @@
 whatever is due (the same bytes, until every recipient answered).
 
 Nothing is published that is not in the outbox first, so a failed publication is
-left to the re-submitter rather than lost.
+left to the re-submitter rather than lost: whatever the broker answers (unreachable,
+a timeout, or an error aiokafka calls fatal such as ``UnknownError`` around a broker
+restart), ``send()`` and ``report()`` return normally with the package kept, and the
+re-submitter publishes it later. A producer that answered with an error aiokafka
+does not retry (it may be stuck with the old broker's state) is replaced by a new
+one before the next try. The re-submitter goes on past a package that fails
+(each failing package waits longer before its next try, up to a minute) and ends a
+round early only when the broker cannot be reached at all.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import timedelta
 
 from agency_client._client_state import ClientState
 from agency_client.items import IncomingDocument
 from agency_client.outbox import OutboxEntry, PackageKind
-from bus import BusError, Header, content_digest, encode_headers, get_logger, translate_errors
+from bus import (
+    BusError,
+    Header,
+    content_digest,
+    encode_headers,
+    get_logger,
+    make_producer,
+    translate_errors,
+)
 from edxml import DocumentPackage, StatusCode, build, new_status
 from edxml.errors import EdxbusError
 
@@ -22,19 +38,53 @@ __all__ = ["ClientPublishing"]
 
 _log = get_logger("agency_client")
 
+#: The first and the longest wait before a package whose publication failed is tried again.
+_RETRY_FIRST = 1.0
+_RETRY_LONGEST = 60.0
+#: How far back statuses are published again after the broker lost its data.
+_REPUBLISH_WINDOW = 900.0
+
 
 class ClientPublishing(ClientState):
     """Statuses kept and published, arrivals answered, re-submission."""
 
     async def resubmit_due(self) -> int:
-        """Publish now what the outbox holds as due; how many packages went out."""
+        """Publish now what the outbox holds as due; how many packages went out.
+
+        A package the broker refuses is skipped (and backed off) so the others are
+        still tried; the round ends early only when the broker cannot be reached.
+        """
         parts = self._require()
+        if parts.producer is None:
+            return 0
         count = 0
+        now = asyncio.get_running_loop().time()
         for entry in parts.outbox.due_for_resubmit(timedelta(seconds=self.resubmit_after)):
             if entry.digest in self._publishing:
                 continue
-            if await self._publish_kept(entry.kind, entry.document_id, entry.data, entry.digest):
-                count += 1
+            failures, not_before = self._retry_at.get(entry.digest, (0, 0.0))
+            if now < not_before:
+                continue
+            try:
+                await self._submit(entry.kind, entry.document_id, entry.data, entry.digest)
+            except BusError as exc:
+                wait = min(_RETRY_FIRST * 2**failures, _RETRY_LONGEST)
+                self._retry_at[entry.digest] = (failures + 1, now + wait)
+                _log.warning(
+                    "%s %s of %s not re-submitted (next try in %.0fs): %s",
+                    entry.kind.value,
+                    entry.document_id,
+                    self.agency,
+                    wait,
+                    exc,
+                    document_id=entry.document_id,
+                    agency=self.agency,
+                )
+                if isinstance(exc, ConnectionError):  # bus.errors.BrokerUnavailableError
+                    break  # the broker cannot be reached: nothing else would get through
+                continue
+            self._retry_at.pop(entry.digest, None)
+            count += 1
         return count
 
     async def _send_status(
@@ -73,6 +123,28 @@ class ClientPublishing(ClientState):
             answering.document_id, code.value, signed, content_digest(signed)
         )
 
+    def _broker_lost_data(self) -> None:
+        """The inbox reader found that the broker lost its data (DESIGN.md §6).
+
+        What that broker acknowledged may be gone: the statuses published lately
+        are published again, and the producer is replaced before its next use (an
+        idempotent producer's numbering means nothing to the new broker, which may
+        take a new record for a duplicate and drop it while acknowledging it).
+        Pending documents need nothing: the re-submitter sends them until every 01
+        is back.
+        """
+        parts = self._parts
+        if parts is None:
+            return
+        parts.producer_failed = True
+        again = parts.outbox.republish_statuses(timedelta(seconds=_REPUBLISH_WINDOW))
+        _log.warning(
+            "agency %s: the broker lost its data; %d recent status(es) published again",
+            self.agency,
+            again,
+            agency=self.agency,
+        )
+
     async def _acknowledge_arrival(self, item: IncomingDocument) -> None:
         """Answer 01 for a document taken by the application (the same bytes every time).
 
@@ -106,16 +178,46 @@ class ClientPublishing(ClientState):
     async def _publish_kept(
         self, kind: PackageKind, document_id: str, data: bytes, digest: str
     ) -> bool:
-        """Publish a package the outbox holds; ``False`` when left for a later retry."""
-        parts = self._require()
-        producer = parts.producer
-        if producer is None:  # offline: the outbox keeps it, the re-submitter retries
+        """Publish a package the outbox holds; ``False`` when left for a later retry.
+
+        Never raises a broker error: the package is safe in the outbox whatever
+        the broker answered, and the re-submitter tries again.
+        """
+        if self._require().producer is None:  # offline: the outbox keeps it
             return False
+        try:
+            await self._submit(kind, document_id, data, digest)
+        except BusError as exc:
+            _log.warning(
+                "%s %s of %s kept in the outbox, not yet published: %s",
+                kind.value,
+                document_id,
+                self.agency,
+                exc,
+                document_id=document_id,
+                agency=self.agency,
+            )
+            return False
+        return True
+
+    async def _submit(self, kind: PackageKind, document_id: str, data: bytes, digest: str) -> None:
+        """Publish once to ``edx.submit`` and note it in the outbox; raises :class:`BusError`."""
+        parts = self._require()
+        if parts.producer_failed:
+            async with self._renewing:  # one renewal, however many publications wait
+                if parts.producer_failed:
+                    await self._renew_producer()
+        producer = parts.producer
+        assert producer is not None
         self._publishing.add(digest)
         try:
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for swallows a
+            # cancellation that comes as the publication completes, and the task
+            # then outlives the client's stop() (an `edx inbox --follow` that
+            # ignored Ctrl-C).
             with translate_errors(f"submitting {document_id}"):
-                await asyncio.wait_for(
-                    producer.send_and_wait(
+                async with asyncio.timeout(self.publish_timeout):
+                    await producer.send_and_wait(
                         self.settings.topics.submit,
                         value=data,
                         key=self.agency.encode("utf-8"),
@@ -127,26 +229,31 @@ class ClientPublishing(ClientState):
                                 Header.DIGEST: digest,
                             }
                         ),
-                    ),
-                    self.publish_timeout,
-                )
+                    )
         except BusError as exc:
-            if not exc.retriable:
-                raise
-            _log.warning(
-                "%s %s of %s kept in the outbox, not yet published: %s",
-                kind.value,
-                document_id,
-                self.agency,
-                exc,
-                document_id=document_id,
-                agency=self.agency,
-            )
-            return False
+            if not exc.retriable and parts.producer is producer:  # not one replaced already
+                parts.producer_failed = True
+            raise
         finally:
             self._publishing.discard(digest)
         parts.outbox.mark_submitted(kind, document_id, digest)
-        return True
+
+    async def _renew_producer(self) -> None:
+        """Replace a producer that failed for good with a new one (raises :class:`BusError`)."""
+        parts = self._require()
+        fresh = make_producer(self.settings)
+        try:
+            with translate_errors(f"reconnecting the producer of {self.agency}"):
+                await fresh.start()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await fresh.stop()
+            raise
+        old, parts.producer, parts.producer_failed = parts.producer, fresh, False
+        _log.info("agency %s: producer replaced", self.agency, agency=self.agency)
+        if old is not None:
+            with contextlib.suppress(Exception):
+                await old.stop()
 
     async def _resubmit_loop(self) -> None:
         interval = max(0.2, min(self.resubmit_after / 4, 5.0))

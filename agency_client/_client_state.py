@@ -35,6 +35,8 @@ class _Parts:
     reader: InboxReader
     producer: Any | None = None
     consumer: Any | None = None
+    # The producer answered an error aiokafka does not retry: replace it before its next use.
+    producer_failed: bool = False
 
 
 class ClientState:
@@ -48,6 +50,9 @@ class ClientState:
     fetch_max_wait_ms: int
     _parts: _Parts | None
     _publishing: set[str]
+    # digest -> (failed publications in a row, loop time before which it is not tried)
+    _retry_at: dict[str, tuple[int, float]]
+    _renewing: asyncio.Lock
     _background: set[asyncio.Task[None]]
     _changed: asyncio.Event
 

@@ -72,4 +72,5 @@ class ClientWaiting(ClientState):
     async def _wait_change(self, seconds: float) -> None:
         self._changed.clear()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._changed.wait(), seconds)
+            async with asyncio.timeout(seconds):  # not wait_for: see InboxReader.next
+                await self._changed.wait()

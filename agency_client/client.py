@@ -24,7 +24,7 @@ the state they share (``_client_state``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
+from collections.abc import Awaitable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -98,6 +98,8 @@ class AgencyClient(ClientConnection, ClientPublishing, ClientFollowUps, ClientWa
         self._parts: _Parts | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._publishing: set[str] = set()
+        self._retry_at: dict[str, tuple[int, float]] = {}
+        self._renewing = asyncio.Lock()
         self._background: set[asyncio.Task[None]] = set()
         self._stopping = False
         self._changed = asyncio.Event()
@@ -125,6 +127,7 @@ class AgencyClient(ClientConnection, ClientPublishing, ClientFollowUps, ClientWa
             outbox=outbox,
             acknowledge_arrival=self._acknowledge_arrival,
             on_change=self._changed.set,
+            on_broker_loss=self._broker_lost_data,
             hand_over_statuses=self._hand_over_statuses,
         )
         parts = _Parts(signer, verifier, outbox, store, reader)
@@ -164,6 +167,7 @@ class AgencyClient(ClientConnection, ClientPublishing, ClientFollowUps, ClientWa
 
         With ``settle=True`` the package last handed to the application counts as
         taken (its 01 goes out first); otherwise it is handed over again next time.
+        Every wait in here is bounded, so a stop on Ctrl-C ends promptly.
         """
         parts = self._parts
         if parts is None or self._stopping:
@@ -180,7 +184,11 @@ class AgencyClient(ClientConnection, ClientPublishing, ClientFollowUps, ClientWa
                         exc,
                         agency=self.agency,
                     )
-            if self._background:  # arrivals (01) on their way: give them a moment
+            current = asyncio.current_task()
+            interrupted = current is not None and current.cancelling() > 0  # e.g. Ctrl-C
+            if self._background and not interrupted:
+                # Arrivals (01) on their way: give them a moment. Not on an interrupt:
+                # they are in the outbox, and the next start publishes them.
                 await asyncio.wait(set(self._background), timeout=self.publish_timeout)
         finally:
             self._parts = None
@@ -188,11 +196,15 @@ class AgencyClient(ClientConnection, ClientPublishing, ClientFollowUps, ClientWa
         tasks, self._tasks = [*self._tasks, *self._background], []
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if tasks:  # bounded: a task that ignored its cancellation must not hang the stop
+            _, stuck = await asyncio.wait(tasks, timeout=self.publish_timeout)
+            for task in stuck:
+                _log.warning(
+                    "agency %s: task %s did not stop", self.agency, task.get_name(),
+                    agency=self.agency,
+                )
         if parts.consumer is not None:
-            await _quietly(parts.reader.commit())
+            await _quietly(_within(self.publish_timeout, parts.reader.commit()))
             await _quietly(parts.consumer.stop())
         if parts.producer is not None:
             await _quietly(parts.producer.stop())
@@ -230,8 +242,11 @@ class AgencyClient(ClientConnection, ClientPublishing, ClientFollowUps, ClientWa
 
         ``document`` is a package model or its unsigned EDXML bytes. The package is
         in the outbox before anything is published, so once this returns the
-        document cannot be lost; when the broker is unreachable the publication is
-        left to the re-submitter (logged) rather than failing the call.
+        document cannot be lost. A broker error while publishing (unreachable, a
+        timeout, or any error it answers) is not the caller's: it is logged, the
+        package stays in the outbox, and the re-submitter publishes it later
+        (``sent(doc_id).submit_count`` tells whether it went out already). Errors
+        of the document itself (format, signature, a DocumentId reused) still raise.
         """
         parts = self._require()
         package = document if isinstance(document, DocumentPackage) else self._parse_own(document)
@@ -338,3 +353,9 @@ class AgencyClient(ClientConnection, ClientPublishing, ClientFollowUps, ClientWa
 
     def _parse_own(self, data: bytes) -> DocumentPackage | StatusPackage:
         return parse(data, mode=Mode.STRICT, limits=self.settings.package_limits).package
+
+
+async def _within(seconds: float, awaitable: Awaitable[None]) -> None:
+    """Await with a deadline (the last commit must not hold up a stop on a dead broker)."""
+    async with asyncio.timeout(seconds):
+        await awaitable

@@ -188,13 +188,15 @@ class _Recipients:
         """The plan of a document; a revocation may arrive before its sender learns its id."""
         known = self.known.setdefault(document_id, asyncio.Event())
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(known.wait(), 10.0)
+            async with asyncio.timeout(10.0):  # not wait_for: see InboxReader.next
+                await known.wait()
         return self.plans.get(document_id, {}).get(agency, ())
 
     async def wait_handled(self, document_id: str, timeout: float) -> None:  # noqa: ASYNC109
         events = [e for (doc, _), e in self.handled.items() if doc == document_id]
         try:
-            await asyncio.wait_for(asyncio.gather(*(e.wait() for e in events)), timeout)
+            async with asyncio.timeout(timeout):  # not wait_for: see InboxReader.next
+                await asyncio.gather(*(e.wait() for e in events))
         except TimeoutError as exc:
             silent = [
                 c for (d, c), e in self.handled.items() if d == document_id and not e.is_set()

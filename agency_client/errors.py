@@ -19,7 +19,10 @@
 Errors raised by the layers below (``EdxmlError`` for a malformed document,
 ``SigningError`` for a key that will not sign, ``BusError`` for a broker that will
 not answer) reach the caller unchanged: they are already named and carry their
-own ``reason_code``.
+own ``reason_code``. One exception: once a package is in the outbox, no broker
+error reaches the caller of ``send()``/``report()`` (or follow-ups): the package is
+safe on disk, the call returns, and the re-submitter publishes it later.
+``BusError`` comes from ``start()`` (without ``connect_later``) and the queries.
 """
 
 from __future__ import annotations

@@ -17,7 +17,17 @@ and its 01 is sent again with the very bytes sent the first time.
 
 Bookkeeping for the agency's own documents happens at step 1, whether or not the
 application reads: statuses from recipients settle the outbox, rejection notices
-stop its re-submissions.
+stop its re-submissions. It never waits for the application: when the queue of
+packages handed over is full, the reader goes on reading for the bookkeeping alone,
+remembers the first record it could not hand over (nothing is committed past it),
+and reads the partition again from there once the application has caught up.
+
+A broker that lost its data (the embedded Tansu keeps everything in memory; a
+Kafka topic deleted and created again) is noticed per partition: its end falls
+below the position already read, or the records start again below it. The reader
+then reads that partition again from its start; the dedup store recognises what
+the application already took, so nothing reaches it twice, and whatever the
+router writes again into the new, empty inbox is read.
 """
 
 from __future__ import annotations
@@ -41,13 +51,24 @@ __all__ = ["Inbox", "InboxReader"]
 
 _log = get_logger("agency_client.inbox")
 
+#: Seconds between two looks at the offsets the broker keeps for the inbox.
+_OFFSETS_CHECK_EVERY = 5.0
+
 
 @dataclass
 class _Partition:
-    """Offsets read from one partition, in order, with whether each is settled."""
+    """Offsets read from one partition, in order, with whether each is settled.
+
+    ``generation`` counts the times the partition was read again from its start
+    (its broker lost it); a package handed over before that settles nothing after.
+    ``resume_from`` is the first record not handed over because the queue was full.
+    """
 
     offsets: deque[list[Any]] = field(default_factory=deque)
     committed: int | None = None
+    next_offset: int | None = None
+    generation: int = 0
+    resume_from: int | None = None
 
     def add(self, offset: int) -> None:
         self.offsets.append([offset, False])
@@ -69,6 +90,23 @@ class _Partition:
             return None
         return last + 1 if last + 1 != self.committed else None
 
+    def restart(self, offset: int | None) -> None:
+        """Forget what was read (the broker lost it): read again from ``offset``."""
+        self.offsets.clear()
+        self.committed = None
+        self.next_offset = offset
+        self.generation += 1
+        self.resume_from = None
+
+    def rewind(self) -> int:
+        """Read again from ``resume_from`` (the application caught up); the offset."""
+        assert self.resume_from is not None
+        offset, self.resume_from = self.resume_from, None
+        while self.offsets and self.offsets[-1][0] >= offset:
+            self.offsets.pop()
+        self.next_offset = offset
+        return offset
+
 
 @dataclass(frozen=True)
 class _Handed:
@@ -76,6 +114,7 @@ class _Handed:
     topic: str
     partition: int
     offset: int
+    generation: int = 0
 
 
 class InboxReader:
@@ -91,6 +130,7 @@ class InboxReader:
         outbox: Outbox,
         acknowledge_arrival: Callable[[IncomingDocument], Awaitable[None]],
         on_change: Callable[[], None],
+        on_broker_loss: Callable[[], None] = lambda: None,
         hand_over_statuses: bool = True,
         buffer: int = 256,
     ) -> None:
@@ -101,11 +141,13 @@ class InboxReader:
         self._outbox = outbox
         self._acknowledge_arrival = acknowledge_arrival
         self._on_change = on_change
+        self._on_broker_loss = on_broker_loss
         self._hand_over_statuses = hand_over_statuses
         self._queue: asyncio.Queue[_Handed] = asyncio.Queue(maxsize=buffer)
         self._partitions: dict[Any, _Partition] = {}
         self._outstanding: _Handed | None = None
         self._attached = asyncio.Event()
+        self._next_offsets_check = 0.0
         if consumer is not None:
             self._attached.set()
 
@@ -120,6 +162,7 @@ class InboxReader:
         """Read the inbox until cancelled (waiting first for a consumer, if offline)."""
         await self._attached.wait()
         while True:
+            self._resume_caught_up()
             try:
                 with translate_errors(f"reading the inbox of {self.agency}"):
                     batch = await self._consumer.getmany(timeout_ms=200, max_records=100)
@@ -129,16 +172,106 @@ class InboxReader:
                 continue
             for tp, records in batch.items():
                 part = self._partitions.setdefault(tp, _Partition())
+                first = records[0].offset if records else None
+                if first is not None and part.next_offset is not None and first < part.next_offset:
+                    # The broker sent the position back (Kafka resets one past the end).
+                    self._lost(tp, part, f"records start again at {first}", seek_to=None)
                 for record in records:
-                    part.add(record.offset)
-                    item = await self._classify(record)
-                    if item is None:
-                        part.done(record.offset)
-                    else:
-                        await self._queue.put(
-                            _Handed(item, record.topic, record.partition, record.offset)
-                        )
+                    await self._take_in(tp, part, record)
+            await self._check_ends()
             await self._commit()
+            await self._check_committed()
+
+    async def _take_in(self, tp: Any, part: _Partition, record: Any) -> None:
+        """Classify one record; hand it over if the queue has room, else come back to it."""
+        part.next_offset = record.offset + 1
+        behind = part.resume_from is not None
+        if not behind:
+            part.add(record.offset)
+        item = await self._classify(record)
+        if behind:
+            return  # bookkeeping done; handed over when the partition is read again
+        if item is None:
+            part.done(record.offset)
+        elif self._queue.full():
+            part.resume_from = record.offset  # unsettled: nothing is committed past it
+            _log.info(
+                "inbox of %s: the application is behind; %s read again from %d later",
+                self.agency,
+                tp,
+                record.offset,
+                agency=self.agency,
+            )
+        else:
+            self._queue.put_nowait(
+                _Handed(item, record.topic, record.partition, record.offset, part.generation)
+            )
+
+    def _resume_caught_up(self) -> None:
+        """Once the application has taken half the queue, read again what was left over."""
+        if self._queue.qsize() > self._queue.maxsize // 2:
+            return
+        for tp, part in self._partitions.items():
+            if part.resume_from is not None:
+                self._consumer.seek(tp, part.rewind())
+
+    async def _check_ends(self) -> None:
+        """A partition whose end fell below what was read lost its records: read it again."""
+        for tp in self._consumer.assignment():
+            end = self._consumer.highwater(tp)
+            if end is None:
+                continue  # no fetch answered yet
+            part = self._partitions.setdefault(tp, _Partition())
+            if part.next_offset is None:
+                # A fetch answered, so the position is known (nothing read yet).
+                part.next_offset = await self._consumer.position(tp)
+            if end < part.next_offset:
+                self._lost(tp, part, f"its end is {end}, below {part.next_offset} already read")
+
+    async def _check_committed(self) -> None:
+        """Every few seconds, even with nothing to commit: :meth:`_offsets_kept`."""
+        loop = asyncio.get_running_loop()
+        if loop.time() < self._next_offsets_check:
+            return
+        self._next_offsets_check = loop.time() + _OFFSETS_CHECK_EVERY
+        for tp in list(self._partitions):
+            await self._offsets_kept(tp)
+
+    async def _offsets_kept(self, tp: Any) -> bool:
+        """Whether the broker still holds the offset last committed here; if not, read again.
+
+        A restarted broker whose new inbox already holds more records than were
+        read from the old one passes the end check; its group offsets are gone too.
+        Asked before every commit (a commit would hide the loss) and every few seconds.
+        """
+        part = self._partitions[tp]
+        if not part.committed:
+            return True
+        try:
+            with translate_errors(f"reading the committed offsets of {self.agency}"):
+                stored = await self._consumer.committed(tp)
+        except EdxbusError:
+            return True  # asked again next time
+        if stored is not None and stored >= part.committed:
+            return True
+        self._lost(tp, part, f"its committed offset is {stored}, not {part.committed}")
+        return False
+
+    def _lost(self, tp: Any, part: _Partition, why: str, *, seek_to: int | None = 0) -> None:
+        """Read ``tp`` again from its start (``seek_to=None``: the consumer is there already)."""
+        _log.warning(
+            "inbox of %s: the broker lost %s (%s); reading it again from its start",
+            self.agency,
+            tp,
+            why,
+            agency=self.agency,
+        )
+        part.restart(seek_to)
+        self._on_broker_loss()
+        if seek_to is not None:
+            # Offset 0: on a broker that keeps less (retention), the consumer's reset
+            # policy ("earliest") moves on to the first record there is.
+            self._consumer.seek(tp, seek_to)
 
     async def _classify(self, record: Any) -> InboxItem | None:
         """Verify one record and do the agency's bookkeeping; the item to hand over, if any."""
@@ -256,6 +389,9 @@ class InboxReader:
         )
         if self._store.has_taken("rejection", self.agency, document_id, digest):
             return None
+        if not self._hand_over_statuses:  # the bookkeeping above is all it needs
+            self._store.record_taken("rejection", self.agency, document_id, digest, data)
+            return None
         return RejectionNotice(
             document_id=document_id,
             reason_code=reason_code,
@@ -297,7 +433,10 @@ class InboxReader:
         await self.settle_outstanding()
         while True:
             try:
-                handed = await asyncio.wait_for(self._queue.get(), idle_timeout)
+                # asyncio.timeout, not wait_for: Python 3.11's wait_for loses a
+                # cancellation (Ctrl-C) that comes as the awaited call completes.
+                async with asyncio.timeout(idle_timeout):
+                    handed = await self._queue.get()
             except TimeoutError:
                 return None
             # Checked again here: a copy may have been queued before the first was taken.
@@ -315,7 +454,8 @@ class InboxReader:
 
     def _mark_done(self, handed: _Handed) -> None:
         for tp, part in self._partitions.items():
-            if tp.topic == handed.topic and tp.partition == handed.partition:
+            same = tp.topic == handed.topic and tp.partition == handed.partition
+            if same and part.generation == handed.generation:
                 part.done(handed.offset)
 
     async def acknowledge(self, item: InboxItem) -> None:
@@ -369,6 +509,11 @@ class InboxReader:
             if position is not None:
                 offsets[tp] = position
         if not offsets or self._consumer is None:
+            return
+        for tp in list(offsets):
+            if not await self._offsets_kept(tp):
+                del offsets[tp]  # read again from the start: nothing of it to commit
+        if not offsets:
             return
         try:
             with translate_errors("committing inbox offsets"):

@@ -288,6 +288,27 @@ class Outbox(LocalStore):
             self._settle_if_delivered(conn, document_id)
         return True
 
+    def republish_statuses(self, within: timedelta) -> int:
+        """Publish again the statuses published in the last ``within``; how many.
+
+        For a broker that lost its data: what it acknowledged may be gone with it
+        (a 01 not yet routed, or one a restarted broker took for a duplicate of
+        the producer's earlier records). Recipients and the router know the same
+        bytes again; the re-submitter publishes them.
+        """
+        since = self._clock() - within
+        with self._transaction() as conn:
+            result = conn.execute(
+                update(_packages)
+                .where(
+                    _packages.c.kind == PackageKind.STATUS,
+                    _packages.c.state == OutboxState.PUBLISHED,
+                    _packages.c.submitted_at >= since,
+                )
+                .values(state=OutboxState.PENDING, submitted_at=None)
+            )
+        return int(result.rowcount or 0)
+
     def mark_rejected(
         self, document_id: str, digest: str, reason_code: str, reason: str
     ) -> OutboxEntry | None:

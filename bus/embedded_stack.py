@@ -6,11 +6,15 @@ broker is the embedded Tansu (memory storage); what must survive a restart lives
 under ``settings.home`` (``./.edx``): the tracker database, the router's memory of
 accepted documents, the agencies' outboxes and the dev PKI.
 
-While the stack runs it writes ``$EDX_HOME/bus.json`` (bootstrap address and
-process id), so a second command (``edx demo``) finds the running bus instead of
-starting another one; :func:`running_bus` reads it back. It also keeps a copy of
-the agency directory (``$EDX_HOME/directory.json``) and publishes it again at the
-next start, since the embedded broker forgets ``edx.agencies`` when it stops.
+While the stack runs it writes ``$EDX_HOME/bus.json`` (bootstrap address, its own
+process id and the broker's), so a second command (``edx demo``) finds the running
+bus instead of starting another one; :func:`running_bus` reads it back. A file left
+by a stack that died without stopping (``kill -9``) is recognised by its dead process
+id, removed, and a broker it left behind is stopped, so the next ``edx up`` starts.
+
+It also keeps a copy of the agency directory (``$EDX_HOME/directory.json``) and
+publishes it again at the next start, since the embedded broker forgets
+``edx.agencies`` when it stops.
 The router's memory of accepted documents stays: it notices inboxes the new
 broker lost and writes a re-submitted package to them again.
 
@@ -25,7 +29,9 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -65,15 +71,64 @@ log = get_logger(__name__)
 
 
 def running_bus(settings: Settings) -> str | None:
-    """The bootstrap address of a stack running for ``settings.home``, if one answers."""
+    """The bootstrap address of a stack running for ``settings.home``, if one answers.
+
+    A runtime file whose stack process is gone is stale: it is removed (and the
+    broker that stack left, if one still runs) and ``None`` is returned.
+    """
     path = settings.home / RUNTIME_FILE
     try:
         info = json.loads(path.read_text(encoding="utf-8"))
+        if not _alive(int(info["pid"])):
+            _clear_stale(path, info)
+            return None
         host, port = str(info["bootstrap"]).rsplit(":", 1)
         with socket.create_connection((host, int(port)), timeout=0.5):
             return str(info["bootstrap"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process with this id exists (a zombie counts as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
+    except OSError:
+        return True  # no /proc: the signal test is all there is
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+def _is_embedded_broker(pid: int) -> bool:
+    """Whether ``pid`` is a Tansu broker started by :class:`EmbeddedBroker` (Linux)."""
+    try:
+        arguments = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"broker" in arguments and b"memory://tansu/" in arguments
+
+
+def _clear_stale(path: Path, info: dict[str, object]) -> None:
+    """Remove the runtime file of a dead stack and stop the broker it left running."""
+    broker = info.get("broker_pid")
+    if isinstance(broker, int) and _alive(broker) and _is_embedded_broker(broker):
+        log.warning("stopping the broker a dead edx up left running", pid=broker)
+        with contextlib.suppress(OSError):
+            os.kill(broker, signal.SIGTERM)
+        deadline = time.monotonic() + _STOP_GRACE
+        while _alive(broker) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _alive(broker):
+            with contextlib.suppress(OSError):
+                os.kill(broker, signal.SIGKILL)
+    log.warning("removing the runtime file of a stopped bus", path=str(path), pid=info.get("pid"))
+    with contextlib.suppress(OSError):
+        path.unlink()
 
 
 def ensure_dev_pki(settings: Settings) -> DevPki | None:
@@ -96,7 +151,10 @@ def _local_port(bootstrap: str) -> int | None:
 
 
 def _port_free(port: int) -> bool:
+    """Whether nobody listens on the port (as the broker binds it: connections of a
+    stopped broker still in TIME_WAIT do not count, so a restart keeps its address)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
@@ -157,7 +215,7 @@ class EmbeddedStack:
             port = wanted if wanted is not None and _port_free(wanted) else None
         self._broker = EmbeddedBroker(port=port, log_path=home / "broker.log")
         try:
-            await asyncio.to_thread(self._broker.start)
+            await self._broker.start_async()
             settings = replace(self._requested, bootstrap=self._broker.bootstrap)
             self._settings = settings
             await asyncio.to_thread(ensure_dev_pki, settings)  # key generation: off the loop
@@ -214,6 +272,7 @@ class EmbeddedStack:
         info = {
             "bootstrap": settings.bootstrap,
             "pid": os.getpid(),
+            "broker_pid": self._broker.pid if self._broker is not None else None,
             "started_at": datetime.now(UTC).isoformat(),
             "db_url": settings.resolved_db_url,
         }

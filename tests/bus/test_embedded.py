@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -68,3 +71,57 @@ async def test_starts_answers_and_stops(tmp_path: Path) -> None:
     assert not broker.running
     assert _refuses(host, int(port))
     broker.stop()  # idempotent
+
+
+_PARENT = """
+import sys, threading, time
+from pathlib import Path
+from bus.embedded import EmbeddedBroker
+
+broker = EmbeddedBroker(log_path=Path(sys.argv[1]))
+if sys.argv[2] == "main":
+    broker.start()
+else:  # from another thread, which then ends: only the watchdog ties the broker to us
+    starter = threading.Thread(target=broker.start)
+    starter.start()
+    starter.join()
+print(broker.pid, broker.port, flush=True)
+time.sleep(600)
+"""
+
+
+def _gone(pid: int) -> bool:
+    """Whether ``pid`` has ended (a zombie awaiting its reaper counts as ended)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[-1].split()[0] == "Z"
+
+
+@pytest.mark.kafka
+@pytest.mark.parametrize("started_from", ["main", "thread"])
+def test_the_broker_dies_with_a_parent_killed_by_sigkill(tmp_path: Path, started_from: str) -> None:
+    parent = subprocess.Popen(
+        [sys.executable, "-c", _PARENT, str(tmp_path / "tansu.log"), started_from],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert parent.stdout is not None
+        pid_text, port_text = parent.stdout.readline().split()
+        pid, port = int(pid_text), int(port_text)
+        if started_from == "thread":
+            time.sleep(1.0)  # the starting thread has ended: the broker must still run
+        assert not _gone(pid)
+        assert not _refuses("127.0.0.1", port)
+    finally:
+        parent.kill()
+        parent.wait(timeout=10)
+        if parent.stdout is not None:
+            parent.stdout.close()
+    deadline = time.monotonic() + 15
+    while not _gone(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _gone(pid), "the broker outlived its parent"
+    assert _refuses("127.0.0.1", port)

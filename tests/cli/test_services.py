@@ -21,14 +21,17 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from agency_client import AgencyClient
+from agency_client.demo import NGHE_AN, VINH_CITY, register_agencies
 from bus.directory import Agency, AgencyDirectory, publish_agency
-from bus.embedded import free_port
+from bus.embedded import EmbeddedBroker, free_port
 from bus.embedded_stack import DIRECTORY_SNAPSHOT, RUNTIME_FILE
 from bus.settings import load_settings
 from bus.topics import describe_topic_configs
 from signing import DevPki
 from tests.fixtures.broker import topic_names, unique_name
 from tests.fixtures.demo import EDX, clean_env, run_edx
+from tests.test_embedded_stack import _invitation, _taken, _until_delivered
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -221,3 +224,120 @@ def test_up_gives_a_restarted_broker_back_its_agency_directory(
     assert restored is not None
     assert restored.name == agency.name
     assert restored.level == 1
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie awaiting its reaper counts as gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+def test_a_killed_edx_up_takes_its_broker_along_and_the_next_one_starts(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    env = clean_env(EDX_BOOTSTRAP=f"127.0.0.1:{port}")
+    runtime = tmp_path / ".edx" / RUNTIME_FILE
+    with running(["up"], tmp_path, env) as up:
+        wait_for(runtime.exists, 60, "edx up")
+        broker = json.loads(runtime.read_text())["broker_pid"]
+        assert _alive(broker)
+        up.kill()  # SIGKILL: no handler, no clean stop
+        up.wait(timeout=10)
+    wait_for(lambda: not _alive(broker), 15, "the broker to die with its edx up")
+    assert runtime.exists(), "left behind by the killed process"
+
+    with running(["up"], tmp_path, env) as again:
+        wait_for(lambda: "edxbus is up" in (tmp_path / "output.log").read_text(), 60, "edx up")
+        info = json.loads(runtime.read_text())
+        assert info["pid"] == again.pid
+        assert info["bootstrap"] == f"127.0.0.1:{port}", "the port was free again"
+        assert stop(again, signal.SIGTERM) == 0
+    assert not runtime.exists()
+
+
+def test_a_stale_runtime_file_and_the_broker_it_left_are_cleared(tmp_path: Path) -> None:
+    """A dead edx up whose broker outlived it (as before brokers died with their parent)."""
+    env = clean_env(EDX_BOOTSTRAP=f"127.0.0.1:{free_port()}")
+    home = tmp_path / ".edx"
+    home.mkdir()
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    orphan = EmbeddedBroker(log_path=tmp_path / "orphan.log")
+    orphan.start()
+    try:
+        (home / RUNTIME_FILE).write_text(
+            json.dumps({"bootstrap": orphan.bootstrap, "pid": dead.pid, "broker_pid": orphan.pid})
+        )
+        with running(["up"], tmp_path, env) as up:
+            wait_for(lambda: "edxbus is up" in (tmp_path / "output.log").read_text(), 60, "up")
+            assert json.loads((home / RUNTIME_FILE).read_text())["pid"] == up.pid
+            assert not orphan.running, "the broker the dead bus left is stopped"
+            assert stop(up, signal.SIGTERM) == 0
+    finally:
+        orphan.stop()
+
+
+def test_sdk_clients_carry_on_across_a_sigterm_restart_of_edx_up(tmp_path: Path) -> None:
+    """The operator restarts `edx up` (SIGTERM, start again) while the agencies' software
+    runs: every pending document is recovered, none reaches the recipient twice."""
+    port = free_port()
+    env = clean_env(EDX_BOOTSTRAP=f"127.0.0.1:{port}")
+    settings = load_settings(environ=env, home=tmp_path / ".edx")
+    runtime = tmp_path / ".edx" / RUNTIME_FILE
+
+    def start_up() -> subprocess.Popen[str]:
+        log = (tmp_path / "output.log").open("a")
+        try:
+            return subprocess.Popen(
+                [str(EDX), "up"], cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+        finally:
+            log.close()
+
+    async def until_running(up: subprocess.Popen[str]) -> None:
+        for _ in range(600):
+            if runtime.exists() and json.loads(runtime.read_text())["pid"] == up.pid:
+                return
+            assert up.poll() is None, (tmp_path / "output.log").read_text()
+            await asyncio.sleep(0.1)
+        raise AssertionError("edx up did not start")
+
+    async def scenario() -> tuple[list[str], list[str]]:
+        up = start_up()
+        try:
+            await until_running(up)
+            await register_agencies(settings)
+            async with (
+                AgencyClient(
+                    settings, NGHE_AN.code, resubmit_after=2.0, publish_timeout=3.0
+                ) as sender,
+                AgencyClient(settings, VINH_CITY.code) as recipient,
+            ):
+                sent = [await sender.send(_invitation(n)) for n in range(3)]
+                taken = await _taken(recipient, set(sent), within=60)
+                routed = [await sender.send(_invitation(n)) for n in range(3, 6)]
+                for document_id in routed:  # in the recipient's inbox, unread
+                    await _until_delivered(settings, document_id, VINH_CITY.code)
+                up.send_signal(signal.SIGTERM)
+                assert await asyncio.to_thread(up.wait, 60) == 0
+                kept = [await sender.send(_invitation(n)) for n in range(6, 8)]
+                up = start_up()
+                await until_running(up)
+                taken += await _taken(recipient, {*routed, *kept}, within=120)
+                for document_id in [*sent, *routed, *kept]:
+                    await sender.wait_delivered(document_id, timeout=60)
+                assert sender.pending() == []
+            up.send_signal(signal.SIGTERM)
+            assert await asyncio.to_thread(up.wait, 60) == 0
+        finally:
+            if up.poll() is None:
+                up.kill()
+                up.wait(timeout=10)
+        return taken, [*sent, *routed, *kept]
+
+    taken, everything = asyncio.run(scenario())
+    assert sorted(taken) == sorted(everything), "each document taken once"
