@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("edxml", "signing", "bus", "agency_client", "cli")
+PACKAGES = ("edxml", "signing", "bus", "agency_client", "gateway", "cli")
 
 
 def _cross_package_imports() -> list[str]:
