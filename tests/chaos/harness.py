@@ -33,7 +33,9 @@ from tests.chaos.tally import Deliveries, count_deliveries
 from tests.fixtures.demo import EDX, clean_env
 from tests.tracker.tcp_proxy import TcpProxy
 
-__all__ = ["AGENCIES", "RECIPIENTS", "SENDER", "ChaosBus", "Fault", "Outcome", "Size"]
+__all__ = [
+    "AGENCIES", "ALL", "RECIPIENTS", "SENDER", "TRACKER", "ChaosBus", "Fault", "Outcome", "Size",
+]
 
 REPO = Path(__file__).resolve().parents[2]
 SENDER = "000.00.00.H41"  # UBND Tỉnh Nghệ An
@@ -57,11 +59,17 @@ class Size:
     pause: float = 0.05  # between two documents of the sender
 
 
+#: The progress counts a fault can be timed against (besides one recipient's code).
+ALL = "all"
+TRACKER = "tracker"
+
+
 @dataclass(frozen=True)
 class Fault:
     what: str
     at: float
     recovered_at: float  # when the faulty part was back (restarted, reconnected)
+    watch: str  # which progress count shows the part works again
 
 
 @dataclass(frozen=True)
@@ -106,7 +114,6 @@ class ChaosBus:
         self.size = size
         self.recipients = RECIPIENTS[: size.recipients]
         self.faults: list[Fault] = []
-        self.samples: list[tuple[float, int]] = []
         self._postgres = postgres
         self._databases: list[str] = []
         self.proxies: list[TcpProxy] = []
@@ -114,8 +121,15 @@ class ChaosBus:
         self.broker = EmbeddedBroker(port=free_port(), log_path=workdir / "tansu.log")
         self.processes: dict[str, Process] = {}
         self._sampler: asyncio.Task[None] | None = None
-        self.progress: Callable[[], int] = self.handed_over
-        self.progress_total = size.documents * len(self.recipients)
+        self.sender_started_at: float | None = None
+        self.completed_at: float | None = None
+        self.samples: list[tuple[float, dict[str, int]]] = []
+        self.watch_tracker = False
+        self.progress_totals = {
+            ALL: size.documents * len(self.recipients),
+            TRACKER: size.documents,
+            **{code: size.documents for code in self.recipients},
+        }
 
     # --- set-up ----------------------------------------------------------------
 
@@ -149,9 +163,7 @@ class ChaosBus:
             router_db_url=router_db,
             db_url=tracker_db,
             resubmit_after_seconds=RESUBMIT_AFTER_SECONDS,
-            **({"max_package_bytes": self._max_package_bytes}
-               if self._max_package_bytes else {}),
-        )
+        ).with_overrides(max_package_bytes=self._max_package_bytes)
         await self.prepare_broker()
         env = clean_env(
             EDX_HOME=str(home),
@@ -246,12 +258,6 @@ class ChaosBus:
         pending = [e for e in self.journal(SENDER) if e.kind == "pending"]
         return int(pending[-1].value) if pending else None
 
-    def handed_over(self) -> int:
-        return sum(
-            len({e.value for e in self.journal(code) if e.kind == "got"})
-            for code in self.recipients
-        )
-
     def deliveries(self) -> Deliveries:
         return count_deliveries(
             self.journal(SENDER), {code: self.journal(code) for code in self.recipients}
@@ -283,10 +289,11 @@ class ChaosBus:
     # --- faults ---------------------------------------------------------------
 
     def start_sender(self) -> None:
+        self.sender_started_at = time.time()
         self.processes[SENDER].start()
 
-    def record_fault(self, what: str, at: float) -> None:
-        self.faults.append(Fault(what, at, time.time()))
+    def record_fault(self, what: str, at: float, *, watch: str = ALL) -> None:
+        self.faults.append(Fault(what, at, time.time(), watch))
 
     def supervise(self) -> None:
         for process in self.processes.values():
@@ -323,37 +330,57 @@ class ChaosBus:
             return not (tracker and self.tracker_missing())
 
         done = await self.wait_for(complete, within=self.size.wait_seconds, every=0.5)
+        if done:
+            self.completed_at = time.time()
         await asyncio.sleep(3.0)
         return done
 
     def recovery_seconds(self) -> float | None:
-        """The longest time from a part's recovery to the next progress, over every fault.
+        """The longest time from a part's recovery to the next progress it makes, over
+        every fault.
 
-        Progress is what :attr:`progress` counts (documents handed over, by default).
-        A fault after which nothing was left to do counts 0; a fault followed by no
-        progress at all while work remained gives ``None`` (never recovered).
+        Each fault watches one count (:meth:`progress`): documents handed over to all
+        applications, to one application, or recorded by the tracker. A fault after
+        which nothing was left to do counts 0; a fault followed by no progress at all
+        while work remained gives ``None`` (never recovered).
         """
-        total = self.progress_total
         worst = 0.0
         for fault in self.faults:
-            before = [n for t, n in self.samples if t <= fault.recovered_at]
+            total = self.progress_totals[fault.watch]
+            before = [n[fault.watch] for t, n in self.samples if t <= fault.recovered_at]
             base = before[-1] if before else 0
-            after = [t for t, n in self.samples if t > fault.recovered_at and n > base]
+            after = [t for t, n in self.samples
+                     if t > fault.recovered_at and n[fault.watch] > base]
             if after:
                 worst = max(worst, after[0] - fault.recovered_at)
             elif base < total:
                 return None
         return worst
 
+    def progress(self) -> dict[str, int]:
+        """The counts faults are timed against (see :meth:`recovery_seconds`)."""
+        counts = {
+            code: len({e.value for e in self.journal(code) if e.kind == "got"})
+            for code in self.recipients
+        }
+        counts[ALL] = sum(counts.values())
+        if self.watch_tracker:
+            counts[TRACKER] = self.tracker_recorded()
+        return counts
+
     async def _sample(self) -> None:
         while True:
-            count = await asyncio.to_thread(self.progress)
-            self.samples.append((time.time(), count))
+            counts = await asyncio.to_thread(self.progress)
+            self.samples.append((time.time(), counts))
             await asyncio.sleep(SAMPLE_EVERY_SECONDS)
 
     def outcome(self, scenario: str, seed: int, **extra: object) -> Outcome:
         exits = {p.name: len(p.exits) for p in self.processes.values() if p.exits}
+        elapsed = "never"
+        if self.completed_at is not None and self.sender_started_at is not None:
+            elapsed = f"{self.completed_at - self.sender_started_at:.1f}"
         figures: dict[str, object] = {
+            "elapsed_s": elapsed,
             "pending": self.sender_pending(),
             "tracker_missing": self.tracker_missing(),
             "send_errors": sum(1 for e in self.journal(SENDER) if e.kind == "send-error"),

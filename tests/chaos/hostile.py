@@ -21,7 +21,7 @@ from edxml import build, new_document
 from signing import DevPki
 from tests.chaos.harness import FORGER, SENDER
 
-__all__ = ["HostileMix", "write_hostile"]
+__all__ = ["HostileMix", "HostileRecords", "write_hostile"]
 
 _FORGED_VARIANTS = 12
 _BATCH = 100
@@ -65,15 +65,33 @@ def _records(pki: DevPki, rng: random.Random, count: int, recipients: Sequence[s
         else:
             records.append(("altered", altered, SENDER))
     rng.shuffle(records)
+    # The oversized ones come first, so real documents certainly queue behind them.
+    records.sort(key=lambda r: r[0] != "oversized")
     return records
 
 
-async def write_hostile(settings: Settings, pki: DevPki, rng: random.Random, count: int,
-                        recipients: Sequence[str]) -> HostileMix:
-    """Write ``count`` hostile records as fast as the broker takes them."""
-    limit = settings.max_package_bytes
-    records = await asyncio.to_thread(_records, pki, rng, count, recipients, limit)
-    producer = make_producer(settings.with_overrides(max_package_bytes=4 * limit))
+class HostileRecords:
+    """``count`` hostile records, made up front, written in as many waves as asked."""
+
+    def __init__(self, records: list[tuple[str, bytes, str]]) -> None:
+        self.records = records
+        self.mix = HostileMix(dict(Counter(kind for kind, _, _ in records)))
+
+    @classmethod
+    async def make(cls, settings: Settings, pki: DevPki, rng: random.Random, count: int,
+                   recipients: Sequence[str]) -> HostileRecords:
+        limit = settings.max_package_bytes
+        return cls(await asyncio.to_thread(_records, pki, rng, count, recipients, limit))
+
+    def waves(self, count: int) -> list[list[tuple[str, bytes, str]]]:
+        size = -(-len(self.records) // count)
+        return [self.records[i:i + size] for i in range(0, len(self.records), size)]
+
+
+async def write_hostile(settings: Settings, records: Sequence[tuple[str, bytes, str]]) -> None:
+    """Write hostile records as fast as the broker takes them."""
+    room = 4 * settings.max_package_bytes  # the oversized ones must reach the broker
+    producer = make_producer(settings.with_overrides(max_package_bytes=room))
     await producer.start()
     try:
         for start in range(0, len(records), _BATCH):
@@ -89,4 +107,3 @@ async def write_hostile(settings: Settings, pki: DevPki, rng: random.Random, cou
             await asyncio.gather(*sends)
     finally:
         await producer.stop()
-    return HostileMix(dict(Counter(kind for kind, _, _ in records)))

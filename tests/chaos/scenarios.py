@@ -9,14 +9,15 @@ the clock, so a slow machine moves them in time but not in the burst.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from signing import DevPki
-from tests.chaos.harness import SENDER, ChaosBus, Outcome, Size
-from tests.chaos.hostile import write_hostile
+from tests.chaos.harness import ALL, SENDER, TRACKER, ChaosBus, Outcome, Size
+from tests.chaos.hostile import HostileRecords, write_hostile
 from tests.chaos.processes import resident_megabytes
 
 __all__ = ["SCENARIOS", "run_scenario"]
@@ -30,7 +31,8 @@ def _moments(rng: random.Random, size: Size, count: int) -> list[int]:
     return sorted(rng.sample(room, k=min(count, len(room))))
 
 
-async def _kill_repeatedly(bus: ChaosBus, rng: random.Random, pick: Callable[[], str]) -> None:
+async def _kill_repeatedly(bus: ChaosBus, rng: random.Random, pick: Callable[[], str],
+                           watch: Callable[[str], str]) -> None:
     bus.start_sender()
     for moment in _moments(rng, bus.size, bus.size.faults):
         await bus.wait_sent(moment)
@@ -40,28 +42,33 @@ async def _kill_repeatedly(bus: ChaosBus, rng: random.Random, pick: Callable[[],
         bus.processes[name].kill()
         await asyncio.sleep(rng.uniform(0.2, 1.5))
         bus.processes[name].start()
-        bus.record_fault(f"kill -9 {name}", at)
+        bus.record_fault(f"kill -9 {name}", at, watch=watch(name))
+
+
+async def no_fault(bus: ChaosBus, rng: random.Random) -> dict[str, object]:
+    """The floor: the same burst with nothing going wrong."""
+    bus.start_sender()
+    return {}
 
 
 async def router_killed(bus: ChaosBus, rng: random.Random) -> dict[str, object]:
-    await _kill_repeatedly(bus, rng, lambda: "router")
+    await _kill_repeatedly(bus, rng, lambda: "router", lambda _: ALL)
     return {}
 
 
 async def tracker_killed(bus: ChaosBus, rng: random.Random) -> dict[str, object]:
-    bus.progress = bus.tracker_recorded
-    bus.progress_total = bus.size.documents
-    await _kill_repeatedly(bus, rng, lambda: "tracker")
+    bus.watch_tracker = True
+    await _kill_repeatedly(bus, rng, lambda: "tracker", lambda _: TRACKER)
     return {}
 
 
 async def sender_killed(bus: ChaosBus, rng: random.Random) -> dict[str, object]:
-    await _kill_repeatedly(bus, rng, lambda: SENDER)
+    await _kill_repeatedly(bus, rng, lambda: SENDER, lambda _: ALL)
     return {}
 
 
 async def receiver_killed(bus: ChaosBus, rng: random.Random) -> dict[str, object]:
-    await _kill_repeatedly(bus, rng, lambda: rng.choice(bus.recipients))
+    await _kill_repeatedly(bus, rng, lambda: rng.choice(bus.recipients), lambda code: code)
     return {}
 
 
@@ -84,6 +91,7 @@ async def broker_lost(bus: ChaosBus, rng: random.Random) -> dict[str, object]:
 async def database_cut(bus: ChaosBus, rng: random.Random) -> dict[str, object]:
     """Every connection of the router and the tracker to PostgreSQL is cut for a few
     seconds, then the database answers again (the server itself never stops)."""
+    bus.watch_tracker = True
     bus.start_sender()
     for moment in _moments(rng, bus.size, bus.size.faults):
         await bus.wait_sent(moment)
@@ -98,18 +106,26 @@ async def database_cut(bus: ChaosBus, rng: random.Random) -> dict[str, object]:
 
 
 async def hostile_records(bus: ChaosBus, rng: random.Random) -> dict[str, object]:
-    """``size.hostile`` hostile records straight to ``edx.submit`` while the sender sends."""
+    """``size.hostile`` hostile records straight to ``edx.submit`` in waves between the
+    sender's documents, so real documents queue behind hostile ones in its partition."""
     router = bus.processes["router"]
-    before = resident_megabytes(router.pid)
+    hostile = await HostileRecords.make(bus.settings, bus.pki, rng, bus.size.hostile,
+                                        bus.recipients)
+    waves = hostile.waves(HOSTILE_WAVES)
     bus.start_sender()
     await bus.wait_sent(1)
+    await bus.wait_for(lambda: bus.progress()[ALL] > 0, within=bus.size.wait_seconds)
+    before = resident_megabytes(router.pid)
     at = time.time()
-    mix = await write_hostile(bus.settings, bus.pki, rng, bus.size.hostile, bus.recipients)
+    moments = _moments(rng, bus.size, len(waves))
+    for moment, wave in zip(moments, waves, strict=False):
+        await bus.wait_sent(moment)
+        await write_hostile(bus.settings, wave)
     bus.record_fault(f"{bus.size.hostile} hostile records", at)
-    await bus.wait_for(lambda: bus.sender_done(), within=bus.size.wait_seconds)
+    await bus.wait_for(bus.sender_done, within=bus.size.wait_seconds)
     after = resident_megabytes(router.pid)
     return {
-        "mix": mix.describe(),
+        "mix": hostile.mix.describe(),
         "router_rss_mb": f"{_mb(before)}->{_mb(after)}",
     }
 
@@ -120,6 +136,7 @@ def _mb(value: float | None) -> str:
 
 #: name -> (scenario, needs PostgreSQL, whether the tracker must have everything too)
 SCENARIOS: dict[str, tuple[Scenario, bool, bool]] = {
+    "no-fault": (no_fault, False, True),
     "router-kill": (router_killed, False, False),
     "tracker-kill": (tracker_killed, False, True),
     "sender-kill": (sender_killed, False, False),
@@ -129,6 +146,11 @@ SCENARIOS: dict[str, tuple[Scenario, bool, bool]] = {
     "hostile": (hostile_records, False, False),
 }
 
+#: The hostile records come in this many waves between the sender's documents.
+HOSTILE_WAVES = 4
+#: The sender's pause between documents under hostile traffic: the waves of hostile
+#: records land between its documents rather than after the last one.
+HOSTILE_PAUSE = 0.3
 #: The hostile scenario's package limit: small, so an oversized record is cheap to make.
 HOSTILE_MAX_PACKAGE_BYTES = 1024 * 1024
 
@@ -137,7 +159,10 @@ async def run_scenario(name: str, workdir: Path, pki: DevPki, size: Size, seed: 
                        ) -> tuple[Outcome, str]:
     """Run one scenario; its outcome and the tails of the processes' logs (for a failure)."""
     scenario, postgres, tracker = SCENARIOS[name]
-    limit = HOSTILE_MAX_PACKAGE_BYTES if name == "hostile" else None
+    limit = None
+    if name == "hostile":
+        limit = HOSTILE_MAX_PACKAGE_BYTES
+        size = dataclasses.replace(size, pause=max(size.pause, HOSTILE_PAUSE))
     rng = random.Random(seed)
     async with ChaosBus(workdir, pki, size, postgres=postgres, max_package_bytes=limit) as bus:
         extra = await scenario(bus, rng)
