@@ -9,7 +9,7 @@ the same run's floor, the ``no-fault`` scenario. Faults come at seeded random
 moments; the seed is printed, and ``--seed`` replays it.
 
     .venv/bin/python -m bench.bench_chaos [--documents N] [--faults K] [--hostile H]
-                                          [--recipients R] [--seed S] [SCENARIO ...]
+        [--recipients R] [--resubmit-after S] [--wait S] [--seed S] [SCENARIO ...]
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--hostile", type=int, default=5000)
     parser.add_argument("--recipients", type=int, default=3)
     parser.add_argument("--wait", type=float, default=300.0)
+    parser.add_argument("--resubmit-after", type=float, default=30.0)
     parser.add_argument("--seed", type=int, default=None)
     args = parser.parse_args(argv if argv is not None else [])
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
@@ -65,9 +66,11 @@ def main(argv: list[str] | None = None) -> None:
     if unknown:
         parser.error(f"unknown scenario(s): {', '.join(unknown)}")
     size = Size(documents=args.documents, faults=args.faults, recipients=args.recipients,
-                hostile=args.hostile, wait_seconds=args.wait)
+                hostile=args.hostile, wait_seconds=args.wait,
+                resubmit_after=args.resubmit_after)
     print(f"chaos: seed={seed} documents={size.documents} faults={size.faults} "
-          f"recipients={size.recipients} hostile={size.hostile}", flush=True)
+          f"recipients={size.recipients} hostile={size.hostile} "
+          f"resubmit_after={size.resubmit_after}", flush=True)
     failures = asyncio.run(run(names, size, seed))
     print(f"chaos: {failures} of {len(names)} scenarios broke a promise", flush=True)
 

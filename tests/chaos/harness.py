@@ -43,7 +43,6 @@ RECIPIENTS = ("000.00.00.H44", "000.00.24.H44", "000.01.00.H41")
 FORGER = "000.00.00.G22"  # a real agency that signs packages claiming to be another
 AGENCIES = (SENDER, *RECIPIENTS, FORGER)
 LOCAL_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-RESUBMIT_AFTER_SECONDS = 3.0
 SAMPLE_EVERY_SECONDS = 0.25
 
 
@@ -57,6 +56,9 @@ class Size:
     hostile: int
     wait_seconds: float
     pause: float = 0.05  # between two documents of the sender
+    # The outbox re-submits after this much silence: short, so a lost copy comes back
+    # soon, but long enough that 01s in flight are not overtaken by re-submissions.
+    resubmit_after: float = 3.0
 
 
 #: The progress counts a fault can be timed against (besides one recipient's code).
@@ -162,7 +164,7 @@ class ChaosBus:
             partitions=2,
             router_db_url=router_db,
             db_url=tracker_db,
-            resubmit_after_seconds=RESUBMIT_AFTER_SECONDS,
+            resubmit_after_seconds=self.size.resubmit_after,
         ).with_overrides(max_package_bytes=self._max_package_bytes)
         await self.prepare_broker()
         env = clean_env(
@@ -172,7 +174,7 @@ class ChaosBus:
             EDX_PARTITIONS="2",
             EDX_ROUTER_DB_URL=router_db,
             EDX_DB_URL=tracker_db,
-            EDX_RESUBMIT_AFTER_SECONDS=str(RESUBMIT_AFTER_SECONDS),
+            EDX_RESUBMIT_AFTER_SECONDS=str(self.size.resubmit_after),
             EDX_MAX_PACKAGE_BYTES=str(self.settings.max_package_bytes),
             PYTHONUNBUFFERED="1",
         )
