@@ -74,17 +74,26 @@ async def receiver_killed(bus: ChaosBus, rng: random.Random) -> dict[str, object
 
 async def broker_lost(bus: ChaosBus, rng: random.Random) -> dict[str, object]:
     """The broker restarts empty (Tansu keeps everything in memory) in mid-burst, as often
-    as the size says; the new broker gets its topics and directory back as from ``edx up``."""
+    as the size says; the new broker gets its topics and directory back as from ``edx up``.
+
+    One recipient's application is offline across each restart (killed with the broker,
+    back a few seconds after it): its inbox held copies it had not read, which only
+    the senders' outboxes and the router can bring back.
+    """
     bus.start_sender()
     for moment in _moments(rng, bus.size, max(1, bus.size.faults // 3)):
         await bus.wait_sent(moment)
         await asyncio.sleep(rng.uniform(0.0, 0.5))
+        offline = bus.processes[rng.choice(bus.recipients)]
         at = time.time()
+        offline.kill()
         bus.broker.stop()
         await asyncio.sleep(rng.uniform(0.2, 1.5))
         bus.broker.start()
         await bus.prepare_broker()
         bus.record_fault("broker restarted empty", at)
+        await asyncio.sleep(rng.uniform(2.0, 5.0))
+        offline.start()
     return {}
 
 
