@@ -88,7 +88,7 @@ async def broker_lost(bus: ChaosBus, rng: random.Random) -> dict[str, object]:
         at = time.time()
         offline.kill()
         bus.broker.stop()
-        await asyncio.sleep(rng.uniform(0.2, 1.5))
+        await asyncio.sleep(rng.uniform(1.0, 6.0))  # as long as an `edx up` restart
         bus.broker.start()
         await bus.prepare_broker()
         bus.record_fault("broker restarted empty", at)
