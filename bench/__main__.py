@@ -1,4 +1,8 @@
-"""Runs every benchmark module in turn: ``python -m bench [NAME ...]``."""
+"""Runs every benchmark module in turn: ``python -m bench [NAME ...]``.
+
+``python -m bench chaos`` runs the fault-injection scenarios alone (about a quarter
+of an hour at their default size; ``python -m bench.bench_chaos --help`` for theirs).
+"""
 
 from __future__ import annotations
 

@@ -1,0 +1,1 @@
+"""Fault injection: real processes, a real broker, faults at seeded random moments."""
