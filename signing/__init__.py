@@ -5,6 +5,10 @@ Sign with a :class:`Signer` loaded once; verify with a :class:`Verifier` built o
 over a :class:`TrustStore` and a :class:`VerificationPolicy`; act only on the
 :class:`VerifiedPackage` it returns. The agency code sits in the certificate
 subject's ``UID`` attribute (see ``docs/SIGNING.md``).
+
+The transparency log's pure parts live here too: RFC 6962/9162 Merkle hashing and
+proofs (``merkle``), C2SP signed notes and checkpoints (``note``, ``checkpoint``),
+the log's key under the PKI directory (``logkey``); see ``docs/AUDIT.md``.
 """
 
 from edxml.errors import SigningError
@@ -16,6 +20,7 @@ from signing.certificates import (
     load_certificate_file,
     load_private_key,
 )
+from signing.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from signing.devpki import DevPki, IssuedAgency, KeyType
 from signing.errors import (
     AlreadySignedError,
@@ -40,6 +45,19 @@ from signing.errors import (
     UntrustedCertificateError,
     WeakAlgorithmError,
 )
+from signing.logkey import load_log_signer, load_log_verifier, log_key_paths
+from signing.merkle import (
+    Frontier,
+    LeafHashes,
+    consistency_proof,
+    inclusion_proof,
+    leaf_hash,
+    node_hash,
+    root_hash,
+    verify_consistency,
+    verify_inclusion,
+)
+from signing.note import Note, NoteSignature, NoteSigner, NoteVerifier, open_note, sign_note
 from signing.policy import (
     Canonicalization,
     DigestAlgorithm,
@@ -47,6 +65,15 @@ from signing.policy import (
     VerificationPolicy,
 )
 from signing.signer import Signer
+from signing.tlog_errors import (
+    ConsistencyProofError,
+    InclusionProofError,
+    MalformedCheckpointError,
+    MalformedNoteError,
+    NoteSignatureError,
+    TimestampError,
+    TransparencyError,
+)
 from signing.trust import TrustStore
 from signing.verifier import SignatureForm, VerifiedPackage, Verifier, read_signature_form
 
@@ -57,16 +84,28 @@ __all__ = [
     "CertificateError",
     "CertificateExpiredError",
     "CertificateRevokedError",
+    "Checkpoint",
+    "ConsistencyProofError",
     "CredentialError",
     "DevPki",
     "DigestAlgorithm",
     "DigestMismatchError",
+    "Frontier",
+    "InclusionProofError",
     "IssuedAgency",
     "KeyMismatchError",
     "KeyType",
     "KeyUsageError",
+    "LeafHashes",
+    "MalformedCheckpointError",
+    "MalformedNoteError",
     "MalformedSignatureError",
     "NoSignatureError",
+    "Note",
+    "NoteSignature",
+    "NoteSignatureError",
+    "NoteSigner",
+    "NoteVerifier",
     "PkiError",
     "RevocationUnknownError",
     "SenderMismatchError",
@@ -76,6 +115,8 @@ __all__ = [
     "SignatureWrappingError",
     "Signer",
     "SigningError",
+    "TimestampError",
+    "TransparencyError",
     "TrustStore",
     "UnboundCertificateError",
     "UnnamespacedSignatureError",
@@ -89,7 +130,21 @@ __all__ = [
     "agency_code_of",
     "certificate_fingerprint",
     "check_signing_usage",
+    "consistency_proof",
+    "inclusion_proof",
+    "leaf_hash",
     "load_certificate_file",
+    "load_log_signer",
+    "load_log_verifier",
     "load_private_key",
+    "log_key_paths",
+    "node_hash",
+    "open_checkpoint",
+    "open_note",
     "read_signature_form",
+    "root_hash",
+    "sign_checkpoint",
+    "sign_note",
+    "verify_consistency",
+    "verify_inclusion",
 ]
