@@ -28,7 +28,9 @@ from bus.settings import Settings
 __all__ = [
     "FOREVER",
     "TopicSpec",
+    "checkpoint_topic_spec",
     "describe_topic_configs",
+    "ensure_checkpoint_topic",
     "ensure_inbox",
     "ensure_topics",
     "topic_specs",
@@ -168,6 +170,20 @@ def _error_name(code: int) -> str:
     return str(kafka_errors.for_code(code).__name__)
 
 
+def checkpoint_topic_spec(name: str) -> TopicSpec:
+    """The log's checkpoint topic: compacted, one partition, newest checkpoint per origin."""
+    return TopicSpec(name, 1, {"cleanup.policy": "compact", "retention.ms": FOREVER})
+
+
+async def ensure_checkpoint_topic(settings: Settings, name: str) -> None:
+    """Create the compacted checkpoint topic ``name`` unless it exists (refusing an
+    existing one that is not compacted: the newest checkpoint per origin is the point)."""
+    spec = checkpoint_topic_spec(name)
+    async with started(make_admin(settings), "creating the checkpoint topic") as admin:
+        await _create(admin, settings, [spec])
+        await _check_compacted(admin, [spec.name])
+
+
 async def describe_topic_configs(settings: Settings, topic: str) -> dict[str, str]:
     """The configs the broker reports for ``topic`` (empty when it cannot say)."""
     async with started(make_admin(settings), f"describing topic {topic}") as admin:
@@ -201,5 +217,5 @@ async def _check_compacted(admin: AIOKafkaAdminClient, topics: list[str]) -> Non
         if policy is not None and "compact" not in policy:
             raise TopicError(
                 f"topic {topic} exists with cleanup.policy={policy}; "
-                "the agency directory needs cleanup.policy=compact"
+                "it keeps the newest record per key and needs cleanup.policy=compact"
             )

@@ -75,10 +75,22 @@ from signing.tlog_errors import (
     TransparencyError,
 )
 from signing.trust import TrustStore
+from signing.tsa import (
+    DEV_TSA_POLICY,
+    TIMESTAMP_QUERY,
+    TIMESTAMP_REPLY,
+    DevTsa,
+    TimestampInfo,
+    timestamp_request,
+    verify_timestamp,
+)
 from signing.verifier import SignatureForm, VerifiedPackage, Verifier, read_signature_form
 
 __all__ = [
     "AGENCY_CODE_OID",
+    "DEV_TSA_POLICY",
+    "TIMESTAMP_QUERY",
+    "TIMESTAMP_REPLY",
     "AlreadySignedError",
     "Canonicalization",
     "CertificateError",
@@ -88,6 +100,7 @@ __all__ = [
     "ConsistencyProofError",
     "CredentialError",
     "DevPki",
+    "DevTsa",
     "DigestAlgorithm",
     "DigestMismatchError",
     "Frontier",
@@ -116,6 +129,7 @@ __all__ = [
     "Signer",
     "SigningError",
     "TimestampError",
+    "TimestampInfo",
     "TransparencyError",
     "TrustStore",
     "UnboundCertificateError",
@@ -145,6 +159,8 @@ __all__ = [
     "root_hash",
     "sign_checkpoint",
     "sign_note",
+    "timestamp_request",
     "verify_consistency",
     "verify_inclusion",
+    "verify_timestamp",
 ]

@@ -1,0 +1,38 @@
+"""The transparency log: router decisions as Merkle leaves, signed and time-stamped checkpoints.
+
+The pure parts (hashing, proofs, notes, checkpoints, time-stamp tokens) live in
+``signing``; this package reads ``edx.events``, keeps the leaves in SQL and
+publishes checkpoints (see docs/AUDIT.md).
+"""
+
+from bus.tlog.errors import LogError, NoCheckpointError, TimestampUnavailableError
+from bus.tlog.leaf import LEAF_VERSION, Coordinates, Decision, LeafRecord, leaf_from_event
+from bus.tlog.migrate import upgrade
+from bus.tlog.service import TIMESTAMP_HEADER, LogService, LogStats, make_checkpoint, run_log
+from bus.tlog.settings import LogSettings
+from bus.tlog.store import AppendResult, LogStore, StoredCheckpoint, StoredLeaf
+from bus.tlog.tsa_http import TsaServer, fetch_timestamp
+
+__all__ = [
+    "LEAF_VERSION",
+    "TIMESTAMP_HEADER",
+    "AppendResult",
+    "Coordinates",
+    "Decision",
+    "LeafRecord",
+    "LogError",
+    "LogService",
+    "LogSettings",
+    "LogStats",
+    "LogStore",
+    "NoCheckpointError",
+    "StoredCheckpoint",
+    "StoredLeaf",
+    "TimestampUnavailableError",
+    "TsaServer",
+    "fetch_timestamp",
+    "leaf_from_event",
+    "make_checkpoint",
+    "run_log",
+    "upgrade",
+]

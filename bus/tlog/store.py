@@ -1,0 +1,209 @@
+"""The log's SQL store: leaves appended in batches with the consumer's position.
+
+:func:`LogStore.append` writes a batch of leaves and the ``edx.events`` positions
+that produced them in one transaction (the eventsourcing shape): after a crash the
+log resumes from the stored positions, so no record is skipped, and a record read
+twice (the router re-emitting an event, a re-read after a crash) is recognised by
+its event id and appended once. One log process appends to one store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine, func, insert, select, update
+
+from bus.errors import UnknownDocumentError
+from bus.store import translate_errors
+from bus.tlog.leaf import LeafRecord
+from bus.tlog.schema import checkpoints, leaves, positions
+from signing import consistency_proof, inclusion_proof, leaf_hash
+
+__all__ = ["AppendResult", "LogStore", "StoredCheckpoint", "StoredLeaf"]
+
+_WHAT = "log database"
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    """What one append wrote: the new leaf hashes in order, and how many were repeats."""
+
+    first_index: int
+    hashes: tuple[bytes, ...]
+    duplicates: int
+
+
+@dataclass(frozen=True)
+class StoredLeaf:
+    """One leaf as stored: its index, canonical bytes and hash."""
+
+    index: int
+    record: bytes
+    leaf_hash: bytes
+
+    @property
+    def leaf(self) -> LeafRecord:
+        """The decoded record."""
+        return LeafRecord.decode(self.record)
+
+
+@dataclass(frozen=True)
+class StoredCheckpoint:
+    """A published checkpoint: the signed note and its RFC 3161 token (if obtained)."""
+
+    tree_size: int
+    root_hash: bytes
+    note: bytes
+    timestamp_token: bytes | None
+    created_at: datetime
+
+
+class LogStore:
+    """The log's leaves, positions and checkpoints in one SQL database."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def size(self) -> int:
+        """How many leaves the log holds."""
+        with translate_errors(_WHAT), self.engine.connect() as connection:
+            return int(connection.scalar(select(func.count()).select_from(leaves)) or 0)
+
+    def leaf_hashes(self, end: int | None = None) -> list[bytes]:
+        """The leaf hashes of leaves ``0 .. end-1`` (all by default), in order."""
+        query = select(leaves.c.leaf_hash).order_by(leaves.c.leaf_index)
+        if end is not None:
+            query = query.where(leaves.c.leaf_index < end)
+        with translate_errors(_WHAT), self.engine.connect() as connection:
+            return [bytes(row[0]) for row in connection.execute(query)]
+
+    def positions(self, topic: str) -> dict[int, int]:
+        """The next offset to read per partition of ``topic``."""
+        query = select(positions.c.partition, positions.c.next_offset).where(
+            positions.c.topic == topic
+        )
+        with translate_errors(_WHAT), self.engine.connect() as connection:
+            return {int(p): int(o) for p, o in connection.execute(query)}
+
+    def append(
+        self, records: Sequence[LeafRecord], ends: Mapping[tuple[str, int], int]
+    ) -> AppendResult:
+        """Append the records not yet logged and move the positions to ``ends``, atomically."""
+        with translate_errors(_WHAT), self.engine.begin() as connection:
+            size = int(connection.scalar(select(func.count()).select_from(leaves)) or 0)
+            ids = [record.event_id for record in records]
+            seen = set(
+                connection.scalars(select(leaves.c.event_id).where(leaves.c.event_id.in_(ids)))
+            )
+            rows: list[dict[str, object]] = []
+            hashes: list[bytes] = []
+            for record in records:
+                if record.event_id in seen:
+                    continue
+                seen.add(record.event_id)
+                encoded = record.encode()
+                digest = leaf_hash(encoded)
+                rows.append(
+                    {
+                        "leaf_index": size + len(rows),
+                        "leaf_hash": digest,
+                        "record": encoded,
+                        "event_id": record.event_id,
+                        "document_id": record.document_id,
+                        "digest": record.digest,
+                        "decision": record.decision.value,
+                    }
+                )
+                hashes.append(digest)
+            if rows:
+                connection.execute(insert(leaves), rows)
+            stored = {
+                (t, p)
+                for t, p in connection.execute(select(positions.c.topic, positions.c.partition))
+            }
+            for (topic, partition), offset in ends.items():
+                if (topic, partition) in stored:
+                    connection.execute(
+                        update(positions)
+                        .where(positions.c.topic == topic, positions.c.partition == partition)
+                        .values(next_offset=offset)
+                    )
+                else:
+                    connection.execute(
+                        insert(positions).values(
+                            topic=topic, partition=partition, next_offset=offset
+                        )
+                    )
+        return AppendResult(size, tuple(hashes), len(records) - len(rows))
+
+    def leaf(self, index: int) -> StoredLeaf:
+        """One leaf by index."""
+        query = select(leaves.c.leaf_index, leaves.c.record, leaves.c.leaf_hash).where(
+            leaves.c.leaf_index == index
+        )
+        with translate_errors(_WHAT), self.engine.connect() as connection:
+            row = connection.execute(query).first()
+        if row is None:
+            raise UnknownDocumentError(f"the log has no leaf {index}")
+        return StoredLeaf(int(row[0]), bytes(row[1]), bytes(row[2]))
+
+    def leaves_of(self, document_id: str) -> list[StoredLeaf]:
+        """Every leaf of one document (accepted and refused), in log order."""
+        query = (
+            select(leaves.c.leaf_index, leaves.c.record, leaves.c.leaf_hash)
+            .where(leaves.c.document_id == document_id)
+            .order_by(leaves.c.leaf_index)
+        )
+        with translate_errors(_WHAT), self.engine.connect() as connection:
+            return [StoredLeaf(int(i), bytes(r), bytes(h)) for i, r, h in connection.execute(query)]
+
+    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
+        """The RFC 9162 inclusion proof of leaf ``index`` in the tree of ``size`` leaves."""
+        return inclusion_proof(index, size, self.leaf_hashes(size))
+
+    def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
+        """The RFC 9162 consistency proof from ``old_size`` to ``new_size`` leaves."""
+        return consistency_proof(old_size, new_size, self.leaf_hashes(new_size))
+
+    def save_checkpoint(
+        self, tree_size: int, root: bytes, note: bytes, token: bytes | None
+    ) -> StoredCheckpoint:
+        """Store a published checkpoint (a second one for the same size is kept out)."""
+        now = datetime.now(UTC)
+        with translate_errors(_WHAT), self.engine.begin() as connection:
+            existing = connection.execute(
+                select(checkpoints.c.tree_size).where(checkpoints.c.tree_size == tree_size)
+            ).first()
+            if existing is None:
+                connection.execute(
+                    insert(checkpoints).values(
+                        tree_size=tree_size,
+                        root_hash=root,
+                        note=note,
+                        timestamp_token=token,
+                        created_at=now,
+                    )
+                )
+        stored = self.checkpoint(tree_size)
+        assert stored is not None
+        return stored
+
+    def checkpoint(self, tree_size: int | None = None) -> StoredCheckpoint | None:
+        """The checkpoint for ``tree_size``, or the latest one; ``None`` if there is none."""
+        query = select(checkpoints).order_by(checkpoints.c.tree_size.desc()).limit(1)
+        if tree_size is not None:
+            query = select(checkpoints).where(checkpoints.c.tree_size == tree_size)
+        with translate_errors(_WHAT), self.engine.connect() as connection:
+            row = connection.execute(query).mappings().first()
+        if row is None:
+            return None
+        token = row["timestamp_token"]
+        return StoredCheckpoint(
+            int(row["tree_size"]),
+            bytes(row["root_hash"]),
+            bytes(row["note"]),
+            None if token is None else bytes(token),
+            row["created_at"],
+        )
