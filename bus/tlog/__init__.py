@@ -8,7 +8,23 @@ publishes checkpoints (see docs/AUDIT.md).
 from bus.tlog.errors import LogError, NoCheckpointError, TimestampUnavailableError
 from bus.tlog.leaf import LEAF_VERSION, Coordinates, Decision, LeafRecord, leaf_from_event
 from bus.tlog.migrate import upgrade
-from bus.tlog.service import TIMESTAMP_HEADER, LogService, LogStats, make_checkpoint, run_log
+from bus.tlog.proofs import (
+    ConsistencyAnswer,
+    LeafProof,
+    checked_checkpoint,
+    consistency_between,
+    log_store,
+    prove_document,
+    prove_leaf,
+)
+from bus.tlog.service import (
+    TIMESTAMP_HEADER,
+    LogService,
+    LogStats,
+    checkpoint_now,
+    make_checkpoint,
+    run_log,
+)
 from bus.tlog.settings import LogSettings
 from bus.tlog.store import AppendResult, LogStore, StoredCheckpoint, StoredLeaf
 from bus.tlog.tsa_http import TsaServer, fetch_timestamp
@@ -17,8 +33,10 @@ __all__ = [
     "LEAF_VERSION",
     "TIMESTAMP_HEADER",
     "AppendResult",
+    "ConsistencyAnswer",
     "Coordinates",
     "Decision",
+    "LeafProof",
     "LeafRecord",
     "LogError",
     "LogService",
@@ -30,9 +48,15 @@ __all__ = [
     "StoredLeaf",
     "TimestampUnavailableError",
     "TsaServer",
+    "checked_checkpoint",
+    "checkpoint_now",
+    "consistency_between",
     "fetch_timestamp",
     "leaf_from_event",
+    "log_store",
     "make_checkpoint",
+    "prove_document",
+    "prove_leaf",
     "run_log",
     "upgrade",
 ]

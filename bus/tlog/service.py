@@ -59,7 +59,14 @@ from signing import (
     sign_checkpoint,
 )
 
-__all__ = ["TIMESTAMP_HEADER", "LogService", "LogStats", "make_checkpoint", "run_log"]
+__all__ = [
+    "TIMESTAMP_HEADER",
+    "LogService",
+    "LogStats",
+    "checkpoint_now",
+    "make_checkpoint",
+    "run_log",
+]
 
 log = get_logger(__name__)
 
@@ -314,17 +321,8 @@ class LogService:
         producer = self._producer
         if producer is None:
             raise LogError("the log is not started")
-        headers = [("edx-tree-size", str(stored.tree_size).encode())]
-        if stored.timestamp_token is not None:
-            headers.append((TIMESTAMP_HEADER, stored.timestamp_token))
         try:
-            with translate_errors("publishing a checkpoint"):
-                await producer.send_and_wait(
-                    self.log_settings.topic,
-                    stored.note,
-                    key=self.log_settings.origin.encode(),
-                    headers=headers,
-                )
+            await _send_checkpoint(producer, self.log_settings, stored)
         except BusError as error:
             # Stored already: the next checkpoint publishes again.
             log.warning("checkpoint stored but not published", error=str(error))
@@ -366,3 +364,51 @@ async def run_log(
     finally:
         await service.stop()
         log.info("log stopped", size=service.size, appended=service.stats.appended)
+
+
+async def checkpoint_now(
+    settings: Settings, log_settings: LogSettings | None = None
+) -> StoredCheckpoint:
+    """A checkpoint of the stored tree, made and published now (``edx log checkpoint --new``).
+
+    Safe beside a running log: checkpoints are keyed by tree size, and one made
+    here for a size the log also checkpoints is the same statement.
+    """
+    chosen = log_settings or LogSettings.from_env(settings)
+    pki = settings.resolved_pki
+    signer = await asyncio.to_thread(load_log_signer, pki, chosen.origin)
+    engine = create_store_engine(chosen.db_url, must_exist=True)
+    server: TsaServer | None = None
+    try:
+        store = LogStore(engine)
+        url = chosen.tsa_url
+        if url is None:
+            server = TsaServer(await asyncio.to_thread(DevTsa.from_pki, pki))
+            server.start()
+            url = server.url
+        stored = await make_checkpoint(store, signer, url)
+    finally:
+        if server is not None:
+            server.stop()
+        engine.dispose()
+    await ensure_checkpoint_topic(settings, chosen.topic)
+    producer = make_producer(settings)
+    with translate_errors("starting a producer"):
+        await producer.start()
+    try:
+        await _send_checkpoint(producer, chosen, stored)
+    finally:
+        await producer.stop()
+    return stored
+
+
+async def _send_checkpoint(
+    producer: AIOKafkaProducer, log_settings: LogSettings, stored: StoredCheckpoint
+) -> None:
+    headers = [("edx-tree-size", str(stored.tree_size).encode())]
+    if stored.timestamp_token is not None:
+        headers.append((TIMESTAMP_HEADER, stored.timestamp_token))
+    with translate_errors("publishing a checkpoint"):
+        await producer.send_and_wait(
+            log_settings.topic, stored.note, key=log_settings.origin.encode(), headers=headers
+        )
