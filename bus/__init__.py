@@ -46,6 +46,8 @@ from bus.store import (
     track,
 )
 from bus.tlog import (
+    CONSISTENCY_FROM_HEADER,
+    CONSISTENCY_PROOF_HEADER,
     TIMESTAMP_HEADER,
     LeafProof,
     LeafRecord,
@@ -67,6 +69,8 @@ from bus.verification import make_verifier
 
 __all__ = [
     "AGENCY_RECORD",
+    "CONSISTENCY_FROM_HEADER",
+    "CONSISTENCY_PROOF_HEADER",
     "LIFECYCLE_EVENT",
     "TIMESTAMP_HEADER",
     "AcceptanceStore",

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import click
 
+from agency_client import CheckpointWatcher, LogRewrittenError
 from bus import (
     LeafProof,
     LeafRecord,
@@ -199,6 +200,35 @@ def log_consistency(old_size: int, new_size: int, home: Path | None, as_json: bo
     click.echo(
         f"the tree of {answer.new.size} leaves extends the tree of {answer.old.size} leaves "
         f"({len(answer.proof)} proof hashes, verified)"
+    )
+
+
+@log_group.command("watch")
+@_home_option
+def log_watch(home: Path | None) -> None:
+    """Check every checkpoint published since the last watch extends the one seen before.
+
+    Keeps the latest verified checkpoint in ``$EDX_HOME/checkpoints/latest.note``;
+    a rewritten or forked log exits 3 with ``[log-rewritten]``.
+    """
+    settings = _settings(home)
+    watcher = CheckpointWatcher(
+        load_log_verifier(settings.resolved_pki),
+        state_path=settings.home / "checkpoints" / "latest.note",
+    )
+    try:
+        with _verification():
+            advanced = asyncio.run(watcher.catch_up(settings))
+    except LogRewrittenError as error:
+        click.echo(f"not verified: {error} [{error.reason_code}]", err=True)
+        raise click.exceptions.Exit(_EXIT_NOT_VERIFIED) from error
+    latest = watcher.latest
+    if latest is None:
+        click.echo("no checkpoint published yet")
+        return
+    click.echo(
+        f"latest verified checkpoint: {latest.checkpoint.size} leaves "
+        f"({advanced} new, each consistent with the one before)"
     )
 
 

@@ -18,6 +18,8 @@ from bus.tlog.proofs import (
     prove_leaf,
 )
 from bus.tlog.service import (
+    CONSISTENCY_FROM_HEADER,
+    CONSISTENCY_PROOF_HEADER,
     TIMESTAMP_HEADER,
     LogService,
     LogStats,
@@ -30,6 +32,8 @@ from bus.tlog.store import AppendResult, LogStore, StoredCheckpoint, StoredLeaf
 from bus.tlog.tsa_http import TsaServer, fetch_timestamp
 
 __all__ = [
+    "CONSISTENCY_FROM_HEADER",
+    "CONSISTENCY_PROOF_HEADER",
     "LEAF_VERSION",
     "TIMESTAMP_HEADER",
     "AppendResult",

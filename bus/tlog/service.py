@@ -60,6 +60,8 @@ from signing import (
 )
 
 __all__ = [
+    "CONSISTENCY_FROM_HEADER",
+    "CONSISTENCY_PROOF_HEADER",
     "TIMESTAMP_HEADER",
     "LogService",
     "LogStats",
@@ -72,6 +74,11 @@ log = get_logger(__name__)
 
 #: Header of a checkpoint record carrying the RFC 3161 reply over the note.
 TIMESTAMP_HEADER = "edx-timestamp"
+#: Headers of a checkpoint record proving it extends the previous checkpoint: that
+#: checkpoint's tree size (decimal) and the RFC 9162 consistency proof, its 32-byte
+#: hashes concatenated.
+CONSISTENCY_FROM_HEADER = "edx-consistency-from"
+CONSISTENCY_PROOF_HEADER = "edx-consistency-proof"
 
 
 @dataclass
@@ -322,7 +329,7 @@ class LogService:
         if producer is None:
             raise LogError("the log is not started")
         try:
-            await _send_checkpoint(producer, self.log_settings, stored)
+            await _send_checkpoint(producer, self.log_settings, self.store, stored)
         except BusError as error:
             # Stored already: the next checkpoint publishes again.
             log.warning("checkpoint stored but not published", error=str(error))
@@ -396,18 +403,30 @@ async def checkpoint_now(
     with translate_errors("starting a producer"):
         await producer.start()
     try:
-        await _send_checkpoint(producer, chosen, stored)
+        engine = create_store_engine(chosen.db_url, must_exist=True)
+        try:
+            await _send_checkpoint(producer, chosen, LogStore(engine), stored)
+        finally:
+            engine.dispose()
     finally:
         await producer.stop()
     return stored
 
 
 async def _send_checkpoint(
-    producer: AIOKafkaProducer, log_settings: LogSettings, stored: StoredCheckpoint
+    producer: AIOKafkaProducer,
+    log_settings: LogSettings,
+    store: LogStore,
+    stored: StoredCheckpoint,
 ) -> None:
     headers = [("edx-tree-size", str(stored.tree_size).encode())]
     if stored.timestamp_token is not None:
         headers.append((TIMESTAMP_HEADER, stored.timestamp_token))
+    previous = await asyncio.to_thread(store.previous_checkpoint_size, stored.tree_size)
+    if previous is not None:
+        proof = await asyncio.to_thread(store.consistency_proof, previous, stored.tree_size)
+        headers.append((CONSISTENCY_FROM_HEADER, str(previous).encode()))
+        headers.append((CONSISTENCY_PROOF_HEADER, b"".join(proof)))
     with translate_errors("publishing a checkpoint"):
         await producer.send_and_wait(
             log_settings.topic, stored.note, key=log_settings.origin.encode(), headers=headers

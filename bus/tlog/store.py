@@ -190,6 +190,15 @@ class LogStore:
         assert stored is not None
         return stored
 
+    def previous_checkpoint_size(self, tree_size: int) -> int | None:
+        """The size of the largest stored checkpoint smaller than ``tree_size``."""
+        query = select(func.max(checkpoints.c.tree_size)).where(
+            checkpoints.c.tree_size < tree_size
+        )
+        with translate_errors(_WHAT), self.engine.connect() as connection:
+            found = connection.scalar(query)
+        return None if found is None else int(found)
+
     def checkpoint(self, tree_size: int | None = None) -> StoredCheckpoint | None:
         """The checkpoint for ``tree_size``, or the latest one; ``None`` if there is none."""
         query = select(checkpoints).order_by(checkpoints.c.tree_size.desc()).limit(1)
