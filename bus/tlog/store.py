@@ -192,9 +192,7 @@ class LogStore:
 
     def previous_checkpoint_size(self, tree_size: int) -> int | None:
         """The size of the largest stored checkpoint smaller than ``tree_size``."""
-        query = select(func.max(checkpoints.c.tree_size)).where(
-            checkpoints.c.tree_size < tree_size
-        )
+        query = select(func.max(checkpoints.c.tree_size)).where(checkpoints.c.tree_size < tree_size)
         with translate_errors(_WHAT), self.engine.connect() as connection:
             found = connection.scalar(query)
         return None if found is None else int(found)
