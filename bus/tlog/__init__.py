@@ -5,7 +5,15 @@ The pure parts (hashing, proofs, notes, checkpoints, time-stamp tokens) live in
 publishes checkpoints (see docs/AUDIT.md).
 """
 
-from bus.tlog.errors import LogError, NoCheckpointError, TimestampUnavailableError
+from bus.tlog.errors import (
+    EvidenceError,
+    EvidenceFormatError,
+    LogError,
+    NoCheckpointError,
+    TimestampUnavailableError,
+)
+from bus.tlog.evidence import BUNDLE_FORMAT, ExportedBundle, export_evidence
+from bus.tlog.evidence_check import BundleCheck, BundleReport, verify_evidence
 from bus.tlog.leaf import LEAF_VERSION, Coordinates, Decision, LeafRecord, leaf_from_event
 from bus.tlog.migrate import upgrade
 from bus.tlog.proofs import (
@@ -16,6 +24,7 @@ from bus.tlog.proofs import (
     log_store,
     prove_document,
     prove_leaf,
+    prove_leaves,
 )
 from bus.tlog.service import (
     CONSISTENCY_FROM_HEADER,
@@ -32,14 +41,20 @@ from bus.tlog.store import AppendResult, LogStore, StoredCheckpoint, StoredLeaf
 from bus.tlog.tsa_http import TsaServer, fetch_timestamp
 
 __all__ = [
+    "BUNDLE_FORMAT",
     "CONSISTENCY_FROM_HEADER",
     "CONSISTENCY_PROOF_HEADER",
     "LEAF_VERSION",
     "TIMESTAMP_HEADER",
     "AppendResult",
+    "BundleCheck",
+    "BundleReport",
     "ConsistencyAnswer",
     "Coordinates",
     "Decision",
+    "EvidenceError",
+    "EvidenceFormatError",
+    "ExportedBundle",
     "LeafProof",
     "LeafRecord",
     "LogError",
@@ -55,12 +70,15 @@ __all__ = [
     "checked_checkpoint",
     "checkpoint_now",
     "consistency_between",
+    "export_evidence",
     "fetch_timestamp",
     "leaf_from_event",
     "log_store",
     "make_checkpoint",
     "prove_document",
     "prove_leaf",
+    "prove_leaves",
     "run_log",
     "upgrade",
+    "verify_evidence",
 ]

@@ -23,6 +23,7 @@ from bus.tlog.store import LogStore, StoredCheckpoint, StoredLeaf
 from signing import (
     Checkpoint,
     NoteVerifier,
+    inclusion_proof,
     load_log_verifier,
     open_checkpoint,
     verify_consistency,
@@ -37,6 +38,7 @@ __all__ = [
     "log_store",
     "prove_document",
     "prove_leaf",
+    "prove_leaves",
 ]
 
 
@@ -103,6 +105,21 @@ def checked_checkpoint(
     return stored, open_checkpoint(stored.note, [verifier])
 
 
+def prove_leaves(
+    store: LogStore, leaves: list[StoredLeaf], checkpoint: Checkpoint
+) -> list[LeafProof]:
+    """Each leaf proven, and checked, in ``checkpoint``'s tree (one read of the hashes)."""
+    hashes = store.leaf_hashes(checkpoint.size)
+    found = []
+    for leaf in leaves:
+        proof = inclusion_proof(leaf.index, checkpoint.size, hashes)
+        verify_inclusion(leaf.leaf_hash, leaf.index, checkpoint.size, proof, checkpoint.root_hash)
+        found.append(
+            LeafProof(leaf.index, leaf.record, leaf.leaf_hash, checkpoint.size, tuple(proof))
+        )
+    return found
+
+
 def _proof(store: LogStore, leaf: StoredLeaf, checkpoint: Checkpoint) -> LeafProof:
     proof = store.inclusion_proof(leaf.index, checkpoint.size)
     verify_inclusion(leaf.leaf_hash, leaf.index, checkpoint.size, proof, checkpoint.root_hash)
@@ -135,7 +152,7 @@ def prove_document(
             raise UnknownDocumentError(
                 f"the log's latest checkpoint covers no leaf of document {document_id}"
             )
-        return stored, [_proof(store, leaf, checkpoint) for leaf in leaves]
+        return stored, prove_leaves(store, leaves, checkpoint)
 
 
 def consistency_between(

@@ -197,6 +197,15 @@ class LogStore:
             found = connection.scalar(query)
         return None if found is None else int(found)
 
+    def latest_timestamped_size(self) -> int | None:
+        """The size of the latest checkpoint that carries a time-stamp token."""
+        query = select(func.max(checkpoints.c.tree_size)).where(
+            checkpoints.c.timestamp_token.is_not(None)
+        )
+        with translate_errors(_WHAT), self.engine.connect() as connection:
+            found = connection.scalar(query)
+        return None if found is None else int(found)
+
     def checkpoint(self, tree_size: int | None = None) -> StoredCheckpoint | None:
         """The checkpoint for ``tree_size``, or the latest one; ``None`` if there is none."""
         query = select(checkpoints).order_by(checkpoints.c.tree_size.desc()).limit(1)
