@@ -113,7 +113,10 @@ class DevTsa:
             return cls(key, load_certificate_file(cert_path)[0])
         root_cert_path, root_key_path = pki_dir / "root" / "cert.pem", pki_dir / "root" / "key.pem"
         if not (root_cert_path.exists() and root_key_path.exists()):
-            raise PkiError(f"no dev PKI root under {pki_dir} to issue the TSA certificate")
+            raise PkiError(
+                f"no dev PKI root under {pki_dir} to issue the development TSA's certificate "
+                "(set EDX_TSA_URL to a time-stamping authority)"
+            )
         root_key = load_private_key(root_key_path)
         root_cert = load_certificate_file(root_cert_path)[0]
         key = ec.generate_private_key(ec.SECP256R1())

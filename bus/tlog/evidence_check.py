@@ -21,6 +21,7 @@ each bounded in size, so a hostile zip cannot write files or exhaust memory.
 
 from __future__ import annotations
 
+import binascii
 import hashlib
 import json
 import zipfile
@@ -131,6 +132,11 @@ def verify_evidence(
     bundle = _Bundle(path)
     try:
         return _verify(bundle, anchors, log_key, limits)
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        if isinstance(error, EdxbusError):
+            raise
+        # A manifest of the right format but the wrong shape: hostile or broken.
+        raise EvidenceFormatError(f"the bundle's manifest is malformed: {error!r}") from error
     finally:
         bundle.close()
 
@@ -223,7 +229,7 @@ def _check_leaf(
     try:
         proof = LeafProof.from_json(json.loads(files[str(entry["proof"])]))
         leaf = LeafRecord.decode(proof.record)
-    except (KeyError, ValueError, TypeError) as error:
+    except (KeyError, ValueError, TypeError, AttributeError, binascii.Error) as error:
         return [
             BundleCheck(name, False, f"the proof file is unreadable: {error}", "evidence-format")
         ]
