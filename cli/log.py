@@ -26,6 +26,7 @@ from bus import (
     NoCheckpointError,
     Settings,
     StoredCheckpoint,
+    audit_log,
     checkpoint_now,
     configure_logging,
     consistency_between,
@@ -230,6 +231,40 @@ def log_watch(home: Path | None) -> None:
         f"latest verified checkpoint: {latest.checkpoint.size} leaves "
         f"({advanced} new, each consistent with the one before)"
     )
+
+
+@log_group.command("audit")
+@_home_option
+@_json_option
+def log_audit(home: Path | None, as_json: bool) -> None:
+    """Check the stored leaves, every signed checkpoint and the Kafka records they name.
+
+    Exits 3 when a leaf was altered, history rewritten, or a record the log names
+    is gone or different.
+    """
+    result = asyncio.run(audit_log(_settings(home)))
+    if as_json:
+        echo_json(
+            {
+                "leaves": result.leaves,
+                "checkpoints": result.checkpoints,
+                "ok": result.ok,
+                "findings": [
+                    {"kind": f.kind.value, "leaf_index": f.leaf_index, "detail": f.detail}
+                    for f in result.findings
+                ],
+            }
+        )
+    else:
+        for finding in result.findings:
+            click.echo(f"FAIL leaf {finding.leaf_index}: {finding.detail} [{finding.kind}]")
+        verdict = "agree" if result.ok else "DISAGREE"
+        click.echo(
+            f"{result.leaves} leaves, {result.checkpoints} checkpoints and the Kafka records "
+            f"they name {verdict}"
+        )
+    if not result.ok:
+        raise click.exceptions.Exit(_EXIT_NOT_VERIFIED)
 
 
 COMMANDS = [log_group]

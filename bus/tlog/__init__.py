@@ -5,6 +5,7 @@ The pure parts (hashing, proofs, notes, checkpoints, time-stamp tokens) live in
 publishes checkpoints (see docs/AUDIT.md).
 """
 
+from bus.tlog.audit import FindingKind, LogAudit, LogFinding, audit_log
 from bus.tlog.errors import (
     EvidenceError,
     EvidenceFormatError,
@@ -55,9 +56,12 @@ __all__ = [
     "EvidenceError",
     "EvidenceFormatError",
     "ExportedBundle",
+    "FindingKind",
     "LeafProof",
     "LeafRecord",
+    "LogAudit",
     "LogError",
+    "LogFinding",
     "LogService",
     "LogSettings",
     "LogStats",
@@ -67,6 +71,7 @@ __all__ = [
     "StoredLeaf",
     "TimestampUnavailableError",
     "TsaServer",
+    "audit_log",
     "checked_checkpoint",
     "checkpoint_now",
     "consistency_between",

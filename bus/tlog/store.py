@@ -149,6 +149,33 @@ class LogStore:
             raise UnknownDocumentError(f"the log has no leaf {index}")
         return StoredLeaf(int(row[0]), bytes(row[1]), bytes(row[2]))
 
+    def all_leaves(self) -> list[StoredLeaf]:
+        """Every leaf, in log order (for the audit)."""
+        query = select(leaves.c.leaf_index, leaves.c.record, leaves.c.leaf_hash).order_by(
+            leaves.c.leaf_index
+        )
+        with translate_errors(_WHAT), self.engine.connect() as connection:
+            return [StoredLeaf(int(i), bytes(r), bytes(h)) for i, r, h in connection.execute(query)]
+
+    def checkpoints(self) -> list[StoredCheckpoint]:
+        """Every stored checkpoint, smallest tree first."""
+        with translate_errors(_WHAT), self.engine.connect() as connection:
+            rows = (
+                connection.execute(select(checkpoints).order_by(checkpoints.c.tree_size))
+                .mappings()
+                .all()
+            )
+        return [
+            StoredCheckpoint(
+                int(row["tree_size"]),
+                bytes(row["root_hash"]),
+                bytes(row["note"]),
+                None if row["timestamp_token"] is None else bytes(row["timestamp_token"]),
+                row["created_at"],
+            )
+            for row in rows
+        ]
+
     def leaves_of(self, document_id: str) -> list[StoredLeaf]:
         """Every leaf of one document (accepted and refused), in log order."""
         query = (

@@ -22,27 +22,17 @@ import pytest
 from cryptography import x509
 
 from bus import (
-    LogService,
-    LogSettings,
     Settings,
     export_evidence,
     verify_evidence,
 )
 from bus.tlog import EvidenceFormatError
-from edxml import StatusCode
 from signing import DevPki, NoteSigner, Signer, load_log_verifier
-from tests.bus.routing_helpers import document, quick_router, register, route, signed, status
-from tests.bus.routing_helpers import submit as submit_record
-from tests.fixtures.broker import unique_name
 from tests.fixtures.demo import clean_env, run_edx
-from tests.tlog._feed import log_db
+from tests.tlog._routed import ORIGIN, routed_log
 from tests.tlog._tools import openssl_chain_verifies, openssl_ts_verifies, xmlsec1_verifies
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
-
-CENTRAL = "000.00.00.G22"
-PROVINCE = "000.00.00.H41"
-ORIGIN = "edxbus.test/log"
 
 
 def _anchors(pki: DevPki) -> list[x509.Certificate]:
@@ -73,33 +63,8 @@ async def test_an_exported_bundle_verifies_offline_and_every_tampering_is_named(
     tmp_path: Path,
 ) -> None:
     settings = bus_settings.with_overrides(pki=dev_pki.directory)
-    await register(settings, signer_for, [CENTRAL, PROVINCE])
-    package = document(CENTRAL, [PROVINCE])
-    data = signed(package, signer_for(CENTRAL))
-    await submit_record(settings, data, sender=CENTRAL, document_id=package.document_id)
-    answer = signed(status(PROVINCE, package, StatusCode.ARRIVED), signer_for(PROVINCE))
-    await submit_record(settings, answer, sender=PROVINCE, kind="status")
-    replay = signed(
-        document(CENTRAL, [PROVINCE]).__class__(
-            **{
-                **{n: getattr(package, n) for n in package.__dataclass_fields__},
-                "subject": "Nội dung khác",
-            }
-        ),
-        signer_for(CENTRAL),
-    )
-    await submit_record(settings, replay, sender=CENTRAL, document_id=package.document_id)
-    async with quick_router(settings) as router:
-        await route(router, 3, within=60)
-    log_settings = LogSettings(
-        db_url=log_db(tmp_path), origin=ORIGIN, topic=f"{unique_name()}.edx.checkpoints"
-    )
-    async with LogService(settings, log_settings) as service:
-        deadline = asyncio.get_running_loop().time() + 60
-        while service.size < 3:
-            assert asyncio.get_running_loop().time() < deadline, "the log missed decisions"
-            await service.step()
-        await service.checkpoint()
+    routed = await routed_log(settings, signer_for, tmp_path)
+    package, data, log_settings = routed.package, routed.data, routed.log_settings
     bundle = tmp_path / "evidence.zip"
     exported = await export_evidence(settings, package.document_id, bundle, log_settings)
     assert (exported.packages, exported.refused) == (3, 1)
