@@ -28,6 +28,7 @@ from signing import (
     verify_timestamp,
 )
 from tests.fixtures.broker import unique_name
+from tests.fixtures.demo import EDX
 from tests.tlog._events import event
 from tests.tlog._feed import log_db, log_environment, produce_events
 from tests.tlog._tools import openssl_ts_verifies
@@ -133,11 +134,11 @@ def _count(url: str) -> tuple[int, int, int]:
         engine.dispose()
 
 
-def _start(env: dict[str, str], tmp_path: Path, name: str) -> subprocess.Popen[bytes]:
+def _start(
+    env: dict[str, str], tmp_path: Path, name: str, command: list[str]
+) -> subprocess.Popen[bytes]:
     with (tmp_path / f"{name}.out").open("wb") as output:
-        return subprocess.Popen(
-            [sys.executable, "-m", "bus.tlog"], env=env, stdout=output, stderr=subprocess.STDOUT
-        )
+        return subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
 
 
 async def test_a_log_killed_mid_stream_resumes_without_gaps_or_duplicates(
@@ -151,7 +152,8 @@ async def test_a_log_killed_mid_stream_resumes_without_gaps_or_duplicates(
     upgrade(engine)  # so the test can count from the start
     engine.dispose()
     env = log_environment(log_bus, log_settings)
-    process = _start(env, tmp_path, "first")
+    # First as a module, then as the installed command: both are the same service.
+    process = _start(env, tmp_path, "first", [sys.executable, "-m", "bus.tlog"])
     try:
         await _until(lambda: _count(log_settings.db_url)[0] > 0, "the first leaves")
     finally:
@@ -160,7 +162,7 @@ async def test_a_log_killed_mid_stream_resumes_without_gaps_or_duplicates(
     killed_at = _count(log_settings.db_url)[0]
     second = _events(4000, 1000)
     await produce_events(log_bus, [*second, *first[:100]])
-    process = _start(env, tmp_path, "second")
+    process = _start(env, tmp_path, "second", [str(EDX), "log", "run"])
     expected = _leaf_count([*first, *second])
     try:
         await _until(lambda: _count(log_settings.db_url)[0] >= expected, "every leaf")
