@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
@@ -55,6 +56,7 @@ from signing import (
     DevTsa,
     Frontier,
     NoteSigner,
+    PkiError,
     load_log_signer,
     sign_checkpoint,
 )
@@ -181,10 +183,7 @@ class LogService:
             pki = self.settings.resolved_pki
             self._signer = await asyncio.to_thread(load_log_signer, pki, self.log_settings.origin)
             if self._tsa_url is None:
-                tsa = await asyncio.to_thread(DevTsa.from_pki, pki)
-                self._tsa_server = TsaServer(tsa)
-                self._tsa_server.start()
-                self._tsa_url = self._tsa_server.url
+                await self._start_dev_tsa(pki)
             await ensure_topics(self.settings)
             await ensure_checkpoint_topic(self.settings, self.log_settings.topic)
             producer = make_producer(self.settings)
@@ -206,6 +205,19 @@ class LogService:
             size=self._frontier.size,
             tsa=self._tsa_url,
         )
+
+    async def _start_dev_tsa(self, pki: Path) -> None:
+        """The development TSA from the dev PKI; without one, checkpoints go unstamped."""
+        try:
+            tsa = await asyncio.to_thread(DevTsa.from_pki, pki)
+        except PkiError as error:
+            log.warning(
+                "no time-stamping authority: checkpoints are not time-stamped", error=str(error)
+            )
+            return
+        self._tsa_server = TsaServer(tsa)
+        self._tsa_server.start()
+        self._tsa_url = self._tsa_server.url
 
     async def stop(self) -> None:
         """Close the consumer, the producer, the dev TSA and the database."""

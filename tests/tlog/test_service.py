@@ -183,3 +183,25 @@ async def test_a_log_killed_mid_stream_resumes_without_gaps_or_duplicates(
     assert latest.tree_size == expected  # the last checkpoint on the way out covers all
     checkpoint = open_checkpoint(latest.note, [load_log_verifier(dev_pki.directory)])
     assert checkpoint.root_hash == root_hash(hashes)
+
+
+async def test_without_a_time_stamping_authority_the_log_still_checkpoints(
+    log_bus: Settings, tmp_path: Path
+) -> None:
+    # A PKI directory without a dev root (trust configured elsewhere) and no EDX_TSA_URL.
+    bare = log_bus.with_overrides(pki=tmp_path / "no-dev-pki")
+    await ensure_topics(bare)
+    await produce_events(bare, _events(0, 4))
+    async with LogService(bare, _log_settings(tmp_path)) as service:
+        assert service.tsa_url is None
+        await _until_step(service, 3)
+        stored = await service.checkpoint()
+    assert stored.tree_size == 3
+    assert stored.timestamp_token is None
+
+
+async def _until_step(service: LogService, size: int) -> None:
+    deadline = time.monotonic() + 60
+    while service.size < size:
+        assert time.monotonic() < deadline, "leaves did not arrive"
+        await service.step()
