@@ -128,7 +128,8 @@ async def ensure_topics(settings: Settings, agencies: Iterable[str] = ()) -> Non
         compacted = [spec.name for spec in specs if spec.compacted]
         await _check_compacted(admin, compacted)
         await _check_broker_time(admin, [settings.topics.submit, settings.topics.events])
-    if not await broker_applies_log_append_time(settings):
+    first_probe = settings.bootstrap not in _applies
+    if not await broker_applies_log_append_time(settings) and first_probe:
         log.warning(
             "the broker does not apply LogAppendTime: record times on %s and %s are the "
             "producers'; the log's time-stamped checkpoints are the trusted times",

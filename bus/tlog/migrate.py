@@ -13,6 +13,7 @@ from alembic.config import Config
 from sqlalchemy import Engine, text
 
 from bus.store import translate_errors
+from bus.store.migrate import ALEMBIC_LOCK
 
 __all__ = ["upgrade"]
 
@@ -37,4 +38,5 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
             )
         config = _config()
         config.attributes["connection"] = connection
-        command.upgrade(config, revision)
+        with ALEMBIC_LOCK:  # alembic's proxies are process-wide (see bus.store.migrate)
+            command.upgrade(config, revision)
