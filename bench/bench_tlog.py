@@ -8,7 +8,7 @@ Printed beside a floor measured in the same run:
   PostgreSQL, against the router's ceiling: bare ``Verifier.verify`` of a 5 KB
   signed package, which the router does once per package and which bounds its
   rate from above (each package makes one leaf);
-- checkpoint latency at the tree size reached: root from the stored leaf hashes,
+- checkpoint latency at the tree size reached: the right edge from the store,
   Ed25519 note signature, an RFC 3161 token from the development TSA over HTTP,
   the consistency proof from the previous checkpoint, and the store;
 - proofs at that size: one inclusion proof and one consistency proof from the store.

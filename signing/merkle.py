@@ -18,7 +18,7 @@ current tree is always at hand.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from signing.tlog_errors import ConsistencyProofError, InclusionProofError
@@ -27,12 +27,18 @@ __all__ = [
     "HASH_SIZE",
     "Frontier",
     "LeafHashes",
+    "NodeId",
     "consistency_proof",
+    "consistency_ranges",
     "empty_root",
+    "inclusion_path_ranges",
     "inclusion_proof",
     "leaf_hash",
     "node_hash",
+    "peak_ids",
     "root_hash",
+    "subtree_hash",
+    "subtree_ids",
     "verify_consistency",
     "verify_inclusion",
 ]
@@ -104,20 +110,7 @@ def inclusion_proof(index: int, size: int, hashes: LeafHashes) -> list[bytes]:
     """The audit path PATH(index, D[0:size]) of RFC 9162 §2.1.3.1, leaf to root."""
     _check_sizes(index, size, len(hashes))
     leaves = hashes[0:size]
-    path: list[bytes] = []
-    start, end, m = 0, size, index
-    # Walk down from the root; each step records the sibling subtree's hash, so the
-    # list comes out root-first and is reversed at the end.
-    while end - start > 1:
-        k = _split(end - start)
-        if m < k:
-            path.append(_subtree(leaves[start + k : end]))
-            end = start + k
-        else:
-            path.append(_subtree(leaves[start : start + k]))
-            start, m = start + k, m - k
-    path.reverse()
-    return path
+    return [_subtree(leaves[a:b]) for a, b in inclusion_path_ranges(index, size)]
 
 
 def consistency_proof(old_size: int, new_size: int, hashes: LeafHashes) -> list[bytes]:
@@ -127,23 +120,8 @@ def consistency_proof(old_size: int, new_size: int, hashes: LeafHashes) -> list[
         raise ValueError(f"the log holds {len(hashes)} leaves, not {new_size}")
     if not 0 <= old_size <= new_size:
         raise ValueError(f"no consistency proof from size {old_size} to size {new_size}")
-    if old_size in (0, new_size):
-        return []
     leaves = hashes[0:new_size]
-    proof: list[bytes] = []
-    start, end, m, complete = 0, new_size, old_size, True
-    while m != end - start:
-        k = _split(end - start)
-        if m <= k:
-            proof.append(_subtree(leaves[start + k : end]))
-            end = start + k
-        else:
-            proof.append(_subtree(leaves[start : start + k]))
-            start, m, complete = start + k, m - k, False
-    if not complete:
-        proof.append(_subtree(leaves[start:end]))
-    proof.reverse()
-    return proof
+    return [_subtree(leaves[a:b]) for a, b in consistency_ranges(old_size, new_size)]
 
 
 def verify_inclusion(
@@ -234,33 +212,123 @@ def verify_consistency(
         )
 
 
+#: A stored node: (level, index) is MTH(D[index * 2**level : (index + 1) * 2**level]).
+NodeId = tuple[int, int]
+
+
+def peak_ids(size: int) -> list[NodeId]:
+    """The perfect subtrees a tree of ``size`` leaves is made of, largest (leftmost) first."""
+    ids: list[NodeId] = []
+    start = 0
+    for level in range(size.bit_length() - 1, -1, -1):
+        if size >> level & 1:
+            ids.append((level, start >> level))
+            start += 1 << level
+    return ids
+
+
+def subtree_ids(start: int, end: int) -> list[NodeId]:
+    """The perfect, aligned subtrees whose hashes give MTH(D[start:end]) by RFC 9162's split."""
+    if end - start < 1:
+        return []
+    size = end - start
+    if size & (size - 1) == 0 and start % size == 0:
+        return [(size.bit_length() - 1, start // size)]
+    k = _split(size)
+    return subtree_ids(start, start + k) + subtree_ids(start + k, end)
+
+
+def subtree_hash(start: int, end: int, nodes: Mapping[NodeId, bytes]) -> bytes:
+    """MTH(D[start:end]) from the stored nodes :func:`subtree_ids` names."""
+    if end <= start:
+        return empty_root()
+    size = end - start
+    if size & (size - 1) == 0 and start % size == 0:
+        return nodes[(size.bit_length() - 1, start // size)]
+    k = _split(size)
+    return node_hash(subtree_hash(start, start + k, nodes), subtree_hash(start + k, end, nodes))
+
+
+def inclusion_path_ranges(index: int, size: int) -> list[tuple[int, int]]:
+    """The leaf ranges whose MTH make PATH(index, D[0:size]), leaf to root."""
+    ranges: list[tuple[int, int]] = []
+    start, end, m = 0, size, index
+    while end - start > 1:
+        k = _split(end - start)
+        if m < k:
+            ranges.append((start + k, end))
+            end = start + k
+        else:
+            ranges.append((start, start + k))
+            start, m = start + k, m - k
+    ranges.reverse()
+    return ranges
+
+
+def consistency_ranges(old_size: int, new_size: int) -> list[tuple[int, int]]:
+    """The leaf ranges whose MTH make PROOF(old_size, D[0:new_size]), in proof order."""
+    if old_size in (0, new_size):
+        return []
+    ranges: list[tuple[int, int]] = []
+    start, end, m, complete = 0, new_size, old_size, True
+    while m != end - start:
+        k = _split(end - start)
+        if m <= k:
+            ranges.append((start + k, end))
+            end = start + k
+        else:
+            ranges.append((start, start + k))
+            start, m, complete = start + k, m - k, False
+    if not complete:
+        ranges.append((start, end))
+    ranges.reverse()
+    return ranges
+
+
 class Frontier:
     """The right edge of a growing tree: the roots of its perfect subtrees, largest first.
 
     A tree of ``n`` leaves is a sequence of perfect subtrees, one per set bit of
     ``n``; its root folds them from the right. Appending merges equal-sized subtrees
     the way binary addition carries, so the log never rereads old leaves to know its
-    current root.
+    current root; each merge completes a perfect subtree, which :meth:`append`
+    returns so a store can keep it (proofs then read O(log n) stored nodes).
     """
 
     def __init__(self) -> None:
         self._size = 0
         self._peaks: list[bytes] = []
 
+    @classmethod
+    def from_peaks(cls, size: int, peaks: Sequence[bytes]) -> Frontier:
+        """The frontier of a tree of ``size`` leaves from its peaks (:func:`peak_ids` order)."""
+        if len(peaks) != size.bit_count():
+            raise ValueError(f"a tree of {size} leaves has {size.bit_count()} peaks")
+        frontier = cls()
+        frontier._size = size
+        frontier._peaks = list(peaks)
+        return frontier
+
     @property
     def size(self) -> int:
         """How many leaves the tree holds."""
         return self._size
 
-    def append(self, leaf: bytes) -> None:
-        """Add one leaf hash at the right edge."""
+    def append(self, leaf: bytes) -> list[tuple[int, int, bytes]]:
+        """Add one leaf hash at the right edge; the perfect subtrees it completed,
+        as (level, index, hash), smallest first (level 0, the leaf itself, excluded)."""
+        completed: list[tuple[int, int, bytes]] = []
         node = leaf
         size = self._size
+        level = 0
         while size & 1:
             node = node_hash(self._peaks.pop(), node)
             size >>= 1
+            level += 1
+            completed.append((level, self._size >> level, node))
         self._peaks.append(node)
         self._size += 1
+        return completed
 
     def root(self) -> bytes:
         """The current tree's root hash."""

@@ -8,6 +8,10 @@ share the tracker's database or live in its own (``EDX_LOG_DB_URL``).
   (document id, package digest, the lifecycle event id that made it).
 - ``tlog_positions``: the next ``edx.events`` offset per partition, written in the
   same transaction as the leaves those records produced.
+- ``tlog_nodes``: the hash of every perfect subtree the tree has completed (level
+  >= 1; level 0 is the leaves' hashes): ``(level, index)`` covers leaves
+  ``index * 2**level`` to ``(index + 1) * 2**level - 1``. Written with the leaves
+  that complete them, so proofs and the tree's right edge read O(log n) rows.
 - ``tlog_checkpoints``: every published checkpoint: signed note and RFC 3161 token.
 """
 
@@ -25,7 +29,7 @@ from sqlalchemy import (
 
 from bus.store.schema import UtcDateTime
 
-__all__ = ["METADATA", "checkpoints", "leaves", "positions"]
+__all__ = ["METADATA", "checkpoints", "leaves", "nodes", "positions"]
 
 METADATA = MetaData(
     naming_convention={
@@ -45,6 +49,14 @@ leaves = Table(
     Column("document_id", String(255), nullable=False, index=True),
     Column("digest", String(64), nullable=False, index=True),
     Column("decision", String(16), nullable=False),
+)
+
+nodes = Table(
+    "tlog_nodes",
+    METADATA,
+    Column("level", Integer, primary_key=True, autoincrement=False),
+    Column("node_index", BigInteger, primary_key=True, autoincrement=False),
+    Column("hash", LargeBinary(32), nullable=False),
 )
 
 positions = Table(

@@ -99,13 +99,11 @@ async def make_checkpoint(
 ) -> StoredCheckpoint:
     """Sign, time-stamp and store a checkpoint of the log's current tree.
 
-    Without ``frontier`` the root is computed from the stored leaf hashes (the CLI's
+    Without ``frontier`` the tree's right edge is read from the store (the CLI's
     on-demand checkpoint); the log service passes the frontier it keeps.
     """
     if frontier is None:
-        frontier = Frontier()
-        for digest in await asyncio.to_thread(store.leaf_hashes):
-            frontier.append(digest)
+        frontier = await asyncio.to_thread(store.frontier)
     size, root = frontier.size, frontier.root()
     existing = await asyncio.to_thread(store.checkpoint, size)
     if existing is not None and existing.timestamp_token is not None:
@@ -176,8 +174,7 @@ class LogService:
             self._engine = create_store_engine(self.log_settings.db_url)
             await asyncio.to_thread(upgrade, self._engine)
             self._store = LogStore(self._engine)
-            for digest in await asyncio.to_thread(self._store.leaf_hashes):
-                self._frontier.append(digest)
+            self._frontier = await asyncio.to_thread(self._store.frontier)
             latest = await asyncio.to_thread(self._store.checkpoint)
             self._last_checkpoint_size = -1 if latest is None else latest.tree_size
             pki = self.settings.resolved_pki

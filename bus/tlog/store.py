@@ -13,13 +13,22 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, func, insert, select, tuple_, update
 
 from bus.errors import UnknownDocumentError
 from bus.store import translate_errors
 from bus.tlog.leaf import LeafRecord
-from bus.tlog.schema import checkpoints, leaves, positions
-from signing import consistency_proof, inclusion_proof, leaf_hash
+from bus.tlog.schema import checkpoints, leaves, nodes, positions
+from signing import (
+    Frontier,
+    NodeId,
+    consistency_ranges,
+    inclusion_path_ranges,
+    leaf_hash,
+    peak_ids,
+    subtree_hash,
+    subtree_ids,
+)
 
 __all__ = ["AppendResult", "LogStore", "StoredCheckpoint", "StoredLeaf"]
 
@@ -93,6 +102,8 @@ class LogStore:
         """Append the records not yet logged and move the positions to ``ends``, atomically."""
         with translate_errors(_WHAT), self.engine.begin() as connection:
             size = int(connection.scalar(select(func.count()).select_from(leaves)) or 0)
+            frontier = self._frontier(connection, size)
+            completed: list[dict[str, object]] = []
             ids = [record.event_id for record in records]
             seen = set(
                 connection.scalars(select(leaves.c.event_id).where(leaves.c.event_id.in_(ids)))
@@ -117,8 +128,14 @@ class LogStore:
                     }
                 )
                 hashes.append(digest)
+                completed.extend(
+                    {"level": level, "node_index": index, "hash": node}
+                    for level, index, node in frontier.append(digest)
+                )
             if rows:
                 connection.execute(insert(leaves), rows)
+            if completed:
+                connection.execute(insert(nodes), completed)
             stored = {
                 (t, p)
                 for t, p in connection.execute(select(positions.c.topic, positions.c.partition))
@@ -186,13 +203,63 @@ class LogStore:
         with translate_errors(_WHAT), self.engine.connect() as connection:
             return [StoredLeaf(int(i), bytes(r), bytes(h)) for i, r, h in connection.execute(query)]
 
+    def _nodes(self, connection: Connection, wanted: set[NodeId]) -> dict[NodeId, bytes]:
+        """The stored hashes of ``wanted`` nodes (level 0: the leaves' hashes)."""
+        found: dict[NodeId, bytes] = {}
+        level_zero = sorted(i for level, i in wanted if level == 0)
+        higher = sorted((level, i) for level, i in wanted if level > 0)
+        for start in range(0, len(level_zero), 500):
+            chunk = level_zero[start : start + 500]
+            query = select(leaves.c.leaf_index, leaves.c.leaf_hash).where(
+                leaves.c.leaf_index.in_(chunk)
+            )
+            found.update({(0, int(i)): bytes(d) for i, d in connection.execute(query)})
+        for start in range(0, len(higher), 500):
+            pairs = higher[start : start + 500]
+            node_query = select(nodes.c.level, nodes.c.node_index, nodes.c.hash).where(
+                tuple_(nodes.c.level, nodes.c.node_index).in_(pairs)
+            )
+            for level, index, digest in connection.execute(node_query):
+                found[(int(level), int(index))] = bytes(digest)
+        missing = wanted - set(found)
+        if missing:
+            raise UnknownDocumentError(f"the log has no stored hash for node(s) {sorted(missing)}")
+        return found
+
+    def _frontier(self, connection: Connection, size: int) -> Frontier:
+        ids = peak_ids(size)
+        stored = self._nodes(connection, set(ids))
+        return Frontier.from_peaks(size, [stored[i] for i in ids])
+
+    def frontier(self) -> Frontier:
+        """The tree's right edge as stored (its size and root), from O(log n) rows."""
+        with translate_errors(_WHAT), self.engine.connect() as connection:
+            size = int(connection.scalar(select(func.count()).select_from(leaves)) or 0)
+            return self._frontier(connection, size)
+
+    def _proof(self, ranges: list[tuple[int, int]]) -> list[bytes]:
+        wanted = {node for a, b in ranges for node in subtree_ids(a, b)}
+        with translate_errors(_WHAT), self.engine.connect() as connection:
+            stored = self._nodes(connection, wanted)
+        return [subtree_hash(a, b, stored) for a, b in ranges]
+
     def inclusion_proof(self, index: int, size: int) -> list[bytes]:
         """The RFC 9162 inclusion proof of leaf ``index`` in the tree of ``size`` leaves."""
-        return inclusion_proof(index, size, self.leaf_hashes(size))
+        held = self.size()
+        if size > held:
+            raise ValueError(f"the log holds {held} leaves, not {size}")
+        if not 0 <= index < size:
+            raise ValueError(f"leaf {index} is not in a tree of {size} leaves")
+        return self._proof(inclusion_path_ranges(index, size))
 
     def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
         """The RFC 9162 consistency proof from ``old_size`` to ``new_size`` leaves."""
-        return consistency_proof(old_size, new_size, self.leaf_hashes(new_size))
+        held = self.size()
+        if new_size > held:
+            raise ValueError(f"the log holds {held} leaves, not {new_size}")
+        if not 0 <= old_size <= new_size:
+            raise ValueError(f"no consistency proof from size {old_size} to size {new_size}")
+        return self._proof(consistency_ranges(old_size, new_size))
 
     def save_checkpoint(
         self, tree_size: int, root: bytes, note: bytes, token: bytes | None

@@ -79,10 +79,13 @@ def test_a_rewritten_leaf_is_caught_with_a_named_reason(
 ) -> None:
     env, db = log_home
     with sqlite3.connect(db) as connection:
+        # Leaf 3 (one of the document's, past the older checkpoint of 2 leaves) rewritten,
+        # and the stored subtree over leaves 2-3 with it, as a forger would.
         connection.execute(
-            # Leaf 3: one of the document's, and past the older checkpoint of 2 leaves.
-            "UPDATE tlog_leaves SET leaf_hash = ? WHERE leaf_index = 3",
-            (b"\x00" * 32,),
+            "UPDATE tlog_leaves SET leaf_hash = ? WHERE leaf_index = 3", (b"\x00" * 32,)
+        )
+        connection.execute(
+            "UPDATE tlog_nodes SET hash = ? WHERE level = 1 AND node_index = 1", (b"\x00" * 32,)
         )
     prove = run_edx("log", "prove", DOCUMENT, cwd=tmp_path, env=env)
     assert prove.returncode == 3

@@ -25,6 +25,13 @@ from signing import (
     verify_consistency,
     verify_inclusion,
 )
+from signing.merkle import (
+    consistency_ranges,
+    inclusion_path_ranges,
+    peak_ids,
+    subtree_hash,
+    subtree_ids,
+)
 
 
 def _mth(leaves: list[bytes]) -> bytes:
@@ -136,3 +143,37 @@ def test_proofs_beyond_the_log_are_refused() -> None:
         inclusion_proof(0, 2, leaves)
     with pytest.raises(ValueError, match="holds 1 leaves"):
         consistency_proof(1, 2, leaves)
+
+
+def _stored(leaves: list[bytes]) -> dict[tuple[int, int], bytes]:
+    """Every node a store keeps: the leaves (level 0) and each completed perfect subtree."""
+    nodes = {(0, i): leaf for i, leaf in enumerate(leaves)}
+    frontier = Frontier()
+    for leaf in leaves:
+        for level, index, digest in frontier.append(leaf):
+            nodes[(level, index)] = digest
+    return nodes
+
+
+@given(records, st.data())
+def test_proofs_from_stored_subtrees_equal_proofs_from_leaves(
+    data: list[bytes], draw: st.DataObject
+) -> None:
+    leaves = [leaf_hash(r) for r in data]
+    nodes = _stored(leaves)
+    size = draw.draw(st.integers(1, len(leaves)))
+    index = draw.draw(st.integers(0, size - 1))
+    old = draw.draw(st.integers(0, size))
+    for a, b in [*inclusion_path_ranges(index, size), *consistency_ranges(old, size)]:
+        needed = subtree_ids(a, b)
+        assert set(needed) <= set(nodes)
+        assert len(needed) <= 2 * (b - a).bit_length()  # O(log n) reads, not O(n)
+        assert subtree_hash(a, b, {n: nodes[n] for n in needed}) == _mth(leaves[a:b])
+    assert [subtree_hash(a, b, nodes) for a, b in inclusion_path_ranges(index, size)] == (
+        inclusion_proof(index, size, leaves)
+    )
+    assert [subtree_hash(a, b, nodes) for a, b in consistency_ranges(old, size)] == (
+        consistency_proof(old, size, leaves)
+    )
+    peaks = [nodes[n] for n in peak_ids(size)]
+    assert Frontier.from_peaks(size, peaks).root() == _mth(leaves[:size])

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import insert
 
 from bus.store import create_store_engine
 from bus.tlog import Coordinates, LeafRecord, LogStore, leaf_from_event, upgrade
-from bus.tlog.schema import METADATA
-from signing import leaf_hash, root_hash, verify_consistency, verify_inclusion
+from bus.tlog.schema import METADATA, leaves
+from signing import (
+    consistency_proof,
+    inclusion_proof,
+    leaf_hash,
+    root_hash,
+    verify_consistency,
+    verify_inclusion,
+)
 from tests.tlog._events import event
 
 
@@ -77,5 +85,40 @@ def test_checkpoints_are_stored_once_per_size(db_url: str) -> None:
         assert latest is not None
         assert latest.tree_size == 2
         assert latest.created_at.tzinfo is not None
+    finally:
+        engine.dispose()
+
+
+def test_a_log_from_before_stored_subtrees_gets_them_on_upgrade(db_url: str) -> None:
+    engine = create_store_engine(db_url)
+    try:
+        upgrade(engine, "tlog0001")
+        records = _leaves(["SUBMITTED", "STATUS", "REJECTED"] * 7)  # 21 leaves
+        with engine.begin() as connection:
+            connection.execute(
+                insert(leaves),
+                [
+                    {
+                        "leaf_index": n,
+                        "leaf_hash": leaf_hash(r.encode()),
+                        "record": r.encode(),
+                        "event_id": r.event_id,
+                        "document_id": r.document_id,
+                        "digest": r.digest,
+                        "decision": r.decision.value,
+                    }
+                    for n, r in enumerate(records)
+                ],
+            )
+        upgrade(engine)
+        store = LogStore(engine)
+        hashes = [leaf_hash(r.encode()) for r in records]
+        assert store.frontier().root() == root_hash(hashes)
+        for index in range(21):
+            assert store.inclusion_proof(index, 21) == inclusion_proof(index, 21, hashes)
+        assert store.consistency_proof(13, 21) == consistency_proof(13, 21, hashes)
+        # And appends go on from there.
+        store.append(_leaves(["SUBMITTED"], start=100), {("edx.events", 0): 101})
+        assert store.frontier().root() == root_hash(store.leaf_hashes())
     finally:
         engine.dispose()
