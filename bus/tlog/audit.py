@@ -5,6 +5,8 @@ Three stories must agree: the log's stored leaves, the checkpoints the log signe
 them all and reports every disagreement as a :class:`LogFinding`:
 
 - ``leaf-altered``: a stored leaf's record no longer hashes to its stored hash;
+- ``subtree-altered``: a stored subtree hash (what proofs are made of) is not the
+  hash of the leaves below it, or is missing;
 - ``history-rewritten``: a signed checkpoint's root is not the root of the stored
   leaves up to its size (a leaf was changed together with its hash, or removed);
 - ``package-missing`` / ``package-altered``: the ``edx.submit`` record a leaf names
@@ -42,6 +44,7 @@ class FindingKind(StrEnum):
     """What disagrees."""
 
     LEAF_ALTERED = "leaf-altered"
+    SUBTREE_ALTERED = "subtree-altered"
     HISTORY_REWRITTEN = "history-rewritten"
     PACKAGE_MISSING = "package-missing"
     PACKAGE_ALTERED = "package-altered"
@@ -104,6 +107,7 @@ async def audit_log(settings: Settings, log_settings: LogSettings | None = None)
     verifier = load_log_verifier(settings.resolved_pki)
     with log_store(settings, log_settings) as store:
         stored = store.all_leaves()
+        stored_nodes = store.all_nodes()
         checkpoints = store.checkpoints()
     if not checkpoints:
         raise NoCheckpointError("the log has published no checkpoint to audit against")
@@ -121,13 +125,30 @@ async def audit_log(settings: Settings, log_settings: LogSettings | None = None)
                     "the stored record does not hash to the stored leaf",
                 )
             )
-        frontier.append(computed)
+        for level, index, digest in frontier.append(computed):
+            if stored_nodes.pop((level, index), None) != digest:
+                findings.append(
+                    LogFinding(
+                        FindingKind.SUBTREE_ALTERED,
+                        index << level,
+                        f"the stored hash of leaves {index << level}-{((index + 1) << level) - 1} "
+                        "is not theirs",
+                    )
+                )
         roots[frontier.size] = frontier.root()
         try:
             records.append(LeafRecord.decode(leaf.record))
         except EventDecodeError as error:
             findings.append(LogFinding(FindingKind.LEAF_ALTERED, leaf.index, str(error)))
             records.append(None)
+    for level, index in sorted(stored_nodes):
+        findings.append(
+            LogFinding(
+                FindingKind.SUBTREE_ALTERED,
+                index << level,
+                "a stored subtree hash covers leaves the log does not hold",
+            )
+        )
     for checkpoint_row in checkpoints:
         checkpoint = open_checkpoint(checkpoint_row.note, [verifier])
         if checkpoint.size and roots.get(checkpoint.size) != checkpoint.root_hash:

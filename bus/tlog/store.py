@@ -174,6 +174,12 @@ class LogStore:
         with translate_errors(_WHAT), self.engine.connect() as connection:
             return [StoredLeaf(int(i), bytes(r), bytes(h)) for i, r, h in connection.execute(query)]
 
+    def all_nodes(self) -> dict[NodeId, bytes]:
+        """Every stored subtree hash (level >= 1), for the audit."""
+        query = select(nodes.c.level, nodes.c.node_index, nodes.c.hash)
+        with translate_errors(_WHAT), self.engine.connect() as connection:
+            return {(int(lv), int(i)): bytes(d) for lv, i, d in connection.execute(query)}
+
     def checkpoints(self) -> list[StoredCheckpoint]:
         """Every stored checkpoint, smallest tree first."""
         with translate_errors(_WHAT), self.engine.connect() as connection:

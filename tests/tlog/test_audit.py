@@ -75,6 +75,21 @@ async def test_a_healthy_log_agrees_and_each_tampering_is_named(
         )
     assert (await audit_log(settings, routed.log_settings)).ok
 
+    with sqlite3.connect(db) as connection:  # the stored subtree over leaves 0-1
+        (node,) = connection.execute(
+            "SELECT hash FROM tlog_nodes WHERE level = 1 AND node_index = 0"
+        ).fetchone()
+        connection.execute(
+            "UPDATE tlog_nodes SET hash = ? WHERE level = 1 AND node_index = 0", (b"\x01" * 32,)
+        )
+    bent = await audit_log(settings, routed.log_settings)
+    assert {(f.kind, f.leaf_index) for f in bent.findings} == {(FindingKind.SUBTREE_ALTERED, 0)}
+    with sqlite3.connect(db) as connection:
+        connection.execute(
+            "UPDATE tlog_nodes SET hash = ? WHERE level = 1 AND node_index = 0", (node,)
+        )
+    assert (await audit_log(settings, routed.log_settings)).ok
+
     # Whoever runs the brokers rewrites edx.submit: deleted, recreated, other bytes in it.
     async with started(make_admin(settings)) as admin:
         await admin.delete_topics([settings.topics.submit])
