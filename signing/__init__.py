@@ -82,9 +82,6 @@ from signing.tlog_errors import (
 )
 from signing.trust import TrustStore
 from signing.tsa import (
-    DEV_TSA_POLICY,
-    TIMESTAMP_QUERY,
-    TIMESTAMP_REPLY,
     DevTsa,
     TimestampInfo,
     timestamp_request,
@@ -94,9 +91,6 @@ from signing.verifier import SignatureForm, VerifiedPackage, Verifier, read_sign
 
 __all__ = [
     "AGENCY_CODE_OID",
-    "DEV_TSA_POLICY",
-    "TIMESTAMP_QUERY",
-    "TIMESTAMP_REPLY",
     "AlreadySignedError",
     "Canonicalization",
     "CertificateError",

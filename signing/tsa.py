@@ -41,17 +41,12 @@ from signing.tlog_errors import TimestampError
 
 __all__ = [
     "DEV_TSA_POLICY",
-    "TIMESTAMP_QUERY",
-    "TIMESTAMP_REPLY",
     "DevTsa",
     "TimestampInfo",
     "timestamp_request",
     "verify_timestamp",
 ]
 
-#: Media types of RFC 3161 over HTTP (RFC 3161 §3.4).
-TIMESTAMP_QUERY = "application/timestamp-query"
-TIMESTAMP_REPLY = "application/timestamp-reply"
 #: The policy the development TSA stamps under (an arbitrary OID of the private arc).
 DEV_TSA_POLICY = "1.3.6.1.4.1.57264.1.1"
 _TSA_LIFETIME = timedelta(days=3650)

@@ -18,10 +18,13 @@ from types import TracebackType
 from typing import Self
 
 from bus.tlog.errors import TimestampUnavailableError
-from signing import TIMESTAMP_QUERY, TIMESTAMP_REPLY, DevTsa, timestamp_request
+from signing import DevTsa, timestamp_request
 
-__all__ = ["TsaServer", "fetch_timestamp"]
+__all__ = ["TIMESTAMP_QUERY", "TIMESTAMP_REPLY", "TsaServer", "fetch_timestamp"]
 
+#: Media types of RFC 3161 over HTTP (RFC 3161 §3.4).
+TIMESTAMP_QUERY = "application/timestamp-query"
+TIMESTAMP_REPLY = "application/timestamp-reply"
 _MAX_REQUEST = 64 * 1024
 
 
