@@ -8,6 +8,7 @@ docs/AGENCY_INTEGRATION.md.
 """
 
 from agency_client._inbox_store import QuarantinedPackage
+from agency_client.checkpoints import CheckpointWatcher, LogRewrittenError, WatchedCheckpoint
 from agency_client.clerk import SendOutcome, read_inbox, report_status, send_document
 from agency_client.client import REPORTABLE_STATUSES, AgencyClient
 from agency_client.demo import DemoResult, register_agencies, run_demo
@@ -31,6 +32,7 @@ __all__ = [
     "REPORTABLE_STATUSES",
     "AgencyClient",
     "BlockingAgencyClient",
+    "CheckpointWatcher",
     "ClientError",
     "ClientNotStartedError",
     "DeliveryTimeoutError",
@@ -40,6 +42,7 @@ __all__ = [
     "InboxItem",
     "IncomingDocument",
     "IncomingStatus",
+    "LogRewrittenError",
     "NotAuthorisedError",
     "Outbox",
     "OutboxEntry",
@@ -53,6 +56,7 @@ __all__ = [
     "StatusNotAllowedError",
     "SubmissionRejectedError",
     "UnknownDocumentError",
+    "WatchedCheckpoint",
     "read_inbox",
     "register_agencies",
     "report_status",

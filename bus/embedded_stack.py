@@ -236,6 +236,7 @@ class EmbeddedStack:
     def _start_services(self, settings: Settings) -> None:
         # Imported here: the services import much of the bus; the stack is their one wiring.
         from bus.router import run_router
+        from bus.tlog import run_log
         from bus.tracker import run_tracker
 
         # One endpoint for both services (started by the stack): they must not open it.
@@ -248,6 +249,7 @@ class EmbeddedStack:
         self._tasks = [
             asyncio.create_task(service("router", run_router), name="edx-router"),
             asyncio.create_task(service("tracker", run_tracker), name="edx-tracker"),
+            asyncio.create_task(service("log", run_log), name="edx-log"),
         ]
         self._keeper = asyncio.create_task(self._keep_directory_snapshot(settings))
 

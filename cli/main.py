@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from cli import agency, demo, exchange, gateway, package, pki, services, tracking, trust
+from cli import agency, demo, evidence, exchange, gateway, log, package, pki, services, tracking, trust
 from edxml.errors import EdxbusError
 
 __all__ = ["EXIT_ERROR", "EXIT_NOT_VERIFIED", "cli", "main"]
@@ -60,7 +60,9 @@ def cli() -> None:
     """edxbus: signed EDXML document exchange between agencies, over Kafka."""
 
 
-for _family in (package, trust, pki, agency, services, exchange, tracking, demo, gateway):
+for _family in (
+    package, trust, pki, agency, services, exchange, tracking, demo, gateway, log, evidence
+):
     for _command in _family.COMMANDS:
         cli.add_command(_command)
 

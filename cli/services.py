@@ -20,6 +20,7 @@ import click
 
 from bus import (
     EmbeddedStack,
+    LogSettings,
     Settings,
     configure_logging,
     ensure_topics,
@@ -153,6 +154,7 @@ async def _up(
         running = stack.settings
         click.echo(f"edxbus is up: broker {running.bootstrap}, state in {running.home}/")
         click.echo(f"  tracker database  {running.resolved_db_url}")
+        click.echo(f"  log database      {LogSettings.from_env(running).db_url}")
         if stack.metrics_url:
             click.echo(f"  metrics           {stack.metrics_url}")
         if gateway_url:
@@ -163,7 +165,7 @@ async def _up(
         click.echo("Ctrl-C stops the bus.")
         with _on_stop_signals(stack.request_stop):
             await stack.wait()
-    click.echo("edxbus stopped: broker, router and tracker are down; state kept.")
+    click.echo("edxbus stopped: broker, router, tracker and log are down; state kept.")
 
 
 @click.command("up")

@@ -9,6 +9,7 @@ lock on a file beside the database on SQLite.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -22,7 +23,12 @@ from sqlalchemy import Engine, text
 
 from bus.store.engine import create_store_engine, translate_errors
 
-__all__ = ["current_revision", "head_revision", "upgrade"]
+__all__ = ["ALEMBIC_LOCK", "current_revision", "head_revision", "upgrade"]
+
+#: Alembic's ``context`` and ``op`` are process-wide proxies: two migrations running
+#: at once in one process (the tracker's and the log's, started together by the
+#: embedded stack) would swap each other's. Every programmatic migration holds this.
+ALEMBIC_LOCK = threading.Lock()
 
 # An arbitrary, fixed key for pg_advisory_lock: "edx tracker migrations".
 _ADVISORY_LOCK_KEY = 0x6564785F747263
@@ -80,7 +86,8 @@ def upgrade(engine_url: str | Engine, revision: str = "head") -> None:
                                    {"key": _ADVISORY_LOCK_KEY})
             config = _config()
             config.attributes["connection"] = connection
-            command.upgrade(config, revision)
+            with ALEMBIC_LOCK:
+                command.upgrade(config, revision)
     finally:
         if not isinstance(engine_url, Engine):
             engine.dispose()

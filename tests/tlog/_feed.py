@@ -1,0 +1,56 @@
+"""Writing lifecycle events to ``edx.events`` and environments for a log process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Any
+
+from bus import LIFECYCLE_EVENT, Settings, make_producer
+from bus.tlog import LogSettings
+
+
+async def produce_events(settings: Settings, events: list[dict[str, Any]]) -> None:
+    """Write ``events`` to the events topic, keyed by document id, and wait for every ack."""
+    producer = make_producer(settings)
+    await producer.start()
+    try:
+        futures = [
+            await producer.send(
+                settings.topics.events,
+                LIFECYCLE_EVENT.encode(event),
+                key=str(event["document_id"]).encode(),
+            )
+            for event in events
+        ]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+def log_environment(settings: Settings, log_settings: LogSettings) -> dict[str, str]:
+    """The environment that makes ``python -m bus.tlog`` use these settings."""
+    topics = settings.topics
+    return {
+        **os.environ,
+        "EDX_HOME": str(settings.home),
+        "EDX_BOOTSTRAP": settings.bootstrap,
+        "EDX_PKI": str(settings.resolved_pki),
+        "EDX_PARTITIONS": str(settings.partitions),
+        "EDX_TOPIC_SUBMIT": topics.submit,
+        "EDX_TOPIC_INBOX_PREFIX": topics.inbox_prefix,
+        "EDX_TOPIC_EVENTS": topics.events,
+        "EDX_TOPIC_DEADLETTER": topics.deadletter,
+        "EDX_TOPIC_AGENCIES": topics.agencies,
+        "EDX_LOG_DB_URL": log_settings.db_url,
+        "EDX_LOG_ORIGIN": log_settings.origin,
+        "EDX_LOG_TOPIC": log_settings.topic,
+        "EDX_LOG_CHECKPOINT_SECONDS": str(log_settings.checkpoint_seconds),
+        **({"EDX_TSA_URL": log_settings.tsa_url} if log_settings.tsa_url else {}),
+    }
+
+
+def log_db(tmp_path: Path) -> str:
+    """A fresh SQLite file for the log."""
+    return f"sqlite:///{tmp_path / 'log.db'}"
