@@ -16,7 +16,19 @@ from typing import Any
 
 import click
 
-from cli import agency, demo, evidence, exchange, gateway, log, package, pki, services, tracking, trust
+from cli import (
+    agency,
+    demo,
+    evidence,
+    exchange,
+    gateway,
+    log,
+    package,
+    pki,
+    services,
+    tracking,
+    trust,
+)
 from edxml.errors import EdxbusError
 
 __all__ = ["EXIT_ERROR", "EXIT_NOT_VERIFIED", "cli", "main"]
