@@ -33,7 +33,7 @@ from bus._router_state import RouterState
 from bus.acceptance import Accepted, Delivery
 from bus.errors import BusError
 from bus.events import LIFECYCLE_EVENT
-from bus.kafka import translate_errors
+from bus.kafka import partition_ends, translate_errors
 from bus.logs import get_logger, log_context
 from bus.records import Header, content_digest, decode_headers
 from bus.topics import ensure_inbox
@@ -172,10 +172,13 @@ class RouterWrites(RouterState):
         """Whether the record at ``offset`` of ``tp`` is the package with ``digest``."""
         probe = self._require(self._probe)
         with translate_errors("reading an inbox copy"):
+            probe.assign([tp])
             ends = await probe.end_offsets([tp])
             if ends.get(tp, 0) <= offset:
-                return False
-            probe.assign([tp])
+                # Tansu lists the start of the last batch plus one: ask for the true end.
+                ends = await partition_ends(probe, [tp])
+                if ends.get(tp, 0) <= offset:
+                    return False
             probe.seek(tp, offset)
             batch = await probe.getmany(tp, timeout_ms=5000, max_records=1)
         for record in batch.get(tp, []):

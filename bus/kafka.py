@@ -5,7 +5,10 @@ default, SASL and TLS in production), acks and commit policy are decided in one
 place. Driver errors are translated at this boundary by :func:`translate_errors`:
 nothing above ``bus`` ever sees an aiokafka exception.
 
-Brokers differ: Tansu, the embedded default, refuses idempotent producers
+Brokers differ: the end of a partition that Tansu lists (ListOffsets "latest") is
+the first offset of its last record batch plus one, not the offset after its last
+record; :func:`partition_ends` reads the true end (the fetch's high watermark).
+Tansu, the embedded default, refuses idempotent producers
 (InitProducerId fails). :func:`probe_features` asks the broker once and remembers
 the answer per bootstrap address; :func:`make_producer` enables idempotence only
 where the broker is known to support it, and stays at ``acks="all"`` either way.
@@ -25,6 +28,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka import errors as kafka_errors
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.helpers import create_ssl_context
+from aiokafka.structs import TopicPartition
 
 from bus.errors import BrokerError, BrokerUnavailableError, ConfigError, TopicError
 from bus.settings import Settings
@@ -36,6 +40,7 @@ __all__ = [
     "make_admin",
     "make_consumer",
     "make_producer",
+    "partition_ends",
     "probe_features",
     "started",
     "translate_errors",
@@ -249,3 +254,49 @@ async def probe_features(settings: Settings, *, wait_seconds: float = 10.0) -> B
     features = BrokerFeatures(idempotent_producer=supported)
     _features[settings.bootstrap] = features
     return features
+
+
+#: How long :func:`partition_ends` waits for the fetch that reads a partition's end.
+_END_FETCH_SECONDS = 5.0
+
+
+async def partition_ends(
+    consumer: AIOKafkaConsumer, partitions: list[TopicPartition]
+) -> dict[TopicPartition, int]:
+    """The true end of each partition: the offset after its last record.
+
+    ``end_offsets`` alone is not enough: Tansu lists the first offset of the last
+    record batch plus one, so a reader that stops there misses the rest of that
+    batch. This lists the ends, then fetches from just before each listed end;
+    a fetch returns the whole last batch and the high watermark, and the end is
+    the larger of what was listed, the watermark and the last offset read plus one.
+    On Kafka the listed end is already exact and the fetch merely confirms it.
+
+    ``partitions`` must be assigned to ``consumer`` (manual assignment); their
+    positions are put back where they were, so a reader can ask mid-way.
+    """
+    listed = await consumer.end_offsets(partitions)
+    begins = await consumer.beginning_offsets(partitions)
+    ends = dict(listed)
+    probe = [tp for tp in partitions if listed[tp] > begins[tp]]
+    if not probe:
+        return ends
+    positions = {tp: await consumer.position(tp) for tp in probe}
+    loop = asyncio.get_running_loop()
+    try:
+        for tp in probe:
+            consumer.seek(tp, listed[tp] - 1)
+        waiting = set(probe)
+        deadline = loop.time() + _END_FETCH_SECONDS
+        while waiting and loop.time() < deadline:
+            batch = await consumer.getmany(*waiting, timeout_ms=500)
+            for tp, records in batch.items():
+                if not records:
+                    continue
+                # The watermark is fresh now: it came with these records.
+                ends[tp] = max(ends[tp], records[-1].offset + 1, consumer.highwater(tp) or 0)
+                waiting.discard(tp)
+    finally:
+        for tp, position in positions.items():
+            consumer.seek(tp, position)
+    return ends
