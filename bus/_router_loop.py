@@ -19,6 +19,7 @@ from aiokafka import errors as kafka_errors
 from aiokafka.structs import OffsetAndMetadata, TopicPartition
 
 from bus import metrics
+from bus._router_check import Refused
 from bus._router_decide import RouterDecisions
 from bus._router_writes import RouterWrites, _Batch
 from bus.errors import BusError, InactiveAgencyError, UnknownAgencyError
@@ -117,7 +118,11 @@ class RouterLoop(RouterDecisions, RouterWrites):
         # The checks (signature, parse, directory) need no memory of other packages:
         # run them side by side on the worker threads; decide and route in order.
         outcomes = await self._check_all(records)
-        stale = [i for i, o in enumerate(outcomes) if isinstance(o, _DIRECTORY_REFUSALS)]
+        stale = [
+            i
+            for i, o in enumerate(outcomes)
+            if isinstance(o, Refused) and isinstance(o.error, _DIRECTORY_REFUSALS)
+        ]
         if stale:
             # An agency registered (or reinstated) a moment ago: read the directory
             # to its end before refusing anyone over it.

@@ -2,8 +2,9 @@
 
 An accepted package goes unchanged to every recipient that lacks it (a retry also
 checks that recorded copies are still in their inboxes), with its lifecycle
-events; a refused one goes to ``edx.deadletter``, with a rejection notice in the
-claimed sender's inbox and a REJECTED event. Every send is collected in a
+events; a refused one goes to ``edx.deadletter`` (without its body when the body
+cannot be written there) with a REJECTED event, and a rejection notice goes to
+the inbox of the agency that verifiably signed it, if any. Every send is collected in a
 :class:`_Batch`, awaited together and recorded by :mod:`bus._router_loop`.
 """
 
@@ -18,7 +19,7 @@ from aiokafka import ConsumerRecord
 from aiokafka.structs import TopicPartition
 
 from bus import metrics
-from bus._router_check import CheckedPackage
+from bus._router_check import CheckedPackage, Refused
 from bus._router_records import (
     REJECTION_KIND,
     Source,
@@ -69,7 +70,7 @@ class RouterWrites(RouterState):
     async def _route_record(
         self,
         record: ConsumerRecord[Any, Any],
-        outcome: CheckedPackage | EdxbusError,
+        outcome: CheckedPackage | Refused,
         decision: Accepted | EdxbusError | None,
         work: _Batch,
     ) -> None:
@@ -83,20 +84,25 @@ class RouterWrites(RouterState):
             # Verified and parsed: the package itself says who sent it and about what.
             claimed_sender = outcome.sender
             claimed_document = outcome.package.document_id
+        refusal = Refused(decision) if isinstance(decision, EdxbusError) else None
+        if isinstance(outcome, Refused):
+            refusal = outcome
+        elif refusal is not None:
+            refusal = Refused(refusal.error, outcome.sender)  # checked: its signer is bound
         with log_context(document_id=claimed_document or None, agency=claimed_sender or None):
-            try:
-                if isinstance(outcome, EdxbusError):
-                    raise outcome
-                if isinstance(decision, EdxbusError):
-                    raise decision
-                assert decision is not None
-                await self._route_checked(outcome, decision, source, work)
-            except BusError as error:
-                if error.retriable:
-                    raise
-                await self._reject(record, error, claimed_sender, claimed_document, source, work)
-            except EdxbusError as error:
-                await self._reject(record, error, claimed_sender, claimed_document, source, work)
+            if refusal is None:
+                assert isinstance(outcome, CheckedPackage)
+                assert isinstance(decision, Accepted)
+                try:
+                    await self._route_checked(outcome, decision, source, work)
+                    return
+                except BusError as error:
+                    if error.retriable:
+                        raise
+                    refusal = Refused(error, outcome.sender)
+                except EdxbusError as error:
+                    refusal = Refused(error, outcome.sender)
+            await self._reject(record, refusal, claimed_sender, claimed_document, source, work)
 
     async def _route_checked(
         self, checked: CheckedPackage, accepted: Accepted, source: Source, work: _Batch
@@ -209,13 +215,20 @@ class RouterWrites(RouterState):
     async def _reject(
         self,
         record: ConsumerRecord[Any, Any],
-        error: EdxbusError,
+        refusal: Refused,
         claimed_sender: str,
         claimed_document: str,
         source: Source,
         work: _Batch,
     ) -> None:
-        producer = self._require(self._producer)
+        """Dead-letter a refused record, tell its signer (if it has one), emit REJECTED.
+
+        The record's bytes go to ``edx.deadletter`` unless they cannot be written
+        there (larger than the topic takes, or refused by the broker): then the
+        record goes without its body, its digest, size and reason in the headers,
+        so one hostile record can never stop the router on its batch.
+        """
+        error = refusal.error
         value: bytes = record.value or b""
         digest = content_digest(value)
         document_id = claimed_document or f"unidentified:{digest[:16]}"
@@ -231,30 +244,34 @@ class RouterWrites(RouterState):
                 claimed_sender=claimed_sender,
                 claimed_document_id=claimed_document,
                 digest=digest,
+                size=len(value),
                 source=source,
                 kind=kind,
             )
 
         key = claimed_sender.encode("utf-8") if claimed_sender else None
-        with translate_errors("writing the dead-letter topic"):
-            work.sends.append(
-                await producer.send(
-                    self.settings.topics.deadletter,
-                    value,
-                    key=key,
-                    headers=headers(kind or None),
+        body = value if len(value) <= self.settings.max_package_bytes else None
+        work.sends.append(
+            asyncio.ensure_future(
+                self._write_refused(
+                    self.settings.topics.deadletter, body, key, headers(kind or None)
                 )
             )
-            if claimed_sender and self._follower.directory.get(claimed_sender) is not None:
-                await self._ensure_inbox(claimed_sender)
-                work.sends.append(
-                    await producer.send(
-                        self.settings.topics.inbox(claimed_sender),
-                        value,
-                        key=key,
-                        headers=headers(REJECTION_KIND),
+        )
+        signer = refusal.signer
+        if signer and self._follower.directory.get(signer) is not None:
+            # Only the agency that verifiably signed the record hears of it.
+            await self._ensure_inbox(signer)
+            work.sends.append(
+                asyncio.ensure_future(
+                    self._write_refused(
+                        self.settings.topics.inbox(signer),
+                        body,
+                        signer.encode("utf-8"),
+                        headers(REJECTION_KIND),
                     )
                 )
+            )
         event = rejected_event(
             error,
             claimed_sender=claimed_sender,
@@ -265,6 +282,24 @@ class RouterWrites(RouterState):
             at=datetime.now(UTC),
         )
         await self._emit(work, event)
+
+    async def _write_refused(
+        self, topic: str, body: bytes | None, key: bytes | None, headers: list[tuple[str, bytes]]
+    ) -> Any:
+        """Write a refused record's body with its headers; if the broker will not take
+        the body, write the headers alone (an outage is still raised, and retried)."""
+        producer = self._require(self._producer)
+        if body is not None:
+            try:
+                with translate_errors(f"writing a refused record to {topic}"):
+                    return await (await producer.send(topic, body, key=key, headers=headers))
+            except BusError as error:
+                if error.retriable:
+                    raise
+                log.warning("refused record written without its body", topic=topic,
+                            error=str(error))
+        with translate_errors(f"writing a refused record to {topic}"):
+            return await (await producer.send(topic, None, key=key, headers=headers))
 
 
 def record_kind(record: ConsumerRecord[Any, Any]) -> str:

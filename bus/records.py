@@ -24,6 +24,7 @@ class Header(StrEnum):
     REASON_CODE = "edx-reason-code"  # dead-letter: the stable reason code
     REASON = "edx-reason"  # dead-letter: the reason in words
     SOURCE = "edx-source"  # dead-letter and inbox: "topic/partition/offset" submitted
+    SIZE = "edx-size"  # dead-letter: bytes of the refused record (kept when its body is not)
 
 
 def content_digest(data: bytes) -> str:
