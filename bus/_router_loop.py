@@ -25,6 +25,7 @@ from bus._router_writes import RouterWrites, _Batch
 from bus.errors import BusError, InactiveAgencyError, UnknownAgencyError
 from bus.kafka import translate_errors
 from bus.logs import get_logger
+from bus.records import content_digest
 
 __all__ = ["MAX_BACKOFF_SECONDS", "MAX_BATCH", "RouterLoop"]
 
@@ -63,6 +64,7 @@ class RouterLoop(RouterDecisions, RouterWrites):
                 if not error.retriable:
                     raise
                 self.stats.failed_batches += 1
+                self._copies.forget()  # the broker failed: check copies against it again
                 log.warning("router will retry the batch", error=str(error), wait=backoff)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), backoff)
@@ -114,7 +116,43 @@ class RouterLoop(RouterDecisions, RouterWrites):
             if records and tp in consumer.assignment():
                 consumer.seek(tp, records[0].offset)
 
+    async def _settled_retries(
+        self, records: Sequence[ConsumerRecord[Any, Any]]
+    ) -> list[ConsumerRecord[Any, Any]]:
+        """The records left once re-submissions every recipient already has are set aside.
+
+        A sender's outbox re-submits until every recipient answers, so retries
+        can outnumber new packages; each must cost next to nothing, or the
+        answers that would stop them wait behind them. Bytes accepted before
+        (found by digest) were verified then: when every copy is still in place
+        (known to this router, or read back at its recorded offset) the record is
+        a retry with nothing to do. Anything else takes the full path.
+        """
+        digests = [content_digest(r.value) if r.value else "" for r in records]
+        known = await asyncio.to_thread(self._store.by_digests, [d for d in digests if d])
+        if not known:
+            return list(records)
+        left = []
+        settled: set[str] = set()
+        for record, digest in zip(records, digests, strict=True):
+            accepted = known.get(digest)
+            if accepted is not None and not accepted.undelivered and (
+                digest in settled or not await self._lost_copies(accepted, _Batch())
+            ):
+                settled.add(digest)
+                self.stats.handled += 1
+                self.stats.retries += 1
+                metrics.record_submitted()
+                continue
+            left.append(record)
+        if settled:
+            log.debug("re-submissions already delivered", count=len(records) - len(left))
+        return left
+
     async def _route_batch(self, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
+        records = await self._settled_retries(records)
+        if not records:
+            return
         # The checks (signature, parse, directory) need no memory of other packages:
         # run them side by side on the worker threads; decide and route in order.
         outcomes = await self._check_all(records)
@@ -138,7 +176,14 @@ class RouterLoop(RouterDecisions, RouterWrites):
             with translate_errors("writing inboxes and events"):
                 await asyncio.gather(*work.sends)
         now = datetime.now(UTC)
-        await asyncio.to_thread(self._store.mark_delivered, work.acknowledged(), now=now)
+        landed = work.acknowledged()
+        await asyncio.to_thread(self._store.mark_delivered, landed, now=now)
+        for d in landed:  # acknowledged: known to be in place until the next join
+            digest = work.digests.get((d.sender, d.key))
+            if digest is not None and d.partition is not None and d.offset is not None:
+                self._copies.remember(
+                    self.settings.topics.inbox(d.recipient), d.partition, d.offset, digest
+                )
         self.stats.delivered += len(work.deliveries)
         metrics.record_delivered(len(work.deliveries))
         self._since_prune += len(records)

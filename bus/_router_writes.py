@@ -54,6 +54,8 @@ class _Batch:
     sends: list[asyncio.Future[Any]] = field(default_factory=list)
     deliveries: list[tuple[Delivery, asyncio.Future[Any]]] = field(default_factory=list)
     planned: set[tuple[str, str, str]] = field(default_factory=set)
+    #: (sender, key) -> content digest of the packages delivered in this batch.
+    digests: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def acknowledged(self) -> list[Delivery]:
         """The deliveries with where they landed (call after every send is acked)."""
@@ -152,9 +154,10 @@ class RouterWrites(RouterState):
         work.sends.append(future)
         work.deliveries.append((Delivery(accepted.sender, accepted.key, recipient), future))
         work.planned.add((accepted.sender, accepted.key, recipient))
+        work.digests[(accepted.sender, accepted.key)] = checked.digest
 
     async def _lost_copies(self, accepted: Accepted, work: _Batch) -> list[str]:
-        """Recipients whose recorded copy is no longer in their inbox.
+        """Recipients whose recorded copy is not (or no longer) in their inbox.
 
         A retry normally skips recipients that have the package. But a broker that
         lost its data (the embedded Tansu keeps memory only) no longer holds those
@@ -163,19 +166,25 @@ class RouterWrites(RouterState):
         package's digest. The sender's retry is then what brings a lost copy back.
         """
         lost = []
-        for recipient, (partition, offset) in accepted.positions.items():
-            if recipient not in accepted.delivered:
-                continue
+        for recipient in accepted.delivered:
             if (accepted.sender, accepted.key, recipient) in work.planned:
                 continue
-            await self._ensure_inbox(recipient)
-            tp = TopicPartition(self.settings.topics.inbox(recipient), partition)
-            if not await self._copy_present(tp, offset, accepted.digest):
+            position = accepted.positions.get(recipient)
+            if position is None:
+                # Recorded without where it landed: nothing to check it against,
+                # so it is written again (receivers keep one copy per DocumentId).
                 lost.append(recipient)
-        return lost
+                continue
+            await self._ensure_inbox(recipient)
+            tp = TopicPartition(self.settings.topics.inbox(recipient), position[0])
+            if not await self._copy_present(tp, position[1], accepted.digest):
+                lost.append(recipient)
+        return sorted(lost)
 
     async def _copy_present(self, tp: TopicPartition, offset: int, digest: str) -> bool:
         """Whether the record at ``offset`` of ``tp`` is the package with ``digest``."""
+        if self._copies.holds(tp.topic, tp.partition, offset, digest):
+            return True
         probe = self._require(self._probe)
         with translate_errors("reading an inbox copy"):
             probe.assign([tp])
@@ -189,7 +198,10 @@ class RouterWrites(RouterState):
             batch = await probe.getmany(tp, timeout_ms=5000, max_records=1)
         for record in batch.get(tp, []):
             if record.offset == offset:
-                return decode_headers(record.headers).get(Header.DIGEST) == digest
+                present = decode_headers(record.headers).get(Header.DIGEST) == digest
+                if present:
+                    self._copies.remember(tp.topic, tp.partition, offset, digest)
+                return present
         return False  # not readable now: writing it again is the safe side (receivers dedup)
 
     async def _ensure_inbox(self, agency: str) -> None:

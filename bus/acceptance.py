@@ -35,6 +35,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Engine,
+    Index,
     Integer,
     MetaData,
     String,
@@ -78,6 +79,8 @@ accepted_table = Table(
     Column("recipients", Text, nullable=False),  # JSON list of agency codes
     Column("accepted_at", DateTime(timezone=True), nullable=False, index=True),
 )
+#: Finds a re-submission by its bytes alone, before any signature is verified again.
+_digest_index = Index("ix_router_accepted_digest", accepted_table.c.digest)
 
 delivered_table = Table(
     "router_delivered",
@@ -154,6 +157,7 @@ class AcceptanceStore:
             if url.get_backend_name() == "sqlite":
                 event.listen(engine, "connect", _sqlite_pragmas)
             _metadata.create_all(engine)
+            _digest_index.create(engine, checkfirst=True)  # stores made before it existed
         self._engine = engine
 
     def close(self) -> None:
@@ -180,6 +184,28 @@ class AcceptanceStore:
         """What was accepted from ``sender`` under ``key``, or None."""
         with self.session() as session:
             return session.lookup(sender, key)
+
+    def by_digests(self, digests: Iterable[str]) -> dict[str, Accepted]:
+        """What was accepted with each of these content digests (those found).
+
+        The same bytes were verified and accepted before: a re-submission found
+        here needs no second verification (DESIGN.md §4, cheap retries).
+        """
+        wanted = sorted(set(digests))
+        if not wanted:
+            return {}
+        with self._connection("reading the router store") as conn:
+            rows = conn.execute(
+                select(accepted_table.c.sender, accepted_table.c.doc_key).where(
+                    accepted_table.c.digest.in_(wanted)
+                )
+            ).all()
+            found = {}
+            for sender, key in rows:
+                accepted = _read(conn, sender, key)
+                if accepted is not None:
+                    found[accepted.digest] = accepted
+            return found
 
     def accept(
         self, sender: str, key: str, digest: str, recipients: Iterable[str], *, now: datetime

@@ -40,14 +40,14 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
 from aiokafka.structs import TopicPartition
 
 from bus import metrics
 from bus._router_check import PackageChecker
 from bus._router_loop import MAX_BACKOFF_SECONDS as MAX_BACKOFF_SECONDS
 from bus._router_loop import MAX_BATCH, RouterLoop
-from bus._router_state import RouterStats
+from bus._router_state import CopyMemory, RouterStats
 from bus._router_writes import record_kind as record_kind
 from bus.acceptance import AcceptanceStore
 from bus.directory import DirectoryFollower
@@ -64,6 +64,24 @@ __all__ = ["Router", "RouterStats", "main", "make_verifier", "run_router"]
 log = get_logger(__name__)
 
 
+
+
+class _ForgetCopiesOnJoin(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Each join of the group starts with no inbox copy taken for granted.
+
+    A broker that lost its data lost the group too: rejoining is how the router
+    notices, so copies it knew of are read back from the log again.
+    """
+
+    def __init__(self, copies: CopyMemory) -> None:
+        self._copies = copies
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        del revoked
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        del assigned
+        self._copies.forget()
 
 
 class Router(RouterLoop):
@@ -96,6 +114,7 @@ class Router(RouterLoop):
         self._probe: AIOKafkaConsumer | None = None  # reads inbox copies on retries
         self._since_prune = 0
         self._inboxes: set[str] = set()
+        self._copies = CopyMemory()
 
     # --- lifecycle ------------------------------------------------------------
 
@@ -119,10 +138,12 @@ class Router(RouterLoop):
                 await self._producer.start()
             self._consumer = make_consumer(
                 self.settings,
-                self.settings.topics.submit,
                 group_id=self.group_id,
                 max_poll_records=MAX_BATCH,
                 **self._consumer_options,
+            )
+            self._consumer.subscribe(
+                [self.settings.topics.submit], listener=_ForgetCopiesOnJoin(self._copies)
             )
             with translate_errors("joining the router group"):
                 await self._consumer.start()
