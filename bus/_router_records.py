@@ -29,7 +29,7 @@ __all__ = [
     "submitted_event",
 ]
 
-#: ``edx-kind`` of a rejection notice in the claimed sender's inbox.
+#: ``edx-kind`` of a rejection notice in the inbox of the agency that signed the record.
 REJECTION_KIND = "rejection"
 
 

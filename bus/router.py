@@ -5,8 +5,13 @@ For each submitted record the router verifies and parses the package
 new, a retry or a replay (:mod:`bus.acceptance`), then writes the *unchanged
 bytes* to each recipient's ``edx.inbox.<code>`` that does not have them yet and
 emits the lifecycle events. A refused package goes to ``edx.deadletter`` with
-reason headers, a REJECTED event, and a rejection notice in the claimed sender's
-inbox, so the sender learns why even though it may read nothing but its inbox.
+reason headers (without its body when the body cannot be written there: digest,
+size and reason stay) and a REJECTED event; a rejection notice goes to the inbox
+of the agency whose directory-bound certificate verifiably signed it, so a sender
+learns why even though it may read nothing but its inbox, and records nobody
+signed (garbage, forged keys) land in no agency's inbox. A re-submission of bytes
+already delivered everywhere is settled by its digest, without a second
+verification, so the answers behind it do not wait.
 
 Status packages: a status (01-16) is routed to the document's original sender
 and only from one of the document's recipients; a take-back (13) only from the
