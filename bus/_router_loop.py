@@ -22,7 +22,13 @@ from bus import metrics
 from bus._router_check import Refused
 from bus._router_decide import RouterDecisions
 from bus._router_writes import RouterWrites, _Batch
-from bus.errors import BusError, InactiveAgencyError, UnknownAgencyError
+from bus.errors import (
+    BrokerError,
+    BusError,
+    InactiveAgencyError,
+    UnknownAgencyError,
+    UnreadableRecordError,
+)
 from bus.kafka import translate_errors
 from bus.logs import get_logger
 from bus.records import content_digest
@@ -73,8 +79,19 @@ class RouterLoop(RouterDecisions, RouterWrites):
     async def route_available(self, *, timeout_ms: int = 1000) -> int:
         """Fetch one batch (waiting up to ``timeout_ms``), route it, commit. Returns its size."""
         consumer = self._require(self._consumer)
-        with translate_errors("reading edx.submit"):
-            batch = await consumer.getmany(timeout_ms=timeout_ms, max_records=MAX_BATCH)
+        careful = self._careful
+        try:
+            with translate_errors("reading edx.submit"):
+                batch = await consumer.getmany(
+                    timeout_ms=timeout_ms, max_records=1 if careful else MAX_BATCH
+                )
+        except BrokerError as error:
+            if not isinstance(error.__cause__, kafka_errors.CorruptRecordException):
+                raise
+            await self._step_past_corruption(consumer, error)
+            return 0
+        if careful is not None and batch.get(careful[0]):
+            self._careful = None  # the partition reads again
         records = [r for partition in batch.values() for r in partition]
         if not records:
             return 0
@@ -96,6 +113,38 @@ class RouterLoop(RouterDecisions, RouterWrites):
             log.warning("offsets not committed: the group rebalanced", error=str(error))
         await self._report_lag(consumer)
         return len(records)
+
+    async def _step_past_corruption(self, consumer: AIOKafkaConsumer, error: BrokerError) -> None:
+        """A batch of ``edx.submit`` failed its CRC: find the record and move past it.
+
+        The driver refuses the whole fetch, good records before the bad batch
+        included. So the partition is read one record at a time: a record that
+        comes back is routed as usual; failing twice at the same position means
+        the record there is unreadable. It goes to the dead-letter topic as
+        coordinates only and its offset is committed, so no restart meets it again.
+        """
+        cause = str(error.__cause__)
+        tp = next((tp for tp in consumer.assignment() if str(tp) in cause), None)
+        if tp is None:
+            raise error
+        position = await consumer.position(tp)
+        if self._careful != (tp, position):
+            self._careful = (tp, position)
+            log.warning("a corrupt batch on edx.submit: reading it record by record",
+                        partition=tp.partition, offset=position)
+            return
+        await self._dead_letter_unreadable(
+            UnreadableRecordError(tp.topic, tp.partition, position, cause)
+        )
+        consumer.seek(tp, position + 1)
+        self._careful = None
+        try:
+            with translate_errors("committing router offsets"):
+                await consumer.commit({tp: OffsetAndMetadata(position + 1, "")})
+        except BusError as lost:
+            if not isinstance(lost.__cause__, _LOST_PARTITIONS):
+                raise
+            log.warning("offsets not committed: the group rebalanced", error=str(lost))
 
     async def _report_lag(self, consumer: AIOKafkaConsumer) -> None:
         """Publish how far behind edx.submit this router is, per partition."""

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.structs import TopicPartition
 
 from bus._router_check import PackageChecker
 from bus.acceptance import AcceptanceStore
@@ -91,6 +92,8 @@ class RouterState:
     _inboxes: set[str]
     #: Inbox copies known to be in place: (topic, partition, offset) -> digest.
     _copies: CopyMemory
+    #: A partition read record by record after a corrupt batch, and where it failed.
+    _careful: tuple[TopicPartition, int] | None
 
     @staticmethod
     def _require(value: _T | None) -> _T:

@@ -32,7 +32,7 @@ from bus._router_records import (
 )
 from bus._router_state import RouterState
 from bus.acceptance import Accepted, Delivery
-from bus.errors import BusError
+from bus.errors import BusError, UnreadableRecordError
 from bus.events import LIFECYCLE_EVENT
 from bus.kafka import partition_ends, translate_errors
 from bus.logs import get_logger, log_context
@@ -295,6 +295,37 @@ class RouterWrites(RouterState):
         )
         await self._emit(work, event)
 
+    async def _dead_letter_unreadable(self, error: UnreadableRecordError) -> None:
+        """Put the coordinates of an unreadable record on ``edx.deadletter``, with a
+        REJECTED event, and wait for both: routing then moves past it."""
+        work = _Batch()
+        source = Source(error.topic, error.partition, error.offset)
+        self.stats.handled += 1
+        self.stats.rejected += 1
+        self.stats.reasons[error.reason_code] = self.stats.reasons.get(error.reason_code, 0) + 1
+        metrics.record_rejected(error.reason_code)
+        log.warning("rejected", reason_code=error.reason_code, reason=str(error))
+        headers = rejection_headers(
+            error, claimed_sender="", claimed_document_id="", digest="", source=source
+        )
+        work.sends.append(
+            asyncio.ensure_future(
+                self._write_refused(self.settings.topics.deadletter, None, None, headers)
+            )
+        )
+        event = rejected_event(
+            error,
+            claimed_sender="",
+            claimed_document_id=f"unreadable:{source}",
+            package_kind="UNKNOWN",
+            digest="",
+            source=source,
+            at=datetime.now(UTC),
+        )
+        await self._emit(work, event)
+        with translate_errors("writing the dead-letter topic"):
+            await asyncio.gather(*work.sends)
+
     async def _write_refused(
         self, topic: str, body: bytes | None, key: bytes | None, headers: list[tuple[str, bytes]]
     ) -> Any:
@@ -311,7 +342,8 @@ class RouterWrites(RouterState):
                 log.warning("refused record written without its body", topic=topic,
                             error=str(error))
         with translate_errors(f"writing a refused record to {topic}"):
-            return await (await producer.send(topic, None, key=key, headers=headers))
+            # A record needs a key or a value: an empty key when neither is known.
+            return await (await producer.send(topic, None, key=key or b"", headers=headers))
 
 
 def record_kind(record: ConsumerRecord[Any, Any]) -> str:

@@ -120,6 +120,7 @@ class Router(RouterLoop):
         self._since_prune = 0
         self._inboxes: set[str] = set()
         self._copies = CopyMemory()
+        self._careful: tuple[TopicPartition, int] | None = None
 
     # --- lifecycle ------------------------------------------------------------
 

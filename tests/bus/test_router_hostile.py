@@ -123,3 +123,39 @@ async def test_records_nobody_signed_tell_no_inbox_and_stop_no_one(
     assert len(rejected) == len(hostile)  # refused by name, on record
     (delivered,) = await read_topic(settings, settings.topics.inbox(RECIPIENT))
     assert delivered.value == good
+
+
+async def test_a_corrupt_batch_is_dead_lettered_record_by_record_and_routing_goes_on(
+    bus_settings: Settings, pki_dir: Path, signer_for: Callable[[str], Signer]
+) -> None:
+    # A client that can write edx.submit can write a record batch whose CRC fails:
+    # the driver then refuses every fetch of the partition, good records included.
+    settings = bus_settings.with_overrides(pki=pki_dir)
+    await register(settings, signer_for, [SENDER, RECIPIENT])
+    before = signed(document(SENDER, [RECIPIENT]), signer_for(SENDER))
+    after = signed(document(SENDER, [RECIPIENT]), signer_for(SENDER))
+    topic = settings.topics.submit
+    async with started(make_producer(settings)) as producer:
+        await producer.send_and_wait(topic, before, key=SENDER.encode(), partition=0)
+        batch = producer.create_batch()
+        for n in range(2):
+            batch.append(key=SENDER.encode(), value=b"<corrupt %d/>" % n, timestamp=None)
+        raw = batch._build()  # the bytes that will be sent, CRC already computed
+        raw[-3] ^= 0xFF
+        await (await producer.send_batch(batch, topic, partition=0))
+        await producer.send_and_wait(topic, after, key=SENDER.encode(), partition=0)
+    async with quick_router(settings) as router:
+        await route(router, 4)
+    assert router.stats.reasons == {"unreadable-record": 2}
+
+    dead = await read_topic(settings, settings.topics.deadletter)
+    assert sorted(r.headers["edx-source"] for r in dead) == [f"{topic}/0/1", f"{topic}/0/2"]
+    assert all(r.value is None for r in dead)  # nothing of it can be trusted or kept
+    assert {r.headers["edx-reason-code"] for r in dead} == {"unreadable-record"}
+    inbox = await read_topic(settings, settings.topics.inbox(RECIPIENT))
+    assert [r.value for r in inbox] == [before, after]
+    # Committed past it: a router started afresh in the same group meets nothing.
+    async with quick_router(settings) as again:
+        while not again.assignment:
+            assert await again.route_available(timeout_ms=500) == 0
+        assert await again.route_available(timeout_ms=500) == 0
