@@ -51,7 +51,7 @@ class CopyMemory:
     the oldest entries go first.
     """
 
-    def __init__(self, limit: int = 200_000) -> None:
+    def __init__(self, limit: int = 50_000) -> None:  # ~15 MB at most
         self.limit = limit
         self._known: OrderedDict[tuple[str, int, int], str] = OrderedDict()
 

@@ -113,3 +113,17 @@ async def test_a_retry_rewrites_a_copy_recorded_without_its_position(
         data
     ]
     assert router.stats.delivered == 1
+
+
+def test_copy_memory_is_bounded_and_forgets_on_request() -> None:
+    from bus._router_state import CopyMemory
+
+    memory = CopyMemory(limit=3)
+    for offset in range(5):
+        memory.remember("inbox", 0, offset, f"d{offset}")
+    assert len(memory) == 3
+    assert not memory.holds("inbox", 0, 0, "d0")  # the oldest went first
+    assert memory.holds("inbox", 0, 4, "d4")
+    assert not memory.holds("inbox", 0, 4, "other")  # another package at that offset
+    memory.forget()
+    assert len(memory) == 0
