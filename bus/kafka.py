@@ -319,9 +319,12 @@ async def partition_ends(
     positions are put back where they were, so a reader can ask mid-way.
     """
     listed = await consumer.end_offsets(partitions)
-    begins = await consumer.beginning_offsets(partitions)
     ends = dict(listed)
-    probe = [tp for tp in partitions if listed[tp] > begins[tp]]
+    holding = [tp for tp in partitions if listed[tp] > 0]  # 0: never written to
+    if not holding:
+        return ends
+    begins = await consumer.beginning_offsets(holding)
+    probe = [tp for tp in holding if listed[tp] > begins[tp]]
     if not probe:
         return ends
     positions = {tp: await consumer.position(tp) for tp in probe}
