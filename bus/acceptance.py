@@ -47,6 +47,7 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    inspect,
     select,
     tuple_,
     update,
@@ -157,7 +158,7 @@ class AcceptanceStore:
             if url.get_backend_name() == "sqlite":
                 event.listen(engine, "connect", _sqlite_pragmas)
             _metadata.create_all(engine)
-            _digest_index.create(engine, checkfirst=True)  # stores made before it existed
+            _create_digest_index(engine)
         self._engine = engine
 
     def close(self) -> None:
@@ -360,6 +361,17 @@ class AcceptanceSession:
         if existing.digest != digest:
             raise ReplayError(key, sender)
         return existing
+
+
+def _create_digest_index(engine: Engine) -> None:
+    """Add the digest index to a store made before it existed (once; routers that
+    start together may race to it, and the loser finds it made)."""
+    try:
+        _digest_index.create(engine, checkfirst=True)
+    except sa_exc.SQLAlchemyError:
+        names = {ix["name"] for ix in inspect(engine).get_indexes(accepted_table.name)}
+        if _digest_index.name not in names:
+            raise
 
 
 def _read(conn: Connection, sender: str, key: str) -> Accepted | None:
