@@ -159,3 +159,25 @@ async def test_a_corrupt_batch_is_dead_lettered_record_by_record_and_routing_goe
         while not again.assignment:
             assert await again.route_available(timeout_ms=500) == 0
         assert await again.route_available(timeout_ms=500) == 0
+
+
+async def test_null_header_values_and_odd_keys_are_refused_and_routing_goes_on(
+    bus_settings: Settings, pki_dir: Path, signer_for: Callable[[str], Signer]
+) -> None:
+    # The protocol lets any client send a header without a value, or a key that
+    # is not text; neither may stop the router on its batch.
+    settings = bus_settings.with_overrides(pki=pki_dir)
+    await register(settings, signer_for, [SENDER, RECIPIENT])
+    async with started(make_producer(settings)) as producer:
+        await producer.send_and_wait(
+            settings.topics.submit, b"<x/>", key=SENDER.encode(),
+            headers=[("edx-kind", None), ("edx-document-id", None)],  # type: ignore[list-item]
+        )
+        await producer.send_and_wait(settings.topics.submit, b"<x/>", key=b"\xff\xfe")
+    good = signed(document(SENDER, [RECIPIENT]), signer_for(SENDER))
+    await submit(settings, good, sender=SENDER)
+    async with quick_router(settings) as router:
+        await route(router, 3)
+    assert router.stats.rejected == 2
+    (delivered,) = await read_topic(settings, settings.topics.inbox(RECIPIENT))
+    assert delivered.value == good
