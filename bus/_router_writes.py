@@ -45,6 +45,9 @@ __all__ = ["RouterWrites", "record_kind"]
 
 #: The router's log lines keep the router's logger name wherever they are written.
 log = get_logger("bus.router")
+#: Longest sender code or DocumentId taken from an unverified record's key or headers
+#: (real ones are a few dozen characters).
+_CLAIM_CHARS = 256
 
 
 @dataclass
@@ -80,8 +83,10 @@ class RouterWrites(RouterState):
         metrics.record_submitted()
         source = Source(record.topic, record.partition, record.offset)
         headers = decode_headers(record.headers)
-        claimed_sender = _claimed_sender(record.key, headers)
-        claimed_document = headers.get(Header.DOCUMENT_ID, "")
+        # Claims from an unverified record are capped: they are copied into the
+        # dead-letter headers and the REJECTED event, which must stay writable.
+        claimed_sender = _claimed_sender(record.key, headers)[:_CLAIM_CHARS]
+        claimed_document = headers.get(Header.DOCUMENT_ID, "")[:_CLAIM_CHARS]
         if isinstance(outcome, CheckedPackage):
             # Verified and parsed: the package itself says who sent it and about what.
             claimed_sender = outcome.sender

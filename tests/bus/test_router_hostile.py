@@ -174,10 +174,14 @@ async def test_null_header_values_and_odd_keys_are_refused_and_routing_goes_on(
             headers=[("edx-kind", None), ("edx-document-id", None)],  # type: ignore[list-item]
         )
         await producer.send_and_wait(settings.topics.submit, b"<x/>", key=b"\xff\xfe")
+        huge = [("edx-document-id", b"D" * 2_000_000)]  # copied into the event, unbounded
+        await producer.send_and_wait(settings.topics.submit, b"<x/>", key=b"k", headers=huge)
     good = signed(document(SENDER, [RECIPIENT]), signer_for(SENDER))
     await submit(settings, good, sender=SENDER)
     async with quick_router(settings) as router:
-        await route(router, 3)
-    assert router.stats.rejected == 2
+        await route(router, 4)
+    assert router.stats.rejected == 3
     (delivered,) = await read_topic(settings, settings.topics.inbox(RECIPIENT))
     assert delivered.value == good
+    rejected = [e for e in await read_events(settings) if e["kind"] == "REJECTED"]
+    assert max(len(e["document_id"]) for e in rejected) <= 256
