@@ -357,9 +357,13 @@ async def _min_session_timeout(
     """The broker's ``group.min.session.timeout.ms``, asked with DescribeConfigs.
 
     Kafka answers (or refuses for want of rights: then its default is assumed).
-    Tansu drops the connection on the request, as it refuses InitProducerId, and
-    enforces no minimum: a broker that does neither is taken to enforce none.
+    Tansu refuses InitProducerId, drops the connection on DescribeConfigs and
+    enforces no minimum: a broker without InitProducerId is not asked (a dropped
+    connection leaves the broker's port in TIME_WAIT, which a restarted embedded
+    bus would take for a port in use) and is taken to enforce none.
     """
+    if not idempotent_producer:
+        return None
     admin = make_admin(settings)
     try:
         with _quiet_logger("aiokafka"):
@@ -378,6 +382,6 @@ async def _min_session_timeout(
                         return int(config[1])
         return _KAFKA_MIN_SESSION_MS
     except (TimeoutError, kafka_errors.KafkaError, ValueError, IndexError, TypeError):
-        return _KAFKA_MIN_SESSION_MS if idempotent_producer else None
+        return _KAFKA_MIN_SESSION_MS
     finally:
         await _close(admin)
