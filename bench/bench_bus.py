@@ -11,7 +11,12 @@ broker, with the same bytes:
 - baseline: a bare aiokafka consumer in a group that copies the same records to
   the same number of inbox topics, awaits the acks and commits per batch: the I/O
   of routing with none of the checks;
-- and, to say where the time goes, a bare ``Verifier.verify`` of the same bytes.
+- the same router handling the same packages submitted again (the sender's outbox
+  re-submitting what every recipient already has): what a retry costs;
+- and, to say where the time goes, a bare ``Verifier.verify`` of the same bytes;
+- then 1,000 hostile records (garbage, truncated, unsigned, a forged key, one
+  over the package limit) refused by the router, with the process's memory after
+  the first fifth and after all of them (flat: nothing is kept per record).
 
 The broker is ``EDX_BENCH_BOOTSTRAP`` when set, else an embedded Tansu process.
 Run with ``.venv/bin/python -m bench.bench_bus``.
@@ -42,6 +47,7 @@ from edxml import build, new_document
 from signing import DevPki, Verifier
 
 PACKAGES = int(os.environ.get("EDX_BENCH_PACKAGES", "300"))
+HOSTILE = int(os.environ.get("EDX_BENCH_HOSTILE", "1000"))
 SENDER = "000.00.00.G22"
 RECIPIENTS = ("000.00.00.H41", "000.00.00.H44")
 BATCH = 200
@@ -91,19 +97,24 @@ async def _produce(settings: Settings, topic: str, packages: list[bytes]) -> Non
         await asyncio.gather(*sends)
 
 
-async def _bench_router(settings: Settings, packages: list[bytes]) -> float:
-    """Packages per second the router routes (group already joined, store empty)."""
+async def _bench_router(settings: Settings, packages: list[bytes]) -> tuple[float, float]:
+    """Packages per second the router routes (group already joined, store empty), then
+    re-submissions of the same packages per second (each already in every inbox)."""
     async with Router(settings, consumer_options=FAST_JOIN) as router:
         while not router.assignment:
             await router.route_available(timeout_ms=200)
-        await _produce(settings, settings.topics.submit, packages)
-        started_at = time.perf_counter()
-        while router.stats.handled < len(packages):
-            await router.route_available(timeout_ms=200)
-        elapsed = time.perf_counter() - started_at
+        rates = []
+        for round_ in (1, 2):  # the second round: every package is a retry
+            await _produce(settings, settings.topics.submit, packages)
+            started_at = time.perf_counter()
+            while router.stats.handled < round_ * len(packages):
+                await router.route_available(timeout_ms=200)
+            rates.append(len(packages) / (time.perf_counter() - started_at))
     if router.stats.rejected:
         raise RuntimeError(f"router rejected packages: {router.stats.reasons}")
-    return len(packages) / elapsed
+    if router.stats.retries != len(packages) or router.stats.delivered != 2 * len(packages):
+        raise RuntimeError(f"retries were not recognised as such: {router.stats}")
+    return rates[0], rates[1]
 
 
 async def _bench_copier(settings: Settings, packages: list[bytes]) -> float:
@@ -150,6 +161,59 @@ async def _bench_copier(settings: Settings, packages: list[bytes]) -> float:
     return len(packages) / elapsed
 
 
+def _hostile(pki: DevPki, forger: DevPki, packages: list[bytes], count: int) -> list[bytes]:
+    """``count`` records no one may route: garbage, truncated, unsigned, signed with
+    a key no trust anchor vouches for, and one larger than the package limit."""
+    unsigned = build(
+        new_document(SENDER, list(RECIPIENTS), number="1", notation="X", subject="Không ký",
+                     signer_name="Nguyễn Văn A")
+    )
+    forged = forger.signer(SENDER).sign(unsigned)
+    kinds = [
+        lambda n: b"\x00\xff garbage %d" % n,
+        lambda n: packages[n % len(packages)][: 1000 + n],
+        lambda n: unsigned.replace(b"Kh\xc3\xb4ng", b"%d" % n),
+        lambda n: forged,
+    ]
+    records = [kinds[n % len(kinds)](n) for n in range(count - 1)]
+    # Early on, so the memory figure after the first fifth already holds its cost.
+    records.insert(10, b"<x>" + b"A" * (Settings().max_package_bytes + 1024) + b"</x>")
+    return records
+
+
+def _rss_mib() -> float:
+    """This process's resident memory, MiB (Linux)."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def _bench_hostile(settings: Settings, hostile: list[bytes]) -> tuple[float, float, float]:
+    """Hostile records refused per second, and the router's memory (MiB) after the
+    first fifth of them and after all of them."""
+    async with Router(settings, consumer_options=FAST_JOIN) as router:
+        while not router.assignment:
+            await router.route_available(timeout_ms=200)
+        big = max(len(h) for h in hostile) + 1024 * 1024
+        async with started(make_producer(settings, max_request_size=big)) as producer:
+            sends = [await producer.send(settings.topics.submit, h, key=SENDER.encode())
+                     for h in hostile]
+            await asyncio.gather(*sends)
+        started_at = time.perf_counter()
+        early = 0.0
+        while router.stats.handled < len(hostile):
+            await router.route_available(timeout_ms=200)
+            if not early and router.stats.handled >= len(hostile) // 5:
+                early = _rss_mib()
+        rate = len(hostile) / (time.perf_counter() - started_at)
+        late = _rss_mib()
+    if router.stats.rejected != len(hostile):
+        raise RuntimeError(f"hostile records routed: {router.stats}")
+    return rate, early, late
+
+
 def _bench_verify(pki: DevPki, packages: list[bytes]) -> float:
     verifier = Verifier(pki.trust_store())
     started_at = time.perf_counter()
@@ -177,7 +241,11 @@ async def _run(workdir: Path) -> None:
             fingerprint = pki.signer(code).fingerprint
             await publish_agency(settings, Agency.new(code, code, cert_fingerprints=[fingerprint]))
         copier = await _bench_copier(settings, packages)
-        router = await _bench_router(settings, packages)
+        router, retries = await _bench_router(settings, packages)
+        forger = DevPki.init(workdir / "forger")
+        forger.issue(SENDER, "Forged")
+        hostile = _hostile(pki, forger, packages, HOSTILE)
+        refused, rss_early, rss_late = await _bench_hostile(settings, hostile)
     verify = _bench_verify(pki, packages)
     broker = "external" if os.environ.get("EDX_BENCH_BOOTSTRAP") else "embedded Tansu"
     print(
@@ -190,7 +258,16 @@ async def _run(workdir: Path) -> None:
         f"{'router (verify, parse, check, route, events)':<44} {router:>11.1f} "
         f"{router / copier:>7.2f}"
     )
+    print(
+        f"{'router, re-submissions already delivered':<44} {retries:>11.1f} "
+        f"{retries / copier:>7.2f}"
+    )
     print(f"{'bare Verifier.verify (no I/O)':<44} {verify:>11.1f} {verify / copier:>7.2f}")
+    print(
+        f"hostile: {len(hostile)} records (garbage, truncated, unsigned, forged key, one over "
+        f"the limit) refused at {refused:.1f}/s; bench process RSS {rss_early:.0f} MiB after "
+        f"{len(hostile) // 5}, {rss_late:.0f} MiB after {len(hostile)}"
+    )
 
 
 def main() -> None:

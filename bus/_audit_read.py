@@ -15,7 +15,7 @@ from aiokafka.structs import TopicPartition
 
 from bus._audit_model import CLOCK_SKEW, LogRecord, ReplayWindow
 from bus.errors import BrokerUnavailableError
-from bus.kafka import make_consumer, started, translate_errors
+from bus.kafka import make_consumer, partition_ends, started, translate_errors
 from bus.settings import Settings
 
 __all__ = ["read_submit_log"]
@@ -78,7 +78,7 @@ async def read_submit_log(
             tps = [TopicPartition(topic, p) for p in sorted(partitions)]
             consumer.assign(tps)
             begins = await consumer.beginning_offsets(tps)
-            ends = await consumer.end_offsets(tps)
+            ends = await partition_ends(consumer, tps)  # the true end, not Tansu's listed one
             starts = dict(begins)
             if window.since is not None:
                 for tp in tps:

@@ -15,7 +15,7 @@ from typing import Any
 
 from aiokafka import ConsumerRecord
 
-from bus._router_check import CheckedPackage
+from bus._router_check import CheckedPackage, Refused
 from bus._router_state import RouterState
 from bus.acceptance import AcceptanceSession, Accepted, status_key
 from bus.errors import BusError, UnauthorizedStatusError
@@ -34,7 +34,7 @@ class RouterDecisions(RouterState):
 
     async def _check_all(
         self, records: Sequence[ConsumerRecord[Any, Any]]
-    ) -> list[CheckedPackage | EdxbusError]:
+    ) -> list[CheckedPackage | Refused]:
         """Check a batch on one worker thread per core, each taking a contiguous share."""
         share = -(-len(records) // _CHECK_THREADS)
         chunks = [records[i : i + share] for i in range(0, len(records), share)]
@@ -45,26 +45,19 @@ class RouterDecisions(RouterState):
 
     def _check_chunk(
         self, records: Sequence[ConsumerRecord[Any, Any]]
-    ) -> list[CheckedPackage | EdxbusError]:
+    ) -> list[CheckedPackage | Refused]:
         return [self._check_now(record) for record in records]
 
-    async def _check(self, record: ConsumerRecord[Any, Any]) -> CheckedPackage | EdxbusError:
+    async def _check(self, record: ConsumerRecord[Any, Any]) -> CheckedPackage | Refused:
         """The package checked, or the named error that refuses it."""
         return await asyncio.to_thread(self._check_now, record)
 
-    def _check_now(self, record: ConsumerRecord[Any, Any]) -> CheckedPackage | EdxbusError:
+    def _check_now(self, record: ConsumerRecord[Any, Any]) -> CheckedPackage | Refused:
         checker = self._require(self._checker)
-        try:
-            return checker.check(record.value, self._follower.directory)
-        except BusError as error:
-            if error.retriable:
-                raise
-            return error
-        except EdxbusError as error:
-            return error
+        return checker.outcome(record.value, self._follower.directory)
 
     def _decide_all(
-        self, outcomes: Sequence[CheckedPackage | EdxbusError]
+        self, outcomes: Sequence[CheckedPackage | Refused]
     ) -> list[Accepted | EdxbusError | None]:
         """Accept (or refuse) each checked package against the store, in order."""
         decisions: list[Accepted | EdxbusError | None] = []

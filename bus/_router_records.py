@@ -29,7 +29,7 @@ __all__ = [
     "submitted_event",
 ]
 
-#: ``edx-kind`` of a rejection notice in the claimed sender's inbox.
+#: ``edx-kind`` of a rejection notice in the inbox of the agency that signed the record.
 REJECTION_KIND = "rejection"
 
 
@@ -74,8 +74,12 @@ def rejection_headers(
     digest: str,
     source: Source,
     kind: str | None = None,
+    size: int | None = None,
 ) -> list[tuple[str, bytes]]:
-    """Headers of a dead-letter record (and, with ``kind="rejection"``, of a notice)."""
+    """Headers of a dead-letter record (and, with ``kind="rejection"``, of a notice).
+
+    Digest, size and reason identify the record even when its body is left out.
+    """
     values = {
         Header.REASON_CODE: error.reason_code,
         Header.REASON: _one_line(str(error)),
@@ -83,6 +87,7 @@ def rejection_headers(
         Header.DOCUMENT_ID: claimed_document_id,
         Header.DIGEST: digest,
         Header.SOURCE: str(source),
+        Header.SIZE: "" if size is None else str(size),
     }
     if kind is not None:
         values[Header.KIND] = kind

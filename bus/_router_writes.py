@@ -2,8 +2,9 @@
 
 An accepted package goes unchanged to every recipient that lacks it (a retry also
 checks that recorded copies are still in their inboxes), with its lifecycle
-events; a refused one goes to ``edx.deadletter``, with a rejection notice in the
-claimed sender's inbox and a REJECTED event. Every send is collected in a
+events; a refused one goes to ``edx.deadletter`` (without its body when the body
+cannot be written there) with a REJECTED event, and a rejection notice goes to
+the inbox of the agency that verifiably signed it, if any. Every send is collected in a
 :class:`_Batch`, awaited together and recorded by :mod:`bus._router_loop`.
 """
 
@@ -18,7 +19,7 @@ from aiokafka import ConsumerRecord
 from aiokafka.structs import TopicPartition
 
 from bus import metrics
-from bus._router_check import CheckedPackage
+from bus._router_check import CheckedPackage, Refused
 from bus._router_records import (
     REJECTION_KIND,
     Source,
@@ -31,9 +32,9 @@ from bus._router_records import (
 )
 from bus._router_state import RouterState
 from bus.acceptance import Accepted, Delivery
-from bus.errors import BusError
+from bus.errors import BusError, UnreadableRecordError
 from bus.events import LIFECYCLE_EVENT
-from bus.kafka import translate_errors
+from bus.kafka import partition_ends, translate_errors
 from bus.logs import get_logger, log_context
 from bus.records import Header, content_digest, decode_headers
 from bus.topics import ensure_inbox
@@ -44,6 +45,9 @@ __all__ = ["RouterWrites", "record_kind"]
 
 #: The router's log lines keep the router's logger name wherever they are written.
 log = get_logger("bus.router")
+#: Longest sender code or DocumentId taken from an unverified record's key or headers
+#: (real ones are a few dozen characters).
+_CLAIM_CHARS = 256
 
 
 @dataclass
@@ -53,6 +57,8 @@ class _Batch:
     sends: list[asyncio.Future[Any]] = field(default_factory=list)
     deliveries: list[tuple[Delivery, asyncio.Future[Any]]] = field(default_factory=list)
     planned: set[tuple[str, str, str]] = field(default_factory=set)
+    #: (sender, key) -> content digest of the packages delivered in this batch.
+    digests: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def acknowledged(self) -> list[Delivery]:
         """The deliveries with where they landed (call after every send is acked)."""
@@ -69,7 +75,7 @@ class RouterWrites(RouterState):
     async def _route_record(
         self,
         record: ConsumerRecord[Any, Any],
-        outcome: CheckedPackage | EdxbusError,
+        outcome: CheckedPackage | Refused,
         decision: Accepted | EdxbusError | None,
         work: _Batch,
     ) -> None:
@@ -77,26 +83,33 @@ class RouterWrites(RouterState):
         metrics.record_submitted()
         source = Source(record.topic, record.partition, record.offset)
         headers = decode_headers(record.headers)
-        claimed_sender = _claimed_sender(record.key, headers)
-        claimed_document = headers.get(Header.DOCUMENT_ID, "")
+        # Claims from an unverified record are capped: they are copied into the
+        # dead-letter headers and the REJECTED event, which must stay writable.
+        claimed_sender = _claimed_sender(record.key, headers)[:_CLAIM_CHARS]
+        claimed_document = headers.get(Header.DOCUMENT_ID, "")[:_CLAIM_CHARS]
         if isinstance(outcome, CheckedPackage):
             # Verified and parsed: the package itself says who sent it and about what.
             claimed_sender = outcome.sender
             claimed_document = outcome.package.document_id
+        refusal = Refused(decision) if isinstance(decision, EdxbusError) else None
+        if isinstance(outcome, Refused):
+            refusal = outcome
+        elif refusal is not None:
+            refusal = Refused(refusal.error, outcome.sender)  # checked: its signer is bound
         with log_context(document_id=claimed_document or None, agency=claimed_sender or None):
-            try:
-                if isinstance(outcome, EdxbusError):
-                    raise outcome
-                if isinstance(decision, EdxbusError):
-                    raise decision
-                assert decision is not None
-                await self._route_checked(outcome, decision, source, work)
-            except BusError as error:
-                if error.retriable:
-                    raise
-                await self._reject(record, error, claimed_sender, claimed_document, source, work)
-            except EdxbusError as error:
-                await self._reject(record, error, claimed_sender, claimed_document, source, work)
+            if refusal is None:
+                assert isinstance(outcome, CheckedPackage)
+                assert isinstance(decision, Accepted)
+                try:
+                    await self._route_checked(outcome, decision, source, work)
+                    return
+                except BusError as error:
+                    if error.retriable:
+                        raise
+                    refusal = Refused(error, outcome.sender)
+                except EdxbusError as error:
+                    refusal = Refused(error, outcome.sender)
+            await self._reject(record, refusal, claimed_sender, claimed_document, source, work)
 
     async def _route_checked(
         self, checked: CheckedPackage, accepted: Accepted, source: Source, work: _Batch
@@ -146,9 +159,10 @@ class RouterWrites(RouterState):
         work.sends.append(future)
         work.deliveries.append((Delivery(accepted.sender, accepted.key, recipient), future))
         work.planned.add((accepted.sender, accepted.key, recipient))
+        work.digests[(accepted.sender, accepted.key)] = checked.digest
 
     async def _lost_copies(self, accepted: Accepted, work: _Batch) -> list[str]:
-        """Recipients whose recorded copy is no longer in their inbox.
+        """Recipients whose recorded copy is not (or no longer) in their inbox.
 
         A retry normally skips recipients that have the package. But a broker that
         lost its data (the embedded Tansu keeps memory only) no longer holds those
@@ -157,30 +171,42 @@ class RouterWrites(RouterState):
         package's digest. The sender's retry is then what brings a lost copy back.
         """
         lost = []
-        for recipient, (partition, offset) in accepted.positions.items():
-            if recipient not in accepted.delivered:
-                continue
+        for recipient in accepted.delivered:
             if (accepted.sender, accepted.key, recipient) in work.planned:
                 continue
-            await self._ensure_inbox(recipient)
-            tp = TopicPartition(self.settings.topics.inbox(recipient), partition)
-            if not await self._copy_present(tp, offset, accepted.digest):
+            position = accepted.positions.get(recipient)
+            if position is None:
+                # Recorded without where it landed: nothing to check it against,
+                # so it is written again (receivers keep one copy per DocumentId).
                 lost.append(recipient)
-        return lost
+                continue
+            await self._ensure_inbox(recipient)
+            tp = TopicPartition(self.settings.topics.inbox(recipient), position[0])
+            if not await self._copy_present(tp, position[1], accepted.digest):
+                lost.append(recipient)
+        return sorted(lost)
 
     async def _copy_present(self, tp: TopicPartition, offset: int, digest: str) -> bool:
         """Whether the record at ``offset`` of ``tp`` is the package with ``digest``."""
+        if self._copies.holds(tp.topic, tp.partition, offset, digest):
+            return True
         probe = self._require(self._probe)
         with translate_errors("reading an inbox copy"):
+            probe.assign([tp])
             ends = await probe.end_offsets([tp])
             if ends.get(tp, 0) <= offset:
-                return False
-            probe.assign([tp])
+                # Tansu lists the start of the last batch plus one: ask for the true end.
+                ends = await partition_ends(probe, [tp])
+                if ends.get(tp, 0) <= offset:
+                    return False
             probe.seek(tp, offset)
             batch = await probe.getmany(tp, timeout_ms=5000, max_records=1)
         for record in batch.get(tp, []):
             if record.offset == offset:
-                return decode_headers(record.headers).get(Header.DIGEST) == digest
+                present = decode_headers(record.headers).get(Header.DIGEST) == digest
+                if present:
+                    self._copies.remember(tp.topic, tp.partition, offset, digest)
+                return present
         return False  # not readable now: writing it again is the safe side (receivers dedup)
 
     async def _ensure_inbox(self, agency: str) -> None:
@@ -206,13 +232,20 @@ class RouterWrites(RouterState):
     async def _reject(
         self,
         record: ConsumerRecord[Any, Any],
-        error: EdxbusError,
+        refusal: Refused,
         claimed_sender: str,
         claimed_document: str,
         source: Source,
         work: _Batch,
     ) -> None:
-        producer = self._require(self._producer)
+        """Dead-letter a refused record, tell its signer (if it has one), emit REJECTED.
+
+        The record's bytes go to ``edx.deadletter`` unless they cannot be written
+        there (larger than the topic takes, or refused by the broker): then the
+        record goes without its body, its digest, size and reason in the headers,
+        so one hostile record can never stop the router on its batch.
+        """
+        error = refusal.error
         value: bytes = record.value or b""
         digest = content_digest(value)
         document_id = claimed_document or f"unidentified:{digest[:16]}"
@@ -228,30 +261,34 @@ class RouterWrites(RouterState):
                 claimed_sender=claimed_sender,
                 claimed_document_id=claimed_document,
                 digest=digest,
+                size=len(value),
                 source=source,
                 kind=kind,
             )
 
         key = claimed_sender.encode("utf-8") if claimed_sender else None
-        with translate_errors("writing the dead-letter topic"):
-            work.sends.append(
-                await producer.send(
-                    self.settings.topics.deadletter,
-                    value,
-                    key=key,
-                    headers=headers(kind or None),
+        body = value if len(value) <= self.settings.max_package_bytes else None
+        work.sends.append(
+            asyncio.ensure_future(
+                self._write_refused(
+                    self.settings.topics.deadletter, body, key, headers(kind or None)
                 )
             )
-            if claimed_sender and self._follower.directory.get(claimed_sender) is not None:
-                await self._ensure_inbox(claimed_sender)
-                work.sends.append(
-                    await producer.send(
-                        self.settings.topics.inbox(claimed_sender),
-                        value,
-                        key=key,
-                        headers=headers(REJECTION_KIND),
+        )
+        signer = refusal.signer
+        if signer and self._follower.directory.get(signer) is not None:
+            # Only the agency that verifiably signed the record hears of it.
+            await self._ensure_inbox(signer)
+            work.sends.append(
+                asyncio.ensure_future(
+                    self._write_refused(
+                        self.settings.topics.inbox(signer),
+                        body,
+                        signer.encode("utf-8"),
+                        headers(REJECTION_KIND),
                     )
                 )
+            )
         event = rejected_event(
             error,
             claimed_sender=claimed_sender,
@@ -262,6 +299,56 @@ class RouterWrites(RouterState):
             at=datetime.now(UTC),
         )
         await self._emit(work, event)
+
+    async def _dead_letter_unreadable(self, error: UnreadableRecordError) -> None:
+        """Put the coordinates of an unreadable record on ``edx.deadletter``, with a
+        REJECTED event, and wait for both: routing then moves past it."""
+        work = _Batch()
+        source = Source(error.topic, error.partition, error.offset)
+        self.stats.handled += 1
+        self.stats.rejected += 1
+        self.stats.reasons[error.reason_code] = self.stats.reasons.get(error.reason_code, 0) + 1
+        metrics.record_rejected(error.reason_code)
+        log.warning("rejected", reason_code=error.reason_code, reason=str(error))
+        headers = rejection_headers(
+            error, claimed_sender="", claimed_document_id="", digest="", source=source
+        )
+        work.sends.append(
+            asyncio.ensure_future(
+                self._write_refused(self.settings.topics.deadletter, None, None, headers)
+            )
+        )
+        event = rejected_event(
+            error,
+            claimed_sender="",
+            claimed_document_id=f"unreadable:{source}",
+            package_kind="UNKNOWN",
+            digest="",
+            source=source,
+            at=datetime.now(UTC),
+        )
+        await self._emit(work, event)
+        with translate_errors("writing the dead-letter topic"):
+            await asyncio.gather(*work.sends)
+
+    async def _write_refused(
+        self, topic: str, body: bytes | None, key: bytes | None, headers: list[tuple[str, bytes]]
+    ) -> Any:
+        """Write a refused record's body with its headers; if the broker will not take
+        the body, write the headers alone (an outage is still raised, and retried)."""
+        producer = self._require(self._producer)
+        if body is not None:
+            try:
+                with translate_errors(f"writing a refused record to {topic}"):
+                    return await (await producer.send(topic, body, key=key, headers=headers))
+            except BusError as error:
+                if error.retriable:
+                    raise
+                log.warning("refused record written without its body", topic=topic,
+                            error=str(error))
+        with translate_errors(f"writing a refused record to {topic}"):
+            # A record needs a key or a value: an empty key when neither is known.
+            return await (await producer.send(topic, None, key=key or b"", headers=headers))
 
 
 def record_kind(record: ConsumerRecord[Any, Any]) -> str:

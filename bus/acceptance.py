@@ -35,6 +35,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Engine,
+    Index,
     Integer,
     MetaData,
     String,
@@ -46,6 +47,7 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    inspect,
     select,
     tuple_,
     update,
@@ -78,6 +80,8 @@ accepted_table = Table(
     Column("recipients", Text, nullable=False),  # JSON list of agency codes
     Column("accepted_at", DateTime(timezone=True), nullable=False, index=True),
 )
+#: Finds a re-submission by its bytes alone, before any signature is verified again.
+_digest_index = Index("ix_router_accepted_digest", accepted_table.c.digest)
 
 delivered_table = Table(
     "router_delivered",
@@ -154,6 +158,7 @@ class AcceptanceStore:
             if url.get_backend_name() == "sqlite":
                 event.listen(engine, "connect", _sqlite_pragmas)
             _metadata.create_all(engine)
+            _create_digest_index(engine)
         self._engine = engine
 
     def close(self) -> None:
@@ -180,6 +185,28 @@ class AcceptanceStore:
         """What was accepted from ``sender`` under ``key``, or None."""
         with self.session() as session:
             return session.lookup(sender, key)
+
+    def by_digests(self, digests: Iterable[str]) -> dict[str, Accepted]:
+        """What was accepted with each of these content digests (those found).
+
+        The same bytes were verified and accepted before: a re-submission found
+        here needs no second verification (DESIGN.md §4, cheap retries).
+        """
+        wanted = sorted(set(digests))
+        if not wanted:
+            return {}
+        with self._connection("reading the router store") as conn:
+            rows = conn.execute(
+                select(accepted_table.c.sender, accepted_table.c.doc_key).where(
+                    accepted_table.c.digest.in_(wanted)
+                )
+            ).all()
+            found = {}
+            for sender, key in rows:
+                accepted = _read(conn, sender, key)
+                if accepted is not None:
+                    found[accepted.digest] = accepted
+            return found
 
     def accept(
         self, sender: str, key: str, digest: str, recipients: Iterable[str], *, now: datetime
@@ -334,6 +361,17 @@ class AcceptanceSession:
         if existing.digest != digest:
             raise ReplayError(key, sender)
         return existing
+
+
+def _create_digest_index(engine: Engine) -> None:
+    """Add the digest index to a store made before it existed (once; routers that
+    start together may race to it, and the loser finds it made)."""
+    try:
+        _digest_index.create(engine, checkfirst=True)
+    except sa_exc.SQLAlchemyError:
+        names = {ix["name"] for ix in inspect(engine).get_indexes(accepted_table.name)}
+        if _digest_index.name not in names:
+            raise
 
 
 def _read(conn: Connection, sender: str, key: str) -> Accepted | None:

@@ -30,7 +30,7 @@ from aiokafka.structs import TopicPartition
 
 from bus.errors import ConfigError, InactiveAgencyError, UnknownAgencyError
 from bus.events import AGENCY_RECORD
-from bus.kafka import make_consumer, make_producer, started, translate_errors
+from bus.kafka import make_consumer, make_producer, partition_ends, started, translate_errors
 from bus.settings import Settings
 from bus.topics import ensure_inbox, ensure_topics
 from edxml import AgencyCode
@@ -289,7 +289,7 @@ class DirectoryFollower:
         with translate_errors("reading the agency directory"):
             if not self._partitions and not await self._assign(consumer):
                 return self.directory
-            ends = await consumer.end_offsets(self._partitions)
+            ends = await partition_ends(consumer, self._partitions)
             behind = {tp for tp, end in ends.items() if await consumer.position(tp) < end}
             while behind:
                 batch = await consumer.getmany(*behind, timeout_ms=1000)

@@ -18,7 +18,8 @@
     │   ├── InactiveAgencyError          sender or recipient suspended (.agency)
     │   ├── ReplayError                  other bytes under a DocumentId already accepted
     │   ├── CertificateNotListedError    signed with a certificate the directory does not list
-    │   └── UnauthorizedStatusError      a status from an agency not party to the document
+    │   ├── UnauthorizedStatusError      a status from an agency not party to the document
+    │   └── UnreadableRecordError        a record the broker hands over corrupt (.topic, .offset)
     └── AuditError                   the audit trail does not hold
         ├── HashChainBrokenError         a history row does not chain to its predecessor
         └── TrailFileError               an exported trail file cannot be read
@@ -52,6 +53,7 @@ __all__ = [
     "UnauthorizedStatusError",
     "UnknownAgencyError",
     "UnknownDocumentError",
+    "UnreadableRecordError",
 ]
 
 
@@ -214,3 +216,19 @@ class TrailFileError(AuditError, ValueError):
     """An exported trail file is not a readable edxbus audit trail."""
 
     reason_code = "trail-file-error"
+
+
+class UnreadableRecordError(RoutingRefusal):
+    """A record of ``edx.submit`` that cannot be read at all (its batch fails its CRC).
+
+    Nothing of it can be trusted, not even its key: it goes to ``edx.deadletter``
+    as coordinates only, and routing moves past it.
+    """
+
+    reason_code = "unreadable-record"
+
+    def __init__(self, topic: str, partition: int, offset: int, why: str) -> None:
+        super().__init__(f"the record at {topic}/{partition}/{offset} cannot be read: {why}")
+        self.topic = topic
+        self.partition = partition
+        self.offset = offset

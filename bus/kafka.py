@@ -5,7 +5,10 @@ default, SASL and TLS in production), acks and commit policy are decided in one
 place. Driver errors are translated at this boundary by :func:`translate_errors`:
 nothing above ``bus`` ever sees an aiokafka exception.
 
-Brokers differ: Tansu, the embedded default, refuses idempotent producers
+Brokers differ: the end of a partition that Tansu lists (ListOffsets "latest") is
+the first offset of its last record batch plus one, not the offset after its last
+record; :func:`partition_ends` reads the true end (the fetch's high watermark).
+Tansu, the embedded default, refuses idempotent producers
 (InitProducerId fails). :func:`probe_features` asks the broker once and remembers
 the answer per bootstrap address; :func:`make_producer` enables idempotence only
 where the broker is known to support it, and stays at ``acks="all"`` either way.
@@ -24,7 +27,9 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka import errors as kafka_errors
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.helpers import create_ssl_context
+from aiokafka.structs import TopicPartition
 
 from bus.errors import BrokerError, BrokerUnavailableError, ConfigError, TopicError
 from bus.settings import Settings
@@ -33,9 +38,11 @@ from edxml.errors import EdxbusError
 __all__ = [
     "BrokerFeatures",
     "connection_options",
+    "group_timing",
     "make_admin",
     "make_consumer",
     "make_producer",
+    "partition_ends",
     "probe_features",
     "started",
     "translate_errors",
@@ -66,11 +73,22 @@ _TOPIC: tuple[type[BaseException], ...] = (
 )
 
 
+#: The group session a member asks for when the broker allows it: a member killed
+#: without leaving the group holds its partitions this long at most.
+SHORT_SESSION_MS = 3000
+#: Kafka refuses sessions shorter than its ``group.min.session.timeout.ms`` (6 s
+#: unless its operator changed it): assumed wherever the broker cannot be asked.
+_KAFKA_MIN_SESSION_MS = 6000
+
+
 @dataclass(frozen=True)
 class BrokerFeatures:
     """What one broker supports, as probed (DESIGN.md §7: feature-detect, never assume)."""
 
     idempotent_producer: bool
+    #: The shortest group session the broker accepts (``group.min.session.timeout.ms``);
+    #: None when it enforces none (Tansu).
+    min_session_timeout_ms: int | None = _KAFKA_MIN_SESSION_MS
 
 
 _features: dict[str, BrokerFeatures] = {}
@@ -173,8 +191,37 @@ def make_consumer(
         "fetch_max_bytes": max(settings.max_package_bytes + 64 * 1024, 52_428_800),
         "max_partition_fetch_bytes": max(settings.max_package_bytes + 64 * 1024, 1_048_576),
     }
+    if group_id is not None:
+        options.update(group_timing(settings))
     options.update(overrides)
     return AIOKafkaConsumer(*topics, **options)
+
+
+def group_timing(settings: Settings) -> dict[str, Any]:
+    """Session, heartbeat and static membership of a group member.
+
+    A member killed with SIGKILL never leaves its group: the group waits a whole
+    session for it before its partitions move (to the others, or to the same
+    service restarted), so the session bounds the time back to work. aiokafka's
+    10 s default made a restart take about 20 s. The session is
+    ``settings.group_session_timeout_ms`` when set, else the shortest the broker
+    accepts (probed by :func:`probe_features`; Kafka's usual 6 s until probed)
+    but no less than :data:`SHORT_SESSION_MS`; heartbeats go six times a session.
+    ``settings.group_instance_id`` turns on static membership, where a restarted
+    member takes its partitions back at once.
+    """
+    session = settings.group_session_timeout_ms
+    if session is None:
+        known = _features.get(settings.bootstrap)
+        least = _KAFKA_MIN_SESSION_MS if known is None else known.min_session_timeout_ms
+        session = max(SHORT_SESSION_MS, least or 0)
+    options: dict[str, Any] = {
+        "session_timeout_ms": session,
+        "heartbeat_interval_ms": max(100, session // 6),
+    }
+    if settings.group_instance_id:
+        options["group_instance_id"] = settings.group_instance_id
+    return options
 
 
 def make_admin(settings: Settings, **overrides: Any) -> AIOKafkaAdminClient:
@@ -246,6 +293,95 @@ async def probe_features(settings: Settings, *, wait_seconds: float = 10.0) -> B
         ) from exc
     finally:
         await _close(producer)
-    features = BrokerFeatures(idempotent_producer=supported)
+    least = await _min_session_timeout(settings, supported, wait_seconds)
+    features = BrokerFeatures(idempotent_producer=supported, min_session_timeout_ms=least)
     _features[settings.bootstrap] = features
     return features
+
+
+#: How long :func:`partition_ends` waits for the fetch that reads a partition's end.
+_END_FETCH_SECONDS = 5.0
+
+
+async def partition_ends(
+    consumer: AIOKafkaConsumer, partitions: list[TopicPartition]
+) -> dict[TopicPartition, int]:
+    """The true end of each partition: the offset after its last record.
+
+    ``end_offsets`` alone is not enough: Tansu lists the first offset of the last
+    record batch plus one, so a reader that stops there misses the rest of that
+    batch. This lists the ends, then fetches from just before each listed end;
+    a fetch returns the whole last batch and the high watermark, and the end is
+    the larger of what was listed, the watermark and the last offset read plus one.
+    On Kafka the listed end is already exact and the fetch merely confirms it.
+
+    ``partitions`` must be assigned to ``consumer`` (manual assignment); their
+    positions are put back where they were, so a reader can ask mid-way.
+    """
+    listed = await consumer.end_offsets(partitions)
+    ends = dict(listed)
+    holding = [tp for tp in partitions if listed[tp] > 0]  # 0: never written to
+    if not holding:
+        return ends
+    begins = await consumer.beginning_offsets(holding)
+    probe = [tp for tp in holding if listed[tp] > begins[tp]]
+    if not probe:
+        return ends
+    positions = {tp: await consumer.position(tp) for tp in probe}
+    loop = asyncio.get_running_loop()
+    try:
+        for tp in probe:
+            consumer.seek(tp, listed[tp] - 1)
+        waiting = set(probe)
+        deadline = loop.time() + _END_FETCH_SECONDS
+        while waiting and loop.time() < deadline:
+            batch = await consumer.getmany(*waiting, timeout_ms=500)
+            for tp, records in batch.items():
+                if not records:
+                    continue
+                # The watermark is fresh now: it came with these records.
+                ends[tp] = max(ends[tp], records[-1].offset + 1, consumer.highwater(tp) or 0)
+                waiting.discard(tp)
+    finally:
+        for tp, position in positions.items():
+            consumer.seek(tp, position)
+    return ends
+
+
+_MIN_SESSION_CONFIG = "group.min.session.timeout.ms"
+
+
+async def _min_session_timeout(
+    settings: Settings, idempotent_producer: bool, wait_seconds: float
+) -> int | None:
+    """The broker's ``group.min.session.timeout.ms``, asked with DescribeConfigs.
+
+    Kafka answers (or refuses for want of rights: then its default is assumed).
+    Tansu refuses InitProducerId, drops the connection on DescribeConfigs and
+    enforces no minimum: a broker without InitProducerId is not asked (a dropped
+    connection leaves the broker's port in TIME_WAIT, which a restarted embedded
+    bus would take for a port in use) and is taken to enforce none.
+    """
+    if not idempotent_producer:
+        return None
+    admin = make_admin(settings)
+    try:
+        with _quiet_logger("aiokafka"):
+            await asyncio.wait_for(admin.start(), wait_seconds)
+            metadata = await asyncio.wait_for(admin._client.fetch_all_metadata(), wait_seconds)
+            brokers = sorted(b.nodeId for b in metadata.brokers())
+            if not brokers:
+                raise kafka_errors.BrokerNotAvailableError()
+            resource = ConfigResource(ConfigResourceType.BROKER, str(brokers[0]),
+                                      {_MIN_SESSION_CONFIG: None})
+            responses = await asyncio.wait_for(admin.describe_configs([resource]), wait_seconds)
+        for response in responses:
+            for entry in response.resources:
+                for config in entry[4]:
+                    if config[0] == _MIN_SESSION_CONFIG and config[1]:
+                        return int(config[1])
+        return _KAFKA_MIN_SESSION_MS
+    except (TimeoutError, kafka_errors.KafkaError, ValueError, IndexError, TypeError):
+        return _KAFKA_MIN_SESSION_MS
+    finally:
+        await _close(admin)

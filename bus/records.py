@@ -24,6 +24,7 @@ class Header(StrEnum):
     REASON_CODE = "edx-reason-code"  # dead-letter: the stable reason code
     REASON = "edx-reason"  # dead-letter: the reason in words
     SOURCE = "edx-source"  # dead-letter and inbox: "topic/partition/offset" submitted
+    SIZE = "edx-size"  # dead-letter: bytes of the refused record (kept when its body is not)
 
 
 def content_digest(data: bytes) -> str:
@@ -36,6 +37,10 @@ def encode_headers(values: Mapping[Header, str]) -> list[tuple[str, bytes]]:
     return [(str(name), value.encode("utf-8")) for name, value in values.items()]
 
 
-def decode_headers(headers: Iterable[tuple[str, bytes]] | None) -> dict[str, str]:
-    """Headers as aiokafka returns them, decoded to text (undecodable bytes replaced)."""
-    return {name: value.decode("utf-8", "replace") for name, value in headers or ()}
+def decode_headers(headers: Iterable[tuple[str, bytes | None]] | None) -> dict[str, str]:
+    """Headers as aiokafka returns them, decoded to text (undecodable bytes replaced;
+    a null value, which the protocol allows and any client may send, reads as '')."""
+    return {
+        name: value.decode("utf-8", "replace") if value is not None else ""
+        for name, value in headers or ()
+    }

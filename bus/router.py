@@ -5,8 +5,13 @@ For each submitted record the router verifies and parses the package
 new, a retry or a replay (:mod:`bus.acceptance`), then writes the *unchanged
 bytes* to each recipient's ``edx.inbox.<code>`` that does not have them yet and
 emits the lifecycle events. A refused package goes to ``edx.deadletter`` with
-reason headers, a REJECTED event, and a rejection notice in the claimed sender's
-inbox, so the sender learns why even though it may read nothing but its inbox.
+reason headers (without its body when the body cannot be written there: digest,
+size and reason stay) and a REJECTED event; a rejection notice goes to the inbox
+of the agency whose directory-bound certificate verifiably signed it, so a sender
+learns why even though it may read nothing but its inbox, and records nobody
+signed (garbage, forged keys) land in no agency's inbox. A re-submission of bytes
+already delivered everywhere is settled by its digest, without a second
+verification, so the answers behind it do not wait.
 
 Status packages: a status (01-16) is routed to the document's original sender
 and only from one of the document's recipients; a take-back (13) only from the
@@ -40,14 +45,14 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
 from aiokafka.structs import TopicPartition
 
 from bus import metrics
 from bus._router_check import PackageChecker
 from bus._router_loop import MAX_BACKOFF_SECONDS as MAX_BACKOFF_SECONDS
 from bus._router_loop import MAX_BATCH, RouterLoop
-from bus._router_state import RouterStats
+from bus._router_state import CopyMemory, RouterStats
 from bus._router_writes import record_kind as record_kind
 from bus.acceptance import AcceptanceStore
 from bus.directory import DirectoryFollower
@@ -64,6 +69,24 @@ __all__ = ["Router", "RouterStats", "main", "make_verifier", "run_router"]
 log = get_logger(__name__)
 
 
+
+
+class _ForgetCopiesOnJoin(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Each join of the group starts with no inbox copy taken for granted.
+
+    A broker that lost its data lost the group too: rejoining is how the router
+    notices, so copies it knew of are read back from the log again.
+    """
+
+    def __init__(self, copies: CopyMemory) -> None:
+        self._copies = copies
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        del revoked
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        del assigned
+        self._copies.forget()
 
 
 class Router(RouterLoop):
@@ -96,6 +119,8 @@ class Router(RouterLoop):
         self._probe: AIOKafkaConsumer | None = None  # reads inbox copies on retries
         self._since_prune = 0
         self._inboxes: set[str] = set()
+        self._copies = CopyMemory()
+        self._careful: tuple[TopicPartition, int] | None = None
 
     # --- lifecycle ------------------------------------------------------------
 
@@ -119,10 +144,12 @@ class Router(RouterLoop):
                 await self._producer.start()
             self._consumer = make_consumer(
                 self.settings,
-                self.settings.topics.submit,
                 group_id=self.group_id,
                 max_poll_records=MAX_BATCH,
                 **self._consumer_options,
+            )
+            self._consumer.subscribe(
+                [self.settings.topics.submit], listener=_ForgetCopiesOnJoin(self._copies)
             )
             with translate_errors("joining the router group"):
                 await self._consumer.start()

@@ -66,6 +66,13 @@ class Settings:
     # Consumer groups of the services.
     router_group: str = "edx-router"
     tracker_group: str = "edx-tracker"
+    # How long a group waits for a member that stopped answering (killed without
+    # leaving) before its partitions go to the others or to its restarted self.
+    # None: the shortest the broker accepts, at least 3 s (bus.kafka.group_timing).
+    group_session_timeout_ms: int | None = None
+    # Static group membership (Kafka 2.3+): a member restarted under the same id
+    # takes its partitions back at once, without a rebalance. Unique per process.
+    group_instance_id: str | None = None
     # The agency-code check (DOMAIN.md §1): configurable, test hubs use other ids.
     agency_pattern: str = r"^\d{3}\.\d{2}\.\d{2}\.[A-Z]\d{2}$"
     max_package_bytes: int = 50 * 1024 * 1024
@@ -155,6 +162,8 @@ ENV_VARS: Mapping[str, str] = {
     "EDX_REPLICATION_FACTOR": "replication_factor",
     "EDX_ROUTER_GROUP": "router_group",
     "EDX_TRACKER_GROUP": "tracker_group",
+    "EDX_GROUP_SESSION_TIMEOUT_MS": "group_session_timeout_ms",
+    "EDX_GROUP_INSTANCE_ID": "group_instance_id",
     "EDX_AGENCY_PATTERN": "agency_pattern",
     "EDX_MAX_PACKAGE_BYTES": "max_package_bytes",
     "EDX_LARGE_ATTACHMENTS": "large_attachments",
@@ -166,7 +175,13 @@ TOPIC_ENV_PREFIX = "EDX_TOPIC_"
 
 _FIELD_TYPES = {f.name: f.type for f in fields(Settings)}
 _PATH_FIELDS = {"home", "pki", "trust", "crl", "ssl_cafile", "ssl_certfile", "ssl_keyfile"}
-_INT_FIELDS = {"partitions", "replication_factor", "max_package_bytes", "metrics_port"}
+_INT_FIELDS = {
+    "partitions",
+    "replication_factor",
+    "max_package_bytes",
+    "metrics_port",
+    "group_session_timeout_ms",
+}
 _FLOAT_FIELDS = {"resubmit_after_seconds"}
 _BOOL_FIELDS = {"large_attachments"}
 _TRUE = {"1", "true", "yes", "on"}

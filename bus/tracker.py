@@ -37,7 +37,7 @@ from aiokafka.structs import TopicPartition
 from sqlalchemy import Engine
 
 from bus.errors import BusError, DatabaseError, DatabaseUnavailableError
-from bus.kafka import make_consumer, translate_errors
+from bus.kafka import make_consumer, probe_features, translate_errors
 from bus.logs import configure_logging, get_logger
 from bus.metrics import (
     EVENTS_QUARANTINED,
@@ -139,8 +139,9 @@ class Tracker:
         self._engine = create_store_engine(url)
         try:
             await self._with_database_retry(lambda: upgrade(self._require_engine()), stop)
-            if self._names is None and self.options.use_directory:
-                await self._start_directory()
+            # Known features set the group session (bus.kafka.group_timing): a
+            # tracker restarted after a kill is back within seconds, not twenty.
+            await probe_features(self.settings)
             consumer = make_consumer(
                 self.settings, group_id=self.settings.tracker_group,
                 max_poll_records=self.options.batch_size, **self._consumer_options,
@@ -152,6 +153,10 @@ class Tracker:
             self._consumer = consumer
             with translate_errors("starting the tracker's consumer"):
                 await consumer.start()
+            # The group is joined in the background meanwhile: reading the directory
+            # now, not before, keeps it off the time a restarted tracker is away.
+            if self._names is None and self.options.use_directory:
+                await self._start_directory()
         except BaseException:
             await self.stop()
             raise

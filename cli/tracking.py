@@ -301,20 +301,22 @@ def replay(since: str | None, until: str | None, agency: str | None, out: Path |
     window = ReplayWindow(since=_parse_moment(since, "--since"),
                           until=_parse_moment(until, "--until", end_of_day=True),
                           agency=agency)
-    show = not (no_progress or as_json)
-    with click.progressbar(length=1, label="replaying edx.submit", file=None,
-                           show_pos=True) as bar:
-        state = {"total": 0}
+    if no_progress or as_json:
+        # No bar at all: even an idle click bar prints its label, and ``--json``
+        # output must be one JSON document and nothing else.
+        report = asyncio.run(run_replay(settings, window, out=out))
+    else:
+        with click.progressbar(length=1, label="replaying edx.submit", file=None,
+                               show_pos=True) as bar:
+            state = {"total": 0}
 
-        def progress(done: int, total: int) -> None:
-            if not show:
-                return
-            if total != state["total"]:
-                bar.length = max(total, 1)
-                state["total"] = total
-            bar.update(done - bar.pos)
+            def progress(done: int, total: int) -> None:
+                if total != state["total"]:
+                    bar.length = max(total, 1)
+                    state["total"] = total
+                bar.update(done - bar.pos)
 
-        report = asyncio.run(run_replay(settings, window, out=out, progress=progress))
+            report = asyncio.run(run_replay(settings, window, out=out, progress=progress))
     if as_json:
         echo_json(report.to_dict())
     else:

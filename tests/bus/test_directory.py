@@ -141,3 +141,33 @@ async def test_following_follower_applies_new_records_by_itself(bus_settings: Se
         else:
             raise AssertionError("the suspension never reached the following directory")
     assert follower._task is None  # no task outlives the follower's scope
+
+
+@pytest.mark.kafka
+async def test_directory_reads_every_agency_of_a_batched_write(
+    bus_settings: Settings, tmp_path: Path
+) -> None:
+    # On Tansu the listed end of a partition is the start of its last batch plus
+    # one: agencies written in one batch (a restore, a bulk import) must all be read.
+    from dataclasses import replace
+
+    from bus.embedded import EmbeddedBroker
+    from bus.topics import ensure_topics
+
+    codes = [f"000.00.{n:02d}.H44" for n in range(1, 13)]
+    with EmbeddedBroker(log_path=tmp_path / "tansu.log") as broker:
+        settings = replace(bus_settings, bootstrap=broker.bootstrap)
+        await ensure_topics(settings)
+        async with started(make_producer(settings, linger_ms=200)) as producer:
+            sent = [
+                await producer.send(
+                    settings.topics.agencies,
+                    AGENCY_RECORD.encode(Agency.new(code, f"UBND {code}").to_record()),
+                    key=code.encode(),
+                    partition=0,
+                )
+                for code in codes
+            ]
+            await asyncio.gather(*sent)
+        directory = await AgencyDirectory.load(settings)
+    assert sorted(a.code for a in directory) == codes

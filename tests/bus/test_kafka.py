@@ -142,3 +142,27 @@ async def test_probe_keeps_the_expected_no_out_of_the_logs(
     errors = [r for r in caplog.records if r.levelname == "ERROR"]
     assert errors == []
     assert logging.getLogger("aiokafka.producer.sender").level == logging.NOTSET
+
+
+def test_group_timing_follows_the_broker_and_the_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import bus.kafka
+    from bus.kafka import SHORT_SESSION_MS, BrokerFeatures, group_timing
+
+    settings = Settings(bootstrap="broker:9092")
+    monkeypatch.setattr(bus.kafka, "_features", {})
+    assert group_timing(settings)["session_timeout_ms"] == 6000  # not probed: Kafka's least
+    bus.kafka._features["broker:9092"] = BrokerFeatures(False, min_session_timeout_ms=None)
+    assert group_timing(settings) == {
+        "session_timeout_ms": SHORT_SESSION_MS,
+        "heartbeat_interval_ms": SHORT_SESSION_MS // 6,
+    }
+    bus.kafka._features["broker:9092"] = BrokerFeatures(True, min_session_timeout_ms=4500)
+    assert group_timing(settings)["session_timeout_ms"] == 4500
+    chosen = settings.with_overrides(group_session_timeout_ms="8000", group_instance_id="r-1")
+    assert group_timing(chosen) == {
+        "session_timeout_ms": 8000,
+        "heartbeat_interval_ms": 1333,
+        "group_instance_id": "r-1",
+    }
