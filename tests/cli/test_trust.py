@@ -181,7 +181,10 @@ def _cases(pki: DevPki, other: DevPki, sign: Callable[[str], Signer]) -> dict[st
     pki.issue(H41, slot="cli-no-uid", bind_agency=False, replace=True)
     signature_value = genuine.index(b"<ds:SignatureValue>") + len(b"<ds:SignatureValue>")
     flipped_value = bytearray(genuine)
-    flipped_value[signature_value + 5] ^= 0x01
+    # Another base64 letter, never a byte outside the alphabet (that would read as a
+    # malformed signature, not a mismatching one, whatever the key happened to give).
+    letter = genuine[signature_value + 5]
+    flipped_value[signature_value + 5] = ord("B") if letter == ord("A") else ord("A")
     return {
         "no-signature": document(),
         "signature-without-namespace": (SAMPLES_DIR / "vxp-sdk" / "edoc_update.edxml").read_bytes(),
