@@ -17,7 +17,7 @@ from lxml import etree
 
 from edxml._dates import parse_date, parse_timestamp
 from edxml._issues import Issues
-from edxml._names import EDXML_NS
+from edxml._names import EDXML_NS, find_path
 from edxml.codes import BusinessDocType, StatusCode
 from edxml.errors import (
     EdxmlError,
@@ -54,7 +54,7 @@ _FALSE = {"0", "false", "False", "FALSE"}
 
 _PREFIX = "{" + EDXML_NS + "}"
 _SKIP = len(_PREFIX)
-_ANY_EDXML = _PREFIX + "*"
+_TRACE_LIST = _PREFIX + "TraceHeaderList"
 
 
 class _Node:
@@ -72,11 +72,12 @@ class _Node:
         self.element = element
         fields: dict[str, list[str | _Node]] = {}
         if element is not None:
-            # The filter runs in C: comments, processing instructions and other
-            # namespaces never become Python objects.
-            for child in element.iterchildren(_ANY_EDXML):
+            for child in element:
+                tag = child.tag
+                if tag.__class__ is not str or not tag.startswith(_PREFIX):
+                    continue  # a comment, a processing instruction, another namespace
                 value: str | _Node = _Node(child) if len(child) else (child.text or "").strip()
-                local = child.tag[_SKIP:]
+                local = tag[_SKIP:]
                 bucket = fields.get(local)
                 if bucket is None:
                     fields[local] = [value]
@@ -137,7 +138,7 @@ def _text(parent: _Node | None, local: str) -> str:
 def _trace_list(header: _Element) -> _Node | None:
     """The header's first ``TraceHeaderList`` (the header's other children are the
     MessageHeader, read on its own, and the signature)."""
-    found = next(header.iterchildren(_PREFIX + "TraceHeaderList"), None)
+    found = find_path(header, _TRACE_LIST)
     return None if found is None else _Node(found)
 
 

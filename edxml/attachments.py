@@ -16,7 +16,7 @@ import re
 from lxml import etree
 
 from edxml._issues import Issues
-from edxml._names import q
+from edxml._names import find_path, q
 from edxml.errors import (
     AttachmentEncodingError,
     AttachmentError,
@@ -127,7 +127,7 @@ _ATTACHMENT = q("Attachment")
 
 
 def _manifest(body: _Element | None, issues: Issues) -> list[ManifestReference]:
-    manifest = None if body is None else next(body.iterchildren(_MANIFEST), None)
+    manifest = None if body is None else find_path(body, _MANIFEST)
     references = []
     for index, node in enumerate(
         () if manifest is None else manifest.iterchildren(_REFERENCE), start=1
@@ -151,7 +151,7 @@ def read_attachments(
     root: _Element, body: _Element | None, limits: Limits, issues: Issues
 ) -> tuple[Attachment, ...]:
     """Decode every attachment and check it against the manifest."""
-    encoded = next(root.iterchildren(_ENCODED), None)
+    encoded = find_path(root, _ENCODED)
     nodes = [] if encoded is None else list(encoded.iterchildren(_ATTACHMENT))
     if len(nodes) > limits.max_attachments:
         raise TooManyAttachmentsError(limits.max_attachments, len(nodes))

@@ -46,15 +46,16 @@ _HEADER = f"{{{EDXML_NS}}}edXMLHeader"
 
 def find_path(parent: etree._Element, *tags: str) -> etree._Element | None:
     """What ``parent.find("a/b/c")`` finds for the tags ``a, b, c`` (the first ``c``
-    under any ``b`` under any ``a``, in document order), with the children filtered
-    in C instead of by ElementPath's Python generators."""
+    under any ``b`` under any ``a``, in document order), without ElementPath's
+    generators: the path is a few steps through a few children each."""
     first, rest = tags[0], tags[1:]
-    if not rest:
-        return next(parent.iterchildren(first), None)
-    for child in parent.iterchildren(first):
-        found = find_path(child, *rest)
-        if found is not None:
-            return found
+    for child in parent:  # cheaper than setting up a tag filter for a few children
+        if child.tag == first:
+            if not rest:
+                return child
+            found = find_path(child, *rest)
+            if found is not None:
+                return found
     return None
 
 
