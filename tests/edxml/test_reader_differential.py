@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
+import pickle
 import re
 from pathlib import Path
 
@@ -144,3 +146,84 @@ def test_one_pass_base64_decodes_what_b64decode_validates(text: str) -> None:
             _strict_base64(text, "a.pdf")
     else:
         assert _strict_base64(text, "a.pdf") == expected
+
+
+_TAGS = ["{urn:a}x", "{urn:a}y", "{urn:b}x", "z"]
+
+
+@st.composite
+def _trees(draw: st.DrawFn, depth: int = 3) -> etree._Element:
+    root = etree.Element("root")
+    frontier = [root]
+    for _ in range(depth):
+        following = []
+        for parent in frontier:
+            for _ in range(draw(st.integers(0, 3))):
+                kind = draw(st.sampled_from([*_TAGS, "comment", "pi"]))
+                if kind == "comment":
+                    parent.append(etree.Comment("c"))
+                elif kind == "pi":
+                    parent.append(etree.ProcessingInstruction("p"))
+                else:
+                    following.append(etree.SubElement(parent, kind))
+        frontier = following
+    return root
+
+
+@settings(max_examples=200, deadline=None)
+@given(root=_trees(), path=st.lists(st.sampled_from(_TAGS), min_size=1, max_size=3))
+def test_find_path_finds_what_elementpath_finds(root: etree._Element, path: list[str]) -> None:
+    from edxml._names import find_path
+    from signing._xml import find_path as signing_find_path
+
+    expected = root.find("/".join(path))
+    assert find_path(root, *path) is expected
+    assert signing_find_path(root, *path) is expected
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=_BASE64_TEXT, limit=st.integers(min_value=0, max_value=80))
+def test_the_check_without_decoding_accepts_only_what_decoding_accepts(
+    text: str, limit: int
+) -> None:
+    from edxml.attachments import _checked_plain
+
+    if _checked_plain(text, limit):
+        decoded = edxml.decode_base64(text, limit)
+        assert decoded == binascii.a2b_base64(text)
+        assert len(decoded) <= limit
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.binary(max_size=300))
+def test_attachments_read_lazily_equal_those_decoded(data: bytes) -> None:
+    from edxml.model import encoded_attachment
+
+    attachment = edxml.Attachment("cid:1", "a.pdf", "", "application/pdf", data)
+    lazy = encoded_attachment("cid:1", "a.pdf", "", "application/pdf", edxml.encode_base64(data))
+    assert lazy == attachment
+    assert attachment == lazy
+    assert hash(lazy) == hash(attachment)
+    assert repr(lazy) == repr(attachment)
+    assert lazy.data == data
+    assert lazy.digest == attachment.digest
+    assert dataclasses.replace(lazy, name="b.pdf") == dataclasses.replace(attachment, name="b.pdf")
+    # Worker processes receive packages pickled (our own bytes, never a peer's).
+    assert pickle.loads(pickle.dumps(lazy)) == attachment  # noqa: S301
+
+
+def test_a_strict_read_refuses_bad_base64_it_does_not_decode() -> None:
+    package = edxml.new_document(
+        "000.00.00.H41",
+        ["000.00.01.H44"],
+        number="12",
+        notation="UBND-VP",
+        subject="s",
+        signer_name="A",
+        attachments=[edxml.Attachment.from_bytes("a.pdf", b"0123456789")],
+    )
+    good = edxml.build(package)
+    encoded = edxml.encode_base64(package.attachments[0].data).encode()
+    for bad in (encoded[:-1] + b"*", encoded[:-2], b"=" + encoded[1:], encoded + b"===="):
+        with pytest.raises(edxml.AttachmentEncodingError):
+            edxml.parse(good.replace(encoded, bad))
