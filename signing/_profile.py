@@ -175,6 +175,11 @@ def _check_schema(signature: etree._Element) -> None:
     raise MalformedSignatureError(f"signature cannot be read: {last}")
 
 
+#: Stateless parameter objects, made once.
+_PKCS1, _SHA256 = padding.PKCS1v15(), hashes.SHA256()
+_ECDSA = ec.ECDSA(_SHA256)
+
+
 @functools.lru_cache(maxsize=2048)
 def _public_key(cert: x509.Certificate) -> CertificatePublicKeyTypes:
     """Loaded once per certificate: an agency signs many packages with one key."""
@@ -192,7 +197,7 @@ def _check_value(
                     "signature cannot be read: the certificate's key does not match "
                     "the signature method rsa-sha256"
                 )
-            key.verify(value, signed_info, padding.PKCS1v15(), hashes.SHA256())
+            key.verify(value, signed_info, _PKCS1, _SHA256)
             return
         if not isinstance(key, ec.EllipticCurvePublicKey):
             raise MalformedSignatureError(
@@ -207,7 +212,7 @@ def _check_value(
             )
         r = int.from_bytes(value[:width], "big")
         s = int.from_bytes(value[width:], "big")
-        key.verify(encode_dss_signature(r, s), signed_info, ec.ECDSA(hashes.SHA256()))
+        key.verify(encode_dss_signature(r, s), signed_info, _ECDSA)
     except InvalidSignature:
         raise SignatureValueError() from None
 
