@@ -1,9 +1,11 @@
-"""Attachments: base64 decoding with limits, manifest links, digests.
+"""Attachments: base64 checks and decoding with limits, manifest links, digests.
 
-Decoding is the costly part of reading a package with a large attachment, so
-the size limit is checked on the encoded length before any byte is decoded,
-and the common case (one unbroken base64 line, as the SDK writes it) is
-decoded in one pass by the C implementation.
+Decoding is the costly part of reading a package with a large attachment. Base64
+on one unbroken line (as the SDK writes it) is checked without decoding when the
+package is read (one C pass over the text, the padding and the size limit) and
+decoded only when the attachment's ``data`` is first read; any other layout is
+decoded at once, the size limit checked on the encoded length before any byte is
+decoded.
 """
 
 from __future__ import annotations
@@ -167,7 +169,8 @@ def _manifest(body: _Element | None, issues: Issues) -> list[ManifestReference]:
 def read_attachments(
     root: _Element, body: _Element | None, limits: Limits, issues: Issues
 ) -> tuple[Attachment, ...]:
-    """Decode every attachment and check it against the manifest."""
+    """Check (and, unless it is on one line, decode) every attachment, and link it to
+    the manifest."""
     encoded = find_path(root, _ENCODED)
     nodes = [] if encoded is None else list(encoded.iterchildren(_ATTACHMENT))
     if len(nodes) > limits.max_attachments:

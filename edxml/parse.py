@@ -4,7 +4,8 @@ Steps, each refusing with a named error: size limit; stray bytes before the XML
 (tolerant: skipped and reported); the hardened parse (no DTD, no entities, no
 network, depth limit; tolerant: undeclared namespace prefixes recovered and
 reported); the root and envelope; the header read into the model; attachments
-decoded and linked to the manifest; the semantic rules; the shipped XSD.
+checked (decoded when first read) and linked to the manifest; the semantic
+rules; the shipped XSD.
 
 Strict mode raises the first semantic problem's error, else a
 :class:`~edxml.errors.SchemaError` with every XSD problem. Tolerant mode returns
