@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-__all__ = ["DSIG_NS", "EDXML_NS", "q"]
+from lxml import etree
+
+__all__ = ["DSIG_NS", "EDXML_NS", "find_path", "q"]
 
 #: The QCVN 102:2016 namespace (conventional prefix ``edXML``).
 EDXML_NS = "http://www.mic.gov.vn/TBT/QCVN_102_2016"
@@ -13,3 +15,18 @@ DSIG_NS = "http://www.w3.org/2000/09/xmldsig#"
 def q(local: str) -> str:
     """``{EDXML_NS}local``: the Clark name lxml uses."""
     return f"{{{EDXML_NS}}}{local}"
+
+
+def find_path(parent: etree._Element, *tags: str) -> etree._Element | None:
+    """What ``parent.find("a/b/c")`` finds for the tags ``a, b, c`` (the first ``c``
+    under any ``b`` under any ``a``, in document order), without ElementPath's
+    generators: the path is a few steps through a few children each."""
+    first, rest = tags[0], tags[1:]
+    for child in parent:  # cheaper than setting up a tag filter for a few children
+        if child.tag == first:
+            if not rest:
+                return child
+            found = find_path(child, *rest)
+            if found is not None:
+                return found
+    return None

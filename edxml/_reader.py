@@ -17,7 +17,7 @@ from lxml import etree
 
 from edxml._dates import parse_date, parse_timestamp
 from edxml._issues import Issues
-from edxml._names import EDXML_NS
+from edxml._names import EDXML_NS, find_path
 from edxml.codes import BusinessDocType, StatusCode
 from edxml.errors import (
     EdxmlError,
@@ -54,49 +54,59 @@ _FALSE = {"0", "false", "False", "FALSE"}
 
 _PREFIX = "{" + EDXML_NS + "}"
 _SKIP = len(_PREFIX)
+_TRACE_LIST = _PREFIX + "TraceHeaderList"
 
 
 class _Node:
-    """An element with its children indexed by local name, built once on first use.
+    """An element with its EDXML children read once, in one pass, when it is met.
 
-    A package header is read field by field; one pass over the children (filtered
-    to EDXML elements) beats one ElementPath search per field.
+    A child without children of its own is kept as its stripped text; any other
+    child (a container, or a field holding a comment) as a ``_Node`` of its own.
+    The header is a few dozen elements: reading each once beats looking fields up
+    in the tree one by one.
     """
 
-    __slots__ = ("_index", "element")
+    __slots__ = ("element", "fields")
 
-    def __init__(self, element: _Element) -> None:
+    def __init__(self, element: _Element | None) -> None:
         self.element = element
-        self._index: dict[str, list[_Element]] | None = None
-
-    def index(self) -> dict[str, list[_Element]]:
-        found = self._index
-        if found is None:
-            found = {}
-            for child in self.element:
+        fields: dict[str, list[str | _Node]] = {}
+        if element is not None:
+            for child in element:
                 tag = child.tag
-                if not (isinstance(tag, str) and tag.startswith(_PREFIX)):
-                    continue
+                if tag.__class__ is not str or not tag.startswith(_PREFIX):
+                    continue  # a comment, a processing instruction, another namespace
+                value: str | _Node = _Node(child) if len(child) else (child.text or "").strip()
                 local = tag[_SKIP:]
-                bucket = found.get(local)
+                bucket = fields.get(local)
                 if bucket is None:
-                    found[local] = [child]
+                    fields[local] = [value]
                 else:
-                    bucket.append(child)
-            self._index = found
-        return found
+                    bucket.append(value)
+        self.fields = fields
+
+
+#: Where an element is present but empty: a node with no fields.
+_EMPTY = _Node(None)
+
+
+def _as_node(value: str | _Node) -> _Node:
+    return value if isinstance(value, _Node) else _EMPTY
 
 
 def _child(parent: _Node | None, local: str) -> _Node | None:
     if parent is None:
         return None
-    index = parent._index
-    found = (parent.index() if index is None else index).get(local)
-    return _Node(found[0]) if found else None
+    found = parent.fields.get(local)
+    return _as_node(found[0]) if found else None
 
 
 def _children(parent: _Node | None, local: str) -> list[_Node]:
-    return [] if parent is None else [_Node(e) for e in parent.index().get(local, ())]
+    return [] if parent is None else [_as_node(v) for v in parent.fields.get(local, ())]
+
+
+def _texts(parent: _Node | None, local: str) -> list[str]:
+    return [] if parent is None else [_value_text(v) for v in parent.fields.get(local, ())]
 
 
 def _element_text(element: _Element) -> str:
@@ -106,22 +116,30 @@ def _element_text(element: _Element) -> str:
     return "".join(str(t) for t in element.itertext(with_tail=True)).strip()
 
 
-def _all_text(node: _Node) -> str:
-    return _element_text(node.element)
+def _value_text(value: str | _Node) -> str:
+    if isinstance(value, str):
+        return value
+    return "" if value.element is None else _element_text(value.element)
 
 
 def _text(parent: _Node | None, local: str) -> str:
     # The reader's innermost call (about fifty per package): kept to one function.
     if parent is None:
         return ""
-    index = parent._index
-    found = (parent.index() if index is None else index).get(local)
+    found = parent.fields.get(local)
     if not found:
         return ""
-    element = found[0]
-    if not len(element):
-        return (element.text or "").strip()
-    return "".join(str(t) for t in element.itertext(with_tail=True)).strip()
+    value = found[0]
+    if isinstance(value, str):
+        return value
+    return "" if value.element is None else _element_text(value.element)
+
+
+def _trace_list(header: _Element) -> _Node | None:
+    """The header's first ``TraceHeaderList`` (the header's other children are the
+    MessageHeader, read on its own, and the signature)."""
+    found = find_path(header, _TRACE_LIST)
+    return None if found is None else _Node(found)
 
 
 def _convert(text: str, path: str, issues: Issues, convert: Callable[[str], _T], default: _T) -> _T:
@@ -159,28 +177,39 @@ def _timestamp(text: str, path: str, issues: Issues) -> datetime | None:
     return _convert(text, path, issues, lambda t: parse_timestamp(t, path), None)
 
 
+_ORGANIZATION = (
+    "OrganId",
+    "OrganizationInCharge",
+    "OrganName",
+    "OrganAdd",
+    "Email",
+    "Telephone",
+    "Fax",
+    "Website",
+)
+_STAFF = ("Department", "Staff", "Email", "Mobile")
+
+
+def _record(node: _Node, names: tuple[str, ...]) -> list[str]:
+    """The texts of ``names`` under ``node``, in that order (a record of plain fields)."""
+    fields = node.fields
+    texts = []
+    for name in names:
+        found = fields.get(name)
+        if not found:
+            texts.append("")
+        else:
+            value = found[0]
+            texts.append(value if isinstance(value, str) else _value_text(value))
+    return texts
+
+
 def _organization(node: _Node) -> Organization:
-    return Organization(
-        organ_id=_text(node, "OrganId"),
-        organization_in_charge=_text(node, "OrganizationInCharge"),
-        organ_name=_text(node, "OrganName"),
-        organ_add=_text(node, "OrganAdd"),
-        email=_text(node, "Email"),
-        telephone=_text(node, "Telephone"),
-        fax=_text(node, "Fax"),
-        website=_text(node, "Website"),
-    )
+    return Organization(*_record(node, _ORGANIZATION))
 
 
 def _staff(node: _Node | None) -> StaffInfo | None:
-    if node is None:
-        return None
-    return StaffInfo(
-        department=_text(node, "Department"),
-        staff=_text(node, "Staff"),
-        email=_text(node, "Email"),
-        mobile=_text(node, "Mobile"),
-    )
+    return None if node is None else StaffInfo(*_record(node, _STAFF))
 
 
 def _response_for(node: _Node, path: str, issues: Issues) -> ResponseFor:
@@ -248,9 +277,7 @@ def _business(node: _Node | None, issues: Issues) -> Business:
     replacements = tuple(
         ReplacementInfo(
             document_id=_text(item, "DocumentId"),
-            organ_ids=tuple(
-                _all_text(organ) for organ in _children(_child(item, "OrganIdList"), "OrganId")
-            ),
+            organ_ids=tuple(_texts(_child(item, "OrganIdList"), "OrganId")),
         )
         for item in _children(_child(node, "ReplacementInfoList"), "ReplacementInfo")
     )
@@ -279,7 +306,7 @@ def _other_info(node: _Node | None, issues: Issues) -> OtherInfo:
         ),
         page_amount=_optional_int(_text(node, "PageAmount"), f"{path}/PageAmount", issues),
         direction=_flag(_text(node, "Direction"), f"{path}/Direction", issues),
-        appendixes=tuple(_all_text(a) for a in _children(_child(node, "Appendixes"), "Appendix")),
+        appendixes=tuple(_texts(_child(node, "Appendixes"), "Appendix")),
     )
 
 
@@ -292,7 +319,7 @@ def read_document(
     """The document package: its header fields, then ``attachments()`` (read last, so
     problems are recorded in document order; no copy of the package is made to add
     them)."""
-    header, message = _Node(header_element), _Node(message_element)
+    message = _Node(message_element)
     sender_node = _child(message, "From")
     sender = _organization(sender_node) if sender_node is not None else Organization("")
     recipients = tuple(_organization(node) for node in _children(message, "To"))
@@ -300,7 +327,7 @@ def read_document(
     doc_type = _child(message, "DocumentType")
     type_text = _text(doc_type, "Type")
     signer = _child(message, "SignerInfo")
-    traces_node = _child(header, "TraceHeaderList")
+    traces_node = _trace_list(header_element)
     response_for = tuple(
         _response_for(node, f"MessageHeader/ResponseFor[{index}]", issues)
         for index, node in enumerate(_children(message, "ResponseFor"), start=1)
@@ -340,7 +367,7 @@ def read_document(
         steering_type=_optional_int(
             _text(message, "SteeringType"), "MessageHeader/SteeringType", issues
         ),
-        to_places=tuple(_all_text(p) for p in _children(_child(message, "ToPlaces"), "Place")),
+        to_places=tuple(_texts(_child(message, "ToPlaces"), "Place")),
         response_for=response_for,
         trace_headers=_trace_headers(traces_node, issues),
         business=_business(_child(traces_node, "Bussiness"), issues),
@@ -352,7 +379,7 @@ def read_status(
     header_element: _Element, message_element: _Element, issues: Issues
 ) -> StatusPackage:
     """The status package. An absent or unknown StatusCode raises in every mode."""
-    header, message = _Node(header_element), _Node(message_element)
+    message = _Node(message_element)
     sender_node = _child(message, "From")
     sender = _organization(sender_node) if sender_node is not None else Organization("")
     response_node = _child(message, "ResponseFor")
@@ -379,5 +406,5 @@ def read_status(
         description=_text(message, "Description"),
         timestamp=timestamp,
         staff_info=_staff(_child(message, "StaffInfo")),
-        trace_headers=_trace_headers(_child(header, "TraceHeaderList"), issues),
+        trace_headers=_trace_headers(_trace_list(header_element), issues),
     )

@@ -8,6 +8,7 @@ timestamps are aware datetimes (EDXML writes them in Vietnam time).
 
 from __future__ import annotations
 
+import binascii
 import hashlib
 import mimetypes
 import uuid
@@ -261,6 +262,59 @@ class Attachment:
     def reference(self) -> ManifestReference:
         """The manifest entry ``build`` writes for this attachment."""
         return ManifestReference(self.content_id, self.name, self.content_type, self.description)
+
+
+class _EncodedAttachment(Attachment):
+    """An attachment read from a package, its base64 already checked but decoded only
+    when ``data`` is first read (a router never reads it).
+
+    The ``data`` slot stays unset until then: reading it reaches ``__getattr__``,
+    which decodes once and fills the slot. Equal to (and hashed as) the
+    :class:`Attachment` with the same fields; ``repr`` and ``dataclasses.replace``
+    behave as for an ``Attachment``.
+    """
+
+    __slots__ = ("_encoded",)
+
+    def __getattr__(self, name: str) -> bytes:
+        if name != "data":
+            raise AttributeError(name)
+        data = binascii.a2b_base64(object.__getattribute__(self, "_encoded"))
+        object.__setattr__(self, "data", data)
+        return data
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Attachment):
+            return NotImplemented
+        return _fields_of(self) == _fields_of(other)
+
+    def __hash__(self) -> int:
+        return hash(_fields_of(self))
+
+    def __repr__(self) -> str:
+        return repr(Attachment(*_fields_of(self)[:4]))  # ``data`` is not in the repr
+
+
+def _fields_of(attachment: Attachment) -> tuple[str, str, str, str, bytes]:
+    a = attachment
+    return (a.content_id, a.name, a.description, a.content_type, a.data)
+
+
+def encoded_attachment(
+    content_id: str, name: str, description: str, content_type: str, encoded: str
+) -> Attachment:
+    """An :class:`Attachment` whose ``data`` is ``encoded`` (valid, padded base64 with
+    no whitespace, already checked), decoded when first read."""
+    attachment = object.__new__(_EncodedAttachment)
+    for field_name, value in (
+        ("content_id", content_id),
+        ("name", name),
+        ("description", description),
+        ("content_type", content_type),
+        ("_encoded", encoded),
+    ):
+        object.__setattr__(attachment, field_name, value)
+    return attachment
 
 
 @dataclass(frozen=True, slots=True)

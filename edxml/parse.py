@@ -4,7 +4,8 @@ Steps, each refusing with a named error: size limit; stray bytes before the XML
 (tolerant: skipped and reported); the hardened parse (no DTD, no entities, no
 network, depth limit; tolerant: undeclared namespace prefixes recovered and
 reported); the root and envelope; the header read into the model; attachments
-decoded and linked to the manifest; the semantic rules; the shipped XSD.
+checked (decoded when first read) and linked to the manifest; the semantic
+rules; the shipped XSD.
 
 Strict mode raises the first semantic problem's error, else a
 :class:`~edxml.errors.SchemaError` with every XSD problem. Tolerant mode returns
@@ -18,7 +19,7 @@ from typing import Literal
 from lxml import etree
 
 from edxml._issues import Issues
-from edxml._names import DSIG_NS, EDXML_NS, q
+from edxml._names import DSIG_NS, EDXML_NS, find_path, q
 from edxml._reader import read_document, read_status
 from edxml._schema import schema_problems
 from edxml._xmlsafe import refuse_wide_encodings, safe_fromstring
@@ -41,6 +42,13 @@ __all__ = ["detect_kind", "parse", "parse_tree", "sender_code_of", "signature_in
 _Element = etree._Element
 _BOM = b"\xef\xbb\xbf"
 _STATUS_CODE = q("StatusCode")
+_ROOT = q("edXML")
+_ENVELOPE, _HEADER, _BODY, _MESSAGE = (
+    q("edXMLEnvelope"),
+    q("edXMLHeader"),
+    q("edXMLBody"),
+    q("MessageHeader"),
+)
 _SIGNATURE_TAGS = (f"{{{DSIG_NS}}}Signature", q("Signature"), "Signature")
 
 
@@ -91,13 +99,14 @@ def _read_tree(
 ) -> ParseResult:
     header, message = _envelope(root)
     kind: Literal["document", "status"] = (
-        "status" if message.find(_STATUS_CODE) is not None else "document"
+        # A tag filter set up in C: the MessageHeader of a document has twenty children.
+        "status" if next(message.iterchildren(_STATUS_CODE), None) is not None else "document"
     )
     package: DocumentPackage | StatusPackage
     if kind == "status":
         package = read_status(header, message, issues)
     else:
-        envelope_body = root.find(f"{q('edXMLEnvelope')}/{q('edXMLBody')}")
+        envelope_body = find_path(root, _ENVELOPE, _BODY)
         package = read_document(
             header,
             message,
@@ -187,17 +196,17 @@ def _adopt_edxml_prefix(root: _Element) -> None:
 
 
 def _envelope(root: _Element) -> tuple[_Element, _Element]:
-    if root.tag != q("edXML"):
+    if root.tag != _ROOT:
         namespace = etree.QName(root).namespace
         if etree.QName(root).localname == "edXML":
             raise NotEdxmlError(
                 f"the root <edXML> is in the namespace {namespace!r}, not {EDXML_NS!r}"
             )
         raise NotEdxmlError(f"the root element is <{etree.QName(root).localname}>, not <edXML>")
-    header = root.find(f"{q('edXMLEnvelope')}/{q('edXMLHeader')}")
+    header = find_path(root, _ENVELOPE, _HEADER)
     if header is None:
         raise NotEdxmlError("no edXMLEnvelope/edXMLHeader under the root")
-    message = header.find(q("MessageHeader"))
+    message = find_path(header, _MESSAGE)
     if message is None:
         raise MissingFieldError("edXMLHeader/MessageHeader")
     return header, message

@@ -38,7 +38,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from lxml import etree
 from signxml.processor import XMLSignatureProcessor
 
-from signing._xml import DSIG_NS
+from signing._xml import DSIG_NS, find_path
 from signing.errors import (
     DigestMismatchError,
     MalformedSignatureError,
@@ -64,6 +64,12 @@ _KEY_VALUES = frozenset({f"{_DS}KeyValue", "{http://www.w3.org/2009/xmldsig11#}D
 _OUTSIDE = (etree.Comment, etree.ProcessingInstruction, f"{_EXC_NS}*", *_KEY_VALUES)
 _METHODS = frozenset({SignatureAlgorithm.RSA_SHA256, SignatureAlgorithm.ECDSA_SHA256})
 _SCHEMA_LOCK = threading.Lock()
+_SIGNED_INFO, _SIGNATURE_VALUE, _REFERENCE, _DIGEST_VALUE = (
+    f"{_DS}SignedInfo",
+    f"{_DS}SignatureValue",
+    f"{_DS}Reference",
+    f"{_DS}DigestValue",
+)
 
 
 _MAX_SHAPES = 1024
@@ -81,11 +87,11 @@ class SignatureParts:
 def signature_parts(signature: etree._Element) -> SignatureParts | None:
     """``SignedInfo``, ``SignatureValue`` and the reference's ``DigestValue`` (the first
     of each where XML-DSig puts them), or None when one is missing."""
-    signed_info = signature.find(f"{_DS}SignedInfo")
-    value = signature.find(f"{_DS}SignatureValue")
+    signed_info = find_path(signature, _SIGNED_INFO)
+    value = find_path(signature, _SIGNATURE_VALUE)
     if signed_info is None or value is None:
         return None
-    digest = signed_info.find(f"{_DS}Reference/{_DS}DigestValue")
+    digest = find_path(signed_info, _REFERENCE, _DIGEST_VALUE)
     return None if digest is None else SignatureParts(signed_info, value, digest)
 
 
@@ -169,6 +175,11 @@ def _check_schema(signature: etree._Element) -> None:
     raise MalformedSignatureError(f"signature cannot be read: {last}")
 
 
+#: Stateless parameter objects, made once.
+_PKCS1, _SHA256 = padding.PKCS1v15(), hashes.SHA256()
+_ECDSA = ec.ECDSA(_SHA256)
+
+
 @functools.lru_cache(maxsize=2048)
 def _public_key(cert: x509.Certificate) -> CertificatePublicKeyTypes:
     """Loaded once per certificate: an agency signs many packages with one key."""
@@ -186,7 +197,7 @@ def _check_value(
                     "signature cannot be read: the certificate's key does not match "
                     "the signature method rsa-sha256"
                 )
-            key.verify(value, signed_info, padding.PKCS1v15(), hashes.SHA256())
+            key.verify(value, signed_info, _PKCS1, _SHA256)
             return
         if not isinstance(key, ec.EllipticCurvePublicKey):
             raise MalformedSignatureError(
@@ -201,7 +212,7 @@ def _check_value(
             )
         r = int.from_bytes(value[:width], "big")
         s = int.from_bytes(value[width:], "big")
-        key.verify(encode_dss_signature(r, s), signed_info, ec.ECDSA(hashes.SHA256()))
+        key.verify(encode_dss_signature(r, s), signed_info, _ECDSA)
     except InvalidSignature:
         raise SignatureValueError() from None
 

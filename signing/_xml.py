@@ -18,6 +18,7 @@ __all__ = [
     "DSIG_NS",
     "EDXML_NS",
     "find_header",
+    "find_path",
     "find_signatures",
     "internal_parser",
     "parse_package",
@@ -39,7 +40,23 @@ def internal_parser() -> etree.XMLParser:
 
 
 _DSIG_SIGNATURE = f"{{{DSIG_NS}}}Signature"
-_HEADER_PATH = f"{{{EDXML_NS}}}edXMLEnvelope/{{{EDXML_NS}}}edXMLHeader"
+_ENVELOPE = f"{{{EDXML_NS}}}edXMLEnvelope"
+_HEADER = f"{{{EDXML_NS}}}edXMLHeader"
+
+
+def find_path(parent: etree._Element, *tags: str) -> etree._Element | None:
+    """What ``parent.find("a/b/c")`` finds for the tags ``a, b, c`` (the first ``c``
+    under any ``b`` under any ``a``, in document order), without ElementPath's
+    generators: the path is a few steps through a few children each."""
+    first, rest = tags[0], tags[1:]
+    for child in parent:  # cheaper than setting up a tag filter for a few children
+        if child.tag == first:
+            if not rest:
+                return child
+            found = find_path(child, *rest)
+            if found is not None:
+                return found
+    return None
 
 
 def parse_package(data: bytes, limits: Limits | None = None) -> etree._Element:
@@ -54,7 +71,7 @@ def find_header(root: etree._Element) -> etree._Element:
         raise MalformedSignatureError(
             f"the root element is {root.tag!r}, not the EDXML root {{{EDXML_NS}}}edXML"
         )
-    header = root.find(_HEADER_PATH)
+    header = find_path(root, _ENVELOPE, _HEADER)
     if header is None:
         raise MalformedSignatureError("the package has no edXMLEnvelope/edXMLHeader")
     return header

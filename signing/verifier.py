@@ -58,6 +58,7 @@ from signing._xml import (
     DSIG_NS,
     EDXML_NS,
     find_header,
+    find_path,
     find_signatures,
     internal_parser,
     parse_package,
@@ -310,13 +311,19 @@ def _rsa_bits(cert: x509.Certificate) -> int | None:
 
 
 _E = f"{{{EDXML_NS}}}"
-_SENDER_PATH = f"{_E}edXMLEnvelope/{_E}edXMLHeader/{_E}MessageHeader/{_E}From/{_E}OrganId"
+_SENDER_PATH = (
+    f"{_E}edXMLEnvelope",
+    f"{_E}edXMLHeader",
+    f"{_E}MessageHeader",
+    f"{_E}From",
+    f"{_E}OrganId",
+)
 
 
 def _sender_of(root: etree._Element) -> str | None:
     """``From/OrganId`` of the signed root, stripped; None when absent or empty (the
     same answer as ``signing.signer.sender_code_in``, without climbing to the root)."""
-    organ = root.find(_SENDER_PATH)
+    organ = find_path(root, *_SENDER_PATH)
     code = "" if organ is None else (organ.text or "").strip()
     return code or None
 
