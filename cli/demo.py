@@ -23,9 +23,9 @@ from pathlib import Path
 
 import click
 
-from agency_client import DemoResult, register_agencies, run_demo
 from bus import EmbeddedStack, Settings, configure_logging, running_bus
 from cli.options import current_settings, home_option, quiet_driver
+from demo import DemoResult, register_agencies, run_demo
 
 __all__ = ["COMMANDS"]
 

@@ -21,7 +21,7 @@ from cli.options import EXIT_NOT_VERIFIED, current_settings, home_option
 from cli.render import echo_json
 from signing import CredentialError, NoteVerifier, load_log_verifier
 
-__all__ = ["COMMANDS", "evidence_group"]
+__all__ = ["COMMANDS"]
 
 
 @click.group("evidence")

@@ -37,7 +37,7 @@ from cli.render import echo_json, to_jsonable
 from edxml import DocumentPackage, StatusCode
 from gateway import Custody, CustodyResult, System
 
-__all__ = ["COMMANDS", "inbox", "report", "send"]
+__all__ = ["COMMANDS"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -37,7 +37,7 @@ from cli.options import EXIT_NOT_VERIFIED, current_settings, home_option, json_o
 from cli.render import echo_json, table
 from signing import TransparencyError, load_log_verifier, open_checkpoint
 
-__all__ = ["COMMANDS", "log_group"]
+__all__ = ["COMMANDS"]
 
 
 

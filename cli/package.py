@@ -31,7 +31,7 @@ from edxml import (
     parse,
 )
 
-__all__ = ["COMMANDS", "EXIT_DEVIATIONS", "EXIT_UNREADABLE", "describe", "show", "validate"]
+__all__ = ["COMMANDS"]
 
 #: ``edx validate``: every file reads, some depart from the standard.
 EXIT_DEVIATIONS = 1
@@ -114,7 +114,7 @@ def _verdict_line(verdict: dict[str, Any]) -> str:
     return f"{path}: {len(deviations)} {noun} ({summary}): {codes}"
 
 
-def describe(result: ParseResult) -> dict[str, Any]:
+def _describe(result: ParseResult) -> dict[str, Any]:
     """The JSON view of a parsed package (the contract of ``edx show --json``)."""
     package = result.package
     view: dict[str, Any] = {
@@ -240,7 +240,7 @@ def show(file: Path, as_json: bool, strict: bool, agency_pattern: str | None) ->
         limits=Limits(),
         agency_pattern=_pattern(agency_pattern),
     )
-    view = describe(result)
+    view = _describe(result)
     if as_json:
         echo_json(view)
     else:

@@ -35,7 +35,7 @@ from bus import track as track_query
 from cli.options import EXIT_NOT_VERIFIED, current_settings, home_option
 from cli.render import echo_json, table
 
-__all__ = ["COMMANDS", "replay", "status", "track", "trail"]
+__all__ = ["COMMANDS"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 

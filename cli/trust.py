@@ -25,7 +25,7 @@ from signing import (
     Verifier,
 )
 
-__all__ = ["COMMANDS", "sign", "verify"]
+__all__ = ["COMMANDS"]
 
 
 

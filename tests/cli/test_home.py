@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from bus.store import create_store_engine, ingest, upgrade
 from cli.main import cli
 from signing import DevPki
+from tests.cli.test_tracking import track_province_directive
 from tests.signing._packages import document
-from tests.tracker.factory import DIRECTIVE, EventLog, province_directive
+from tests.tracker.factory import DIRECTIVE
 
 H41 = "000.00.00.H41"
 H44 = "000.00.24.H44"
@@ -113,16 +113,8 @@ def test_status_and_track_read_the_tracker_of_the_named_home(
     tmp_path: Path, env: dict[str, str]
 ) -> None:
     full, empty = tmp_path / "full", tmp_path / "empty"
-    url = f"sqlite:///{full / 'tracker.db'}"
     full.mkdir()
-    upgrade(url)
-    engine = create_store_engine(url)
-    try:
-        log = EventLog()
-        log.add(*province_directive())
-        ingest(engine, log.records, group="edx-tracker")
-    finally:
-        engine.dispose()
+    track_province_directive(f"sqlite:///{full / 'tracker.db'}")
     tracked = _edx("--home", full, "track", "--json", env=env)
     assert tracked.exit_code == 0, tracked.output
     assert [d["document_id"] for d in json.loads(tracked.stdout)] == [DIRECTIVE]
