@@ -7,7 +7,9 @@ the operator's way to write it. Each is a thin call into :mod:`bus.directory`.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -126,13 +128,18 @@ def list_agencies(
     )
 
 
+def _change_state(
+    code: str, bootstrap: str | None, change: Callable[[Settings, str], Coroutine[Any, Any, Agency]]
+) -> Agency:
+    return asyncio.run(change(_settings(bootstrap), code))
+
+
 @agency.command("suspend")
 @click.argument("code")
 @_common
 def suspend(code: str, bootstrap: str | None) -> None:
     """Suspend agency CODE: the router refuses its packages and packages to it."""
-    settings = _settings(bootstrap)
-    suspended = asyncio.run(suspend_agency(settings, code))
+    suspended = _change_state(code, bootstrap, suspend_agency)
     click.echo(f"suspended {suspended.code}: {suspended.name}")
 
 
@@ -141,8 +148,7 @@ def suspend(code: str, bootstrap: str | None) -> None:
 @_common
 def reinstate(code: str, bootstrap: str | None) -> None:
     """Make a suspended agency CODE active again."""
-    settings = _settings(bootstrap)
-    active = asyncio.run(reinstate_agency(settings, code))
+    active = _change_state(code, bootstrap, reinstate_agency)
     click.echo(f"reinstated {active.code}: {active.name}")
 
 
