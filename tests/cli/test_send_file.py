@@ -116,3 +116,23 @@ def test_file_and_built_fields_do_not_mix(home: Path, tmp_path: Path) -> None:
     result = _send(home, package, "--subject", "two subjects")
     assert result.exit_code == 2
     assert "--file sends the package as it is" in result.output
+
+
+def test_a_field_package_that_cannot_be_brought_into_the_strict_form_is_refused(
+    home: Path, samples_dir: Path
+) -> None:
+    field = samples_dir / "gateway" / "unsigned-three-attachments.edxml"
+    env = {"EDX_HOME": "", "EDX_PKI": "", "EDX_CONFIG": "", "EDX_BOOTSTRAP": "127.0.0.1:9"}
+    args = ["--home", str(home), "send", "--from", "vxp.saas.03", "--file", str(field)]
+    result = CliRunner().invoke(cli, args, env=env)
+    assert result.exit_code == 1
+    assert "strict form" in result.stderr
+    assert "invalid-agency-code" in result.stderr
+    assert not (home / "outbox").exists()
+
+
+def test_a_status_package_is_sent_with_edx_report(home: Path, samples_dir: Path) -> None:
+    result = _send(home, samples_dir / "vxp-sdk" / "status.edxml")
+    assert result.exit_code == 2
+    assert "edx report sends statuses" in result.output
+    assert not (home / "outbox").exists()
