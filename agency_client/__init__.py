@@ -11,7 +11,6 @@ from agency_client._inbox_store import QuarantinedPackage
 from agency_client.checkpoints import CheckpointWatcher, LogRewrittenError, WatchedCheckpoint
 from agency_client.clerk import SendOutcome, read_inbox, report_status, send_document
 from agency_client.client import REPORTABLE_STATUSES, AgencyClient
-from agency_client.demo import DemoResult, register_agencies, run_demo
 from agency_client.errors import (
     ClientError,
     ClientNotStartedError,
@@ -36,7 +35,6 @@ __all__ = [
     "ClientError",
     "ClientNotStartedError",
     "DeliveryTimeoutError",
-    "DemoResult",
     "DuplicateDocumentError",
     "Inbox",
     "InboxItem",
@@ -58,8 +56,6 @@ __all__ = [
     "UnknownDocumentError",
     "WatchedCheckpoint",
     "read_inbox",
-    "register_agencies",
     "report_status",
-    "run_demo",
     "send_document",
 ]

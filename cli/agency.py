@@ -7,8 +7,9 @@ the operator's way to write it. Each is a thin call into :mod:`bus.directory`.
 from __future__ import annotations
 
 import asyncio
-import logging
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -17,35 +18,24 @@ from bus import (
     AgencyDirectory,
     Settings,
     certificate_fingerprints,
-    load_settings,
     publish_agency,
     reinstate_agency,
     suspend_agency,
 )
+from cli.options import bootstrap_option, current_settings, home_option, quiet_driver
 from cli.render import echo_json, table
 
 __all__ = ["COMMANDS"]
 
 
-def _settings(home: Path | None, bootstrap: str | None) -> Settings:
-    # A one-shot command reports a failure as one named error, not the driver's log.
-    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
-    return load_settings(home=home, bootstrap=bootstrap)
+def _settings(bootstrap: str | None) -> Settings:
+    quiet_driver()
+    return current_settings(bootstrap=bootstrap)
 
 
 def _common(command: click.decorators.FC) -> click.decorators.FC:
-    command = click.option(
-        "--bootstrap",
-        default=None,
-        metavar="HOST:PORT",
-        help="Kafka bootstrap servers (EDX_BOOTSTRAP).",
-    )(command)
-    return click.option(
-        "--home",
-        type=click.Path(file_okay=False, path_type=Path),
-        default=None,
-        help="State directory (EDX_HOME, default ./.edx).",
-    )(command)
+    command = bootstrap_option(command)
+    return home_option(command)
 
 
 def _row(agency: Agency) -> list[object]:
@@ -93,11 +83,10 @@ def add(
     name: str,
     certs: tuple[Path, ...],
     as_json: bool,
-    home: Path | None,
     bootstrap: str | None,
 ) -> None:
     """Register (or update) agency CODE named NAME, and create its inbox."""
-    settings = _settings(home, bootstrap)
+    settings = _settings(bootstrap)
     fingerprints = [fp for path in certs for fp in certificate_fingerprints(path)]
     record = Agency.new(code, name, cert_fingerprints=fingerprints, pattern=settings.agency_pattern)
     published = asyncio.run(publish_agency(settings, record))
@@ -120,11 +109,10 @@ def list_agencies(
     level: int | None,
     under: str | None,
     as_json: bool,
-    home: Path | None,
     bootstrap: str | None,
 ) -> None:
     """List the agencies of the directory."""
-    settings = _settings(home, bootstrap)
+    settings = _settings(bootstrap)
     directory = asyncio.run(AgencyDirectory.load(settings))
     agencies = directory.under(under) if under else directory.all()
     if level is not None:
@@ -140,23 +128,27 @@ def list_agencies(
     )
 
 
+def _change_state(
+    code: str, bootstrap: str | None, change: Callable[[Settings, str], Coroutine[Any, Any, Agency]]
+) -> Agency:
+    return asyncio.run(change(_settings(bootstrap), code))
+
+
 @agency.command("suspend")
 @click.argument("code")
 @_common
-def suspend(code: str, home: Path | None, bootstrap: str | None) -> None:
+def suspend(code: str, bootstrap: str | None) -> None:
     """Suspend agency CODE: the router refuses its packages and packages to it."""
-    settings = _settings(home, bootstrap)
-    suspended = asyncio.run(suspend_agency(settings, code))
+    suspended = _change_state(code, bootstrap, suspend_agency)
     click.echo(f"suspended {suspended.code}: {suspended.name}")
 
 
 @agency.command("reinstate")
 @click.argument("code")
 @_common
-def reinstate(code: str, home: Path | None, bootstrap: str | None) -> None:
+def reinstate(code: str, bootstrap: str | None) -> None:
     """Make a suspended agency CODE active again."""
-    settings = _settings(home, bootstrap)
-    active = asyncio.run(reinstate_agency(settings, code))
+    active = _change_state(code, bootstrap, reinstate_agency)
     click.echo(f"reinstated {active.code}: {active.name}")
 
 

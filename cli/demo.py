@@ -14,7 +14,7 @@ offsets (the tracker and router databases, the outboxes) is moved aside to
 from __future__ import annotations
 
 import asyncio
-import logging
+import contextlib
 import shutil
 import time
 from collections.abc import Callable
@@ -23,8 +23,9 @@ from pathlib import Path
 
 import click
 
-from agency_client import DemoResult, register_agencies, run_demo
-from bus import EmbeddedStack, Settings, configure_logging, load_settings, running_bus
+from bus import EmbeddedStack, Settings, configure_logging, running_bus
+from cli.options import current_settings, home_option, quiet_driver
+from demo import DemoResult, register_agencies, run_demo
 
 __all__ = ["COMMANDS"]
 
@@ -71,7 +72,8 @@ def _progress_printer() -> Callable[[str], None]:
 
 
 def _show(ctx: click.Context, *args: str) -> None:
-    """Run another edx command (``track``, ``status``, ``trail``) and print its output."""
+    """Run another edx command (``track``, ``status``, ``trail``) on this run's settings
+    (its context is a child of this one) and print its output."""
     root = ctx.find_root().command
     assert isinstance(root, click.Group)
     command = root.get_command(ctx, args[0])
@@ -79,7 +81,11 @@ def _show(ctx: click.Context, *args: str) -> None:
         click.echo(f"(edx {args[0]} is not available in this installation)")
         return
     click.echo(f"\n$ edx {' '.join(args)}")
-    command.main(args=list(args[1:]), prog_name=f"edx {args[0]}", standalone_mode=False)
+    with (
+        contextlib.suppress(click.exceptions.Exit),
+        command.make_context(args[0], list(args[1:]), parent=ctx) as shown,
+    ):
+        command.invoke(shown)
 
 
 @click.command("demo")
@@ -90,6 +96,7 @@ def _show(ctx: click.Context, *args: str) -> None:
     show_default=True,
     help="Seconds each step may take before the demo gives up.",
 )
+@home_option
 @click.pass_context
 def demo(ctx: click.Context, timeout: float) -> None:
     """Run a signed four-level exchange between 14 agencies and show its tracking.
@@ -99,11 +106,11 @@ def demo(ctx: click.Context, timeout: float) -> None:
     recipients answer with statuses (one refuses, one is late).
     """
     progress = _progress_printer()
-    settings = load_settings()
+    settings = current_settings()
     configure_logging(settings, level="WARNING")
     # The client narrates its feature probes (e.g. a broker without idempotent
     # producers) as errors; the demo's own failures surface as named errors.
-    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    quiet_driver()
     bootstrap = running_bus(settings)
     if bootstrap is not None:
         click.echo(f"using the embedded bus running at {bootstrap} (edx up)")

@@ -16,21 +16,12 @@ from pathlib import Path
 import click
 from cryptography import x509
 
-from bus import export_evidence, load_settings, verify_evidence
+from bus import export_evidence, verify_evidence
+from cli.options import EXIT_NOT_VERIFIED, current_settings, home_option
 from cli.render import echo_json
 from signing import CredentialError, NoteVerifier, load_log_verifier
 
-__all__ = ["COMMANDS", "evidence_group"]
-
-#: Exit status when a bundle does not verify (cli.main.EXIT_NOT_VERIFIED).
-_EXIT_NOT_VERIFIED = 3
-
-_home_option = click.option(
-    "--home",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="State directory (EDX_HOME, default ./.edx).",
-)
+__all__ = ["COMMANDS"]
 
 
 @click.group("evidence")
@@ -43,10 +34,10 @@ def evidence_group() -> None:
 @click.option(
     "--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="FILE.zip"
 )
-@_home_option
-def evidence_export(document_id: str, out: Path, home: Path | None) -> None:
+@home_option
+def evidence_export(document_id: str, out: Path) -> None:
     """Write the evidence bundle of DOCUMENT_ID to --out."""
-    exported = asyncio.run(export_evidence(load_settings(home=home), document_id, out))
+    exported = asyncio.run(export_evidence(current_settings(), document_id, out))
     click.echo(
         f"{exported.path}: {exported.packages} package(s) ({exported.refused} refused), "
         f"proven in the checkpoint of {exported.tree_size} leaves"
@@ -78,12 +69,12 @@ def _anchors(path: Path) -> list[x509.Certificate]:
     help="The log's note verifier key (default $EDX_PKI/log/note.pub).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
-@_home_option
+@home_option
 def evidence_verify(
-    bundle: Path, trust: Path | None, log_key: Path | None, as_json: bool, home: Path | None
+    bundle: Path, trust: Path | None, log_key: Path | None, as_json: bool
 ) -> None:
     """Check BUNDLE offline against the trust anchors and the log's key."""
-    settings = load_settings(home=home)
+    settings = current_settings()
     verifier = (
         NoteVerifier.from_string(log_key.read_text(encoding="ascii"))
         if log_key is not None
@@ -116,7 +107,7 @@ def evidence_verify(
         verdict = "verified" if report.ok else "NOT verified"
         click.echo(f"{report.document_id}: {verdict}")
     if not report.ok:
-        raise click.exceptions.Exit(_EXIT_NOT_VERIFIED)
+        raise click.exceptions.Exit(EXIT_NOT_VERIFIED)
 
 
 COMMANDS = [evidence_group]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -19,9 +18,12 @@ from typing import Any, TypeVar
 import click
 
 from agency_client import (
+    AgencyClient,
+    DeliveryTimeoutError,
     InboxItem,
     IncomingDocument,
     IncomingStatus,
+    Outbox,
     OutboxEntry,
     RejectionNotice,
     SendOutcome,
@@ -29,29 +31,28 @@ from agency_client import (
     report_status,
     send_document,
 )
-from bus import load_settings
+from bus import Settings, content_digest, make_verifier
+from cli.options import current_settings, home_option, quiet_driver, read_input
 from cli.render import echo_json, to_jsonable
-from edxml import StatusCode
+from edxml import DocumentPackage, StatusCode
+from gateway import Custody, CustodyResult, System
 
-__all__ = ["COMMANDS", "inbox", "report", "send"]
+__all__ = ["COMMANDS"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _credentials(command: F) -> F:
-    """``--key``/``--cert``: the agency's key and certificate, if not in $EDX_PKI."""
+    """``--key``/``--cert``: the agency's key and certificate, if not in $EDX_PKI;
+    ``--home``: the state directory holding the agency's outbox and inbox stores."""
     path = click.Path(path_type=Path, dir_okay=False, exists=True)
+    command = home_option(command)
     command = click.option(
         "--cert", "cert_path", type=path, help="Certificate (default: $EDX_PKI/agencies/CODE/)."
     )(command)
     return click.option(
         "--key", "key_path", type=path, help="Private key (default: $EDX_PKI/agencies/CODE/)."
     )(command)
-
-
-def _quiet_driver() -> None:
-    """The Kafka driver logs every reconnect attempt; a clerk gets one line instead."""
-    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
 
 
 def _codes(value: str) -> list[str]:
@@ -78,12 +79,74 @@ def _sent_json(outcome: SendOutcome) -> dict[str, Any]:
     }
 
 
+def _take_file(settings: Settings, path: Path, sender: str, key_paths: tuple[Path, Path] | None,
+               ) -> CustodyResult:
+    """A package office software built, made ready to send as ``sender``.
+
+    Signed: it must verify for ``sender`` and then goes byte for byte. Unsigned:
+    a strict package is signed; one that reads only tolerantly is rebuilt in the
+    strict form (what changed is reported) or refused with the reason. The rules
+    are the gateway's custody, so a package the gateway accepts is one this accepts.
+    """
+    custody = Custody(
+        settings,
+        make_verifier(settings),
+        key_paths=None if key_paths is None else (lambda _agency: key_paths),
+    )
+    acting = System(system_id=f"edx send --from {sender}", agencies=frozenset({sender}))
+    taken = custody.take(read_input(path), acting)
+    if not isinstance(taken.package, DocumentPackage):
+        raise click.UsageError(f"{path} is a status package: edx report sends statuses")
+    return taken
+
+
+async def _send_taken(
+    settings: Settings, sender: str, taken: CustodyResult, wait: float, **client_options: Any
+) -> SendOutcome:
+    """Keep the package in ``sender``'s outbox, then publish it (or leave it for later)."""
+    package = taken.package
+    assert isinstance(package, DocumentPackage)
+    outbox = Outbox(settings.outbox_path(sender))
+    try:
+        outbox.add_document(
+            package.document_id,
+            taken.data,
+            content_digest(taken.data),
+            [r.organ_id for r in package.recipients],
+        )
+    finally:
+        outbox.close()
+    async with AgencyClient(settings, sender, connect_later=True, **client_options) as client:
+        await client.resubmit_due()
+        delivered = False
+        if wait > 0:
+            try:
+                await client.wait_delivered(package.document_id, wait)
+                delivered = True
+            except DeliveryTimeoutError:
+                delivered = False
+        return SendOutcome(package.document_id, client.sent(package.document_id), delivered)
+
+
+def _required_without_file(given: dict[str, str | None]) -> dict[str, str]:
+    missing = [f"--{name}" for name, value in given.items() if not value]
+    if missing:
+        raise click.UsageError(f"give --file PACKAGE, or {', '.join(missing)}")
+    return {name: value for name, value in given.items() if value}
+
+
 @click.command()
 @click.option("--from", "sender", required=True, metavar="CODE", help="The sending agency.")
-@click.option("--to", "to", required=True, metavar="CODE[,CODE...]", help="Recipient agencies.")
-@click.option("--subject", required=True, help="The abstract (trích yếu).")
-@click.option("--number", required=True, help="Document number (số).")
-@click.option("--notation", required=True, help="Notation (ký hiệu), e.g. UBND-VP.")
+@click.option(
+    "--file",
+    "package_file",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True, allow_dash=True),
+    help="Send this EDXML package (built by office software) instead of building one.",
+)
+@click.option("--to", "to", metavar="CODE[,CODE...]", help="Recipient agencies.")
+@click.option("--subject", help="The abstract (trích yếu).")
+@click.option("--number", help="Document number (số).")
+@click.option("--notation", help="Notation (ký hiệu), e.g. UBND-VP.")
 @click.option(
     "--attach",
     "attachments",
@@ -105,10 +168,11 @@ def _sent_json(outcome: SendOutcome) -> dict[str, Any]:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def send(
     sender: str,
-    to: str,
-    subject: str,
-    number: str,
-    notation: str,
+    package_file: Path | None,
+    to: str | None,
+    subject: str | None,
+    number: str | None,
+    notation: str | None,
     attachments: tuple[Path, ...],
     due: datetime | None,
     content: str,
@@ -118,30 +182,53 @@ def send(
     cert_path: Path | None,
     as_json: bool,
 ) -> None:
-    """Sign a document and send it; it stays in the outbox until every 01 is back."""
-    _quiet_driver()
-    outcome = asyncio.run(
-        send_document(
-            load_settings(),
-            sender,
-            _codes(to),
-            number=number,
-            notation=notation,
-            subject=subject,
-            attachments=attachments,
-            due_date=due.date() if due else None,
-            content=content,
-            signer_name=signer_name,
-            wait=wait,
-            key_path=key_path,
-            cert_path=cert_path,
+    """Sign a document and send it; it stays in the outbox until every 01 is back.
+
+    With --file, the package is read strictly (one that reads only tolerantly is
+    rebuilt in the strict form, or refused with the reason), signed unless it
+    carries a signature, which must then verify for --from.
+    """
+    quiet_driver()
+    settings = current_settings()
+    changes: tuple[str, ...] = ()
+    if package_file is not None:
+        built = {"to": to, "subject": subject, "number": number, "notation": notation}
+        if any(built.values()) or attachments or due or content or signer_name:
+            raise click.UsageError("--file sends the package as it is: drop the other fields")
+        key_paths = None if key_path is None or cert_path is None else (key_path, cert_path)
+        taken = _take_file(settings, package_file, sender, key_paths)
+        changes = taken.changes
+        outcome = asyncio.run(
+            _send_taken(settings, sender, taken, wait, key_path=key_path, cert_path=cert_path)
         )
-    )
+    else:
+        fields = _required_without_file(
+            {"to": to, "subject": subject, "number": number, "notation": notation}
+        )
+        outcome = asyncio.run(
+            send_document(
+                settings,
+                sender,
+                _codes(fields["to"]),
+                number=fields["number"],
+                notation=fields["notation"],
+                subject=fields["subject"],
+                attachments=attachments,
+                due_date=due.date() if due else None,
+                content=content,
+                signer_name=signer_name,
+                wait=wait,
+                key_path=key_path,
+                cert_path=cert_path,
+            )
+        )
     if as_json:
-        echo_json(_sent_json(outcome))
+        echo_json({**_sent_json(outcome), "normalised": list(changes)})
         return
     entry = outcome.entry
     click.echo(outcome.document_id)
+    for change in changes:
+        click.echo(f"normalised: {change}")
     if outcome.delivered:
         click.echo(f"delivered: 01 from all {len(entry.recipients)} recipients")
     elif entry.submit_count == 0:
@@ -248,13 +335,14 @@ def inbox(
     as_json: bool,
 ) -> None:
     """Show what arrived for an agency; each package shown is answered 01 automatically."""
-    _quiet_driver()
+    quiet_driver()
     collected: list[dict[str, Any]] = []
     shown = [0]
+    current = current_settings()
 
     async def run() -> None:
         async for item in read_inbox(
-            load_settings(),
+            current,
             agency,
             follow=follow,
             idle_timeout=wait,
@@ -313,10 +401,10 @@ def report(
     as_json: bool,
 ) -> None:
     """Send a signed status on a document the agency received."""
-    _quiet_driver()
+    quiet_driver()
     entry = asyncio.run(
         report_status(
-            load_settings(),
+            current_settings(),
             agency,
             document_id,
             status,

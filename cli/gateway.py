@@ -9,25 +9,19 @@ printed.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import click
 
-from bus import Settings, load_settings
+from cli.options import bootstrap_option, current_settings, home_option, quiet_driver
 from cli.render import echo_json, table
 from gateway import GatewayConfig, SystemRegistry, open_gateway_engine, serve
 
 __all__ = ["COMMANDS"]
 
 
-def _settings(home: Path | None, bootstrap: str | None = None) -> Settings:
-    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
-    return load_settings(home=home, bootstrap=bootstrap)
-
-
-def _registry(home: Path | None) -> SystemRegistry:
-    config = GatewayConfig.from_settings(_settings(home))
+def _registry() -> SystemRegistry:
+    config = GatewayConfig.from_settings(current_settings())
     return SystemRegistry(open_gateway_engine(config.db_url))
 
 
@@ -35,8 +29,6 @@ def _secret(path: Path) -> str:
     return path.read_text(encoding="utf-8").strip()
 
 
-_home = click.option("--home", type=click.Path(file_okay=False, path_type=Path), default=None,
-                     help="State directory (EDX_HOME, default ./.edx).")
 _secret_file = click.option(
     "--secret-file", required=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -49,14 +41,14 @@ def gateway_group() -> None:
 
 
 @gateway_group.command("run")
-@_home
-@click.option("--bootstrap", default=None, metavar="HOST:PORT",
-              help="Kafka bootstrap servers (EDX_BOOTSTRAP).")
+@home_option
+@bootstrap_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8080, show_default=True, type=int, help="Port to listen on.")
-def run_command(home: Path | None, bootstrap: str | None, host: str, port: int) -> None:
+def run_command(bootstrap: str | None, host: str, port: int) -> None:
     """Serve the gateway until interrupted."""
-    settings = _settings(home, bootstrap)
+    quiet_driver()
+    settings = current_settings(bootstrap=bootstrap)
     click.echo(f"gateway listening on http://{host}:{port}/vxp")
     serve(settings, host=host, port=port)
 
@@ -73,21 +65,21 @@ def system_group() -> None:
 @_secret_file
 @click.option("--may-register", is_flag=True,
               help="Allow registerAgency/deleteAgency for this system (off by default).")
-@_home
+@home_option
 def add_command(system_id: str, agencies: tuple[str, ...], secret_file: Path,
-                may_register: bool, home: Path | None) -> None:
+                may_register: bool) -> None:
     """Register SYSTEM_ID, acting for the given agencies."""
-    system = _registry(home).add(system_id, agencies, _secret(secret_file),
+    system = _registry().add(system_id, agencies, _secret(secret_file),
                                  may_register=may_register)
     click.echo(f"system {system.system_id} acts for {', '.join(sorted(system.agencies))}")
 
 
 @system_group.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@_home
-def list_command(as_json: bool, home: Path | None) -> None:
+@home_option
+def list_command(as_json: bool) -> None:
     """The registered systems and their agencies (never their secrets)."""
-    systems = _registry(home).all()
+    systems = _registry().all()
     if as_json:
         echo_json([{"system_id": s.system_id, "agencies": sorted(s.agencies),
                     "may_register": s.may_register} for s in systems])
@@ -100,20 +92,20 @@ def list_command(as_json: bool, home: Path | None) -> None:
 
 @system_group.command("remove")
 @click.argument("system_id")
-@_home
-def remove_command(system_id: str, home: Path | None) -> None:
+@home_option
+def remove_command(system_id: str) -> None:
     """Forget SYSTEM_ID: its requests are refused from the next one on."""
-    _registry(home).remove(system_id)
+    _registry().remove(system_id)
     click.echo(f"system {system_id} removed")
 
 
 @system_group.command("rotate")
 @click.argument("system_id")
 @_secret_file
-@_home
-def rotate_command(system_id: str, secret_file: Path, home: Path | None) -> None:
+@home_option
+def rotate_command(system_id: str, secret_file: Path) -> None:
     """Give SYSTEM_ID a new secret; the old one stops working at once."""
-    _registry(home).rotate(system_id, _secret(secret_file))
+    _registry().rotate(system_id, _secret(secret_file))
     click.echo(f"system {system_id}: secret replaced")
 
 

@@ -13,9 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import signal
 from collections.abc import Iterator
-from pathlib import Path
 
 import click
 
@@ -24,40 +22,23 @@ from bus import (
     LeafProof,
     LeafRecord,
     NoCheckpointError,
-    Settings,
     StoredCheckpoint,
     audit_log,
     checkpoint_now,
     configure_logging,
     consistency_between,
-    load_settings,
     log_store,
     prove_document,
     prove_leaf,
     run_log,
 )
+from cli.foreground import run_until_stopped
+from cli.options import EXIT_NOT_VERIFIED, current_settings, home_option, json_option
 from cli.render import echo_json, table
 from signing import TransparencyError, load_log_verifier, open_checkpoint
 
-__all__ = ["COMMANDS", "log_group"]
+__all__ = ["COMMANDS"]
 
-_home_option = click.option(
-    "--home",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="State directory (EDX_HOME, default ./.edx).",
-)
-_json_option = click.option(
-    "--json", "as_json", is_flag=True, help="Print one JSON document instead of text."
-)
-
-
-def _settings(home: Path | None) -> Settings:
-    return load_settings(home=home)
-
-
-#: Exit status when a proof or a signature does not hold (cli.main.EXIT_NOT_VERIFIED).
-_EXIT_NOT_VERIFIED = 3
 
 
 @contextlib.contextmanager
@@ -65,9 +46,9 @@ def _verification() -> Iterator[None]:
     """A proof or checkpoint that does not check out: one line, exit status 3."""
     try:
         yield
-    except TransparencyError as error:
+    except (TransparencyError, LogRewrittenError) as error:
         click.echo(f"not verified: {error} [{error.reason_code}]", err=True)
-        raise click.exceptions.Exit(_EXIT_NOT_VERIFIED) from error
+        raise click.exceptions.Exit(EXIT_NOT_VERIFIED) from error
 
 
 def _b64(data: bytes) -> str:
@@ -80,21 +61,12 @@ def log_group() -> None:
 
 
 @log_group.command("run")
-@_home_option
-def log_run(home: Path | None) -> None:
+@home_option
+def log_run() -> None:
     """Run the log service in the foreground (one per log database)."""
-    settings = _settings(home)
+    settings = current_settings()
     configure_logging(settings)
-
-    async def serve() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, stop.set)
-        await run_log(settings, stop=stop)
-
-    asyncio.run(serve())
+    asyncio.run(run_until_stopped(settings, run_log))
 
 
 def _checkpoint_json(stored: StoredCheckpoint) -> dict[str, object]:
@@ -109,11 +81,11 @@ def _checkpoint_json(stored: StoredCheckpoint) -> dict[str, object]:
 
 @log_group.command("checkpoint")
 @click.option("--new", "make_new", is_flag=True, help="Make, time-stamp and publish one now.")
-@_home_option
-@_json_option
-def log_checkpoint(make_new: bool, home: Path | None, as_json: bool) -> None:
+@home_option
+@json_option
+def log_checkpoint(make_new: bool, as_json: bool) -> None:
     """Print the latest checkpoint (its signature checked), or make one with --new."""
-    settings = _settings(home)
+    settings = current_settings()
     if make_new:
         stored = asyncio.run(checkpoint_now(settings))
     else:
@@ -152,15 +124,15 @@ def _proof_rows(proofs: list[LeafProof]) -> list[list[object]]:
 @log_group.command("prove")
 @click.argument("document_id", required=False)
 @click.option("--leaf", "leaf_index", type=click.IntRange(0), default=None, help="A leaf index.")
-@_home_option
-@_json_option
+@home_option
+@json_option
 def log_prove(
-    document_id: str | None, leaf_index: int | None, home: Path | None, as_json: bool
+    document_id: str | None, leaf_index: int | None, as_json: bool
 ) -> None:
     """Prove a document's leaves (or one leaf) are in the latest checkpoint."""
     if (document_id is None) == (leaf_index is None):
         raise click.UsageError("give a DOCUMENT_ID or --leaf N, not both")
-    settings = _settings(home)
+    settings = current_settings()
     with _verification():
         if leaf_index is not None:
             stored, one = prove_leaf(settings, leaf_index)
@@ -181,12 +153,12 @@ def log_prove(
 @log_group.command("consistency")
 @click.argument("old_size", type=click.IntRange(0))
 @click.argument("new_size", type=click.IntRange(0))
-@_home_option
-@_json_option
-def log_consistency(old_size: int, new_size: int, home: Path | None, as_json: bool) -> None:
+@home_option
+@json_option
+def log_consistency(old_size: int, new_size: int, as_json: bool) -> None:
     """Prove the checkpoint of NEW_SIZE leaves extends the one of OLD_SIZE leaves."""
     with _verification():
-        answer = consistency_between(_settings(home), old_size, new_size)
+        answer = consistency_between(current_settings(), old_size, new_size)
     if as_json:
         echo_json(
             {
@@ -205,24 +177,20 @@ def log_consistency(old_size: int, new_size: int, home: Path | None, as_json: bo
 
 
 @log_group.command("watch")
-@_home_option
-def log_watch(home: Path | None) -> None:
+@home_option
+def log_watch() -> None:
     """Check every checkpoint published since the last watch extends the one seen before.
 
     Keeps the latest verified checkpoint in ``$EDX_HOME/checkpoints/latest.note``;
     a rewritten or forked log exits 3 with ``[log-rewritten]``.
     """
-    settings = _settings(home)
+    settings = current_settings()
     watcher = CheckpointWatcher(
         load_log_verifier(settings.resolved_pki),
         state_path=settings.home / "checkpoints" / "latest.note",
     )
-    try:
-        with _verification():
-            advanced = asyncio.run(watcher.catch_up(settings))
-    except LogRewrittenError as error:
-        click.echo(f"not verified: {error} [{error.reason_code}]", err=True)
-        raise click.exceptions.Exit(_EXIT_NOT_VERIFIED) from error
+    with _verification():
+        advanced = asyncio.run(watcher.catch_up(settings))
     latest = watcher.latest
     if latest is None:
         click.echo("no checkpoint published yet")
@@ -234,15 +202,15 @@ def log_watch(home: Path | None) -> None:
 
 
 @log_group.command("audit")
-@_home_option
-@_json_option
-def log_audit(home: Path | None, as_json: bool) -> None:
+@home_option
+@json_option
+def log_audit(as_json: bool) -> None:
     """Check the stored leaves, every signed checkpoint and the Kafka records they name.
 
     Exits 3 when a leaf was altered, history rewritten, or a record the log names
     is gone or different.
     """
-    result = asyncio.run(audit_log(_settings(home)))
+    result = asyncio.run(audit_log(current_settings()))
     if as_json:
         echo_json(
             {
@@ -264,7 +232,7 @@ def log_audit(home: Path | None, as_json: bool) -> None:
             f"they name {verdict}"
         )
     if not result.ok:
-        raise click.exceptions.Exit(_EXIT_NOT_VERIFIED)
+        raise click.exceptions.Exit(EXIT_NOT_VERIFIED)
 
 
 COMMANDS = [log_group]

@@ -4,6 +4,9 @@ Each command family lives in its own module and exposes ``COMMANDS``, a list of
 click commands (or groups) registered here. Commands are thin: they call one
 function of ``agency_client`` or ``bus`` and render the answer (see ``render``).
 
+Every command builds its settings through ``cli.options.settings``: one object
+per run, from ``--home`` (given here or to the command) and the environment.
+
 Every :class:`~edxml.errors.EdxbusError` is caught here once and printed as one
 line on stderr; a clerk never sees a traceback. ``EDX_DEBUG=1`` shows it anyway.
 """
@@ -29,14 +32,10 @@ from cli import (
     tracking,
     trust,
 )
+from cli.options import EXIT_ERROR, home_option
 from edxml.errors import EdxbusError
 
-__all__ = ["EXIT_ERROR", "EXIT_NOT_VERIFIED", "cli", "main"]
-
-#: Exit status of a command that failed with a named error.
-EXIT_ERROR = 1
-#: Exit status when a verification (signature, hash chain, replay) does not hold.
-EXIT_NOT_VERIFIED = 3
+__all__ = ["cli", "main"]
 
 
 class _EdxGroup(click.Group):
@@ -68,8 +67,12 @@ class _EdxGroup(click.Group):
 
 @click.group(cls=_EdxGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="edxbus", prog_name="edx")
+@home_option
 def cli() -> None:
-    """edxbus: signed EDXML document exchange between agencies, over Kafka."""
+    """edxbus: signed EDXML document exchange between agencies, over Kafka.
+
+    edx --home DIR COMMAND (or COMMAND --home DIR) acts on the state under DIR.
+    """
 
 
 for _family in (

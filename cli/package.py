@@ -19,7 +19,7 @@ from typing import Any
 
 import click
 
-from bus import load_settings
+from cli.options import current_settings, read_input
 from cli.render import echo_json, table
 from edxml import (
     DocumentPackage,
@@ -31,7 +31,7 @@ from edxml import (
     parse,
 )
 
-__all__ = ["COMMANDS", "EXIT_DEVIATIONS", "EXIT_UNREADABLE", "describe", "show", "validate"]
+__all__ = ["COMMANDS"]
 
 #: ``edx validate``: every file reads, some depart from the standard.
 EXIT_DEVIATIONS = 1
@@ -39,17 +39,8 @@ EXIT_DEVIATIONS = 1
 EXIT_UNREADABLE = 3
 
 
-def _read(path: Path) -> bytes:
-    if str(path) == "-":
-        return sys.stdin.buffer.read()
-    try:
-        return path.read_bytes()
-    except OSError as error:
-        raise click.ClickException(f"cannot read {path}: {error.strerror or error}") from None
-
-
 def _pattern(option: str | None) -> str:
-    return option or load_settings().agency_pattern
+    return option or current_settings().agency_pattern
 
 
 _pattern_option = click.option(
@@ -91,7 +82,7 @@ def _verdict(path: Path, mode: Mode, pattern: str) -> dict[str, Any]:
     """What ``validate`` says about one file, as data."""
     verdict: dict[str, Any] = {"file": str(path), "mode": mode.value}
     try:
-        result = parse(_read(path), mode=mode, agency_pattern=pattern)
+        result = parse(read_input(path), mode=mode, agency_pattern=pattern)
     except (EdxbusError, click.ClickException) as error:
         message = error.format_message() if isinstance(error, click.ClickException) else str(error)
         verdict.update(
@@ -123,7 +114,7 @@ def _verdict_line(verdict: dict[str, Any]) -> str:
     return f"{path}: {len(deviations)} {noun} ({summary}): {codes}"
 
 
-def describe(result: ParseResult) -> dict[str, Any]:
+def _describe(result: ParseResult) -> dict[str, Any]:
     """The JSON view of a parsed package (the contract of ``edx show --json``)."""
     package = result.package
     view: dict[str, Any] = {
@@ -244,12 +235,12 @@ def _plain(value: Any) -> str:
 def show(file: Path, as_json: bool, strict: bool, agency_pattern: str | None) -> None:
     """Show what an EDXML package says: header, attachments, signature, deviations."""
     result = parse(
-        _read(file),
+        read_input(file),
         mode=Mode.STRICT if strict else Mode.TOLERANT,
         limits=Limits(),
         agency_pattern=_pattern(agency_pattern),
     )
-    view = describe(result)
+    view = _describe(result)
     if as_json:
         echo_json(view)
     else:

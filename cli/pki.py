@@ -15,7 +15,7 @@ import click
 from cli.render import echo_json, table
 from signing import DevPki, KeyType, agency_code_of, certificate_fingerprint
 
-__all__ = ["COMMANDS", "pki"]
+__all__ = ["COMMANDS"]
 
 
 _DIR = click.argument("directory", metavar="DIR", type=click.Path(path_type=Path, file_okay=False))

@@ -9,12 +9,7 @@ metrics are served on ``settings.metrics_port`` (``--metrics-port``) when set.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
-import signal
-from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import replace
-from pathlib import Path
 
 import click
 
@@ -24,41 +19,17 @@ from bus import (
     Settings,
     configure_logging,
     ensure_topics,
-    load_settings,
     running_bus,
     start_metrics_server,
 )
+from cli.foreground import ServiceRunner, on_stop_signals, run_until_stopped
+from cli.options import current_settings, home_option, quiet_driver
 from gateway import serving
 
 __all__ = ["COMMANDS"]
 
-ServiceRunner = Callable[..., Awaitable[None]]
-
-
-def _settings(home: Path | None, metrics_port: int | None = None) -> Settings:
-    return load_settings(home=home, metrics_port=metrics_port)
-
-
-@contextlib.contextmanager
-def _on_stop_signals(request_stop: Callable[[], None]) -> Iterator[None]:
-    """SIGINT and SIGTERM ask for a clean stop instead of killing the process mid-batch."""
-    loop = asyncio.get_running_loop()
-    installed: list[signal.Signals] = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, request_stop)
-            installed.append(sig)
-    try:
-        yield
-    finally:
-        for sig in installed:
-            loop.remove_signal_handler(sig)
-
-
-async def _run_service(settings: Settings, run: ServiceRunner) -> None:
-    stop = asyncio.Event()
-    with _on_stop_signals(stop.set):
-        await run(settings, stop=stop)
+def _settings(metrics_port: int | None = None) -> Settings:
+    return current_settings(metrics_port=metrics_port)
 
 
 def _serve(settings: Settings, run: ServiceRunner) -> None:
@@ -68,7 +39,7 @@ def _serve(settings: Settings, run: ServiceRunner) -> None:
         click.echo(f"metrics: {server.url}", err=True)
     try:
         # The endpoint is served here once; the service must not open the port again.
-        asyncio.run(_run_service(replace(settings, metrics_port=0), run))
+        asyncio.run(run_until_stopped(replace(settings, metrics_port=0), run))
     finally:
         if server is not None:
             server.stop()
@@ -77,15 +48,9 @@ def _serve(settings: Settings, run: ServiceRunner) -> None:
 def _quiet_one_shot(settings: Settings) -> None:
     """A one-shot command reports its failure as one named error, not the client's log."""
     configure_logging(settings, level="WARNING")
-    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    quiet_driver()
 
 
-_home_option = click.option(
-    "--home",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="State directory (EDX_HOME, default ./.edx).",
-)
 _metrics_option = click.option(
     "--metrics-port",
     type=click.IntRange(0, 65535),
@@ -100,13 +65,13 @@ def router_group() -> None:
 
 
 @router_group.command("run")
-@_home_option
+@home_option
 @_metrics_option
-def router_run(home: Path | None, metrics_port: int | None) -> None:
+def router_run(metrics_port: int | None) -> None:
     """Run one router in the foreground (scale by running more)."""
     from bus import run_router
 
-    _serve(_settings(home, metrics_port), run_router)
+    _serve(_settings(metrics_port), run_router)
 
 
 @click.group("tracker")
@@ -115,13 +80,13 @@ def tracker_group() -> None:
 
 
 @tracker_group.command("run")
-@_home_option
+@home_option
 @_metrics_option
-def tracker_run(home: Path | None, metrics_port: int | None) -> None:
+def tracker_run(metrics_port: int | None) -> None:
     """Run the tracker in the foreground."""
     from bus import run_tracker
 
-    _serve(_settings(home, metrics_port), run_tracker)
+    _serve(_settings(metrics_port), run_tracker)
 
 
 @click.group("topics")
@@ -130,11 +95,11 @@ def topics_group() -> None:
 
 
 @topics_group.command("init")
-@_home_option
+@home_option
 @click.option("--agency", "agencies", multiple=True, metavar="CODE", help="Also create this inbox.")
-def topics_init(home: Path | None, agencies: tuple[str, ...]) -> None:
+def topics_init(agencies: tuple[str, ...]) -> None:
     """Create the bus topics (and inboxes) unless they exist; safe to repeat."""
-    settings = _settings(home)
+    settings = _settings()
     _quiet_one_shot(settings)
     asyncio.run(ensure_topics(settings, agencies))
     names = settings.topics
@@ -163,13 +128,13 @@ async def _up(
         click.echo(f"  export EDX_BOOTSTRAP={running.bootstrap} EDX_HOME={running.home}")
         click.echo("  edx demo    # or edx send / edx inbox / edx track ...")
         click.echo("Ctrl-C stops the bus.")
-        with _on_stop_signals(stack.request_stop):
+        with on_stop_signals(stack.request_stop):
             await stack.wait()
     click.echo("edxbus stopped: broker, router, tracker and log are down; state kept.")
 
 
 @click.command("up")
-@_home_option
+@home_option
 @click.option(
     "--port",
     type=click.IntRange(1, 65535),
@@ -184,9 +149,9 @@ async def _up(
 )
 @click.option("--gateway-port", type=click.IntRange(0, 65535), default=0,
               help="Also run the HTTP gateway on this port (0: no gateway).")
-def up(home: Path | None, port: int | None, metrics_port: int | None, gateway_port: int) -> None:
+def up(port: int | None, metrics_port: int | None, gateway_port: int) -> None:
     """Run the embedded bus in the foreground: broker, topics, router, tracker."""
-    settings = _settings(home)
+    settings = _settings()
     _quiet_one_shot(settings)  # the stack reports a failing service as one named error
     already = running_bus(settings)
     if already is not None:

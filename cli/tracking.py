@@ -30,15 +30,12 @@ from bus import (
     create_store_engine,
     document_status,
     document_trail,
-    load_settings,
 )
 from bus import track as track_query
+from cli.options import EXIT_NOT_VERIFIED, current_settings, home_option
 from cli.render import echo_json, table
 
-__all__ = ["COMMANDS", "replay", "status", "track", "trail"]
-
-#: Exit status when a chain is broken or a replay diverges (cli.main.EXIT_NOT_VERIFIED).
-_EXIT_NOT_VERIFIED = 3
+__all__ = ["COMMANDS"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -48,14 +45,7 @@ def _store_options(command: F) -> F:
                            help="Print one JSON document instead of a table.")(command)
     command = click.option("--db-url", default=None, metavar="URL",
                            help="The tracker's database (EDX_DB_URL).")(command)
-    command = click.option("--home", type=click.Path(file_okay=False, path_type=Path),
-                           default=None, help="State directory (EDX_HOME, default ./.edx).")(
-        command)
-    return command
-
-
-def _settings(home: Path | None, db_url: str | None = None) -> Settings:
-    return load_settings(home=home, db_url=db_url)
+    return home_option(command)
 
 
 @contextmanager
@@ -92,10 +82,10 @@ _as_of_option = click.option(
 @click.argument("document_id")
 @_as_of_option
 @_store_options
-def status(document_id: str, as_of: str | None, home: Path | None, db_url: str | None,
+def status(document_id: str, as_of: str | None, db_url: str | None,
            as_json: bool) -> None:
     """Who has DOCUMENT_ID: one row per recipient, its status and the time of each step."""
-    with _engine(_settings(home, db_url)) as engine:
+    with _engine(current_settings(db_url=db_url)) as engine:
         result = document_status(engine, document_id, today=_parse_day(as_of, "--as-of"))
     if as_json:
         echo_json(_status_json(result))
@@ -170,13 +160,13 @@ def _track_json(found: list[TrackedDocument]) -> list[dict[str, Any]]:
 @_store_options
 def track(sender: str | None, recipient: str | None, under: str | None, level: int | None,
           status_: str | None, overdue: bool, since: str | None, limit: int, as_of: str | None,
-          home: Path | None, db_url: str | None, as_json: bool) -> None:
+          db_url: str | None, as_json: bool) -> None:
     """Documents with per-level counts: delivered, arrived (01), accepted (03),
     completed (06), refused (02) and overdue (past DueDate without 06)."""
     cut = TrackFilter(sender=sender, recipient=recipient, under=under, level=level,
                       status=status_, overdue=overdue, since=_parse_day(since, "--since"),
                       limit=limit)
-    with _engine(_settings(home, db_url)) as engine:
+    with _engine(current_settings(db_url=db_url)) as engine:
         found = track_query(engine, cut, today=_parse_day(as_of, "--as-of"))
     if as_json:
         echo_json(_track_json(found))
@@ -236,8 +226,8 @@ def _echo_trail(trail: Trail) -> None:
                                                           path_type=Path),
               help="Read the trail exported by `edx replay --out` instead of the tracker.")
 @_store_options
-def trail(document_id: str | None, from_file: Path | None, home: Path | None,
-          db_url: str | None, as_json: bool) -> None:
+def trail(document_id: str | None, from_file: Path | None, db_url: str | None,
+          as_json: bool) -> None:
     """The whole ordered history of DOCUMENT_ID with its hash chain checked (exit 3 if broken).
 
     With --from-file, every document in the file is shown unless DOCUMENT_ID is given.
@@ -249,7 +239,7 @@ def trail(document_id: str | None, from_file: Path | None, home: Path | None,
     elif document_id is None:
         raise click.UsageError("give DOCUMENT_ID, or --from-file FILE")
     else:
-        with _engine(_settings(home, db_url)) as engine:
+        with _engine(current_settings(db_url=db_url)) as engine:
             trails = [document_trail(engine, document_id)]
     if as_json:
         echo_json(_trail_json(trails[0]) if len(trails) == 1 and document_id
@@ -260,7 +250,7 @@ def trail(document_id: str | None, from_file: Path | None, home: Path | None,
                 click.echo("")
             _echo_trail(one)
     if not all(t.check.intact for t in trails):
-        raise click.exceptions.Exit(_EXIT_NOT_VERIFIED)
+        raise click.exceptions.Exit(EXIT_NOT_VERIFIED)
 
 
 # --- edx replay -------------------------------------------------------------------
@@ -292,12 +282,12 @@ def _parse_moment(value: str | None, option: str, *, end_of_day: bool = False) -
 @click.option("--no-progress", is_flag=True, help="Do not show the progress bar.")
 @_store_options
 def replay(since: str | None, until: str | None, agency: str | None, out: Path | None,
-           no_progress: bool, home: Path | None, db_url: str | None, as_json: bool) -> None:
+           no_progress: bool, db_url: str | None, as_json: bool) -> None:
     """Re-verify every package on edx.submit, rebuild each document's trail, compare it
     with the tracker and report every divergence (exit 3 when any)."""
     from bus import ReplayWindow, run_replay
 
-    settings = _settings(home, db_url)
+    settings = current_settings(db_url=db_url)
     window = ReplayWindow(since=_parse_moment(since, "--since"),
                           until=_parse_moment(until, "--until", end_of_day=True),
                           agency=agency)
@@ -328,7 +318,7 @@ def replay(since: str | None, until: str | None, agency: str | None, out: Path |
         if out is not None:
             click.echo(f"verified trail written to {out}")
     if not report.clean:
-        raise click.exceptions.Exit(_EXIT_NOT_VERIFIED)
+        raise click.exceptions.Exit(EXIT_NOT_VERIFIED)
 
 
 COMMANDS: list[click.Command] = [status, track, trail, replay]

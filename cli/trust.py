@@ -1,7 +1,7 @@
 """edx sign / edx verify: put an agency's signature on a package; prove who signed it.
 
 ``verify`` prints one line per file and exits 0 when every file verifies, 3
-(``cli.main.EXIT_NOT_VERIFIED``) when any does not: the failing line names the
+(``cli.options.EXIT_NOT_VERIFIED``) when any does not: the failing line names the
 reason code and says why in words a clerk can act on.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from bus import load_settings
+from cli.options import EXIT_NOT_VERIFIED, current_settings, home_option, read_input
 from cli.render import echo_json
 from edxml.errors import EdxbusError
 from signing import (
@@ -25,19 +25,8 @@ from signing import (
     Verifier,
 )
 
-__all__ = ["COMMANDS", "sign", "verify"]
+__all__ = ["COMMANDS"]
 
-#: Same value as ``cli.main.EXIT_NOT_VERIFIED`` (main imports this module).
-_EXIT_NOT_VERIFIED = 3
-
-
-def _read(path: Path) -> bytes:
-    if str(path) == "-":
-        return sys.stdin.buffer.read()
-    try:
-        return path.read_bytes()
-    except OSError as error:
-        raise click.ClickException(f"cannot read {path}: {error.strerror}") from None
 
 
 @click.command()
@@ -66,6 +55,7 @@ def _read(path: Path) -> bytes:
     is_flag=True,
     help="Sign even when From/OrganId is not the certificate's agency (verifiers will refuse it).",
 )
+@home_option
 @click.argument(
     "source", metavar="IN", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True)
 )
@@ -88,15 +78,15 @@ def sign(
         signer = Signer.from_pkcs12(p12_path, password=password)
     else:
         if agency is not None and (key_path is None or cert_path is None):
-            default_key, default_cert = load_settings().agency_key_paths(agency)
+            default_key, default_cert = current_settings().agency_key_paths(agency)
             key_path, cert_path = key_path or default_key, cert_path or default_cert
         if key_path is None or cert_path is None:
             raise click.UsageError("give --key and --cert, --p12, or --agency CODE")
         signer = Signer.from_files(key_path, cert_path, password=password)
     signed = signer.sign(
-        _read(source),
+        read_input(source),
         check_sender=not no_check_sender,
-        limits=load_settings().package_limits,
+        limits=current_settings().package_limits,
     )
     if str(target) == "-":
         sys.stdout.buffer.write(signed)
@@ -123,7 +113,7 @@ def _passphrase(path: Path | None) -> bytes | None:
 
 def _trust(trust: Path | None, crls: tuple[Path, ...]) -> TrustStore:
     """The trust store: --trust (a directory of roots, a PEM file, or a dev PKI directory)."""
-    settings = load_settings()
+    settings = current_settings()
     directory = trust if trust is not None else settings.resolved_trust
     crl_paths = list(crls)
     # A dev PKI directory (as `edx pki init` writes it): trust its root and use its CRL.
@@ -181,6 +171,7 @@ def _describe(result: VerifiedPackage) -> dict[str, Any]:
     help="Verify as of this time (ISO 8601, UTC if no zone): for auditing old packages.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per file, in a list.")
+@home_option
 @click.argument(
     "files",
     nargs=-1,
@@ -205,11 +196,11 @@ def verify(
         require_crl=strict_revocation,
         require_fresh_crl=strict_revocation,
     )
-    verifier = Verifier(_trust(trust, crls), policy, limits=load_settings().package_limits)
+    verifier = Verifier(_trust(trust, crls), policy, limits=current_settings().package_limits)
     reports: list[dict[str, Any]] = []
     for path in files:
         try:
-            report = {"file": str(path), **_describe(verifier.verify(_read(path), at=at))}
+            report = {"file": str(path), **_describe(verifier.verify(read_input(path), at=at))}
         except EdxbusError as error:
             report = {
                 "file": str(path),
@@ -223,7 +214,7 @@ def verify(
     if as_json:
         echo_json(reports)
     if not all(r["verified"] for r in reports):
-        raise click.exceptions.Exit(_EXIT_NOT_VERIFIED)
+        raise click.exceptions.Exit(EXIT_NOT_VERIFIED)
 
 
 def _line(report: dict[str, Any]) -> str:

@@ -14,12 +14,48 @@ from pathlib import Path
 
 import pytest
 
-from agency_client.demo import AGENCIES, DIRECTIVE_PLAN
+import agency_client
 from bus.embedded_stack import RUNTIME_FILE
 from bus.store import TrackFilter, create_store_engine, document_status, track
+from demo import ScenarioError, load_scenario
 from tests.fixtures.demo import clean_env, run_edx, shared_demo_run
 
-pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+SCENARIO = load_scenario()
+
+
+# --- the scenario, as data ------------------------------------------------------------
+
+
+def test_the_scenario_holds_together() -> None:
+    assert len(SCENARIO.agencies) == 14
+    assert [label for r in SCENARIO.rounds for label in r.documents] == list(SCENARIO.documents)
+    directive = SCENARIO.document("directive")
+    assert directive.final_statuses["000.02.32.H41"] == "02"  # Bến Thủy refuses
+    assert directive.final_statuses["000.00.33.H41"] == "04"  # Nghi Lộc is late
+    assert SCENARIO.document("revocation").revokes == "notice"
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        (('label = "reply"', 'label = "replies"'), "played in exactly one round"),
+        (('sender = "000.00.32.H41"', 'sender = "000.00.99.H41"'), "unknown agencies"),
+        (('revokes = "notice"', 'revokes = "nothing"'), "revokes unknown"),
+        (('label = "directive"', 'label = "directive'), "not valid"),
+    ],
+)
+def test_a_broken_scenario_is_a_named_error(change: tuple[str, str], why: str) -> None:
+    text = (Path(__file__).parents[1] / "demo" / "scenario.toml").read_text(encoding="utf-8")
+    assert change[0] in text
+    with pytest.raises(ScenarioError, match=why):
+        load_scenario(text.replace(change[0], change[1], 1))
+
+
+def test_the_sdk_does_not_carry_the_demo() -> None:
+    assert not {"run_demo", "register_agencies", "DemoResult"} & set(agency_client.__all__)
+
+
+# --- edx demo on its own bus ----------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +65,8 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     return run.workdir, run.output
 
 
+@pytest.mark.kafka
+@pytest.mark.slow
 def test_demo_finishes_well_under_a_minute_and_says_what_it_did(
     demo_run: tuple[Path, str],
 ) -> None:
@@ -39,6 +77,8 @@ def test_demo_finishes_well_under_a_minute_and_says_what_it_did(
     assert "Traceback" not in output
 
 
+@pytest.mark.kafka
+@pytest.mark.slow
 def test_demo_leaves_its_state_under_dot_edx_and_stops_its_bus(
     demo_run: tuple[Path, str],
 ) -> None:
@@ -46,12 +86,14 @@ def test_demo_leaves_its_state_under_dot_edx_and_stops_its_bus(
     home = workdir / ".edx"
     assert (home / "tracker.db").is_file()
     assert (home / "pki" / "root" / "cert.pem").is_file()
-    for agency in AGENCIES:
+    for agency in SCENARIO.agencies:
         assert (home / "pki" / "agencies" / agency.code / "cert.pem").is_file(), agency.code
     assert (home / "outbox").is_dir()
     assert not (home / RUNTIME_FILE).exists(), "the demo's own bus must be stopped"
 
 
+@pytest.mark.kafka
+@pytest.mark.slow
 def test_tracker_holds_the_exact_final_counts(demo_run: tuple[Path, str]) -> None:
     workdir, _ = demo_run
     engine = create_store_engine(f"sqlite:///{workdir / '.edx' / 'tracker.db'}", must_exist=True)
@@ -61,7 +103,7 @@ def test_tracker_holds_the_exact_final_counts(demo_run: tuple[Path, str]) -> Non
         directive = next(d for d in documents if d.sender == "000.00.00.H41")
         # 8 recipients: 4 at level 2 (departments, districts), 3 communes, 1 clinic.
         assert {lv.level: lv.recipients for lv in directive.levels} == {2: 4, 3: 3, 4: 1}
-        assert directive.total.recipients == len(DIRECTIVE_PLAN) == 8
+        assert directive.total.recipients == len(SCENARIO.document("directive").answers) == 8
         assert directive.total.delivered == 8
         assert directive.total.completed == 6
         assert directive.total.refused == 1
@@ -84,6 +126,8 @@ def test_tracker_holds_the_exact_final_counts(demo_run: tuple[Path, str]) -> Non
         engine.dispose()
 
 
+@pytest.mark.kafka
+@pytest.mark.slow
 def test_clerk_commands_work_on_the_state_afterwards(demo_run: tuple[Path, str]) -> None:
     workdir, _ = demo_run
     env = clean_env()

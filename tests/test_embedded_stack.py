@@ -15,15 +15,17 @@ from pathlib import Path
 import pytest
 
 from agency_client import AgencyClient, IncomingDocument
-from agency_client.demo import NGHE_AN, VINH_CITY, register_agencies
 from bus.embedded import free_port
 from bus.embedded_stack import EmbeddedStack
 from bus.errors import DatabaseError, UnknownDocumentError
 from bus.settings import Settings
 from bus.store import create_store_engine, document_status
+from demo import load_scenario, register_agencies
 from edxml import DocumentPackage, new_document
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+
+NGHE_AN, VINH_CITY = map(load_scenario().agency, ("000.00.00.H41", "000.00.32.H41"))
 
 
 async def _until_delivered(settings: Settings, document_id: str, recipient: str) -> None:

@@ -19,6 +19,7 @@ from click.testing import CliRunner
 
 from bus.settings import Settings
 from cli.main import cli
+from signing import Signer
 from tests.agency_client.helpers import (  # the fixtures are found by name
     COMMUNE,
     DISTRICT,
@@ -27,6 +28,7 @@ from tests.agency_client.helpers import (  # the fixtures are found by name
     exchange_settings,  # noqa: F401
     threaded_bus,  # noqa: F401
 )
+from tests.signing._packages import document
 
 pytestmark = pytest.mark.kafka
 
@@ -111,6 +113,33 @@ def test_send_inbox_and_report_round_trip(bus_env: dict[str, str], tmp_path: Pat
     assert code == 0
     assert out == ""
     assert "nothing new" in err
+
+
+def test_a_package_built_by_office_software_goes_byte_for_byte(
+    bus_env: dict[str, str], tmp_path: Path
+) -> None:
+    slot = Path(bus_env["EDX_PKI"]) / "agencies" / PROVINCE
+    signed = Signer.from_files(slot / "key.pem", slot / "cert.pem").sign(
+        document(sender=PROVINCE, recipients=(DISTRICT,), number="77")
+    )
+    package = tmp_path / "from-office-software.edxml"
+    package.write_bytes(signed)
+    code, out, err = _edx(
+        bus_env, "send", "--from", PROVINCE, "--file", str(package), "--json"
+    )
+    assert code == 0, err
+    sent = json.loads(out)
+    assert sent["published"] is True
+    assert sent["normalised"] == []
+
+    saved = tmp_path / "saved"
+    code, out, err = _edx(
+        bus_env, "inbox", "--agency", DISTRICT, "--json", "--wait", "5", "--save", str(saved)
+    )
+    assert code == 0, err
+    assert [i["document_id"] for i in json.loads(out)] == [sent["document_id"]]
+    (arrived,) = saved.iterdir()
+    assert arrived.read_bytes() == signed
 
 
 def test_refusals_are_one_clear_line(bus_env: dict[str, str], tmp_path: Path) -> None:

@@ -15,13 +15,6 @@ from tests.edxml.helpers import WHEN, make_package
 HOSTILE = Path(__file__).resolve().parents[1] / "data" / "hostile"
 
 
-@pytest.fixture
-def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("EDX_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("EDX_AGENCY_PATTERN", raising=False)
-    monkeypatch.delenv("EDX_DEBUG", raising=False)
-    return CliRunner()
-
 
 @pytest.fixture
 def good_file(tmp_path: Path) -> Path:

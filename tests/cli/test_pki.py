@@ -14,14 +14,6 @@ from signing import DevPki, agency_code_of
 from tests.signing._packages import document
 
 
-@pytest.fixture
-def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("EDX_HOME", str(tmp_path / "home"))
-    for name in ("EDX_PKI", "EDX_TRUST", "EDX_CRL", "EDX_DEBUG", "EDX_CONFIG"):
-        monkeypatch.delenv(name, raising=False)
-    return CliRunner()
-
-
 def test_init_issue_revoke_lay_files_out_as_designed(runner: CliRunner, tmp_path: Path) -> None:
     pki = tmp_path / "pki"
     result = runner.invoke(cli, ["pki", "init", str(pki)])

@@ -22,18 +22,20 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from agency_client import AgencyClient
-from agency_client.demo import NGHE_AN, VINH_CITY, register_agencies
 from bus.directory import Agency, AgencyDirectory, publish_agency
 from bus.embedded import EmbeddedBroker, free_port
 from bus.embedded_stack import DIRECTORY_SNAPSHOT, RUNTIME_FILE
 from bus.settings import load_settings
 from bus.topics import describe_topic_configs
+from demo import load_scenario, register_agencies
 from signing import DevPki
 from tests.fixtures.broker import topic_names, unique_name
 from tests.fixtures.demo import EDX, clean_env, run_edx
 from tests.test_embedded_stack import _invitation, _taken, _until_delivered
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+
+NGHE_AN, VINH_CITY = map(load_scenario().agency, ("000.00.00.H41", "000.00.32.H41"))
 
 
 def topic_env(prefix: str) -> dict[str, str]:

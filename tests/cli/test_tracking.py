@@ -26,8 +26,8 @@ from tests.tracker.factory import (
 AS_OF = "2026-03-20"
 
 
-@pytest.fixture
-def scenario_db(db_url: str) -> str:
+def track_province_directive(db_url: str) -> str:
+    """A tracker database at ``db_url`` that recorded the province directive."""
     upgrade(db_url)
     engine = create_store_engine(db_url)
     try:
@@ -37,6 +37,11 @@ def scenario_db(db_url: str) -> str:
     finally:
         engine.dispose()
     return db_url
+
+
+@pytest.fixture
+def scenario_db(db_url: str) -> str:
+    return track_province_directive(db_url)
 
 
 def edx(*args: str) -> Result:

@@ -23,13 +23,6 @@ from tests.signing._packages import DSIG, document, raw_sign
 H41 = "000.00.00.H41"
 
 
-@pytest.fixture
-def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("EDX_HOME", str(tmp_path / "home"))
-    for name in ("EDX_PKI", "EDX_TRUST", "EDX_CRL", "EDX_DEBUG", "EDX_CONFIG"):
-        monkeypatch.delenv(name, raising=False)
-    return CliRunner()
-
 
 def _xmlsec1(root: Path, package: Path) -> subprocess.CompletedProcess[str]:
     binary = shutil.which("xmlsec1")
