@@ -14,6 +14,7 @@ from agency_client.demo import DemoResult, register_agencies, run_demo
 from agency_client.errors import (
     ClientError,
     ClientNotStartedError,
+    ClientSettingError,
     DeliveryTimeoutError,
     DuplicateDocumentError,
     NotAuthorisedError,
@@ -26,6 +27,7 @@ from agency_client.inbox import Inbox
 from agency_client.items import InboxItem, IncomingDocument, IncomingStatus, RejectionNotice
 from agency_client.outbox import Outbox, OutboxEntry, OutboxState, PackageKind, RecipientStatus
 from agency_client.sync import BlockingAgencyClient
+from agency_client.tuning import ClientTuning
 
 __all__ = [
     "REPORTABLE_STATUSES",
@@ -33,6 +35,8 @@ __all__ = [
     "BlockingAgencyClient",
     "ClientError",
     "ClientNotStartedError",
+    "ClientSettingError",
+    "ClientTuning",
     "DeliveryTimeoutError",
     "DemoResult",
     "DuplicateDocumentError",

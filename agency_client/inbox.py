@@ -133,6 +133,7 @@ class InboxReader:
         on_broker_loss: Callable[[], None] = lambda: None,
         hand_over_statuses: bool = True,
         buffer: int = 256,
+        max_batch: int = 200,
     ) -> None:
         self.agency = agency
         self._consumer = consumer
@@ -143,6 +144,7 @@ class InboxReader:
         self._on_change = on_change
         self._on_broker_loss = on_broker_loss
         self._hand_over_statuses = hand_over_statuses
+        self._max_batch = max_batch
         self._queue: asyncio.Queue[_Handed] = asyncio.Queue(maxsize=buffer)
         self._partitions: dict[Any, _Partition] = {}
         self._outstanding: _Handed | None = None
@@ -165,32 +167,36 @@ class InboxReader:
             self._resume_caught_up()
             try:
                 with translate_errors(f"reading the inbox of {self.agency}"):
-                    batch = await self._consumer.getmany(timeout_ms=200, max_records=100)
+                    batch = await self._consumer.getmany(
+                        timeout_ms=200, max_records=self._max_batch
+                    )
             except EdxbusError as exc:
                 _log.warning("inbox of %s: %s; retrying", self.agency, exc, agency=self.agency)
                 await asyncio.sleep(0.5)
                 continue
+            read: list[tuple[Any, _Partition, Any]] = []
             for tp, records in batch.items():
                 part = self._partitions.setdefault(tp, _Partition())
                 first = records[0].offset if records else None
                 if first is not None and part.next_offset is not None and first < part.next_offset:
                     # The broker sent the position back (Kafka resets one past the end).
                     self._lost(tp, part, f"records start again at {first}", seek_to=None)
-                for record in records:
-                    await self._take_in(tp, part, record)
+                read += [(tp, part, record) for record in records]
+            # The whole batch is verified at once (in threads) and its bookkeeping writes
+            # share one commit; it is then handed over in the order it was read.
+            items = await asyncio.gather(*(self._classify(record) for _, _, record in read))
+            for (tp, part, record), item in zip(read, items, strict=True):
+                self._take_in(tp, part, record, item)
             await self._check_ends()
             await self._commit()
             await self._check_committed()
 
-    async def _take_in(self, tp: Any, part: _Partition, record: Any) -> None:
-        """Classify one record; hand it over if the queue has room, else come back to it."""
+    def _take_in(self, tp: Any, part: _Partition, record: Any, item: InboxItem | None) -> None:
+        """Hand a classified record over if the queue has room, else come back to it."""
         part.next_offset = record.offset + 1
-        behind = part.resume_from is not None
-        if not behind:
-            part.add(record.offset)
-        item = await self._classify(record)
-        if behind:
+        if part.resume_from is not None:
             return  # bookkeeping done; handed over when the partition is read again
+        part.add(record.offset)
         if item is None:
             part.done(record.offset)
         elif self._queue.full():
@@ -281,7 +287,7 @@ class InboxReader:
         source = f"{record.topic}/{record.partition}/{record.offset}"
         claimed = record.key.decode("utf-8", "replace") if record.key else ""
         if headers.get(Header.KIND) == "rejection":
-            return self._rejection(headers, data, digest, source)
+            return await self._rejection(headers, data, digest, source)
         try:
             verified = await asyncio.to_thread(self._verifier.verify, data)
             package = parse(
@@ -297,7 +303,7 @@ class InboxReader:
             return None
         if isinstance(package, DocumentPackage):
             return await self._document(package, verified, sender, data, digest, source, headers)
-        return self._status(package, verified, sender, data, digest, source)
+        return await self._status(package, verified, sender, data, digest, source)
 
     async def _document(
         self,
@@ -335,7 +341,7 @@ class InboxReader:
             return None
         return item
 
-    def _status(
+    async def _status(
         self,
         package: StatusPackage,
         verified: Any,
@@ -347,7 +353,7 @@ class InboxReader:
         answered = package.response_for.document_id
         code = StatusCode(package.status_code)
         mine = self._outbox.get(answered) is not None and code is not StatusCode.TAKE_BACK
-        if mine and self._outbox.record_status(
+        if mine and await self._outbox.note_status(
             answered, sender, code.value, package.description, digest
         ):
             self._on_change()
@@ -365,11 +371,13 @@ class InboxReader:
             source=source,
         )
         if not self._hand_over_statuses and code is not StatusCode.TAKE_BACK:
-            self._store.record_taken("status", sender, answered, digest, data, status_code=code)
+            await self._store.remember_taken(
+                "status", sender, answered, digest, data, status_code=code
+            )
             return None
         return item
 
-    def _rejection(
+    async def _rejection(
         self, headers: dict[str, str], data: bytes, digest: str, source: str
     ) -> RejectionNotice | None:
         document_id = headers.get(Header.DOCUMENT_ID, "")
@@ -390,7 +398,7 @@ class InboxReader:
         if self._store.has_taken("rejection", self.agency, document_id, digest):
             return None
         if not self._hand_over_statuses:  # the bookkeeping above is all it needs
-            self._store.record_taken("rejection", self.agency, document_id, digest, data)
+            await self._store.remember_taken("rejection", self.agency, document_id, digest, data)
             return None
         return RejectionNotice(
             document_id=document_id,
@@ -471,18 +479,21 @@ class InboxReader:
         item = handed.item
         if isinstance(item, IncomingDocument):
             promulgation = item.package.promulgation
-            self._store.record_taken(
-                "document",
-                item.sender,
-                item.document_id,
-                item.digest,
-                item.data,
-                code=f"{item.package.code.number}/{item.package.code.notation}",
-                promulgation_date=promulgation.date if promulgation is not None else None,
+            # Together: the dedup record and the 01 it calls for share one commit.
+            await asyncio.gather(
+                self._store.remember_taken(
+                    "document",
+                    item.sender,
+                    item.document_id,
+                    item.digest,
+                    item.data,
+                    code=f"{item.package.code.number}/{item.package.code.notation}",
+                    promulgation_date=promulgation.date if promulgation is not None else None,
+                ),
+                self._acknowledge_arrival(item),
             )
-            await self._acknowledge_arrival(item)
         elif isinstance(item, IncomingStatus):
-            self._store.record_taken(
+            await self._store.remember_taken(
                 "status",
                 item.sender,
                 item.document_id,
@@ -491,7 +502,7 @@ class InboxReader:
                 status_code=item.status_code.value,
             )
         else:
-            self._store.record_taken(
+            await self._store.remember_taken(
                 "rejection", self.agency, item.document_id, item.digest, item.data
             )
         # The offset is committed by the reader's next round (within a fetch wait):
