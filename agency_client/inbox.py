@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -147,7 +147,7 @@ class InboxReader:
         self._max_batch = max_batch
         self._queue: asyncio.Queue[_Handed] = asyncio.Queue(maxsize=buffer)
         self._partitions: dict[Any, _Partition] = {}
-        self._outstanding: _Handed | None = None
+        self._outstanding: list[_Handed] = []
         self._attached = asyncio.Event()
         self._next_offsets_check = 0.0
         if consumer is not None:
@@ -438,6 +438,16 @@ class InboxReader:
 
     async def next(self, idle_timeout: float | None) -> InboxItem | None:
         """The next package for the application; ``None`` after ``idle_timeout`` idle seconds."""
+        batch = await self.next_batch(idle_timeout, 1)
+        return batch[0] if batch else None
+
+    async def next_batch(self, idle_timeout: float | None, max_items: int) -> list[InboxItem]:
+        """Up to ``max_items`` packages that are ready (waiting for the first only).
+
+        Empty after ``idle_timeout`` idle seconds. The whole batch is settled
+        together when the application asks again (one commit for its dedup
+        records and 01s, its 01s published together).
+        """
         await self.settle_outstanding()
         while True:
             try:
@@ -446,14 +456,27 @@ class InboxReader:
                 async with asyncio.timeout(idle_timeout):
                     handed = await self._queue.get()
             except TimeoutError:
-                return None
-            # Checked again here: a copy may have been queued before the first was taken.
-            if not self._already_taken(handed.item):
-                self._outstanding = handed
-                return handed.item
-            if isinstance(handed.item, IncomingDocument):
-                await self._acknowledge_arrival(handed.item)
-            self._mark_done(handed)
+                return []
+            await self._hand_over(handed)
+            while len(self._outstanding) < max_items and not self._queue.empty():
+                await self._hand_over(self._queue.get_nowait())
+            if self._outstanding:
+                return [h.item for h in self._outstanding]
+
+    async def _hand_over(self, handed: _Handed) -> None:
+        # Checked again here: a copy may have been queued before the first was taken.
+        if any(
+            h.item.digest == handed.item.digest and h.item.kind == handed.item.kind
+            for h in self._outstanding
+        ):
+            self._mark_done(handed)  # a copy in this batch: the first one's 01 answers both
+            return
+        if not self._already_taken(handed.item):
+            self._outstanding.append(handed)
+            return
+        if isinstance(handed.item, IncomingDocument):
+            await self._acknowledge_arrival(handed.item)
+        self._mark_done(handed)
 
     def _already_taken(self, item: InboxItem) -> bool:
         if isinstance(item, RejectionNotice):
@@ -468,18 +491,29 @@ class InboxReader:
 
     async def acknowledge(self, item: InboxItem) -> None:
         """The application has taken ``item`` (settles it now rather than on the next read)."""
-        if self._outstanding is not None and self._outstanding.item is item:
-            await self.settle_outstanding()
+        for handed in self._outstanding:
+            if handed.item is item:
+                self._outstanding.remove(handed)
+                await self._settle([handed])
+                return
 
     async def settle_outstanding(self) -> None:
-        """Record, answer 01 and commit the package last handed over, if any."""
-        handed, self._outstanding = self._outstanding, None
-        if handed is None:
-            return
-        item = handed.item
+        """Record, answer 01 and commit the packages last handed over, if any."""
+        handed, self._outstanding = self._outstanding, []
+        if handed:
+            await self._settle(handed)
+
+    async def _settle(self, handed: list[_Handed]) -> None:
+        # Concurrently: the dedup records and the 01s they call for share one commit.
+        await asyncio.gather(*(self._record_taken(h.item) for h in handed))
+        # The offsets are committed by the reader's next round (within a fetch wait):
+        # everything they cover is recorded, and the 01s are in the outbox.
+        for h in handed:
+            self._mark_done(h)
+
+    async def _record_taken(self, item: InboxItem) -> None:
         if isinstance(item, IncomingDocument):
             promulgation = item.package.promulgation
-            # Together: the dedup record and the 01 it calls for share one commit.
             await asyncio.gather(
                 self._store.remember_taken(
                     "document",
@@ -505,9 +539,6 @@ class InboxReader:
             await self._store.remember_taken(
                 "rejection", self.agency, item.document_id, item.digest, item.data
             )
-        # The offset is committed by the reader's next round (within a fetch wait):
-        # everything it covers is recorded, and the 01 is in the outbox.
-        self._mark_done(handed)
 
     async def commit(self) -> None:
         """Commit now what is settled (the client calls this when it stops)."""
@@ -562,6 +593,20 @@ class Inbox:
     async def acknowledge(self, item: InboxItem) -> None:
         """Mark ``item`` as taken now (01 and commit) instead of on the next read."""
         await self._reader.acknowledge(item)
+
+    async def batches(self, max_items: int = 100) -> AsyncIterator[list[InboxItem]]:
+        """The packages in batches of what is ready, up to ``max_items`` each.
+
+        A batch counts as taken, all of it, when the application asks for the next
+        one (or leaves the ``async with`` block without an exception): its dedup
+        records and 01s go to disk in one commit, and its 01s are published
+        together. For software that registers many documents at a time.
+        """
+        while True:
+            batch = await self._reader.next_batch(self._idle_timeout, max_items)
+            if not batch:
+                return
+            yield batch
 
     async def __aenter__(self) -> Inbox:
         return self

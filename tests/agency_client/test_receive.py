@@ -126,3 +126,35 @@ async def test_tampered_and_misaddressed_packages_are_kept_back_with_their_reaso
     assert reasons[other_id] == "misaddressed"
     assert doc_id + "x" in reasons
     assert {q.data for q in kept} >= {tampered, other}
+
+
+async def test_batches_hand_over_every_document_once_and_answer_each_with_01(
+    inbox_topics: Settings, dev_pki: DevPki
+) -> None:
+    settings = inbox_topics
+    sent = dict(_signed(dev_pki, PROVINCE, [DISTRICT]) for _ in range(6))
+    for doc_id, data in sent.items():
+        await _deliver(settings, DISTRICT, PROVINCE, doc_id, data)
+    first_id, first_data = next(iter(sent.items()))
+    await _deliver(settings, DISTRICT, PROVINCE, first_id, first_data)  # a retry
+
+    async with AgencyClient(settings, DISTRICT) as client:
+        async with client.receive(idle_timeout=3) as inbox:
+            batches = [batch async for batch in inbox.batches(max_items=4)]
+        commits, writes = client.store_commits()
+    assert all(1 <= len(batch) <= 4 for batch in batches)
+    taken = [item.document_id for batch in batches for item in batch]
+    assert sorted(taken) == sorted(sent)  # each once, the retry recognised
+    assert commits <= writes
+
+    # 6 or 7 records: the retry is answered again unless it came in the first's batch.
+    records = await read_records(
+        settings, settings.topics.submit, count=7, within=5.0, match=_is_status_from(DISTRICT)
+    )
+    statuses = [parse(r.value, mode=Mode.TOLERANT).package for r in records]
+    assert {s.response_for.document_id for s in statuses} == set(sent)
+
+    # Settled and committed: a restarted client hands over nothing again.
+    async with AgencyClient(settings, DISTRICT) as client:
+        again = [item async for item in client.receive(idle_timeout=2)]
+    assert again == []
