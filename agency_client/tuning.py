@@ -1,14 +1,14 @@
 """The client's latency and batching knobs, one frozen object with measured defaults.
 
 Why these and not others: on the path send → route → receive → 01 back the
-client's own share of the time goes to (measured with ``bench.bench_e2e``)
+client's own share of the time goes to (measured with ``python -m bench.bench_e2e --probe``)
 
 - the inbox's fetch wait: how long the broker may hold a fetch that found nothing
-  (the embedded Tansu answered a record produced meanwhile after about 4 ms at
-  20 ms, 8 ms at 100 ms, and 200 ms at aiokafka's default of 500 ms);
+  (on the embedded Tansu a record produced meanwhile arrives after 1–5 ms at
+  20 ms, 9 ms at 100 ms, and 208 ms at aiokafka's default of 500 ms);
 - the producer's linger: a send waited for company that long before going out
-  (5 ms cost 6 ms per send, 0 ms costs 0.6 ms; concurrent sends are batched
-  anyway while a request is on its way, and published faster);
+  (5 ms cost 6.5–8 ms per publication, 0 ms 0.5–3 ms; concurrent sends are
+  batched anyway while a request is on its way);
 - the fsync of every commit of the local stores, which group commit shares among
   concurrent writes (``max_group`` writes at most per transaction);
 - how many records one inbox read takes (verified together, their bookkeeping

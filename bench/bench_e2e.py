@@ -19,11 +19,14 @@ Printed, from one run:
   replaced by a broker and one router whose consumer waits at most N ms on an
   empty fetch (``edx up`` ships aiokafka's 500 ms), in a subprocess likewise (no
   tracker): what that one router setting changes;
+- with ``--probe``, only what the knobs cost on the embedded broker: ms from
+  producing one record to a waiting consumer receiving it, per fetch wait, and
+  ms per publication (``send_and_wait``) and records/s pipelined, per linger;
 - the group commits of the stores (writes per fsync'd transaction) and the load
   average of the machine before and after (its cores are shared).
 
     .venv/bin/python -m bench.bench_e2e [--documents N] [--window W] [--rate R]
-        [--latency-documents M] [--router-fetch-wait-ms N]
+        [--latency-documents M] [--router-fetch-wait-ms N] [--probe]
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ from bus import (
     ensure_topics,
     make_consumer,
     make_producer,
+    probe_features,
     publish_agency,
     running_bus,
 )
@@ -299,6 +303,64 @@ async def _bare_kafka(settings: Settings, payload: bytes, count: int) -> float:
         await producer.stop()
 
 
+async def probe() -> None:
+    """What the fetch wait and the linger cost on the embedded broker (see ``ClientTuning``)."""
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker() as broker:
+        settings = Settings(home=Path(tmp), bootstrap=broker.bootstrap)
+        await probe_features(settings)
+        producer = make_producer(settings)
+        await producer.start()
+        try:
+            await producer.send_and_wait("probe", b"x")
+            for wait in (500, 100, 20, 5):
+                consumer = make_consumer(
+                    settings,
+                    "probe",
+                    group_id=None,
+                    fetch_max_wait_ms=wait,
+                    auto_offset_reset="latest",
+                )
+                await consumer.start()
+                await asyncio.sleep(1)
+                hops = []
+                for _ in range(20):
+                    began = time.perf_counter()
+                    await producer.send_and_wait("probe", b"x")
+                    sent = time.perf_counter()
+                    while not await consumer.getmany(timeout_ms=2000):
+                        pass
+                    hops.append((time.perf_counter() - sent) * 1000)
+                    await asyncio.sleep(0.037)
+                await consumer.stop()
+                print(
+                    f"fetch wait {wait:4d} ms: produced → received p50 "
+                    f"{statistics.median(hops):6.1f} ms, max {max(hops):6.1f} ms"
+                )
+        finally:
+            await producer.stop()
+        for linger in (5, 1, 0):
+            producer = make_producer(settings, linger_ms=linger)
+            await producer.start()
+            try:
+                await producer.send_and_wait("probe", b"x" * PACKAGE_BYTES)
+                one = []
+                for _ in range(30):
+                    began = time.perf_counter()
+                    await producer.send_and_wait("probe", b"x" * PACKAGE_BYTES)
+                    one.append((time.perf_counter() - began) * 1000)
+                began = time.perf_counter()
+                futures = [await producer.send("probe", b"x" * PACKAGE_BYTES) for _ in range(2000)]
+                await asyncio.gather(*futures)
+                rate = 2000 / (time.perf_counter() - began)
+            finally:
+                await producer.stop()
+            print(
+                f"linger {linger} ms: one publication p50 {statistics.median(one):5.1f} ms, "
+                f"pipelined {rate:7.0f} records/s (5 KB)"
+            )
+
+
 def _percentiles(latencies: dict[str, float]) -> tuple[float, float]:
     figures = list(latencies.values())
     return statistics.median(figures), statistics.quantiles(figures, n=100)[98]
@@ -370,7 +432,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate", type=float, default=20.0)
     parser.add_argument("--latency-documents", type=int, default=200)
     parser.add_argument("--router-fetch-wait-ms", type=int, default=None)
+    parser.add_argument("--probe", action="store_true")
     args = parser.parse_args(argv if argv is not None else [])
+    if args.probe:
+        asyncio.run(probe())
+        return
     asyncio.run(
         run(
             args.documents,
