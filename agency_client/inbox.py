@@ -108,6 +108,11 @@ class _Partition:
         return offset
 
 
+#: What verifying a record gave: its verification and package, the error that
+#: refused it, or ``None`` for a router's rejection notice (not verified here).
+_Checked = tuple[Any, DocumentPackage | StatusPackage] | EdxbusError | None
+
+
 @dataclass(frozen=True)
 class _Handed:
     item: InboxItem
@@ -182,9 +187,12 @@ class InboxReader:
                     # The broker sent the position back (Kafka resets one past the end).
                     self._lost(tp, part, f"records start again at {first}", seek_to=None)
                 read += [(tp, part, record) for record in records]
-            # The whole batch is verified at once (in threads) and its bookkeeping writes
-            # share one commit; it is then handed over in the order it was read.
-            items = await asyncio.gather(*(self._classify(record) for _, _, record in read))
+            # The whole batch is verified at once (in threads); its bookkeeping runs in
+            # the order read, its writes sharing one commit; then it is handed over.
+            checks = await asyncio.gather(*(self._verify(record) for _, _, record in read))
+            items = await asyncio.gather(
+                *(self._classify(record, c) for (_, _, record), c in zip(read, checks, strict=True))
+            )
             for (tp, part, record), item in zip(read, items, strict=True):
                 self._take_in(tp, part, record, item)
             await self._check_ends()
@@ -279,8 +287,26 @@ class InboxReader:
             # policy ("earliest") moves on to the first record there is.
             self._consumer.seek(tp, seek_to)
 
-    async def _classify(self, record: Any) -> InboxItem | None:
-        """Verify one record and do the agency's bookkeeping; the item to hand over, if any."""
+    async def _verify(self, record: Any) -> _Checked:
+        """Verify and parse one record (no bookkeeping): run for a whole batch at once."""
+        if decode_headers(record.headers).get(Header.KIND) == "rejection":
+            return None  # the router's own notice: not signed by an agency
+        try:
+            verified = await asyncio.to_thread(self._verifier.verify, record.value or b"")
+            package = parse(
+                verified.signed_bytes, mode=Mode.STRICT, limits=self._verifier.limits
+            ).package
+        except EdxbusError as exc:
+            return exc
+        return verified, package
+
+    async def _classify(self, record: Any, checked: _Checked) -> InboxItem | None:
+        """Do the agency's bookkeeping for a verified record; the item to hand over, if any.
+
+        Called for the records of a batch in the order they were read: each reaches
+        its first store write before the next starts, so the writes are committed
+        in that order (statuses stay oldest first), and together.
+        """
         data: bytes = record.value or b""
         headers = decode_headers(record.headers)
         digest = content_digest(data)
@@ -288,14 +314,13 @@ class InboxReader:
         claimed = record.key.decode("utf-8", "replace") if record.key else ""
         if headers.get(Header.KIND) == "rejection":
             return await self._rejection(headers, data, digest, source)
-        try:
-            verified = await asyncio.to_thread(self._verifier.verify, data)
-            package = parse(
-                verified.signed_bytes, mode=Mode.STRICT, limits=self._verifier.limits
-            ).package
-        except EdxbusError as exc:
-            self._quarantine(source, claimed, headers, exc.reason_code, str(exc), data, digest)
+        if isinstance(checked, EdxbusError):
+            self._quarantine(
+                source, claimed, headers, checked.reason_code, str(checked), data, digest
+            )
             return None
+        assert checked is not None
+        verified, package = checked
         sender = verified.agency_code
         if package.sender_code != sender:
             why = f"signed by {sender} but sent as {package.sender_code}"

@@ -12,7 +12,7 @@ import pytest
 from agency_client import AgencyClient, IncomingDocument
 from bus.records import Header, decode_headers
 from bus.settings import Settings
-from edxml import Mode, StatusCode, StatusPackage, build, parse
+from edxml import Mode, StatusCode, StatusPackage, build, new_status, parse
 from signing import DevPki
 from tests.agency_client.helpers import (
     COMMUNE,
@@ -158,3 +158,29 @@ async def test_batches_hand_over_every_document_once_and_answer_each_with_01(
     async with AgencyClient(settings, DISTRICT) as client:
         again = [item async for item in client.receive(idle_timeout=2)]
     assert again == []
+
+
+async def test_statuses_read_in_one_batch_are_recorded_in_the_order_they_came(
+    inbox_topics: Settings, dev_pki: DevPki
+) -> None:
+    settings = inbox_topics
+    package = make_document(PROVINCE, [DISTRICT])
+    async with AgencyClient(settings, PROVINCE) as client:
+        await client.send(package)  # kept in the outbox (no router here)
+    district = dev_pki.signer(DISTRICT)
+    codes = ["01", "03", "04", "05", "06"]
+    for code in codes:
+        status = new_status(DISTRICT, package, StatusCode(code), f"status {code}")
+        data = district.sign(build(status))
+        await produce(
+            settings,
+            settings.topics.inbox(PROVINCE),
+            data,
+            key=DISTRICT,
+            headers=delivery_headers("status", package.document_id, DISTRICT, data),
+        )
+
+    async with AgencyClient(settings, PROVINCE, hand_over_statuses=False) as client:
+        await client.wait_for_status(package.document_id, "06", timeout=30)
+        recorded = [s.status_code for s in client.statuses(package.document_id)]
+    assert recorded == codes
