@@ -14,6 +14,7 @@ from agency_client.client import REPORTABLE_STATUSES, AgencyClient
 from agency_client.errors import (
     ClientError,
     ClientNotStartedError,
+    ClientSettingError,
     DeliveryTimeoutError,
     DuplicateDocumentError,
     NotAuthorisedError,
@@ -26,6 +27,7 @@ from agency_client.inbox import Inbox
 from agency_client.items import InboxItem, IncomingDocument, IncomingStatus, RejectionNotice
 from agency_client.outbox import Outbox, OutboxEntry, OutboxState, PackageKind, RecipientStatus
 from agency_client.sync import BlockingAgencyClient
+from agency_client.tuning import ClientTuning
 
 __all__ = [
     "REPORTABLE_STATUSES",
@@ -34,6 +36,8 @@ __all__ = [
     "CheckpointWatcher",
     "ClientError",
     "ClientNotStartedError",
+    "ClientSettingError",
+    "ClientTuning",
     "DeliveryTimeoutError",
     "DuplicateDocumentError",
     "Inbox",

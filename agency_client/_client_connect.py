@@ -24,9 +24,12 @@ class ClientConnection(ClientState):
 
     async def _connect(self, parts: _Parts) -> None:
         """Start a producer and the inbox consumer; on success, hand them to ``parts``."""
-        producer = make_producer(self.settings)
+        producer = make_producer(self.settings, linger_ms=self.tuning.linger_ms)
         consumer = make_consumer(
-            self.settings, group_id=self.group_id, fetch_max_wait_ms=self.fetch_max_wait_ms
+            self.settings,
+            group_id=self.group_id,
+            fetch_max_wait_ms=self.tuning.fetch_max_wait_ms,
+            max_poll_records=self.tuning.max_batch,
         )
         try:
             with translate_errors(f"connecting agency {self.agency} to the bus"):

@@ -41,6 +41,8 @@ _log = get_logger("agency_client")
 #: The first and the longest wait before a package whose publication failed is tried again.
 _RETRY_FIRST = 1.0
 _RETRY_LONGEST = 60.0
+#: Re-submissions in flight at once (each chunk waits for its acknowledgements).
+_RESUBMIT_IN_FLIGHT = 64
 #: How far back statuses are published again after the broker lost its data.
 _REPUBLISH_WINDOW = 900.0
 
@@ -53,44 +55,61 @@ class ClientPublishing(ClientState):
 
         A package the broker refuses is skipped (and backed off) so the others are
         still tried; the round ends early only when the broker cannot be reached.
+        Publications go out in pipelined chunks, not one round trip each.
         """
         parts = self._require()
         if parts.producer is None:
             return 0
         count = 0
         now = asyncio.get_running_loop().time()
-        for entry in parts.outbox.due_for_resubmit(timedelta(seconds=self.resubmit_after)):
-            if entry.digest in self._publishing:
-                continue
-            failures, not_before = self._retry_at.get(entry.digest, (0, 0.0))
-            if now < not_before:
-                continue
-            try:
-                await self._submit(entry.kind, entry.document_id, entry.data, entry.digest)
-            except BusError as exc:
-                wait = min(_RETRY_FIRST * 2**failures, _RETRY_LONGEST)
-                self._retry_at[entry.digest] = (failures + 1, now + wait)
-                _log.warning(
-                    "%s %s of %s not re-submitted (next try in %.0fs): %s",
-                    entry.kind.value,
-                    entry.document_id,
-                    self.agency,
-                    wait,
-                    exc,
-                    document_id=entry.document_id,
-                    agency=self.agency,
-                )
-                if isinstance(exc, ConnectionError):  # bus.errors.BrokerUnavailableError
-                    break  # the broker cannot be reached: nothing else would get through
-                continue
-            self._retry_at.pop(entry.digest, None)
-            count += 1
+        due = [
+            entry
+            for entry in parts.outbox.due_for_resubmit(timedelta(seconds=self.resubmit_after))
+            if entry.digest not in self._publishing
+            and now >= self._retry_at.get(entry.digest, (0, 0.0))[1]
+        ]
+        # Pipelined: a chunk of publications in flight at once, one round trip for many.
+        for start in range(0, len(due), _RESUBMIT_IN_FLIGHT):
+            chunk = due[start : start + _RESUBMIT_IN_FLIGHT]
+            outcomes = await asyncio.gather(
+                *(self._submit(e.kind, e.document_id, e.data, e.digest) for e in chunk),
+                return_exceptions=True,
+            )
+            unreachable = False
+            for entry, outcome in zip(chunk, outcomes, strict=True):
+                if isinstance(outcome, BusError):
+                    self._back_off(entry, outcome, now)
+                    # bus.errors.BrokerUnavailableError: nothing else would get through
+                    unreachable = unreachable or isinstance(outcome, ConnectionError)
+                elif isinstance(outcome, BaseException):
+                    raise outcome
+                else:
+                    self._retry_at.pop(entry.digest, None)
+                    count += 1
+            if unreachable:
+                break
         return count
+
+    def _back_off(self, entry: OutboxEntry, exc: BusError, now: float) -> None:
+        """A package whose publication failed waits longer before each next try."""
+        failures, _ = self._retry_at.get(entry.digest, (0, 0.0))
+        wait = min(_RETRY_FIRST * 2**failures, _RETRY_LONGEST)
+        self._retry_at[entry.digest] = (failures + 1, now + wait)
+        _log.warning(
+            "%s %s of %s not re-submitted (next try in %.0fs): %s",
+            entry.kind.value,
+            entry.document_id,
+            self.agency,
+            wait,
+            exc,
+            document_id=entry.document_id,
+            agency=self.agency,
+        )
 
     async def _send_status(
         self, answering: DocumentPackage, code: StatusCode, description: str
     ) -> OutboxEntry:
-        entry = self._keep_status(answering, code, description)
+        entry = await self._keep_status(answering, code, description)
         if self._background:  # arrivals (01) first: statuses reach the sender in order
             await asyncio.wait(set(self._background), timeout=self.publish_timeout)
         parts = self._require()
@@ -110,7 +129,7 @@ class ClientPublishing(ClientState):
             entry,
         )
 
-    def _keep_status(
+    async def _keep_status(
         self, answering: DocumentPackage, code: StatusCode, description: str
     ) -> OutboxEntry:
         """Build, sign and keep a status in the outbox (not yet published)."""
@@ -119,7 +138,7 @@ class ClientPublishing(ClientState):
         signed = parts.signer.sign(
             build(status), check_sender=True, limits=self.settings.package_limits
         )
-        return parts.outbox.add_status(
+        return await parts.outbox.keep_status(
             answering.document_id, code.value, signed, content_digest(signed)
         )
 
@@ -156,7 +175,7 @@ class ClientPublishing(ClientState):
         arrival = next(
             (e for e in parts.outbox.sent_statuses(item.document_id) if e.status_code == "01"),
             None,
-        ) or self._keep_status(item.package, StatusCode.ARRIVED, "Đã đến (arrived)")
+        ) or await self._keep_status(item.package, StatusCode.ARRIVED, "Đã đến (arrived)")
         task = asyncio.create_task(
             self._publish_quietly(arrival), name=f"arrival-{item.document_id}"
         )
@@ -236,12 +255,12 @@ class ClientPublishing(ClientState):
             raise
         finally:
             self._publishing.discard(digest)
-        parts.outbox.mark_submitted(kind, document_id, digest)
+        await parts.outbox.note_submitted(kind, document_id, digest)
 
     async def _renew_producer(self) -> None:
         """Replace a producer that failed for good with a new one (raises :class:`BusError`)."""
         parts = self._require()
-        fresh = make_producer(self.settings)
+        fresh = make_producer(self.settings, linger_ms=self.tuning.linger_ms)
         try:
             with translate_errors(f"reconnecting the producer of {self.agency}"):
                 await fresh.start()

@@ -17,6 +17,7 @@ from agency_client._inbox_store import InboxStore
 from agency_client.errors import ClientNotStartedError
 from agency_client.inbox import InboxReader
 from agency_client.outbox import Outbox, OutboxEntry, RecipientStatus
+from agency_client.tuning import ClientTuning
 from bus import Settings
 from edxml import DocumentPackage
 from signing import Signer, Verifier
@@ -47,7 +48,7 @@ class ClientState:
     resubmit_after: float
     publish_timeout: float
     group_id: str
-    fetch_max_wait_ms: int
+    tuning: ClientTuning
     _parts: _Parts | None
     _publishing: set[str]
     # digest -> (failed publications in a row, loop time before which it is not tried)

@@ -15,6 +15,7 @@ dropped either: they are kept in the quarantine with the reason.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -34,6 +35,7 @@ from sqlalchemy import (
     select,
 )
 
+from agency_client._group_commit import GroupCommit
 from agency_client._store import Clock, LocalStore, UtcDateTime, utc_now
 
 __all__ = ["InboxStore", "QuarantinedPackage", "TakenPackage"]
@@ -119,8 +121,10 @@ def _is_taken(conn: Connection, kind: str, sender: str, document_id: str, digest
 class InboxStore(LocalStore):
     """One agency's memory of taken and quarantined packages, in its local SQLite file."""
 
-    def __init__(self, path: Path, *, clock: Clock = utc_now) -> None:
-        super().__init__(path, _metadata, clock=clock)
+    def __init__(
+        self, path: Path, *, clock: Clock = utc_now, group_commit: GroupCommit | None = None
+    ) -> None:
+        super().__init__(path, _metadata, clock=clock, group_commit=group_commit)
 
     def has_taken(self, kind: str, sender: str, document_id: str, digest: str) -> bool:
         """Whether exactly these bytes were already handed to the application."""
@@ -140,7 +144,45 @@ class InboxStore(LocalStore):
         status_code: str | None = None,
     ) -> bool:
         """Remember a package as taken; ``False`` when it was already remembered."""
+        write = self._taken_writer(
+            kind, sender, document_id, digest, data, code, promulgation_date, status_code
+        )
         with self._transaction() as conn:
+            return write(conn)
+
+    async def remember_taken(
+        self,
+        kind: str,
+        sender: str,
+        document_id: str,
+        digest: str,
+        data: bytes,
+        *,
+        code: str = "",
+        promulgation_date: date | None = None,
+        status_code: str | None = None,
+    ) -> bool:
+        """:meth:`record_taken`, committed together with concurrent writes (one fsync)."""
+        return await self._write_together(
+            self._taken_writer(
+                kind, sender, document_id, digest, data, code, promulgation_date, status_code
+            )
+        )
+
+    def _taken_writer(
+        self,
+        kind: str,
+        sender: str,
+        document_id: str,
+        digest: str,
+        data: bytes,
+        code: str,
+        promulgation_date: date | None,
+        status_code: str | None,
+    ) -> Callable[[Connection], bool]:
+        now = self._clock()
+
+        def write(conn: Connection) -> bool:
             if _is_taken(conn, kind, sender, document_id, digest):
                 return False
             conn.execute(
@@ -150,13 +192,15 @@ class InboxStore(LocalStore):
                     document_id=document_id,
                     digest=digest,
                     data=data,
-                    taken_at=self._clock(),
+                    taken_at=now,
                     code=code,
                     promulgation_date=promulgation_date,
                     status_code=status_code,
                 )
             )
-        return True
+            return True
+
+        return write
 
     def received_document(self, document_id: str) -> TakenPackage | None:
         """The document received under this DocumentId (the latest, if several)."""

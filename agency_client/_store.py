@@ -13,13 +13,16 @@ from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 from sqlalchemy import Connection, Dialect, Engine, Float, MetaData, create_engine, event
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.types import TypeDecorator
 
+from agency_client._group_commit import GroupCommit
 from agency_client.errors import OutboxError
+
+T = TypeVar("T")
 
 Clock = Callable[[], datetime]
 
@@ -82,13 +85,24 @@ class LocalStore:
     """Base of the outbox and the inbox store: one agency's SQLite file and its lifecycle.
 
     Every call is one short local transaction; driver errors surface as
-    :class:`OutboxError` naming the file.
+    :class:`OutboxError` naming the file. The ``async`` writes go through a
+    :class:`GroupCommit`: concurrent callers share one transaction (one fsync).
     """
 
-    def __init__(self, path: Path, metadata: MetaData, *, clock: Clock = utc_now) -> None:
+    def __init__(
+        self,
+        path: Path,
+        metadata: MetaData,
+        *,
+        clock: Clock = utc_now,
+        group_commit: GroupCommit | None = None,
+    ) -> None:
         self.path = path
         self._clock = clock
         self._engine = open_engine(path, metadata)
+        # Stores on the same file may share one (the inbox store shares the outbox's,
+        # so a dedup record and the 01 it calls for go to the disk in one commit).
+        self.group_commit = group_commit or GroupCommit(self._transaction)
 
     def close(self) -> None:
         """Release the file."""
@@ -107,6 +121,10 @@ class LocalStore:
 
     def _transaction(self) -> AbstractContextManager[Connection]:
         return guarded(self.path, self._engine.begin)
+
+    async def _write_together(self, write: Callable[[Connection], T]) -> T:
+        """Run ``write`` in a group-committed transaction; its result once on disk."""
+        return await self.group_commit.write(write)
 
     def _connection(self) -> AbstractContextManager[Connection]:
         return guarded(self.path, self._engine.connect)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -43,6 +44,7 @@ from agency_client.errors import NotAuthorisedError, StatusNotAllowedError, Unkn
 from agency_client.inbox import Inbox, InboxReader
 from agency_client.items import InboxItem
 from agency_client.outbox import Outbox, OutboxEntry, PackageKind, RecipientStatus
+from agency_client.tuning import ClientTuning
 from bus import BusError, Settings, content_digest, get_logger
 from edxml import BusinessDocType, DocumentPackage, Mode, StatusCode, StatusPackage, build, parse
 from edxml.errors import EdxbusError
@@ -73,7 +75,8 @@ class AgencyClient(ClientConnection, ClientPublishing, ClientFollowUps, ClientWa
         publish_timeout: float = 15.0,
         group_id: str | None = None,
         hand_over_statuses: bool = True,
-        fetch_max_wait_ms: int = 100,
+        fetch_max_wait_ms: int | None = None,
+        tuning: ClientTuning | None = None,
         connect_later: bool = False,
         clock: Clock = utc_now,
     ) -> None:
@@ -89,8 +92,11 @@ class AgencyClient(ClientConnection, ClientPublishing, ClientFollowUps, ClientWa
         self.publish_timeout = publish_timeout
         self.group_id = group_id or f"edx-agency-{agency}"
         self._hand_over_statuses = hand_over_statuses
-        # How long the broker may hold an empty fetch: the floor of the inbox's latency.
-        self.fetch_max_wait_ms = fetch_max_wait_ms
+        # Latency and batching knobs (agency_client.tuning); fetch_max_wait_ms, when
+        # given, overrides the tuning's (it predates it).
+        self.tuning = tuning or ClientTuning.from_env()
+        if fetch_max_wait_ms is not None:
+            self.tuning = replace(self.tuning, fetch_max_wait_ms=fetch_max_wait_ms)
         # Start even when the broker does not answer: send() keeps documents in the
         # outbox and a background task connects (and publishes them) when it can.
         self.connect_later = connect_later
@@ -118,7 +124,8 @@ class AgencyClient(ClientConnection, ClientPublishing, ClientFollowUps, ClientWa
         verifier = self._verifier or load_verifier(self.settings)
         path = self.settings.outbox_path(self.agency)
         outbox = Outbox(path, clock=self._clock)
-        store = InboxStore(path, clock=self._clock)
+        outbox.group_commit.max_group = self.tuning.max_group
+        store = InboxStore(path, clock=self._clock, group_commit=outbox.group_commit)
         reader = InboxReader(
             agency=self.agency,
             consumer=None,
@@ -129,6 +136,7 @@ class AgencyClient(ClientConnection, ClientPublishing, ClientFollowUps, ClientWa
             on_change=self._changed.set,
             on_broker_loss=self._broker_lost_data,
             hand_over_statuses=self._hand_over_statuses,
+            max_batch=self.tuning.max_batch,
         )
         parts = _Parts(signer, verifier, outbox, store, reader)
         try:
@@ -263,7 +271,7 @@ class AgencyClient(ClientConnection, ClientPublishing, ClientFollowUps, ClientWa
         )
         digest = content_digest(signed)
         recipients = [r.organ_id for r in package.recipients]
-        parts.outbox.add_document(package.document_id, signed, digest, recipients)
+        await parts.outbox.keep_document(package.document_id, signed, digest, recipients)
         await self._publish_kept(PackageKind.DOCUMENT, package.document_id, signed, digest)
         return package.document_id
 
@@ -338,6 +346,11 @@ class AgencyClient(ClientConnection, ClientPublishing, ClientFollowUps, ClientWa
     def statuses(self, document_id: str) -> list[RecipientStatus]:
         """Every status the recipients reported on a sent document, oldest first."""
         return self._require().outbox.statuses(document_id)
+
+    def store_commits(self) -> tuple[int, int]:
+        """Transactions the local stores committed in groups, and the writes they carried."""
+        group = self._require().outbox.group_commit
+        return group.commits, group.writes
 
     def quarantined(self) -> list[QuarantinedPackage]:
         """Inbox records that failed verification and were not handed over."""

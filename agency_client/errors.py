@@ -14,7 +14,8 @@
     ├── UnknownDocumentError         a report, take-back or revocation names a document this
     │                                agency never received or sent (.document_id) — LookupError
     ├── StatusNotAllowedError        a status code the caller may not send by hand (.status)
-    └── ClientNotStartedError        the client is used outside ``async with`` / start()
+    ├── ClientNotStartedError        the client is used outside ``async with`` / start()
+    └── ClientSettingError           a client tuning value out of range (.name) — ValueError
 
 Errors raised by the layers below (``EdxmlError`` for a malformed document,
 ``SigningError`` for a key that will not sign, ``BusError`` for a broker that will
@@ -34,6 +35,7 @@ from edxml.errors import ClientError
 __all__ = [
     "ClientError",
     "ClientNotStartedError",
+    "ClientSettingError",
     "DeliveryTimeoutError",
     "DuplicateDocumentError",
     "NotAuthorisedError",
@@ -140,3 +142,13 @@ class ClientNotStartedError(ClientError, RuntimeError):
     """The client was used before ``start()`` (or outside ``async with``)."""
 
     reason_code = "client-not-started"
+
+
+class ClientSettingError(ClientError, ValueError):
+    """A client tuning value (``ClientTuning`` or an ``EDX_CLIENT_*`` variable) is not valid."""
+
+    reason_code = "client-setting"
+
+    def __init__(self, name: str, why: str) -> None:
+        super().__init__(f"client setting {name}: {why}")
+        self.name = name

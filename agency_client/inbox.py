@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -108,6 +108,11 @@ class _Partition:
         return offset
 
 
+#: What verifying a record gave: its verification and package, the error that
+#: refused it, or ``None`` for a router's rejection notice (not verified here).
+_Checked = tuple[Any, DocumentPackage | StatusPackage] | EdxbusError | None
+
+
 @dataclass(frozen=True)
 class _Handed:
     item: InboxItem
@@ -133,6 +138,7 @@ class InboxReader:
         on_broker_loss: Callable[[], None] = lambda: None,
         hand_over_statuses: bool = True,
         buffer: int = 256,
+        max_batch: int = 200,
     ) -> None:
         self.agency = agency
         self._consumer = consumer
@@ -143,9 +149,10 @@ class InboxReader:
         self._on_change = on_change
         self._on_broker_loss = on_broker_loss
         self._hand_over_statuses = hand_over_statuses
+        self._max_batch = max_batch
         self._queue: asyncio.Queue[_Handed] = asyncio.Queue(maxsize=buffer)
         self._partitions: dict[Any, _Partition] = {}
-        self._outstanding: _Handed | None = None
+        self._outstanding: list[_Handed] = []
         self._attached = asyncio.Event()
         self._next_offsets_check = 0.0
         if consumer is not None:
@@ -165,32 +172,39 @@ class InboxReader:
             self._resume_caught_up()
             try:
                 with translate_errors(f"reading the inbox of {self.agency}"):
-                    batch = await self._consumer.getmany(timeout_ms=200, max_records=100)
+                    batch = await self._consumer.getmany(
+                        timeout_ms=200, max_records=self._max_batch
+                    )
             except EdxbusError as exc:
                 _log.warning("inbox of %s: %s; retrying", self.agency, exc, agency=self.agency)
                 await asyncio.sleep(0.5)
                 continue
+            read: list[tuple[Any, _Partition, Any]] = []
             for tp, records in batch.items():
                 part = self._partitions.setdefault(tp, _Partition())
                 first = records[0].offset if records else None
                 if first is not None and part.next_offset is not None and first < part.next_offset:
                     # The broker sent the position back (Kafka resets one past the end).
                     self._lost(tp, part, f"records start again at {first}", seek_to=None)
-                for record in records:
-                    await self._take_in(tp, part, record)
+                read += [(tp, part, record) for record in records]
+            # The whole batch is verified at once (in threads); its bookkeeping runs in
+            # the order read, its writes sharing one commit; then it is handed over.
+            checks = await asyncio.gather(*(self._verify(record) for _, _, record in read))
+            items = await asyncio.gather(
+                *(self._classify(record, c) for (_, _, record), c in zip(read, checks, strict=True))
+            )
+            for (tp, part, record), item in zip(read, items, strict=True):
+                self._take_in(tp, part, record, item)
             await self._check_ends()
             await self._commit()
             await self._check_committed()
 
-    async def _take_in(self, tp: Any, part: _Partition, record: Any) -> None:
-        """Classify one record; hand it over if the queue has room, else come back to it."""
+    def _take_in(self, tp: Any, part: _Partition, record: Any, item: InboxItem | None) -> None:
+        """Hand a classified record over if the queue has room, else come back to it."""
         part.next_offset = record.offset + 1
-        behind = part.resume_from is not None
-        if not behind:
-            part.add(record.offset)
-        item = await self._classify(record)
-        if behind:
+        if part.resume_from is not None:
             return  # bookkeeping done; handed over when the partition is read again
+        part.add(record.offset)
         if item is None:
             part.done(record.offset)
         elif self._queue.full():
@@ -273,23 +287,40 @@ class InboxReader:
             # policy ("earliest") moves on to the first record there is.
             self._consumer.seek(tp, seek_to)
 
-    async def _classify(self, record: Any) -> InboxItem | None:
-        """Verify one record and do the agency's bookkeeping; the item to hand over, if any."""
+    async def _verify(self, record: Any) -> _Checked:
+        """Verify and parse one record (no bookkeeping): run for a whole batch at once."""
+        if decode_headers(record.headers).get(Header.KIND) == "rejection":
+            return None  # the router's own notice: not signed by an agency
+        try:
+            verified = await asyncio.to_thread(self._verifier.verify, record.value or b"")
+            package = parse(
+                verified.signed_bytes, mode=Mode.STRICT, limits=self._verifier.limits
+            ).package
+        except EdxbusError as exc:
+            return exc
+        return verified, package
+
+    async def _classify(self, record: Any, checked: _Checked) -> InboxItem | None:
+        """Do the agency's bookkeeping for a verified record; the item to hand over, if any.
+
+        Called for the records of a batch in the order they were read: each reaches
+        its first store write before the next starts, so the writes are committed
+        in that order (statuses stay oldest first), and together.
+        """
         data: bytes = record.value or b""
         headers = decode_headers(record.headers)
         digest = content_digest(data)
         source = f"{record.topic}/{record.partition}/{record.offset}"
         claimed = record.key.decode("utf-8", "replace") if record.key else ""
         if headers.get(Header.KIND) == "rejection":
-            return self._rejection(headers, data, digest, source)
-        try:
-            verified = await asyncio.to_thread(self._verifier.verify, data)
-            package = parse(
-                verified.signed_bytes, mode=Mode.STRICT, limits=self._verifier.limits
-            ).package
-        except EdxbusError as exc:
-            self._quarantine(source, claimed, headers, exc.reason_code, str(exc), data, digest)
+            return await self._rejection(headers, data, digest, source)
+        if isinstance(checked, EdxbusError):
+            self._quarantine(
+                source, claimed, headers, checked.reason_code, str(checked), data, digest
+            )
             return None
+        assert checked is not None
+        verified, package = checked
         sender = verified.agency_code
         if package.sender_code != sender:
             why = f"signed by {sender} but sent as {package.sender_code}"
@@ -297,7 +328,7 @@ class InboxReader:
             return None
         if isinstance(package, DocumentPackage):
             return await self._document(package, verified, sender, data, digest, source, headers)
-        return self._status(package, verified, sender, data, digest, source)
+        return await self._status(package, verified, sender, data, digest, source)
 
     async def _document(
         self,
@@ -335,7 +366,7 @@ class InboxReader:
             return None
         return item
 
-    def _status(
+    async def _status(
         self,
         package: StatusPackage,
         verified: Any,
@@ -347,7 +378,7 @@ class InboxReader:
         answered = package.response_for.document_id
         code = StatusCode(package.status_code)
         mine = self._outbox.get(answered) is not None and code is not StatusCode.TAKE_BACK
-        if mine and self._outbox.record_status(
+        if mine and await self._outbox.note_status(
             answered, sender, code.value, package.description, digest
         ):
             self._on_change()
@@ -365,11 +396,13 @@ class InboxReader:
             source=source,
         )
         if not self._hand_over_statuses and code is not StatusCode.TAKE_BACK:
-            self._store.record_taken("status", sender, answered, digest, data, status_code=code)
+            await self._store.remember_taken(
+                "status", sender, answered, digest, data, status_code=code
+            )
             return None
         return item
 
-    def _rejection(
+    async def _rejection(
         self, headers: dict[str, str], data: bytes, digest: str, source: str
     ) -> RejectionNotice | None:
         document_id = headers.get(Header.DOCUMENT_ID, "")
@@ -390,7 +423,7 @@ class InboxReader:
         if self._store.has_taken("rejection", self.agency, document_id, digest):
             return None
         if not self._hand_over_statuses:  # the bookkeeping above is all it needs
-            self._store.record_taken("rejection", self.agency, document_id, digest, data)
+            await self._store.remember_taken("rejection", self.agency, document_id, digest, data)
             return None
         return RejectionNotice(
             document_id=document_id,
@@ -430,6 +463,16 @@ class InboxReader:
 
     async def next(self, idle_timeout: float | None) -> InboxItem | None:
         """The next package for the application; ``None`` after ``idle_timeout`` idle seconds."""
+        batch = await self.next_batch(idle_timeout, 1)
+        return batch[0] if batch else None
+
+    async def next_batch(self, idle_timeout: float | None, max_items: int) -> list[InboxItem]:
+        """Up to ``max_items`` packages that are ready (waiting for the first only).
+
+        Empty after ``idle_timeout`` idle seconds. The whole batch is settled
+        together when the application asks again (one commit for its dedup
+        records and 01s, its 01s published together).
+        """
         await self.settle_outstanding()
         while True:
             try:
@@ -438,14 +481,27 @@ class InboxReader:
                 async with asyncio.timeout(idle_timeout):
                     handed = await self._queue.get()
             except TimeoutError:
-                return None
-            # Checked again here: a copy may have been queued before the first was taken.
-            if not self._already_taken(handed.item):
-                self._outstanding = handed
-                return handed.item
-            if isinstance(handed.item, IncomingDocument):
-                await self._acknowledge_arrival(handed.item)
-            self._mark_done(handed)
+                return []
+            await self._hand_over(handed)
+            while len(self._outstanding) < max_items and not self._queue.empty():
+                await self._hand_over(self._queue.get_nowait())
+            if self._outstanding:
+                return [h.item for h in self._outstanding]
+
+    async def _hand_over(self, handed: _Handed) -> None:
+        # Checked again here: a copy may have been queued before the first was taken.
+        if any(
+            h.item.digest == handed.item.digest and h.item.kind == handed.item.kind
+            for h in self._outstanding
+        ):
+            self._mark_done(handed)  # a copy in this batch: the first one's 01 answers both
+            return
+        if not self._already_taken(handed.item):
+            self._outstanding.append(handed)
+            return
+        if isinstance(handed.item, IncomingDocument):
+            await self._acknowledge_arrival(handed.item)
+        self._mark_done(handed)
 
     def _already_taken(self, item: InboxItem) -> bool:
         if isinstance(item, RejectionNotice):
@@ -460,29 +516,43 @@ class InboxReader:
 
     async def acknowledge(self, item: InboxItem) -> None:
         """The application has taken ``item`` (settles it now rather than on the next read)."""
-        if self._outstanding is not None and self._outstanding.item is item:
-            await self.settle_outstanding()
+        for handed in self._outstanding:
+            if handed.item is item:
+                self._outstanding.remove(handed)
+                await self._settle([handed])
+                return
 
     async def settle_outstanding(self) -> None:
-        """Record, answer 01 and commit the package last handed over, if any."""
-        handed, self._outstanding = self._outstanding, None
-        if handed is None:
-            return
-        item = handed.item
+        """Record, answer 01 and commit the packages last handed over, if any."""
+        handed, self._outstanding = self._outstanding, []
+        if handed:
+            await self._settle(handed)
+
+    async def _settle(self, handed: list[_Handed]) -> None:
+        # Concurrently: the dedup records and the 01s they call for share one commit.
+        await asyncio.gather(*(self._record_taken(h.item) for h in handed))
+        # The offsets are committed by the reader's next round (within a fetch wait):
+        # everything they cover is recorded, and the 01s are in the outbox.
+        for h in handed:
+            self._mark_done(h)
+
+    async def _record_taken(self, item: InboxItem) -> None:
         if isinstance(item, IncomingDocument):
             promulgation = item.package.promulgation
-            self._store.record_taken(
-                "document",
-                item.sender,
-                item.document_id,
-                item.digest,
-                item.data,
-                code=f"{item.package.code.number}/{item.package.code.notation}",
-                promulgation_date=promulgation.date if promulgation is not None else None,
+            await asyncio.gather(
+                self._store.remember_taken(
+                    "document",
+                    item.sender,
+                    item.document_id,
+                    item.digest,
+                    item.data,
+                    code=f"{item.package.code.number}/{item.package.code.notation}",
+                    promulgation_date=promulgation.date if promulgation is not None else None,
+                ),
+                self._acknowledge_arrival(item),
             )
-            await self._acknowledge_arrival(item)
         elif isinstance(item, IncomingStatus):
-            self._store.record_taken(
+            await self._store.remember_taken(
                 "status",
                 item.sender,
                 item.document_id,
@@ -491,12 +561,9 @@ class InboxReader:
                 status_code=item.status_code.value,
             )
         else:
-            self._store.record_taken(
+            await self._store.remember_taken(
                 "rejection", self.agency, item.document_id, item.digest, item.data
             )
-        # The offset is committed by the reader's next round (within a fetch wait):
-        # everything it covers is recorded, and the 01 is in the outbox.
-        self._mark_done(handed)
 
     async def commit(self) -> None:
         """Commit now what is settled (the client calls this when it stops)."""
@@ -551,6 +618,20 @@ class Inbox:
     async def acknowledge(self, item: InboxItem) -> None:
         """Mark ``item`` as taken now (01 and commit) instead of on the next read."""
         await self._reader.acknowledge(item)
+
+    async def batches(self, max_items: int = 100) -> AsyncIterator[list[InboxItem]]:
+        """The packages in batches of what is ready, up to ``max_items`` each.
+
+        A batch counts as taken, all of it, when the application asks for the next
+        one (or leaves the ``async with`` block without an exception): its dedup
+        records and 01s go to disk in one commit, and its 01s are published
+        together. For software that registers many documents at a time.
+        """
+        while True:
+            batch = await self._reader.next_batch(self._idle_timeout, max_items)
+            if not batch:
+                return
+            yield batch
 
     async def __aenter__(self) -> Inbox:
         return self

@@ -14,7 +14,7 @@ no 01 answers a status, so they are ``published`` once the broker acknowledged t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -162,9 +162,30 @@ class Outbox(LocalStore):
         Raises :class:`DuplicateDocumentError` when the DocumentId is already in the
         outbox with other bytes: the router would refuse them as a replay.
         """
+        write = self._document_writer(document_id, data, digest, recipients)
+        with self._transaction() as conn:
+            write(conn)
+        entry = self.get(document_id)
+        assert entry is not None
+        return entry
+
+    async def keep_document(
+        self, document_id: str, data: bytes, digest: str, recipients: Sequence[str]
+    ) -> None:
+        """:meth:`add_document`, committed together with concurrent writes (one fsync).
+
+        Returns once the document is on disk; raises as :meth:`add_document` does.
+        """
+        await self._write_together(self._document_writer(document_id, data, digest, recipients))
+
+    def _document_writer(
+        self, document_id: str, data: bytes, digest: str, recipients: Sequence[str]
+    ) -> Callable[[Connection], None]:
         if not recipients:
             raise ValueError("a document needs at least one recipient")
-        with self._transaction() as conn:
+        unique = list(dict.fromkeys(recipients))
+
+        def write(conn: Connection) -> None:
             existing = conn.execute(
                 select(_packages.c.digest).where(
                     _packages.c.kind == PackageKind.DOCUMENT,
@@ -174,32 +195,46 @@ class Outbox(LocalStore):
             if existing is not None:
                 if existing.digest != digest:
                     raise DuplicateDocumentError(document_id)
-            else:
-                conn.execute(
-                    insert(_packages).values(
-                        document_id=document_id,
-                        kind=PackageKind.DOCUMENT,
-                        digest=digest,
-                        data=data,
-                        state=OutboxState.PENDING,
-                        created_at=self._clock(),
-                        submit_count=0,
-                    )
+                return
+            conn.execute(
+                insert(_packages).values(
+                    document_id=document_id,
+                    kind=PackageKind.DOCUMENT,
+                    digest=digest,
+                    data=data,
+                    state=OutboxState.PENDING,
+                    created_at=self._clock(),
+                    submit_count=0,
                 )
-                conn.execute(
-                    insert(_recipients),
-                    [
-                        {"document_id": document_id, "recipient": r}
-                        for r in dict.fromkeys(recipients)
-                    ],
-                )
-        entry = self.get(document_id)
-        assert entry is not None
-        return entry
+            )
+            conn.execute(
+                insert(_recipients),
+                [{"document_id": document_id, "recipient": r} for r in unique],
+            )
+
+        return write
 
     def add_status(self, answers: str, status_code: str, data: bytes, digest: str) -> OutboxEntry:
         """Keep a status package before it is published; idempotent for the same bytes."""
         with self._transaction() as conn:
+            self._status_writer(answers, status_code, data, digest)(conn)
+        entry = self._get_status(digest)
+        assert entry is not None
+        return entry
+
+    async def keep_status(
+        self, answers: str, status_code: str, data: bytes, digest: str
+    ) -> OutboxEntry:
+        """:meth:`add_status`, committed together with concurrent writes (one fsync)."""
+        await self._write_together(self._status_writer(answers, status_code, data, digest))
+        entry = self._get_status(digest)
+        assert entry is not None
+        return entry
+
+    def _status_writer(
+        self, answers: str, status_code: str, data: bytes, digest: str
+    ) -> Callable[[Connection], None]:
+        def write(conn: Connection) -> None:
             found = conn.execute(
                 select(_packages.c.id).where(
                     _packages.c.kind == PackageKind.STATUS, _packages.c.digest == digest
@@ -219,14 +254,24 @@ class Outbox(LocalStore):
                         status_code=status_code,
                     )
                 )
-        entry = self._get_status(digest)
-        assert entry is not None
-        return entry
+
+        return write
 
     def mark_submitted(self, kind: PackageKind, document_id: str, digest: str) -> None:
         """The broker acknowledged (acks=all) one submission of these bytes."""
-        now = self._clock()
         with self._transaction() as conn:
+            self._submitted_writer(kind, document_id, digest)(conn)
+
+    async def note_submitted(self, kind: PackageKind, document_id: str, digest: str) -> None:
+        """:meth:`mark_submitted`, committed together with concurrent writes (one fsync)."""
+        await self._write_together(self._submitted_writer(kind, document_id, digest))
+
+    def _submitted_writer(
+        self, kind: PackageKind, document_id: str, digest: str
+    ) -> Callable[[Connection], None]:
+        now = self._clock()
+
+        def write(conn: Connection) -> None:
             where = self._where(kind, document_id, digest)
             conn.execute(
                 update(_packages)
@@ -239,6 +284,8 @@ class Outbox(LocalStore):
                     .where(where, _packages.c.state == OutboxState.PENDING)
                     .values(state=OutboxState.PUBLISHED)
                 )
+
+        return write
 
     def record_status(
         self,
@@ -255,8 +302,40 @@ class Outbox(LocalStore):
         come without the document), so it counts as that recipient's arrival even
         if its 01 was lost. Returns ``True`` when this status was new.
         """
-        now = at or self._clock()
+        write = self._recipient_status_writer(
+            document_id, recipient, status_code, description, digest, at
+        )
         with self._transaction() as conn:
+            return write(conn)
+
+    async def note_status(
+        self,
+        document_id: str,
+        recipient: str,
+        status_code: str,
+        description: str,
+        digest: str,
+        at: datetime | None = None,
+    ) -> bool:
+        """:meth:`record_status`, committed together with concurrent writes (one fsync)."""
+        return await self._write_together(
+            self._recipient_status_writer(
+                document_id, recipient, status_code, description, digest, at
+            )
+        )
+
+    def _recipient_status_writer(
+        self,
+        document_id: str,
+        recipient: str,
+        status_code: str,
+        description: str,
+        digest: str,
+        at: datetime | None,
+    ) -> Callable[[Connection], bool]:
+        now = at or self._clock()
+
+        def write(conn: Connection) -> bool:
             seen = conn.execute(
                 select(_statuses.c.id).where(
                     _statuses.c.document_id == document_id,
@@ -286,7 +365,9 @@ class Outbox(LocalStore):
                 .values(arrived_at=now)
             )
             self._settle_if_delivered(conn, document_id)
-        return True
+            return True
+
+        return write
 
     def republish_statuses(self, within: timedelta) -> int:
         """Publish again the statuses published in the last ``within``; how many.

@@ -1,15 +1,32 @@
-"""End-to-end benchmark: send → route → receive → 01 back, for 5 KB signed packages.
+"""End-to-end benchmark: send → route → receive → 01 back, through ``edx up`` and the SDK.
 
-What one document costs on the whole path: the sender signs it and keeps it in
-its outbox (SQLite, fsync), publishes it (acks=all); the router verifies, checks
-and copies it to the recipient's inbox; the recipient verifies it, records it,
-signs and publishes a 01; the router routes the 01; the sender verifies it and
-settles its outbox. Measured on a Tansu broker started for the run.
+The bus is ``edx up`` itself, run as a subprocess on a fresh home (embedded
+Tansu broker, router and tracker, with the settings ``edx up`` ships; nothing is
+tuned here); this process is the agencies' office software: a sending province
+and a receiving district, ``AgencyClient`` s with their default options (SQLite
+outboxes, ``synchronous=FULL``; ``ClientTuning`` from the environment). Every
+document is about 5 KB signed (RSA-SHA256, exclusive C14N).
 
-Printed beside the baseline of the same run: bare aiokafka produce→consume of the
-same bytes through one topic (no signing, no router, no stores).
+Printed, from one run:
 
-    .venv/bin/python -m bench.bench_e2e [--documents N] [--rate R] [--latency-documents M]
+- capacity: documents/s from the first ``send`` to the last 01 settled in the
+  sender's outbox, with up to ``--window`` sends in flight;
+- beside it, the floor of the same run: bare aiokafka produce→consume of the same
+  bytes through one topic (no signing, no router, no stores);
+- latency ``send`` → 01 back (the 01 recorded in the sender's outbox), p50/p99, at a
+  fixed light rate (``--rate``, 20 documents/s) and at half the measured capacity;
+- with ``--router-fetch-wait-ms N``, the same figures with the bus of ``edx up``
+  replaced by a broker and one router whose consumer waits at most N ms on an
+  empty fetch (``edx up`` ships aiokafka's 500 ms), in a subprocess likewise (no
+  tracker): what that one router setting changes;
+- with ``--probe``, only what the knobs cost on the embedded broker: ms from
+  producing one record to a waiting consumer receiving it, per fetch wait, and
+  ms per publication (``send_and_wait``) and records/s pipelined, per linger;
+- the group commits of the stores (writes per fsync'd transaction) and the load
+  average of the machine before and after (its cores are shared).
+
+    .venv/bin/python -m bench.bench_e2e [--documents N] [--window W] [--rate R]
+        [--latency-documents M] [--router-fetch-wait-ms N] [--probe]
 """
 
 from __future__ import annotations
@@ -18,10 +35,17 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import multiprocessing
+import os
+import signal
+import socket
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,11 +57,14 @@ from bus import (
     Header,
     Router,
     Settings,
-    TopicNames,
+    certificate_fingerprints,
     decode_headers,
+    ensure_topics,
     make_consumer,
     make_producer,
+    probe_features,
     publish_agency,
+    running_bus,
 )
 from edxml import Attachment, DocumentPackage, build, new_document
 from signing import DevPki
@@ -45,8 +72,6 @@ from signing import DevPki
 SENDER = "000.00.00.H44"
 RECIPIENT = "000.00.24.H44"
 PACKAGE_BYTES = 5 * 1024
-#: The router's fetch wait in this run (aiokafka's default is 500 ms).
-ROUTER_FETCH_WAIT_MS = 100
 
 
 def _document(number: int, padding: int) -> DocumentPackage:
@@ -61,57 +86,126 @@ def _document(number: int, padding: int) -> DocumentPackage:
     )
 
 
-def _padding_for_5kb(pki: DevPki) -> int:
-    """The attachment size that makes a signed package about 5 KB."""
-    signer = pki.signer(SENDER)
-    probe = len(signer.sign(build(_document(0, 0))))
-    return max(0, int((PACKAGE_BYTES - probe) * 3 / 4))  # base64 grows 4/3
+async def _register(settings: Settings) -> None:
+    """Issue the two agencies' dev certificates and publish them (``edx agency add``)."""
+    pki = DevPki.init(settings.resolved_pki, exist_ok=True)
+    for code in (SENDER, RECIPIENT):
+        _, cert = settings.agency_key_paths(code)
+        if not cert.is_file():
+            pki.issue(code, f"Agency {code}")
+        await publish_agency(
+            settings,
+            Agency.new(code, f"Agency {code}", cert_fingerprints=certificate_fingerprints(cert)),
+        )
 
 
-@contextlib.asynccontextmanager
-async def _router(settings: Settings) -> AsyncIterator[None]:
-    stop = asyncio.Event()
-    async with Router(
-        settings,
-        consumer_options={
-            "session_timeout_ms": 6000,
-            "heartbeat_interval_ms": 1000,
-            "fetch_max_wait_ms": ROUTER_FETCH_WAIT_MS,
-        },
-    ) as router:
-        task = asyncio.create_task(router.run(stop))
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextlib.contextmanager
+def _edx_up(home: Path) -> Iterator[Settings]:
+    """``edx up`` on ``home`` in a subprocess; the settings of the bus once it runs."""
+    edx = Path(sys.executable).with_name("edx")
+    env = {**os.environ, "EDX_HOME": str(home), "EDX_BOOTSTRAP": f"127.0.0.1:{_free_port()}"}
+    for name in ("EDX_CONFIG", "EDX_DB_URL", "EDX_PKI", "EDX_TRUST", "EDX_CRL"):
+        env.pop(name, None)
+    log = (home.parent / "edx-up.log").open("wb")
+    process = subprocess.Popen([str(edx), "up"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        settings = Settings(home=home)
+        deadline = time.monotonic() + 120
+        while (bootstrap := running_bus(settings)) is None:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"edx up did not start; see {log.name}")
+            time.sleep(0.2)
+        yield Settings(home=home, bootstrap=bootstrap)
+    finally:
+        process.send_signal(signal.SIGINT)
         try:
-            yield
-        finally:
-            stop.set()
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def _serve_router(home: str, fetch_wait_ms: int, ready: object, stop: object) -> None:
+    """In a subprocess: a broker and one router with the given fetch wait, until ``stop``."""
+    asyncio.run(_serve_router_async(Path(home), fetch_wait_ms, ready, stop))
+
+
+async def _serve_router_async(home: Path, fetch_wait_ms: int, ready: object, stop: object) -> None:
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    settings = Settings(home=home)
+    DevPki.init(settings.resolved_pki, exist_ok=True)
+    with EmbeddedBroker() as broker:
+        settings = replace(settings, bootstrap=broker.bootstrap)
+        await ensure_topics(settings)
+        stopping = asyncio.Event()
+        options = {"fetch_max_wait_ms": fetch_wait_ms}
+        async with Router(settings, consumer_options=options) as router:
+            task = asyncio.create_task(router.run(stopping))
+            ready.put(broker.bootstrap)  # type: ignore[attr-defined]
+            # A multiprocessing event (another process sets it): waited on in a thread.
+            await asyncio.to_thread(stop.wait)  # type: ignore[attr-defined]
+            stopping.set()
             await task
 
 
+@contextlib.contextmanager
+def _router_with_fetch_wait(home: Path, fetch_wait_ms: int) -> Iterator[Settings]:
+    """A broker and one router (fetch wait ``fetch_wait_ms``) in a subprocess."""
+    context = multiprocessing.get_context("spawn")
+    ready, stop = context.Queue(), context.Event()
+    process = context.Process(
+        target=_serve_router, args=(str(home), fetch_wait_ms, ready, stop), daemon=True
+    )
+    process.start()
+    try:
+        yield Settings(home=home, bootstrap=ready.get(timeout=120))
+    finally:
+        stop.set()
+        process.join(timeout=60)
+        if process.is_alive():
+            process.kill()
+            process.join()
+
+
+def _padding_for_5kb(client: AgencyClient) -> int:
+    """The attachment size that makes a signed package about 5 KB."""
+    probe = len(client.signer.sign(build(_document(0, 0))))
+    return max(0, int((PACKAGE_BYTES - probe) * 3 / 4))  # base64 grows 4/3
+
+
 async def _receive(client: AgencyClient, count: int) -> None:
+    """The district's software: takes what is ready in batches (``Inbox.batches``)."""
     taken = 0
-    async for item in client.receive():
-        if isinstance(item, IncomingDocument):
-            taken += 1
-            if taken == count:
-                await client.acknowledge(item)
-                return
+    async with client.receive() as inbox:
+        async for batch in inbox.batches(max_items=100):
+            taken += sum(isinstance(item, IncomingDocument) for item in batch)
+            if taken >= count:
+                return  # leaving the block settles the last batch
 
 
-async def _wait_settled(client: AgencyClient, ids: list[str]) -> None:
-    for doc_id in ids:
-        await client.wait_delivered(doc_id, timeout=600)
-
-
-async def _throughput(
-    sender: AgencyClient, receiver: AgencyClient, start: int, count: int, padding: int
+async def _capacity(
+    sender: AgencyClient, receiver: AgencyClient, start: int, count: int, window: int, padding: int
 ) -> float:
+    """Documents/s with up to ``window`` sends in flight, until the last 01 is back."""
     packages = [_document(start + i, padding) for i in range(count)]
+    slots = asyncio.Semaphore(window)
+
+    async def one(package: DocumentPackage) -> str:
+        async with slots:
+            return await sender.send(package)
+
     began = time.perf_counter()
     receiving = asyncio.create_task(_receive(receiver, count))
-    ids: list[str] = []
-    for chunk in range(0, count, 20):
-        ids += await asyncio.gather(*(sender.send(p) for p in packages[chunk : chunk + 20]))
-    await _wait_settled(sender, ids)
+    ids = await asyncio.gather(*(one(p) for p in packages))
+    for doc_id in ids:
+        await sender.wait_delivered(doc_id, timeout=600)
     await receiving
     return count / (time.perf_counter() - began)
 
@@ -123,24 +217,28 @@ async def _latency(
     count: int,
     rate: float,
     padding: int,
-) -> list[float]:
+) -> dict[str, float]:
+    """Milliseconds from ``send`` to the 01 in the sender's outbox, sending at ``rate``/s."""
     receiving = asyncio.create_task(_receive(receiver, count))
     sent_at: dict[str, datetime] = {}
-    interval = 1.0 / rate
+    sending: list[asyncio.Task[str]] = []
     began = time.perf_counter()
     for i in range(count):
-        package = _document(start + i, padding)
-        sent_at[package.document_id] = datetime.now(UTC)
-        await sender.send(package)
-        delay = began + (i + 1) * interval - time.perf_counter()
+        delay = began + i / rate - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-    await _wait_settled(sender, list(sent_at))
+        package = _document(start + i, padding)
+        sent_at[package.document_id] = datetime.now(UTC)
+        # Open loop: a slow send does not hold back the next one.
+        sending.append(asyncio.create_task(sender.send(package)))
+    await asyncio.gather(*sending)
+    for doc_id in sent_at:
+        await sender.wait_delivered(doc_id, timeout=600)
     await receiving
-    latencies = []
+    latencies = {}
     for doc_id, at in sent_at.items():
         arrival = next(s for s in sender.statuses(doc_id) if s.status_code == "01")
-        latencies.append((arrival.at - at).total_seconds() * 1000)
+        latencies[doc_id] = (arrival.at - at).total_seconds() * 1000
     return latencies
 
 
@@ -156,15 +254,16 @@ async def _read_topic(settings: Settings, topic: str) -> list[Any]:
     return records
 
 
-async def _hops(settings: Settings) -> dict[str, float]:
-    """Median milliseconds of each hop, from the records' own timestamps (broker clock)."""
+async def _hops(settings: Settings, ids: set[str]) -> dict[str, float]:
+    """Median ms of each hop for the documents ``ids``, from the records' broker timestamps."""
 
     def by_id(records: list[Any], kind: str) -> dict[str, int]:
         found: dict[str, int] = {}
         for r in records:
             headers = decode_headers(r.headers)
-            if headers.get(Header.KIND) == kind:
-                found.setdefault(headers.get(Header.DOCUMENT_ID, ""), r.timestamp)
+            doc_id = headers.get(Header.DOCUMENT_ID, "")
+            if headers.get(Header.KIND) == kind and doc_id in ids:
+                found.setdefault(doc_id, r.timestamp)
         return found
 
     submitted = await _read_topic(settings, settings.topics.submit)
@@ -176,9 +275,9 @@ async def _hops(settings: Settings) -> dict[str, float]:
         return statistics.median(later[k] - earlier[k] for k in later if k in earlier)
 
     return {
-        "router: submit → recipient inbox": median(doc_in, doc_out),
-        "recipient: inbox → 01 submitted": median(arrival_out, doc_in),
-        "router: 01 submit → sender inbox": median(arrival_in, arrival_out),
+        "router: document submitted → in the recipient's inbox": median(doc_in, doc_out),
+        "recipient client: inbox → its 01 submitted": median(arrival_out, doc_in),
+        "router: 01 submitted → in the sender's inbox": median(arrival_in, arrival_out),
     }
 
 
@@ -204,62 +303,149 @@ async def _bare_kafka(settings: Settings, payload: bytes, count: int) -> float:
         await producer.stop()
 
 
-async def run(documents: int, rate: float, latency_documents: int) -> None:
+async def probe() -> None:
+    """What the fetch wait and the linger cost on the embedded broker (see ``ClientTuning``)."""
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker() as broker:
-        home = Path(tmp)
-        pki = DevPki.init(home / "pki")
-        for code in (SENDER, RECIPIENT):
-            pki.issue(code, f"Agency {code}")
-        settings = Settings(
-            home=home,
-            bootstrap=broker.bootstrap,
-            pki=home / "pki",
-            topics=TopicNames(),
-            partitions=3,
-        )
-        for code in (SENDER, RECIPIENT):
-            fingerprint = pki.signer(code).fingerprint
-            await publish_agency(
-                settings, Agency.new(code, f"Agency {code}", cert_fingerprints=[fingerprint])
+        settings = Settings(home=Path(tmp), bootstrap=broker.bootstrap)
+        await probe_features(settings)
+        producer = make_producer(settings)
+        await producer.start()
+        try:
+            await producer.send_and_wait("probe", b"x")
+            for wait in (500, 100, 20, 5):
+                consumer = make_consumer(
+                    settings,
+                    "probe",
+                    group_id=None,
+                    fetch_max_wait_ms=wait,
+                    auto_offset_reset="latest",
+                )
+                await consumer.start()
+                await asyncio.sleep(1)
+                hops = []
+                for _ in range(20):
+                    began = time.perf_counter()
+                    await producer.send_and_wait("probe", b"x")
+                    sent = time.perf_counter()
+                    while not await consumer.getmany(timeout_ms=2000):
+                        pass
+                    hops.append((time.perf_counter() - sent) * 1000)
+                    await asyncio.sleep(0.037)
+                await consumer.stop()
+                print(
+                    f"fetch wait {wait:4d} ms: produced → received p50 "
+                    f"{statistics.median(hops):6.1f} ms, max {max(hops):6.1f} ms"
+                )
+        finally:
+            await producer.stop()
+        for linger in (5, 1, 0):
+            producer = make_producer(settings, linger_ms=linger)
+            await producer.start()
+            try:
+                await producer.send_and_wait("probe", b"x" * PACKAGE_BYTES)
+                one = []
+                for _ in range(30):
+                    began = time.perf_counter()
+                    await producer.send_and_wait("probe", b"x" * PACKAGE_BYTES)
+                    one.append((time.perf_counter() - began) * 1000)
+                began = time.perf_counter()
+                futures = [await producer.send("probe", b"x" * PACKAGE_BYTES) for _ in range(2000)]
+                await asyncio.gather(*futures)
+                rate = 2000 / (time.perf_counter() - began)
+            finally:
+                await producer.stop()
+            print(
+                f"linger {linger} ms: one publication p50 {statistics.median(one):5.1f} ms, "
+                f"pipelined {rate:7.0f} records/s (5 KB)"
             )
-        padding = _padding_for_5kb(pki)
-        size = len(pki.signer(SENDER).sign(build(_document(0, padding))))
+
+
+def _percentiles(latencies: dict[str, float]) -> tuple[float, float]:
+    figures = list(latencies.values())
+    return statistics.median(figures), statistics.quantiles(figures, n=100)[98]
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+async def run(
+    documents: int, window: int, rate: float, latency_documents: int, router_fetch_wait: int | None
+) -> None:
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    load_before = _load()
+    with contextlib.ExitStack() as stack:
+        home = Path(stack.enter_context(tempfile.TemporaryDirectory())) / ".edx"
+        if router_fetch_wait is None:
+            bus = "edx up"
+            settings = stack.enter_context(_edx_up(home))
+        else:
+            bus = f"router (fetch wait {router_fetch_wait} ms)"
+            settings = stack.enter_context(_router_with_fetch_wait(home, router_fetch_wait))
+        await _register(settings)
+        await asyncio.sleep(3)  # the running router picks the new agencies up from its topic
         async with (
-            _router(settings),
             AgencyClient(settings, SENDER, hand_over_statuses=False) as sender,
             AgencyClient(settings, RECIPIENT) as receiver,
         ):
-            await _throughput(sender, receiver, 1, 10, padding)  # warm-up
-            e2e = await _throughput(sender, receiver, 100, documents, padding)
-            hops = await _hops(settings)
-            latencies = await _latency(
-                sender, receiver, 100 + documents, latency_documents, rate, padding
+            padding = _padding_for_5kb(sender)
+            payload = sender.signer.sign(build(_document(0, padding)))
+            await _capacity(sender, receiver, 1, 20, window, padding)  # warm-up
+            capacity = await _capacity(sender, receiver, 100, documents, window, padding)
+            number = 100 + documents
+            light = await _latency(sender, receiver, number, latency_documents, rate, padding)
+            number += latency_documents
+            half_rate = max(1.0, capacity / 2)
+            half = await _latency(
+                sender, receiver, number, latency_documents, half_rate, padding
             )
-        payload = pki.signer(SENDER).sign(build(_document(0, padding)))
+            groups = {"sender": sender.store_commits(), "recipient": receiver.store_commits()}
+            hops = await _hops(settings, set(light))
         baseline = await _bare_kafka(settings, payload, max(documents, 500))
+    load_after = _load()
 
-    cut = statistics.quantiles(latencies, n=100)
-    print(f"package size                          {size} bytes (signed, RSA-SHA256)")
-    print(f"end to end (send→route→receive→01)    {e2e:8.1f} documents/s  ({documents} documents)")
-    print(f"bare aiokafka produce→consume         {baseline:8.1f} records/s   (same bytes)")
-    print(f"ratio end to end / bare               {e2e / baseline:8.3f}")
-    for hop, millis in hops.items():
-        print(f"  median under load, {hop:34} {millis:7.0f} ms")
+    print(f"load average before / after           {load_before}  /  {load_after}")
+    print(f"package size                          {len(payload)} bytes (signed, RSA-SHA256)")
     print(
-        f"latency send→01 back at {rate:g}/s          "
-        f"p50 {statistics.median(latencies):7.1f} ms   p99 {cut[98]:7.1f} ms   "
-        f"({latency_documents} documents)"
+        f"end to end through {bus} + SDK  {capacity:8.1f} documents/s  "
+        f"({documents} documents, {window} sends in flight)"
     )
+    print(f"bare aiokafka produce→consume         {baseline:8.1f} records/s   (same bytes)")
+    print(f"ratio end to end / bare               {capacity / baseline:8.3f}")
+    for label, figures, at in (("light", light, rate), ("half capacity", half, half_rate)):
+        p50, p99 = _percentiles(figures)
+        print(
+            f"latency send→01 back, {label:13} at {at:6.1f}/s   "
+            f"p50 {p50:7.1f} ms   p99 {p99:7.1f} ms   ({latency_documents} documents)"
+        )
+    for hop, millis in hops.items():
+        print(f"  median at {rate:g}/s, {hop:55} {millis:6.0f} ms")
+    for name, (commits, writes) in groups.items():
+        print(f"group commits of the {name:16} {writes} writes in {commits} transactions")
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--documents", type=int, default=300)
-    parser.add_argument("--rate", type=float, default=5.0)
-    parser.add_argument("--latency-documents", type=int, default=100)
+    parser.add_argument("--documents", type=int, default=1000)
+    parser.add_argument("--window", type=int, default=64)
+    parser.add_argument("--rate", type=float, default=20.0)
+    parser.add_argument("--latency-documents", type=int, default=200)
+    parser.add_argument("--router-fetch-wait-ms", type=int, default=None)
+    parser.add_argument("--probe", action="store_true")
     args = parser.parse_args(argv if argv is not None else [])
-    asyncio.run(run(args.documents, args.rate, args.latency_documents))
+    if args.probe:
+        asyncio.run(probe())
+        return
+    asyncio.run(
+        run(
+            args.documents,
+            args.window,
+            args.rate,
+            args.latency_documents,
+            args.router_fetch_wait_ms,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import pytest
 from agency_client import AgencyClient, IncomingDocument
 from bus.records import Header, decode_headers
 from bus.settings import Settings
-from edxml import Mode, StatusCode, StatusPackage, build, parse
+from edxml import Mode, StatusCode, StatusPackage, build, new_status, parse
 from signing import DevPki
 from tests.agency_client.helpers import (
     COMMUNE,
@@ -126,3 +126,61 @@ async def test_tampered_and_misaddressed_packages_are_kept_back_with_their_reaso
     assert reasons[other_id] == "misaddressed"
     assert doc_id + "x" in reasons
     assert {q.data for q in kept} >= {tampered, other}
+
+
+async def test_batches_hand_over_every_document_once_and_answer_each_with_01(
+    inbox_topics: Settings, dev_pki: DevPki
+) -> None:
+    settings = inbox_topics
+    sent = dict(_signed(dev_pki, PROVINCE, [DISTRICT]) for _ in range(6))
+    for doc_id, data in sent.items():
+        await _deliver(settings, DISTRICT, PROVINCE, doc_id, data)
+    first_id, first_data = next(iter(sent.items()))
+    await _deliver(settings, DISTRICT, PROVINCE, first_id, first_data)  # a retry
+
+    async with AgencyClient(settings, DISTRICT) as client:
+        async with client.receive(idle_timeout=3) as inbox:
+            batches = [batch async for batch in inbox.batches(max_items=4)]
+        commits, writes = client.store_commits()
+    assert all(1 <= len(batch) <= 4 for batch in batches)
+    taken = [item.document_id for batch in batches for item in batch]
+    assert sorted(taken) == sorted(sent)  # each once, the retry recognised
+    assert commits <= writes
+
+    # 6 or 7 records: the retry is answered again unless it came in the first's batch.
+    records = await read_records(
+        settings, settings.topics.submit, count=7, within=5.0, match=_is_status_from(DISTRICT)
+    )
+    statuses = [parse(r.value, mode=Mode.TOLERANT).package for r in records]
+    assert {s.response_for.document_id for s in statuses} == set(sent)
+
+    # Settled and committed: a restarted client hands over nothing again.
+    async with AgencyClient(settings, DISTRICT) as client:
+        again = [item async for item in client.receive(idle_timeout=2)]
+    assert again == []
+
+
+async def test_statuses_read_in_one_batch_are_recorded_in_the_order_they_came(
+    inbox_topics: Settings, dev_pki: DevPki
+) -> None:
+    settings = inbox_topics
+    package = make_document(PROVINCE, [DISTRICT])
+    async with AgencyClient(settings, PROVINCE) as client:
+        await client.send(package)  # kept in the outbox (no router here)
+    district = dev_pki.signer(DISTRICT)
+    codes = ["01", "03", "04", "05", "06"]
+    for code in codes:
+        status = new_status(DISTRICT, package, StatusCode(code), f"status {code}")
+        data = district.sign(build(status))
+        await produce(
+            settings,
+            settings.topics.inbox(PROVINCE),
+            data,
+            key=DISTRICT,
+            headers=delivery_headers("status", package.document_id, DISTRICT, data),
+        )
+
+    async with AgencyClient(settings, PROVINCE, hand_over_statuses=False) as client:
+        await client.wait_for_status(package.document_id, "06", timeout=30)
+        recorded = [s.status_code for s in client.statuses(package.document_id)]
+    assert recorded == codes
