@@ -60,6 +60,8 @@ class LogRecord:
     timestamp: datetime
     key: bytes | None
     value: bytes | None
+    #: Whether ``timestamp`` is the broker's (LogAppendTime), not a time the producer chose.
+    broker_timed: bool = False
 
     @property
     def coordinates(self) -> str:
@@ -152,6 +154,9 @@ class ReplayReport:
     divergences: tuple[Divergence, ...]
     seconds: float
     unverified_reasons: dict[str, int] = field(default_factory=dict)
+    #: Packages verified at a time their producer chose: the broker keeps producers'
+    #: times (no LogAppendTime, e.g. Tansu), so nothing better was on the record.
+    producer_timed: int = 0
 
     @property
     def clean(self) -> bool:
@@ -165,10 +170,12 @@ class ReplayReport:
         found = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "no divergence"
         verdict = "CLEAN" if self.clean else "DIVERGES"
         reasons = "".join(f", {n} {r}" for r, n in sorted(self.unverified_reasons.items()))
+        times = (f"; {self.producer_timed} package(s) verified at the producer's time "
+                 "(the broker does not apply LogAppendTime)" if self.producer_timed else "")
         return (
             f"{verdict}: {self.packages} package(s) in the window ({self.verified} verified, "
             f"{self.unverified} not{reasons}), {self.documents} document(s), "
-            f"{self.trail_steps} trail step(s); {found} [{self.seconds:.1f}s]"
+            f"{self.trail_steps} trail step(s); {found}{times} [{self.seconds:.1f}s]"
         )
 
     def to_dict(self) -> dict[str, Any]:
