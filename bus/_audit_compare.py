@@ -12,8 +12,8 @@ from __future__ import annotations
 from array import array
 from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol
 
 from sqlalchemy import Engine, and_, or_, select
 
@@ -21,7 +21,14 @@ from bus._audit_model import CLOCK_SKEW, AuditedPackage, Divergence, DivergenceK
 from bus.store import translate_errors as translate_db_errors
 from bus.store.schema import STEP_COLUMNS, deliveries, documents, history
 
-__all__ = ["TrackerComparison", "compare_with_tracker"]
+__all__ = ["LeafCheck", "TrackerComparison", "compare_with_tracker"]
+
+
+class LeafCheck(Protocol):
+    """What checks each tracker decision against the transparency log's leaves."""
+
+    def check(self, decided: Sequence[tuple[AuditedPackage, Mapping[str, Any]]]
+              ) -> list[Divergence]: ...
 
 #: A refusal leaves the package no delivery and no accepted step: nothing to compare.
 _REFUSAL_KINDS = frozenset({"REJECTED"})
@@ -40,13 +47,18 @@ class TrackerComparison:
     that point at log records the replay did not read (``extra``).
     """
 
-    def __init__(self, engine: Engine, window: ReplayWindow, *, submit_topic: str) -> None:
+    def __init__(self, engine: Engine, window: ReplayWindow, *, submit_topic: str,
+                 log: LeafCheck | None = None) -> None:
         self._engine = engine
+        self._log = log
         self._window = window
         self._topic = submit_topic
         self._read: dict[int, array[int]] = defaultdict(lambda: array("q"))
         self._sorted = True
         self.found: list[Divergence] = []
+        #: Packages the router refused (the tracker's REJECTED step), by reason code.
+        self.refused = 0
+        self.refusals: dict[str, int] = defaultdict(int)
 
     def note_read(self, partition: int, offset: int) -> None:
         """Remember that the replay read ``partition``/``offset`` (in the window)."""
@@ -86,7 +98,16 @@ class TrackerComparison:
         found: list[Divergence] = []
         listed: dict[str, set[str]] = defaultdict(set)
         for package in packages:
+            steps = by_source.get((package.record.partition, package.record.offset), [])
+            if steps and all(step["kind"] in _REFUSAL_KINDS for step in steps):
+                self.refused += 1
+                self.refusals[_refusal_reason(steps[0])] += 1
             found.extend(_check_package(package, docs, rows, by_source, listed))
+        if self._log is not None:
+            found.extend(self._log.check([
+                (package, step) for package in packages
+                for step in by_source.get((package.record.partition, package.record.offset), [])
+            ]))
         # Recipients the tracker holds that no document package of this batch names.
         for (document_id, recipient), row in sorted(rows.items()):
             if document_id in listed and recipient not in listed[document_id] and (
@@ -166,6 +187,10 @@ def compare_with_tracker(
     return comparison.finish(log_ends)
 
 
+def _refusal_reason(step: Mapping[str, Any]) -> str:
+    return str(step.get("reason_code") or "refused")
+
+
 def _check_package(
     package: AuditedPackage,
     docs: dict[str, Any],
@@ -183,14 +208,16 @@ def _check_package(
     def divergence(kind: DivergenceKind, what: str, recipient: str | None = None) -> Divergence:
         return Divergence(kind, document_id, what, recipient, coordinates)
 
+    if refused and not accepted:
+        return []  # a refusal: a step of the trail, nothing of it delivered
     if not package.verified:
         if accepted:
             return [divergence(DivergenceKind.UNVERIFIED,
                                f"the tracker shows this package accepted but its signature "
                                f"does not verify ({package.reason_code})")]
-        return []
-    if refused and not accepted:
-        return []  # the router refused it; nothing of it should be recorded
+        return [divergence(DivergenceKind.MISSING,
+                           f"the tracker records no refusal of this package, whose signature "
+                           f"does not verify ({package.reason_code})")]
     out: list[Divergence] = []
     for step in accepted:
         if step["content_digest"] != package.content_digest:

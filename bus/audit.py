@@ -41,6 +41,7 @@ from pathlib import Path
 
 from bus._audit_compare import TrackerComparison, compare_with_tracker
 from bus._audit_export import read_trail_file, write_trail_file
+from bus._audit_log import LogLeaves, check_log, open_log
 from bus._audit_model import (
     AUDIT_HASHED_FIELDS,
     AuditedPackage,
@@ -57,6 +58,7 @@ from bus._audit_trails import build_trails
 from bus._audit_verify import audit_record, verifier_from_settings
 from bus.settings import Settings
 from bus.store import create_store_engine
+from bus.tlog.settings import LogSettings
 from signing import Verifier
 
 __all__ = [
@@ -91,8 +93,14 @@ async def run_replay(
     out: Path | None = None,
     progress: Progress | None = None,
     verifier: Verifier | None = None,
+    log_settings: LogSettings | None = None,
 ) -> ReplayReport:
     """Read, re-verify, compare (and export): the auditor's replay, one batch at a time.
+
+    When the system keeps a transparency log (``log_settings``, else ``EDX_LOG_DB_URL``
+    or ``$EDX_HOME/log.db``), every decision the tracker records must have its leaf,
+    and the log must pass :func:`bus.tlog.audit_log` (leaves, signed checkpoints and
+    the Kafka records they name); its findings are divergences of kind ``log``.
 
     Each batch of records read from ``edx.submit`` is verified, compared with the
     tracker and dropped, so memory does not grow with the log; what is kept is a few
@@ -103,7 +111,10 @@ async def run_replay(
     started_at = time.monotonic()
     verifier = verifier or verifier_from_settings(settings)
     engine = create_store_engine(settings.resolved_db_url, must_exist=True)
-    comparison = TrackerComparison(engine, window, submit_topic=settings.topics.submit)
+    log_engine = open_log(settings, log_settings)
+    comparison = TrackerComparison(
+        engine, window, submit_topic=settings.topics.submit,
+        log=None if log_engine is None else LogLeaves(log_engine))
     tally = _Tally()
     kept: list[AuditedPackage] = []
 
@@ -129,6 +140,11 @@ async def run_replay(
         divergences = await asyncio.to_thread(comparison.finish)
     finally:
         engine.dispose()
+        if log_engine is not None:
+            log_engine.dispose()
+    log_check = None if log_engine is None else await check_log(settings, log_settings)
+    if log_check is not None:
+        divergences = [*divergences, *log_check.divergences]
     if out is not None:
         await asyncio.to_thread(write_trail_file, out, build_trails(kept), window)
     return ReplayReport(
@@ -143,6 +159,10 @@ async def run_replay(
         seconds=time.monotonic() - started_at,
         unverified_reasons=dict(tally.reasons),
         producer_timed=tally.producer_timed,
+        refusals=dict(comparison.refusals),
+        log_leaves=None if log_check is None or log_check.note else log_check.leaves,
+        log_checkpoint=None if log_check is None else log_check.latest_checkpoint,
+        log_note="no transparency log found" if log_check is None else log_check.note,
     )
 
 

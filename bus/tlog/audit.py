@@ -96,8 +96,8 @@ async def _read_wanted(
                     if not records:
                         break
                     for record in records:
-                        if record.offset in offsets:
-                            found[(topic, partition, record.offset)] = record.value
+                        if record.offset in offsets:  # a null value is an empty record
+                            found[(topic, partition, record.offset)] = record.value or b""
                     position = records[-1].offset + 1
     return found
 
