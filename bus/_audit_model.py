@@ -62,6 +62,15 @@ class LogRecord:
     value: bytes | None
     #: Whether ``timestamp`` is the broker's (LogAppendTime), not a time the producer chose.
     broker_timed: bool = False
+    #: The time the package is verified at: the broker's, else the time-stamp of the first
+    #: checkpoint whose tree holds its leaf; ``None`` when neither exists (then the
+    #: producer's ``timestamp`` is all there is, and the replay says so).
+    trusted_time: datetime | None = None
+
+    @property
+    def verify_at(self) -> datetime:
+        """The time the package's signature, chain and revocation are judged at."""
+        return self.trusted_time or self.timestamp
 
     @property
     def coordinates(self) -> str:
@@ -160,7 +169,8 @@ class ReplayReport:
     seconds: float
     unverified_reasons: dict[str, int] = field(default_factory=dict)
     #: Packages verified at a time their producer chose: the broker keeps producers'
-    #: times (no LogAppendTime, e.g. Tansu), so nothing better was on the record.
+    #: times (no LogAppendTime, e.g. Tansu) and no time-stamped checkpoint holds their
+    #: leaf, so nothing better was on the record.
     producer_timed: int = 0
     #: Packages the router refused, by the reason code the tracker records.
     refusals: dict[str, int] = field(default_factory=dict)
@@ -192,7 +202,8 @@ class ReplayReport:
                     + ", ".join(f"{n} {r}" for r, n in sorted(self.refusals.items())) + ")"
                     if refused else "")
         times = (f"; {self.producer_timed} package(s) verified at the producer's time "
-                 "(the broker does not apply LogAppendTime)" if self.producer_timed else "")
+                 "(no broker time: LogAppendTime not applied; no time-stamped checkpoint "
+                 "holds it)" if self.producer_timed else "")
         log = (f"; log: {self.log_leaves} leaves, checkpoint of {self.log_checkpoint} checked"
                if self.log_leaves is not None else "")
         log += f"; log: {self.log_note}" if self.log_note else ""

@@ -107,10 +107,11 @@ async def read_submit_log(
                             continue
                         stamp = _record_time(message.timestamp)
                         if window.contains(stamp):
+                            trusted = broker_time(message.timestamp, message.timestamp_type)
                             fresh.append(LogRecord(
                                 tp.topic, tp.partition, message.offset, stamp, message.key,
-                                message.value, broker_timed=broker_time(
-                                    message.timestamp, message.timestamp_type) is not None))
+                                message.value, broker_timed=trusted is not None,
+                                trusted_time=trusted))
                 before = done
                 positions = {tp: await consumer.position(tp) for tp in tps}
                 done = max(before, sum(min(positions[tp], ends[tp]) - starts[tp] for tp in tps))

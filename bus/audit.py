@@ -41,7 +41,7 @@ from pathlib import Path
 
 from bus._audit_compare import TrackerComparison, compare_with_tracker
 from bus._audit_export import read_trail_file, write_trail_file
-from bus._audit_log import LogLeaves, check_log, open_log
+from bus._audit_log import LogLeaves, check_log, log_anchors, open_log
 from bus._audit_model import (
     AUDIT_HASHED_FIELDS,
     AuditedPackage,
@@ -112,13 +112,16 @@ async def run_replay(
     verifier = verifier or verifier_from_settings(settings)
     engine = create_store_engine(settings.resolved_db_url, must_exist=True)
     log_engine = open_log(settings, log_settings)
+    leaves = None if log_engine is None else LogLeaves(log_engine, log_anchors(settings))
     comparison = TrackerComparison(
         engine, window, submit_topic=settings.topics.submit,
-        log=None if log_engine is None else LogLeaves(log_engine))
+        log=leaves)
     tally = _Tally()
     kept: list[AuditedPackage] = []
 
     def handle(records: list[LogRecord]) -> None:
+        if leaves is not None:
+            records = leaves.trusted_times(records)
         audited = [audit_record(r, verifier, agency_pattern=settings.agency_pattern)
                    for r in records]
         chosen = [p for p in audited if p.involves(window.agency)]
@@ -186,7 +189,7 @@ class _Tally:
                 self.verified += 1
             else:
                 self.reasons[package.reason_code or "unknown"] += 1
-            if not package.record.broker_timed:
+            if package.record.trusted_time is None:
                 self.producer_timed += 1
             if package.document_id and package.kind != "UNREADABLE":
                 self.documents.add(package.document_id)

@@ -137,6 +137,8 @@ async def test_refusals_of_every_kind_are_no_divergence_and_tampering_is_named(
     assert (healthy["packages"], healthy["verified"], healthy["divergences"]) == (10, 6, []), (
         healthy)  # an empty record, no XML, a broken signature, a sender not bound: unverified
     assert (healthy["log_leaves"], healthy["log_checkpoint"]) == (10, 10)
+    assert healthy["producer_timed"] == 0  # each dated by its time-stamped checkpoint
+    assert sum(healthy["refusals"].values()) == 8, healthy["refusals"]
 
     bundle = tmp_path / "evidence.zip"
     trust, key = dev_pki.root_cert_path, dev_pki.directory / "log" / "note.pub"
