@@ -60,6 +60,17 @@ class LogRecord:
     timestamp: datetime
     key: bytes | None
     value: bytes | None
+    #: Whether ``timestamp`` is the broker's (LogAppendTime), not a time the producer chose.
+    broker_timed: bool = False
+    #: The time the package is verified at: the broker's, else the time-stamp of the first
+    #: checkpoint whose tree holds its leaf; ``None`` when neither exists (then the
+    #: producer's ``timestamp`` is all there is, and the replay says so).
+    trusted_time: datetime | None = None
+
+    @property
+    def verify_at(self) -> datetime:
+        """The time the package's signature, chain and revocation are judged at."""
+        return self.trusted_time or self.timestamp
 
     @property
     def coordinates(self) -> str:
@@ -125,6 +136,11 @@ class DivergenceKind(StrEnum):
     EXTRA = "extra"
     ALTERED = "altered"
     UNVERIFIED = "unverified"
+    #: A decision the tracker records that the transparency log read but holds no leaf of.
+    UNLOGGED = "unlogged"
+    #: The transparency log disagrees with itself, its checkpoints or Kafka (``edx log
+    #: audit``'s finding, named in brackets).
+    LOG = "log"
 
 
 @dataclass(frozen=True)
@@ -152,11 +168,27 @@ class ReplayReport:
     divergences: tuple[Divergence, ...]
     seconds: float
     unverified_reasons: dict[str, int] = field(default_factory=dict)
+    #: Packages verified at a time their producer chose: the broker keeps producers'
+    #: times (no LogAppendTime, e.g. Tansu) and no time-stamped checkpoint holds their
+    #: leaf, so nothing better was on the record.
+    producer_timed: int = 0
+    #: Packages the router refused, by the reason code the tracker records.
+    refusals: dict[str, int] = field(default_factory=dict)
+    #: The transparency log: leaves audited, the latest signed checkpoint's size, or why
+    #: it was not checked.
+    log_leaves: int | None = None
+    log_checkpoint: int | None = None
+    log_note: str | None = None
 
     @property
     def clean(self) -> bool:
-        """No divergence and every package verified."""
-        return not self.divergences and self.unverified == 0
+        """No divergence: the tracker and the log tell the story the packages tell.
+
+        Packages the router refused (a broken signature, a replayed DocumentId, ...) are
+        steps of their trail, counted in :attr:`refusals`; one the tracker holds as
+        accepted without a valid signature is an ``unverified`` divergence.
+        """
+        return not self.divergences
 
     def summary(self) -> str:
         counts: dict[str, int] = defaultdict(int)
@@ -165,10 +197,20 @@ class ReplayReport:
         found = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "no divergence"
         verdict = "CLEAN" if self.clean else "DIVERGES"
         reasons = "".join(f", {n} {r}" for r, n in sorted(self.unverified_reasons.items()))
+        refused = sum(self.refusals.values())
+        refusals = (f"; {refused} refused by the router ("
+                    + ", ".join(f"{n} {r}" for r, n in sorted(self.refusals.items())) + ")"
+                    if refused else "")
+        times = (f"; {self.producer_timed} package(s) verified at the producer's time "
+                 "(no broker time: LogAppendTime not applied; no time-stamped checkpoint "
+                 "holds it)" if self.producer_timed else "")
+        log = (f"; log: {self.log_leaves} leaves, checkpoint of {self.log_checkpoint} checked"
+               if self.log_leaves is not None else "")
+        log += f"; log: {self.log_note}" if self.log_note else ""
         return (
             f"{verdict}: {self.packages} package(s) in the window ({self.verified} verified, "
             f"{self.unverified} not{reasons}), {self.documents} document(s), "
-            f"{self.trail_steps} trail step(s); {found} [{self.seconds:.1f}s]"
+            f"{self.trail_steps} trail step(s){refusals}; {found}{times}{log} [{self.seconds:.1f}s]"
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from bus._audit_model import CLOCK_SKEW, LogRecord, ReplayWindow
 from bus.errors import BrokerUnavailableError
 from bus.kafka import make_consumer, partition_ends, started, translate_errors
 from bus.settings import Settings
+from bus.topics import broker_time
 
 __all__ = ["read_submit_log"]
 
@@ -58,11 +59,18 @@ async def read_submit_log(
     settings: Settings,
     window: ReplayWindow,
     on_batch: Callable[[list[LogRecord], int, int], Any] | None = None,
+    *,
+    keep: bool = True,
 ) -> list[LogRecord]:
     """Every ``edx.submit`` record in ``window`` (agency filtering happens after reading).
 
     ``on_batch(records, done, total)`` is awaited after each fetched batch when it
-    returns an awaitable; ``done``/``total`` count offsets, for a progress bar.
+    returns an awaitable; ``done``/``total`` count offsets, for a progress bar. With
+    ``keep=False`` nothing is kept past its batch (the list returned is empty), so a
+    reader that handles each batch in ``on_batch`` holds one batch at a time.
+
+    A record's time is the broker's when the topic has it set (LogAppendTime); on a
+    broker that keeps the producer's time, the record says so (``broker_timed``).
     """
     topic = settings.topics.submit
     consumer = make_consumer(settings, group_id=None, enable_auto_commit=False)
@@ -99,8 +107,11 @@ async def read_submit_log(
                             continue
                         stamp = _record_time(message.timestamp)
                         if window.contains(stamp):
-                            fresh.append(LogRecord(tp.topic, tp.partition, message.offset,
-                                                   stamp, message.key, message.value))
+                            trusted = broker_time(message.timestamp, message.timestamp_type)
+                            fresh.append(LogRecord(
+                                tp.topic, tp.partition, message.offset, stamp, message.key,
+                                message.value, broker_timed=trusted is not None,
+                                trusted_time=trusted))
                 before = done
                 positions = {tp: await consumer.position(tp) for tp in tps}
                 done = max(before, sum(min(positions[tp], ends[tp]) - starts[tp] for tp in tps))
@@ -109,7 +120,8 @@ async def read_submit_log(
                     last_progress = time.monotonic()
                 elif time.monotonic() - last_progress > _STALL_SECONDS:
                     raise BrokerUnavailableError(f"reading {topic} stalled at {done}/{total}")
-                selected.extend(fresh)
+                if keep:
+                    selected.extend(fresh)
                 if on_batch is not None:
                     outcome = on_batch(fresh, min(done, total), total)
                     if asyncio.iscoroutine(outcome):

@@ -41,7 +41,7 @@ def _read(package: DocumentPackage | StatusPackage) -> dict[str, Any]:
 
 def audit_record(record: LogRecord, verifier: Verifier, *,
                  agency_pattern: str | None = None) -> AuditedPackage:
-    """Re-verify one record at the time it was written and read what it says.
+    """Re-verify one record at its trusted time (``record.verify_at``) and read it.
 
     Fields of a package whose signature fails are read too (so the report can name the
     document) but the package is marked ``verified=False`` and nothing trusts them.
@@ -52,7 +52,7 @@ def audit_record(record: LogRecord, verifier: Verifier, *,
         return AuditedPackage(record, digest, False, "UNREADABLE", reason_code="empty-record",
                               reason="the record has no value")
     try:
-        verified = verifier.verify(value, at=record.timestamp)
+        verified = verifier.verify(value, at=record.verify_at)
         parsed = parse(verified.signed_bytes, mode=Mode.TOLERANT, agency_pattern=agency_pattern)
     except EdxbusError as error:
         try:

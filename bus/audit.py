@@ -36,10 +36,12 @@ import asyncio
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
-from bus._audit_compare import compare_with_tracker
+from bus._audit_compare import TrackerComparison, compare_with_tracker
 from bus._audit_export import read_trail_file, write_trail_file
+from bus._audit_log import LogLeaves, check_log, log_anchors, open_log
 from bus._audit_model import (
     AUDIT_HASHED_FIELDS,
     AuditedPackage,
@@ -56,6 +58,7 @@ from bus._audit_trails import build_trails
 from bus._audit_verify import audit_record, verifier_from_settings
 from bus.settings import Settings
 from bus.store import create_store_engine
+from bus.tlog.settings import LogSettings
 from signing import Verifier
 
 __all__ = [
@@ -90,50 +93,104 @@ async def run_replay(
     out: Path | None = None,
     progress: Progress | None = None,
     verifier: Verifier | None = None,
+    log_settings: LogSettings | None = None,
 ) -> ReplayReport:
-    """Read, re-verify, rebuild, compare (and export): the auditor's replay."""
+    """Read, re-verify, compare (and export): the auditor's replay, one batch at a time.
+
+    When the system keeps a transparency log (``log_settings``, else ``EDX_LOG_DB_URL``
+    or ``$EDX_HOME/log.db``), every decision the tracker records must have its leaf,
+    and the log must pass :func:`bus.tlog.audit_log` (leaves, signed checkpoints and
+    the Kafka records they name); its findings are divergences of kind ``log``.
+
+    Each batch of records read from ``edx.submit`` is verified, compared with the
+    tracker and dropped, so memory does not grow with the log; what is kept is a few
+    bytes a record (the offsets read, the document ids counted) and, with ``out``, the
+    trail steps to export (without the package bytes).
+    """
     window = window or ReplayWindow()
     started_at = time.monotonic()
     verifier = verifier or verifier_from_settings(settings)
-    audited: list[AuditedPackage] = []
-    read: set[tuple[int, int]] = set()
+    engine = create_store_engine(settings.resolved_db_url, must_exist=True)
+    log_engine = open_log(settings, log_settings)
+    leaves = None if log_engine is None else LogLeaves(log_engine, log_anchors(settings))
+    comparison = TrackerComparison(
+        engine, window, submit_topic=settings.topics.submit,
+        log=leaves)
+    tally = _Tally()
+    kept: list[AuditedPackage] = []
 
-    def verify_batch(records: list[LogRecord]) -> list[AuditedPackage]:
-        return [audit_record(r, verifier, agency_pattern=settings.agency_pattern)
-                for r in records]
+    def handle(records: list[LogRecord]) -> None:
+        if leaves is not None:
+            records = leaves.trusted_times(records)
+        audited = [audit_record(r, verifier, agency_pattern=settings.agency_pattern)
+                   for r in records]
+        chosen = [p for p in audited if p.involves(window.agency)]
+        for record in records:
+            comparison.note_read(record.partition, record.offset)
+        comparison.check(chosen)
+        tally.count(len(records), chosen)
+        if out is not None:
+            kept.extend(replace(p, record=replace(p.record, value=None)) for p in chosen)
 
     async def on_batch(records: list[LogRecord], done: int, total: int) -> None:
-        read.update((r.partition, r.offset) for r in records)
         if records:
-            audited.extend(await asyncio.to_thread(verify_batch, records))
+            await asyncio.to_thread(handle, records)
         if progress is not None:
             progress(done, total)
 
-    records = await read_submit_log(settings, window, on_batch)
-    chosen = [p for p in audited if p.involves(window.agency)]
-    trails = build_trails(chosen)
-    engine = create_store_engine(settings.resolved_db_url, must_exist=True)
     try:
-        divergences = await asyncio.to_thread(
-            compare_with_tracker, engine, chosen, window,
-            submit_topic=settings.topics.submit, read_coordinates=read)
+        await read_submit_log(settings, window, on_batch, keep=False)
+        divergences = await asyncio.to_thread(comparison.finish)
     finally:
         engine.dispose()
+        if log_engine is not None:
+            log_engine.dispose()
+    log_check = None if log_engine is None else await check_log(settings, log_settings)
+    if log_check is not None:
+        divergences = [*divergences, *log_check.divergences]
     if out is not None:
-        await asyncio.to_thread(write_trail_file, out, trails, window)
-    reasons: dict[str, int] = defaultdict(int)
-    for package in chosen:
-        if not package.verified:
-            reasons[package.reason_code or "unknown"] += 1
+        await asyncio.to_thread(write_trail_file, out, build_trails(kept), window)
     return ReplayReport(
         window=window,
-        records_read=len(records),
-        packages=len(chosen),
-        verified=sum(p.verified for p in chosen),
-        unverified=sum(not p.verified for p in chosen),
-        documents=len(trails),
-        trail_steps=sum(len(chain) for chain in trails.values()),
+        records_read=tally.records,
+        packages=tally.packages,
+        verified=tally.verified,
+        unverified=tally.packages - tally.verified,
+        documents=len(tally.documents),
+        trail_steps=tally.steps,
         divergences=tuple(divergences),
         seconds=time.monotonic() - started_at,
-        unverified_reasons=dict(reasons),
+        unverified_reasons=dict(tally.reasons),
+        producer_timed=tally.producer_timed,
+        refusals=dict(comparison.refusals),
+        log_leaves=None if log_check is None or log_check.note else log_check.leaves,
+        log_checkpoint=None if log_check is None else log_check.latest_checkpoint,
+        log_note="no transparency log found" if log_check is None else log_check.note,
     )
+
+
+class _Tally:
+    """The replay's running counts (the document ids are the only thing that grows)."""
+
+    def __init__(self) -> None:
+        self.records = 0
+        self.packages = 0
+        self.verified = 0
+        self.steps = 0
+        self.producer_timed = 0
+        self.documents: set[str] = set()
+        self.reasons: dict[str, int] = defaultdict(int)
+
+    def count(self, records: int, chosen: list[AuditedPackage]) -> None:
+        self.records += records
+        self.packages += len(chosen)
+        for package in chosen:
+            if package.verified:
+                self.verified += 1
+            else:
+                self.reasons[package.reason_code or "unknown"] += 1
+            if package.record.trusted_time is None:
+                self.producer_timed += 1
+            if package.document_id and package.kind != "UNREADABLE":
+                self.documents.add(package.document_id)
+                self.steps += 1

@@ -14,8 +14,9 @@ them all and reports every disagreement as a :class:`LogFinding`:
 - ``event-missing`` / ``event-altered``: the ``edx.events`` record a leaf names is
   gone, or is another decision than the leaf's.
 
-Kafka is read partition by partition, from the lowest offset a leaf names to the
-highest, so the audit streams the topics once rather than seeking per leaf.
+The leaves are read in chunks, and for each chunk Kafka is read partition by
+partition, from the lowest offset its leaves name to the highest (rather than
+seeking per leaf): the audit's memory is one chunk, whatever the log's size.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from enum import StrEnum
 
+from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 
 from bus.errors import EventDecodeError
@@ -76,107 +78,108 @@ class LogAudit:
         return not self.findings
 
 
+#: Leaves audited at a time: the audit's memory is one chunk, whatever the log's size.
+_CHUNK = 5000
+
+
 async def _read_wanted(
-    settings: Settings, wanted: dict[tuple[str, int], dict[int, int]]
+    consumer: AIOKafkaConsumer, wanted: dict[tuple[str, int], dict[int, int]]
 ) -> dict[tuple[str, int, int], bytes | None]:
-    """The values at the wanted offsets (leaf index by offset), ``None`` where absent."""
+    """The values at the wanted offsets (leaf index by offset), absent where missing."""
     found: dict[tuple[str, int, int], bytes | None] = {}
-    async with started(make_consumer(settings), "reading the log's records") as consumer:
-        for (topic, partition), offsets in sorted(wanted.items()):
-            tp = TopicPartition(topic, partition)
-            with translate_errors(f"reading {topic}"):
-                consumer.assign([tp])
-                end = (await consumer.end_offsets([tp]))[tp]
-                first, last = min(offsets), max(offsets)
-                consumer.seek(tp, first)
-                position = first
-                while position <= last and position < end:
-                    batch = await consumer.getmany(tp, timeout_ms=5000)
-                    records = batch.get(tp, [])
-                    if not records:
-                        break
-                    for record in records:
-                        if record.offset in offsets:
-                            found[(topic, partition, record.offset)] = record.value
-                    position = records[-1].offset + 1
+    for (topic, partition), offsets in sorted(wanted.items()):
+        tp = TopicPartition(topic, partition)
+        with translate_errors(f"reading {topic}"):
+            consumer.assign([tp])
+            end = (await consumer.end_offsets([tp]))[tp]
+            first, last = min(offsets), max(offsets)
+            consumer.seek(tp, first)
+            position = first
+            while position <= last and position < end:
+                batch = await consumer.getmany(tp, timeout_ms=5000)
+                records = batch.get(tp, [])
+                if not records:
+                    break
+                for record in records:
+                    if record.offset in offsets:  # a null value is an empty record
+                        found[(topic, partition, record.offset)] = record.value or b""
+                position = records[-1].offset + 1
     return found
 
 
 async def audit_log(settings: Settings, log_settings: LogSettings | None = None) -> LogAudit:
-    """Check every stored leaf, every stored checkpoint and every record a leaf names."""
+    """Check every stored leaf, every stored checkpoint and every record a leaf names.
+
+    The leaves are read in chunks of :data:`_CHUNK`: each chunk is rehashed into the
+    tree, its completed subtrees compared with the stored ones, and the Kafka records
+    it names read and compared, before the next is read.
+    """
     verifier = load_log_verifier(settings.resolved_pki)
-    with log_store(settings, log_settings) as store:
-        stored = store.all_leaves()
-        stored_nodes = store.all_nodes()
-        checkpoints = store.checkpoints()
-    if not checkpoints:
-        raise NoCheckpointError("the log has published no checkpoint to audit against")
     findings: list[LogFinding] = []
-    records: list[LeafRecord | None] = []
-    frontier = Frontier()
-    roots: dict[int, bytes] = {}
-    for leaf in stored:
-        computed = leaf_hash(leaf.record)
-        if computed != leaf.leaf_hash:
-            findings.append(
-                LogFinding(
-                    FindingKind.LEAF_ALTERED,
-                    leaf.index,
-                    "the stored record does not hash to the stored leaf",
-                )
-            )
-        for level, index, digest in frontier.append(computed):
-            if stored_nodes.pop((level, index), None) != digest:
-                findings.append(
-                    LogFinding(
-                        FindingKind.SUBTREE_ALTERED,
-                        index << level,
-                        f"the stored hash of leaves {index << level}-{((index + 1) << level) - 1} "
-                        "is not theirs",
-                    )
-                )
-        roots[frontier.size] = frontier.root()
-        try:
-            records.append(LeafRecord.decode(leaf.record))
-        except EventDecodeError as error:
-            findings.append(LogFinding(FindingKind.LEAF_ALTERED, leaf.index, str(error)))
-            records.append(None)
-    for level, index in sorted(stored_nodes):
-        findings.append(
-            LogFinding(
-                FindingKind.SUBTREE_ALTERED,
-                index << level,
-                "a stored subtree hash covers leaves the log does not hold",
-            )
-        )
-    for checkpoint_row in checkpoints:
-        checkpoint = open_checkpoint(checkpoint_row.note, [verifier])
-        if checkpoint.size and roots.get(checkpoint.size) != checkpoint.root_hash:
-            findings.append(
-                LogFinding(
-                    FindingKind.HISTORY_REWRITTEN,
-                    checkpoint.size,
-                    f"the stored leaves do not give the root the log signed for size "
-                    f"{checkpoint.size}",
-                )
-            )
-    packages: dict[tuple[str, int], dict[int, int]] = defaultdict(dict)
-    events: dict[tuple[str, int], dict[int, int]] = defaultdict(dict)
-    for index, record in enumerate(records):
-        if record is None:
-            continue
-        packages[(record.submit.topic, record.submit.partition)][record.submit.offset] = index
-        events[(record.event.topic, record.event.partition)][record.event.offset] = index
-    values = await _read_wanted(settings, {**packages, **events})
-    for index, record in enumerate(records):
-        if record is not None:
-            findings.extend(_check_records(index, record, values))
+    with log_store(settings, log_settings) as store:
+        checkpoints = store.checkpoints()
+        if not checkpoints:
+            raise NoCheckpointError("the log has published no checkpoint to audit against")
+        signed: dict[int, bytes] = {}
+        for checkpoint_row in checkpoints:
+            checkpoint = open_checkpoint(checkpoint_row.note, [verifier])
+            if checkpoint.size:
+                signed[checkpoint.size] = checkpoint.root_hash
+        frontier = Frontier()
+        async with started(make_consumer(settings), "reading the log's records") as consumer:
+            for chunk in store.leaf_chunks(_CHUNK):
+                completed: list[tuple[int, int, bytes]] = []
+                records: list[tuple[int, LeafRecord]] = []
+                for leaf in chunk:
+                    computed = leaf_hash(leaf.record)
+                    if computed != leaf.leaf_hash:
+                        findings.append(LogFinding(
+                            FindingKind.LEAF_ALTERED, leaf.index,
+                            "the stored record does not hash to the stored leaf"))
+                    completed.extend(frontier.append(computed))
+                    root = signed.get(frontier.size)
+                    if root is not None and frontier.root() != root:
+                        findings.append(_rewritten(frontier.size))
+                    try:
+                        records.append((leaf.index, LeafRecord.decode(leaf.record)))
+                    except EventDecodeError as error:
+                        findings.append(
+                            LogFinding(FindingKind.LEAF_ALTERED, leaf.index, str(error)))
+                stored_nodes = store.nodes_at((level, index) for level, index, _ in completed)
+                for level, index, digest in completed:
+                    if stored_nodes.get((level, index)) != digest:
+                        findings.append(LogFinding(
+                            FindingKind.SUBTREE_ALTERED, index << level,
+                            f"the stored hash of leaves {index << level}-"
+                            f"{((index + 1) << level) - 1} is not theirs"))
+                wanted: dict[tuple[str, int], dict[int, int]] = defaultdict(dict)
+                for index, record in records:
+                    wanted[(record.submit.topic, record.submit.partition)][
+                        record.submit.offset] = index
+                    wanted[(record.event.topic, record.event.partition)][
+                        record.event.offset] = index
+                values = await _read_wanted(consumer, wanted)
+                for index, record in records:
+                    findings.extend(_check_records(index, record, values))
+        size = frontier.size
+        for level, index in store.nodes_beyond(size):
+            findings.append(LogFinding(
+                FindingKind.SUBTREE_ALTERED, index << level,
+                "a stored subtree hash covers leaves the log does not hold"))
+    findings.extend(_rewritten(checkpoint_size) for checkpoint_size in sorted(signed)
+                    if checkpoint_size > size)
     return LogAudit(
-        leaves=len(stored),
+        leaves=size,
         checkpoints=len(checkpoints),
         latest_checkpoint=max(c.tree_size for c in checkpoints),
         findings=tuple(sorted(findings, key=lambda f: (f.leaf_index, f.kind))),
     )
+
+
+def _rewritten(size: int) -> LogFinding:
+    return LogFinding(
+        FindingKind.HISTORY_REWRITTEN, size,
+        f"the stored leaves do not give the root the log signed for size {size}")
 
 
 def _check_records(

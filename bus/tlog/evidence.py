@@ -9,7 +9,9 @@
     packages/N-KIND-DECISION.edxml   each package of the document, the exact bytes submitted
     proofs/N.json            leaf N's canonical record and its inclusion proof
     certs/*.pem              each accepted package's signer certificate and its chain
-    crls/*.pem               the CRLs of the PKI at export time
+    crls/*.pem               the CRLs current when each package was accepted (the log's
+                             archive; those of export time for a package accepted before
+                             the log kept one), named by digest and listed per leaf
 
 Leaf ``N`` is the log's leaf index. Every package of the document is there: the
 document, each status, each refused submission; the exact bytes come from
@@ -35,6 +37,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from bus.kafka import make_consumer, started, translate_errors
 from bus.records import content_digest
 from bus.settings import Settings
+from bus.tlog.crls import CrlArchive, current_crl_files
 from bus.tlog.errors import EvidenceError, NoCheckpointError
 from bus.tlog.leaf import Decision, LeafRecord
 from bus.tlog.proofs import LeafProof, log_store, prove_leaves
@@ -94,15 +97,12 @@ async def _fetch_packages(settings: Settings, leaves: list[LeafRecord]) -> list[
     return found
 
 
-def _crls(settings: Settings) -> list[bytes]:
-    candidates = [settings.resolved_crl, settings.resolved_pki / "root" / "crl.pem"]
-    seen: list[bytes] = []
-    for path in candidates:
-        if path is not None and path.exists():
-            data = path.read_bytes()
-            if data not in seen:
-                seen.append(data)
-    return seen
+def _crl_pem(der: bytes) -> bytes:
+    return x509.load_der_x509_crl(der).public_bytes(serialization.Encoding.PEM)
+
+
+def _crl_name(pem: bytes) -> str:
+    return f"crls/{hashlib.sha256(pem).hexdigest()[:16]}.pem"
 
 
 async def export_evidence(
@@ -114,6 +114,7 @@ async def export_evidence(
     """Write the evidence bundle of ``document_id`` to ``out`` (a zip file)."""
     verifier_key = load_log_verifier(settings.resolved_pki)
     with log_store(settings, log_settings) as store:
+        archive = CrlArchive(store.engine)
         size = store.latest_timestamped_size()
         stored = None if size is None else store.checkpoint(size)
         if stored is None or stored.timestamp_token is None:
@@ -125,7 +126,10 @@ async def export_evidence(
                 f"the log's latest time-stamped checkpoint covers no leaf of {document_id}"
             )
         proofs = prove_leaves(store, leaves, checkpoint)
-    records = [LeafRecord.decode(p.record) for p in proofs]
+        records = [LeafRecord.decode(p.record) for p in proofs]
+        as_of = [[_crl_pem(der) for der in archive.current_at(leaf.decided_at)]
+                 for leaf in records]
+    at_export = current_crl_files(settings)
     packages = await _fetch_packages(settings, records)
     verifier = make_verifier(settings)
     files: dict[str, bytes] = {
@@ -134,7 +138,12 @@ async def export_evidence(
         "log.pub": (verifier_key.to_string() + "\n").encode(),
     }
     entries = []
-    for proof, leaf, package in zip(proofs, records, packages, strict=True):
+    for proof, leaf, package, crls in zip(proofs, records, packages, as_of, strict=True):
+        crl_source = "acceptance" if crls else "export"
+        crl_names = []
+        for pem in crls or at_export:
+            files.setdefault(_crl_name(pem), pem)
+            crl_names.append(_crl_name(pem))
         name = f"packages/{proof.index}-{leaf.kind}-{leaf.decision.value}.edxml"
         files[name] = package
         files[f"proofs/{proof.index}.json"] = _proof_file(proof)
@@ -165,11 +174,11 @@ async def export_evidence(
                 "package": name,
                 "proof": f"proofs/{proof.index}.json",
                 "certificates": certs,
+                "crls": crl_names,
+                "crls_as_of": crl_source,
                 "signature_at_export": signature,
             }
         )
-    for n, crl in enumerate(_crls(settings)):
-        files[f"crls/{n}.pem"] = crl
     manifest = {
         "format": BUNDLE_FORMAT,
         "document_id": document_id,

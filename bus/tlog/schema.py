@@ -13,6 +13,9 @@ share the tracker's database or live in its own (``EDX_LOG_DB_URL``).
   ``index * 2**level`` to ``(index + 1) * 2**level - 1``. Written with the leaves
   that complete them, so proofs and the tree's right edge read O(log n) rows.
 - ``tlog_checkpoints``: every published checkpoint: signed note and RFC 3161 token.
+- ``tlog_crls``: every CRL the log has seen (by SHA-256 of its DER), with its issuer,
+  its ``thisUpdate`` (when it became current) and when the log first saw it, so an
+  evidence bundle carries the CRLs that were current when each package was accepted.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from sqlalchemy import (
 
 from bus.store.schema import UtcDateTime
 
-__all__ = ["METADATA", "checkpoints", "leaves", "nodes", "positions"]
+__all__ = ["METADATA", "checkpoints", "crls", "leaves", "nodes", "positions"]
 
 METADATA = MetaData(
     naming_convention={
@@ -75,4 +78,14 @@ checkpoints = Table(
     Column("note", LargeBinary, nullable=False),
     Column("timestamp_token", LargeBinary, nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
+)
+
+crls = Table(
+    "tlog_crls",
+    METADATA,
+    Column("digest", String(64), primary_key=True),
+    Column("issuer", String(1024), nullable=False),
+    Column("der", LargeBinary, nullable=False),
+    Column("this_update", UtcDateTime, nullable=False),
+    Column("seen_at", UtcDateTime, nullable=False),
 )

@@ -44,6 +44,7 @@ from bus.kafka import make_consumer, make_producer, translate_errors
 from bus.logs import get_logger
 from bus.settings import Settings
 from bus.store import create_store_engine, redact
+from bus.tlog.crls import CrlArchive, current_crl_files
 from bus.tlog.errors import LogError, TimestampUnavailableError
 from bus.tlog.leaf import Coordinates, LeafRecord, leaf_from_event
 from bus.tlog.migrate import upgrade
@@ -174,6 +175,7 @@ class LogService:
             self._engine = create_store_engine(self.log_settings.db_url)
             await asyncio.to_thread(upgrade, self._engine)
             self._store = LogStore(self._engine)
+            await asyncio.to_thread(self._archive_crls)
             self._frontier = await asyncio.to_thread(self._store.frontier)
             latest = await asyncio.to_thread(self._store.checkpoint)
             self._last_checkpoint_size = -1 if latest is None else latest.tree_size
@@ -302,6 +304,16 @@ class LogService:
         self.stats.duplicates += result.duplicates
         return len(result.hashes)
 
+    def _archive_crls(self) -> None:
+        """Keep the CRLs current now, so bundles can carry those current at acceptance."""
+        try:
+            fresh = CrlArchive(self.store.engine).archive(current_crl_files(self.settings))
+        except ValueError as error:  # an unreadable CRL file: the verifier names it too
+            log.warning("CRL not archived", error=str(error))
+            return
+        if fresh:
+            log.info("CRLs archived", count=fresh)
+
     def _leaf(self, tp: TopicPartition, message: Any) -> LeafRecord | None:
         at = Coordinates(tp.topic, tp.partition, message.offset)
         try:
@@ -324,6 +336,7 @@ class LogService:
         signer = self._signer
         if signer is None:
             raise LogError("the log is not started")
+        await asyncio.to_thread(self._archive_crls)
         stored = await make_checkpoint(self.store, signer, self._tsa_url, self._frontier)
         await self._publish(stored)
         self._last_checkpoint_size = stored.tree_size

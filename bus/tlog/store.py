@@ -9,11 +9,11 @@ its event id and appended once. One log process appends to one store.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, Engine, func, insert, select, tuple_, update
+from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, tuple_, update
 
 from bus.errors import UnknownDocumentError
 from bus.store import translate_errors
@@ -173,6 +173,45 @@ class LogStore:
         )
         with translate_errors(_WHAT), self.engine.connect() as connection:
             return [StoredLeaf(int(i), bytes(r), bytes(h)) for i, r, h in connection.execute(query)]
+
+    def leaf_chunks(self, size: int = 5000) -> Iterator[list[StoredLeaf]]:
+        """Every leaf in log order, ``size`` at a time (the audit holds one chunk)."""
+        start = 0
+        while True:
+            query = (select(leaves.c.leaf_index, leaves.c.record, leaves.c.leaf_hash)
+                     .where(leaves.c.leaf_index >= start)
+                     .order_by(leaves.c.leaf_index).limit(size))
+            with translate_errors(_WHAT), self.engine.connect() as connection:
+                chunk = [StoredLeaf(int(i), bytes(r), bytes(h))
+                         for i, r, h in connection.execute(query)]
+            if not chunk:
+                return
+            yield chunk
+            start = chunk[-1].index + 1
+
+    def nodes_at(self, wanted: Iterable[NodeId]) -> dict[NodeId, bytes]:
+        """The stored subtree hashes of ``wanted`` (those absent are left out)."""
+        by_level: dict[int, list[int]] = {}
+        for level, index in wanted:
+            by_level.setdefault(level, []).append(index)
+        found: dict[NodeId, bytes] = {}
+        with translate_errors(_WHAT), self.engine.connect() as connection:
+            for level, indexes in by_level.items():
+                for start in range(0, len(indexes), 500):
+                    query = select(nodes.c.node_index, nodes.c.hash).where(
+                        nodes.c.level == level,
+                        nodes.c.node_index.in_(indexes[start:start + 500]))
+                    for index, digest in connection.execute(query):
+                        found[(level, int(index))] = bytes(digest)
+        return found
+
+    def nodes_beyond(self, size: int) -> list[NodeId]:
+        """Stored subtree hashes that cover a leaf at or past ``size`` (none should)."""
+        clauses = [and_(nodes.c.level == level, nodes.c.node_index >= size >> level)
+                   for level in range(1, 63)]
+        query = select(nodes.c.level, nodes.c.node_index).where(or_(*clauses))
+        with translate_errors(_WHAT), self.engine.connect() as connection:
+            return sorted((int(lv), int(i)) for lv, i in connection.execute(query))
 
     def all_nodes(self) -> dict[NodeId, bytes]:
         """Every stored subtree hash (level >= 1), for the audit."""

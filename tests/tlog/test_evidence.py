@@ -100,9 +100,12 @@ async def test_an_exported_bundle_verifies_offline_and_every_tampering_is_named(
     manifest = json.loads((parts / "manifest.json").read_text())
     root = dev_pki.root_cert_path
     assert openssl_ts_verifies(parts / "checkpoint", parts / "checkpoint.tsr", root)
-    crls = sorted((parts / "crls").glob("*.pem"))
     for entry in manifest["leaves"]:
+        # The CRLs current when the router accepted it, from the log's archive.
+        assert entry["crls_as_of"] == "acceptance", entry
+        assert entry["crls"], entry
         if entry["decision"] == "accepted":
+            crls = [parts / name for name in entry["crls"]]
             assert xmlsec1_verifies(parts / entry["package"], root), entry["package"]
             assert openssl_chain_verifies(parts / entry["certificates"][0], root, crls)
     bent_crl_check = openssl_chain_verifies(
