@@ -43,6 +43,7 @@ from bus.store import (
     create_store_engine,
     document_status,
     document_trail,
+    run_migrations,
     track,
 )
 from bus.tlog import (
@@ -146,6 +147,7 @@ __all__ = [
     "read_trail_file",
     "reinstate_agency",
     "run_log",
+    "run_migrations",
     "run_replay",
     "run_router",
     "run_tracker",

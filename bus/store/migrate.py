@@ -23,7 +23,7 @@ from sqlalchemy import Engine, text
 
 from bus.store.engine import create_store_engine, translate_errors
 
-__all__ = ["ALEMBIC_LOCK", "current_revision", "head_revision", "upgrade"]
+__all__ = ["ALEMBIC_LOCK", "current_revision", "head_revision", "run_migrations", "upgrade"]
 
 #: Alembic's ``context`` and ``op`` are process-wide proxies: two migrations running
 #: at once in one process (the tracker's and the log's, started together by the
@@ -76,18 +76,43 @@ def _sqlite_file_lock(engine: Engine) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def run_migrations(
+    engine: Engine, script_location: str, revision: str, *, advisory_key: int
+) -> None:
+    """Run one schema's Alembic migrations to ``revision`` as one transaction.
+
+    Every schema of edxbus (the tracker's, the log's, the gateway's) migrates
+    through here, so all share the same guarantees: concurrent starts are
+    serialised (a PostgreSQL advisory lock on ``advisory_key``; on SQLite an
+    exclusive lock on a file beside the database and ``BEGIN IMMEDIATE``), and a
+    process killed half-way leaves the schema as it was. The explicit ``BEGIN``
+    matters on SQLite: Python's sqlite3 opens no transaction before DDL, so without
+    it each ``CREATE TABLE`` commits alone and a migration killed before its
+    version row leaves tables that the next start tries to create again.
+    """
+    config = Config()
+    config.set_main_option("script_location", script_location)
+    with _sqlite_file_lock(engine), engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": advisory_key})
+        elif connection.dialect.name == "sqlite":
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        config.attributes["connection"] = connection
+        with ALEMBIC_LOCK:
+            command.upgrade(config, revision)
+
+
 def upgrade(engine_url: str | Engine, revision: str = "head") -> None:
     """Bring the database at ``engine_url`` to ``revision`` (the newest by default)."""
     engine = engine_url if isinstance(engine_url, Engine) else create_store_engine(engine_url)
     try:
-        with _sqlite_file_lock(engine), translate_errors(), engine.begin() as connection:
-            if connection.dialect.name == "postgresql":
-                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"),
-                                   {"key": _ADVISORY_LOCK_KEY})
-            config = _config()
-            config.attributes["connection"] = connection
-            with ALEMBIC_LOCK:
-                command.upgrade(config, revision)
+        with translate_errors():
+            run_migrations(
+                engine,
+                str(resources.files("bus.store").joinpath("migrations")),
+                revision,
+                advisory_key=_ADVISORY_LOCK_KEY,
+            )
     finally:
         if not isinstance(engine_url, Engine):
             engine.dispose()

@@ -11,12 +11,10 @@ import os
 from importlib import resources
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
-from bus import create_store_engine
+from bus import create_store_engine, run_migrations
 
 __all__ = ["open_gateway_engine", "upgrade"]
 
@@ -38,24 +36,14 @@ def _private_sqlite_file(url: str) -> None:
     os.chmod(path, 0o600)
 
 
-def _config() -> Config:
-    config = Config()
-    config.set_main_option(
-        "script_location", str(resources.files("gateway.store").joinpath("migrations"))
-    )
-    return config
-
-
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the gateway's database to ``revision`` (the newest by default)."""
-    with engine.begin() as connection:
-        if connection.dialect.name == "postgresql":
-            connection.execute(
-                text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK_KEY}
-            )
-        config = _config()
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
+    run_migrations(
+        engine,
+        str(resources.files("gateway.store").joinpath("migrations")),
+        revision,
+        advisory_key=_ADVISORY_LOCK_KEY,
+    )
 
 
 def open_gateway_engine(url: str) -> Engine:
