@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
@@ -140,15 +141,28 @@ async def serving(settings: Settings, *, host: str = "127.0.0.1",
     if not port:
         yield None
         return
+    # The socket is bound here, not by uvicorn, whose failure to bind ends in
+    # sys.exit: a taken port must reach `edx up` as one named error.
+    listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host, port))
+        listener.listen(2048)
+    except OSError as error:
+        listener.close()
+        raise UnavailableError(
+            f"the gateway could not listen on {host}:{port}: {error.strerror or error}"
+        ) from None
     server = _QuietServer(uvicorn.Config(
         create_app(settings), host=host, port=port, timeout_keep_alive=KEEP_ALIVE_SECONDS,
         log_level="warning", server_header=False))
-    task = asyncio.create_task(server.serve(), name="edx-gateway")
+    task = asyncio.create_task(server.serve(sockets=[listener]), name="edx-gateway")
     try:
         while not server.started:
             if task.done():
-                await task  # a failure to start is the caller's error
-                raise UnavailableError(f"the gateway could not listen on {host}:{port}")
+                with contextlib.suppress(SystemExit, OSError):
+                    await task
+                raise UnavailableError(f"the gateway could not start on {host}:{port}")
             await asyncio.sleep(0.05)
         yield f"http://{host}:{port}"
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 import time
 from pathlib import Path
 
@@ -37,3 +38,19 @@ def test_up_with_a_gateway_port_serves_the_gateway_until_ctrl_c(tmp_path: Path) 
     assert f"gateway           http://127.0.0.1:{gateway}/vxp" in output
     assert "edxbus stopped" in output
     assert "Traceback" not in output
+
+
+def test_up_names_a_gateway_port_that_is_taken_and_leaves_no_bus_behind(tmp_path: Path) -> None:
+    port = free_port()
+    env = clean_env(EDX_BOOTSTRAP=f"127.0.0.1:{port}")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        gateway = taken.getsockname()[1]
+        env["EDX_GATEWAY_PORT"] = str(gateway)  # the variable, as an operator would set it
+        with running(["up"], tmp_path, env) as up:
+            assert up.wait(timeout=120) != 0
+    output = (tmp_path / "output.log").read_text()
+    assert f"the gateway could not listen on 127.0.0.1:{gateway}" in output
+    assert "Traceback" not in output
+    assert not (tmp_path / ".edx" / "bus.json").exists()
