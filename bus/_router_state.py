@@ -38,6 +38,8 @@ class RouterStats:
     retries: int = 0
     #: Batches that failed on something retriable (broker, database) and were rewound.
     failed_batches: int = 0
+    #: Starts that failed on an unreachable broker or store and were tried again.
+    failed_starts: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
 
 

@@ -56,6 +56,7 @@ from bus._router_state import CopyMemory, RouterStats
 from bus._router_writes import record_kind as record_kind
 from bus.acceptance import AcceptanceStore
 from bus.directory import DirectoryFollower
+from bus.errors import BusError
 from bus.kafka import make_consumer, make_producer, probe_features, translate_errors
 from bus.logs import configure_logging, get_logger
 from bus.settings import Settings, load_settings
@@ -68,8 +69,10 @@ __all__ = ["Router", "RouterStats", "main", "make_verifier", "run_router"]
 
 log = get_logger(__name__)
 
-
-
+#: First wait before a start that failed on an unreachable broker or store is tried
+#: again; it doubles up to :data:`MAX_START_BACKOFF_SECONDS`.
+START_BACKOFF_SECONDS = 0.25
+MAX_START_BACKOFF_SECONDS = 5.0
 
 class _ForgetCopiesOnJoin(ConsumerRebalanceListener):  # type: ignore[misc]
     """Each join of the group starts with no inbox copy taken for granted.
@@ -156,11 +159,36 @@ class Router(RouterLoop):
             self._probe = make_consumer(self.settings, group_id=None, max_poll_records=1)
             with translate_errors("starting the router's inbox reader"):
                 await self._probe.start()
+            await asyncio.to_thread(self._store.prune, now=datetime.now(UTC))
         except BaseException:
             await self.stop()
             raise
-        await asyncio.to_thread(self._store.prune, now=datetime.now(UTC))
         log.info("router started", group=self.group_id, topic=self.settings.topics.submit)
+
+    async def start_when_ready(self, stop: asyncio.Event | None = None) -> bool:
+        """Start, waiting with backoff while the broker or the store cannot be reached.
+
+        A router is started by a supervisor that may bring it up before its broker
+        or its database: it waits for them instead of exiting. Each failed attempt
+        closes every client it opened. Returns ``False`` when ``stop`` was set
+        before the router could start; a non-retriable failure is raised.
+        """
+        stop = stop or asyncio.Event()
+        backoff = START_BACKOFF_SECONDS
+        while not stop.is_set():
+            try:
+                await self.start()
+                return True
+            except BusError as error:
+                if not error.retriable:
+                    raise
+                self.stats.failed_starts += 1
+                log.warning("router waits for its broker and store", error=str(error),
+                            wait=backoff)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), backoff)
+            backoff = min(backoff * 2, MAX_START_BACKOFF_SECONDS)
+        return False
 
     async def stop(self) -> None:
         """Leave the group and close everything. Idempotent."""
@@ -199,10 +227,12 @@ class Router(RouterLoop):
 async def run_router(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
     """Run one router until ``stop`` is set (or forever)."""
     server = metrics.start_metrics_server(settings)
+    router = Router(settings)
     try:
-        async with Router(settings) as router:
+        if await router.start_when_ready(stop):
             await router.run(stop)
     finally:
+        await router.stop()
         if server is not None:
             server.stop()
 
