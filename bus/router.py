@@ -52,6 +52,7 @@ from bus import metrics
 from bus._router_check import PackageChecker
 from bus._router_loop import MAX_BACKOFF_SECONDS as MAX_BACKOFF_SECONDS
 from bus._router_loop import MAX_BATCH, RouterLoop
+from bus._router_memory import keep_memory_flat
 from bus._router_state import CopyMemory, RouterStats
 from bus._router_writes import record_kind as record_kind
 from bus.acceptance import AcceptanceStore
@@ -226,6 +227,7 @@ class Router(RouterLoop):
 
 async def run_router(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
     """Run one router until ``stop`` is set (or forever)."""
+    keep_memory_flat()
     server = metrics.start_metrics_server(settings)
     router = Router(settings)
     try:
