@@ -35,7 +35,19 @@ class RouterDecisions(RouterState):
     async def _check_all(
         self, records: Sequence[ConsumerRecord[Any, Any]]
     ) -> list[CheckedPackage | Refused]:
-        """Check a batch on one worker thread per core, each taking a contiguous share."""
+        """Check a batch: read on the worker processes when there are some, else on
+        one worker thread per core, each taking a contiguous share; then the
+        directory checks here, in order."""
+        pool = self._pool
+        if pool is not None:
+            values = [record.value for record in records]
+            reads = await pool.read(values)
+            checker = self._require(self._checker)
+            directory = self._follower.directory
+            return [
+                checker.judge(value, read, directory)
+                for value, read in zip(values, reads, strict=True)
+            ]
         share = -(-len(records) // _CHECK_THREADS)
         chunks = [records[i : i + share] for i in range(0, len(records), share)]
         results = await asyncio.gather(

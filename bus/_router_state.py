@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 
 from bus._router_check import PackageChecker
+from bus._router_workers import CheckPool
 from bus.acceptance import AcceptanceStore
 from bus.directory import DirectoryFollower
 from bus.errors import BusError
@@ -85,6 +86,8 @@ class RouterState:
     _consumer_options: dict[str, Any]
     _verifier: Verifier | None
     _checker: PackageChecker | None
+    #: Worker processes reading packages; None when the router reads them itself.
+    _pool: CheckPool | None
     _store: AcceptanceStore
     _follower: DirectoryFollower
     _producer: AIOKafkaProducer | None

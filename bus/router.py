@@ -54,6 +54,7 @@ from bus._router_loop import MAX_BACKOFF_SECONDS as MAX_BACKOFF_SECONDS
 from bus._router_loop import MAX_BATCH, RouterLoop
 from bus._router_memory import keep_memory_flat
 from bus._router_state import CopyMemory, RouterStats
+from bus._router_workers import CheckPool, default_workers
 from bus._router_writes import record_kind as record_kind
 from bus.acceptance import AcceptanceStore
 from bus.directory import DirectoryFollower
@@ -98,8 +99,10 @@ class Router(RouterLoop):
 
     ``verifier`` defaults to the trust store of ``settings``; ``group_id`` to
     ``settings.router_group``; ``consumer_options`` go to the aiokafka consumer
-    (session timeouts and the like). Use :meth:`run` (until ``stop`` is set) or
-    :meth:`route_available` (tests, tools) inside ``async with``.
+    (session timeouts and the like); ``workers`` processes verify and parse
+    (default ``settings.router_workers``, else one per core; 1 reads in this
+    process, and so does a router given its ``verifier``). Use :meth:`run` (until
+    ``stop`` is set) or :meth:`route_available` (tests, tools) inside ``async with``.
     """
 
     def __init__(
@@ -109,6 +112,7 @@ class Router(RouterLoop):
         verifier: Verifier | None = None,
         group_id: str | None = None,
         consumer_options: Mapping[str, Any] | None = None,
+        workers: int | None = None,
     ) -> None:
         self.settings = settings
         self.group_id = group_id or settings.router_group
@@ -116,6 +120,11 @@ class Router(RouterLoop):
         self.stats = RouterStats()
         self._verifier = verifier
         self._checker: PackageChecker | None = None
+        self._pool: CheckPool | None = None
+        # Worker processes build their verifier from the settings: a verifier handed
+        # in (tests, tools) is used in this process only.
+        wanted = workers or settings.router_workers or default_workers()
+        self.workers = 1 if verifier is not None else max(1, wanted)
         self._store = AcceptanceStore(settings.resolved_router_db_url)
         self._follower = DirectoryFollower(settings, follow=True)
         self._producer: AIOKafkaProducer | None = None
@@ -138,8 +147,13 @@ class Router(RouterLoop):
             max_package_bytes=self.settings.max_package_bytes,
             agency_pattern=self.settings.agency_pattern,
         )
-        await asyncio.to_thread(self._store.open)
+        warming: asyncio.Future[None] | None = None
         try:
+            if self.workers > 1 and self._pool is None:
+                self._pool = CheckPool(self.settings, self.workers, self._checker)
+            # The workers start (spawn, imports, trust store) while the group is joined.
+            warming = asyncio.ensure_future(self._pool.start()) if self._pool else None
+            await asyncio.to_thread(self._store.open)
             await ensure_topics(self.settings)
             await probe_features(self.settings)
             await self._follower.start()
@@ -161,10 +175,18 @@ class Router(RouterLoop):
             with translate_errors("starting the router's inbox reader"):
                 await self._probe.start()
             await asyncio.to_thread(self._store.prune, now=datetime.now(UTC))
+            if warming is not None:
+                await warming
         except BaseException:
+            if warming is not None and not warming.done():
+                warming.cancel()
             await self.stop()
+            if warming is not None:
+                with contextlib.suppress(BaseException):
+                    await warming
             raise
-        log.info("router started", group=self.group_id, topic=self.settings.topics.submit)
+        log.info("router started", group=self.group_id, topic=self.settings.topics.submit,
+                 workers=self.workers)
 
     async def start_when_ready(self, stop: asyncio.Event | None = None) -> bool:
         """Start, waiting with backoff while the broker or the store cannot be reached.
@@ -205,6 +227,9 @@ class Router(RouterLoop):
                 await producer.stop()
         await self._follower.stop()
         await asyncio.to_thread(self._store.close)
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await asyncio.to_thread(pool.close)
 
     async def __aenter__(self) -> Self:
         await self.start()

@@ -102,11 +102,20 @@ def router_group() -> None:
 @router_group.command("run")
 @_home_option
 @_metrics_option
-def router_run(home: Path | None, metrics_port: int | None) -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 256),
+    default=None,
+    help="Processes that verify and parse packages (EDX_ROUTER_WORKERS; default: the cores).",
+)
+def router_run(home: Path | None, metrics_port: int | None, workers: int | None) -> None:
     """Run one router in the foreground (scale by running more)."""
     from bus import run_router
 
-    _serve(_settings(home, metrics_port), run_router)
+    settings = _settings(home, metrics_port)
+    if workers is not None:
+        settings = replace(settings, router_workers=workers)
+    _serve(settings, run_router)
 
 
 @click.group("tracker")
