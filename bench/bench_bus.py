@@ -11,7 +11,9 @@ broker, with the same bytes:
 - baseline: a bare aiokafka consumer in a group that copies the same records to
   the same number of inbox topics, awaits the acks and commits per batch: the I/O
   of routing with none of the checks;
-- the same router handling the same packages submitted again (the sender's outbox
+- the same router with one worker process per core (``--workers``, default),
+  on topics and a store of its own;
+- the one-worker router handling the same packages submitted again (the sender's outbox
   re-submitting what every recipient already has): what a retry costs;
 - and, to say where the time goes, a bare ``Verifier.verify`` of the same bytes;
 - then 5,000 hostile records (garbage, truncated, unsigned, a forged key, and one
@@ -40,6 +42,7 @@ from pathlib import Path
 from aiokafka.structs import OffsetAndMetadata
 
 from bus._router_memory import keep_memory_flat
+from bus._router_workers import default_workers
 from bus.directory import Agency, publish_agency
 from bus.embedded import EmbeddedBroker
 from bus.kafka import make_consumer, make_producer, started
@@ -100,10 +103,12 @@ async def _produce(settings: Settings, topic: str, packages: list[bytes]) -> Non
         await asyncio.gather(*sends)
 
 
-async def _bench_router(settings: Settings, packages: list[bytes]) -> tuple[float, float]:
+async def _bench_router(
+    settings: Settings, packages: list[bytes], workers: int
+) -> tuple[float, float]:
     """Packages per second the router routes (group already joined, store empty), then
     re-submissions of the same packages per second (each already in every inbox)."""
-    async with Router(settings, consumer_options=FAST_JOIN) as router:
+    async with Router(settings, consumer_options=FAST_JOIN, workers=workers) as router:
         while not router.assignment:
             await router.route_available(timeout_ms=200)
         rates = []
@@ -230,6 +235,22 @@ def _bench_verify(pki: DevPki, packages: list[bytes]) -> float:
     return len(packages) / (time.perf_counter() - started_at)
 
 
+async def _fresh(settings: Settings, pki: DevPki, name: str) -> Settings:
+    """The same broker with topics, group, directory and router store of its own."""
+    prefix = f"{name}{uuid.uuid4().hex[:8]}"
+    fresh = replace(
+        settings,
+        topics=_topics(prefix),
+        router_group=f"{prefix}-router",
+        router_db_url=f"sqlite:///{settings.home / (prefix + '-router.db')}",
+    )
+    await ensure_topics(fresh, RECIPIENTS)
+    for code in (SENDER, *RECIPIENTS):
+        fingerprint = pki.signer(code).fingerprint
+        await publish_agency(fresh, Agency.new(code, code, cert_fingerprints=[fingerprint]))
+    return fresh
+
+
 async def _run(workdir: Path) -> None:
     pki = DevPki.init(workdir / "pki")
     for code in (SENDER, *RECIPIENTS):
@@ -249,7 +270,9 @@ async def _run(workdir: Path) -> None:
             fingerprint = pki.signer(code).fingerprint
             await publish_agency(settings, Agency.new(code, code, cert_fingerprints=[fingerprint]))
         copier = await _bench_copier(settings, packages)
-        router, retries = await _bench_router(settings, packages)
+        router, retries = await _bench_router(settings, packages, 1)
+        many = default_workers()
+        routed_many, _ = await _bench_router(await _fresh(settings, pki, "many"), packages, many)
         forger = DevPki.init(workdir / "forger")
         forger.issue(SENDER, "Forged")
         hostile = _hostile(pki, forger, packages, HOSTILE)
@@ -263,9 +286,11 @@ async def _run(workdir: Path) -> None:
     print(f"{'path':<44} {'packages/s':>11} {'ratio':>7}")
     print(f"{'bare aiokafka copy (consume->2 inboxes->ack)':<44} {copier:>11.1f} {1.0:>7.2f}")
     print(
-        f"{'router (verify, parse, check, route, events)':<44} {router:>11.1f} "
+        f"{'router, 1 worker (verify, parse, route, events)':<44} {router:>11.1f} "
         f"{router / copier:>7.2f}"
     )
+    label = f"router, {many} worker processes"
+    print(f"{label:<44} {routed_many:>11.1f} {routed_many / copier:>7.2f}")
     print(
         f"{'router, re-submissions already delivered':<44} {retries:>11.1f} "
         f"{retries / copier:>7.2f}"

@@ -9,6 +9,7 @@ type-checks on its own, and the router sets it in its constructor.
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -88,6 +89,8 @@ class RouterState:
     _checker: PackageChecker | None
     #: Worker processes reading packages; None when the router reads them itself.
     _pool: CheckPool | None
+    #: The workers' start, begun at the first batch.
+    _warming: asyncio.Future[None] | None
     _store: AcceptanceStore
     _follower: DirectoryFollower
     _producer: AIOKafkaProducer | None

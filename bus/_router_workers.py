@@ -103,6 +103,9 @@ class CheckPool:
         self._settings = settings
         self._local = local  # reads a batch whose worker died, in this process
         self._pool = self._new_pool()
+        #: Every worker answered once: until then the router reads batches itself, so
+        #: spawning the workers is never on the way of a (re)started router's first batch.
+        self.ready = False
 
     def _new_pool(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
@@ -118,6 +121,7 @@ class CheckPool:
         await asyncio.gather(
             *(loop.run_in_executor(self._pool, _warm) for _ in range(self.workers))
         )
+        self.ready = True
 
     async def read(self, values: Sequence[bytes | None]) -> list[Read | Unread]:
         """Read a batch on the workers, each a contiguous share; results in batch order."""

@@ -40,7 +40,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Iterable, Mapping
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
@@ -121,6 +121,7 @@ class Router(RouterLoop):
         self._verifier = verifier
         self._checker: PackageChecker | None = None
         self._pool: CheckPool | None = None
+        self._warming: asyncio.Future[None] | None = None
         # Worker processes build their verifier from the settings: a verifier handed
         # in (tests, tools) is used in this process only.
         wanted = workers or settings.router_workers or default_workers()
@@ -147,19 +148,17 @@ class Router(RouterLoop):
             max_package_bytes=self.settings.max_package_bytes,
             agency_pattern=self.settings.agency_pattern,
         )
-        warming: asyncio.Future[None] | None = None
         try:
             if self.workers > 1 and self._pool is None:
                 self._pool = CheckPool(self.settings, self.workers, self._checker)
-            # The workers start (spawn, imports, trust store) while the group is joined.
-            warming = asyncio.ensure_future(self._pool.start()) if self._pool else None
-            await asyncio.to_thread(self._store.open)
-            await ensure_topics(self.settings)
-            await probe_features(self.settings)
-            await self._follower.start()
+            # Independent steps run side by side: a restarted router is away only
+            # as long as the slowest of them, not their sum.
+            await _together(
+                asyncio.to_thread(self._store.open),
+                ensure_topics(self.settings),
+                probe_features(self.settings),  # sets the group timing: before the join
+            )
             self._producer = make_producer(self.settings)
-            with translate_errors("starting the router's producer"):
-                await self._producer.start()
             self._consumer = make_consumer(
                 self.settings,
                 group_id=self.group_id,
@@ -169,21 +168,16 @@ class Router(RouterLoop):
             self._consumer.subscribe(
                 [self.settings.topics.submit], listener=_ForgetCopiesOnJoin(self._copies)
             )
-            with translate_errors("joining the router group"):
-                await self._consumer.start()
             self._probe = make_consumer(self.settings, group_id=None, max_poll_records=1)
-            with translate_errors("starting the router's inbox reader"):
-                await self._probe.start()
-            await asyncio.to_thread(self._store.prune, now=datetime.now(UTC))
-            if warming is not None:
-                await warming
+            await _together(
+                _started(self._consumer, "joining the router group"),
+                _started(self._producer, "starting the router's producer"),
+                _started(self._probe, "starting the router's inbox reader"),
+                self._follower.start(),
+                asyncio.to_thread(self._store.prune, now=datetime.now(UTC)),
+            )
         except BaseException:
-            if warming is not None and not warming.done():
-                warming.cancel()
             await self.stop()
-            if warming is not None:
-                with contextlib.suppress(BaseException):
-                    await warming
             raise
         log.info("router started", group=self.group_id, topic=self.settings.topics.submit,
                  workers=self.workers)
@@ -227,6 +221,11 @@ class Router(RouterLoop):
                 await producer.stop()
         await self._follower.stop()
         await asyncio.to_thread(self._store.close)
+        warming, self._warming = self._warming, None
+        if warming is not None and not warming.done():
+            warming.cancel()
+            with contextlib.suppress(BaseException):
+                await warming
         pool, self._pool = self._pool, None
         if pool is not None:
             await asyncio.to_thread(pool.close)
@@ -244,10 +243,32 @@ class Router(RouterLoop):
         await self.stop()
 
     @property
+    def workers_ready(self) -> bool:
+        """The worker processes answer, and batches are read on them (not here)."""
+        return self._pool is not None and self._pool.ready
+
+    @property
     def assignment(self) -> frozenset[TopicPartition]:
         """The ``edx.submit`` partitions this router holds in its group right now."""
         consumer = self._consumer
         return frozenset(consumer.assignment()) if consumer is not None else frozenset()
+
+
+async def _together(*steps: Awaitable[Any]) -> None:
+    """Await every step side by side, then raise the first failure, if any.
+
+    A failing step does not cancel the others: each finishes (or fails) on its
+    own and closes what it opened, so no client is left half-connected.
+    """
+    outcomes = await asyncio.gather(*steps, return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+
+
+async def _started(client: AIOKafkaConsumer | AIOKafkaProducer, action: str) -> None:
+    with translate_errors(action):
+        await client.start()
 
 
 async def run_router(settings: Settings, *, stop: asyncio.Event | None = None) -> None:

@@ -105,11 +105,19 @@ async def test_router_with_workers_keeps_each_senders_order(
 ) -> None:
     settings = bus_settings.with_overrides(pki=pki_dir)
     await register(settings, signer_for, [SENDER, RECIPIENT])
-    values = [signed(document(SENDER, [RECIPIENT]), signer_for(SENDER)) for _ in range(40)]
-    for value in values:
-        await submit(settings, value, sender=SENDER)
+    values = [signed(document(SENDER, [RECIPIENT]), signer_for(SENDER)) for _ in range(41)]
     async with quick_router(settings, workers=2) as router:
         assert router.workers == 2
+        # The first batch is read in the router and starts the workers meanwhile.
+        await submit(settings, values[0], sender=SENDER)
+        await route(router, 1, within=60)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 60
+        while not router.workers_ready:  # read on the workers, not in the router
+            assert loop.time() < deadline, "the worker processes did not start"
+            await asyncio.sleep(0.1)
+        for value in values[1:]:
+            await submit(settings, value, sender=SENDER)
         await route(router, len(values), within=120)
     assert router.stats.rejected == 0
     copies = await read_topic(settings, settings.topics.inbox(RECIPIENT))
