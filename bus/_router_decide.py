@@ -33,7 +33,7 @@ log = logging.getLogger("bus.router")
 _CHECK_THREADS = max(1, min(4, os.cpu_count() or 1))
 
 
-def _warm_outcome(future: asyncio.Future[None]) -> None:
+def _warm_outcome(future: asyncio.Future[set[int]]) -> None:
     """A pool that failed to start leaves the router reading batches itself: say so."""
     if future.cancelled():
         return

@@ -90,7 +90,7 @@ class RouterState:
     #: Worker processes reading packages; None when the router reads them itself.
     _pool: CheckPool | None
     #: The workers' start, begun at the first batch.
-    _warming: asyncio.Future[None] | None
+    _warming: asyncio.Future[set[int]] | None
     _store: AcceptanceStore
     _follower: DirectoryFollower
     _producer: AIOKafkaProducer | None

@@ -19,9 +19,13 @@ its message and attributes (:func:`_portable`), whatever its ``__init__`` takes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
+import ctypes.util
 import multiprocessing
 import os
 import pickle
+import signal
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -37,6 +41,8 @@ __all__ = ["CheckPool", "default_workers"]
 #: The checker of a worker process, built once by :func:`_start_worker`.
 _checker: PackageChecker | None = None
 
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
 _Portable = tuple[type[EdxbusError], tuple[Any, ...], dict[str, Any]]
 
 
@@ -48,7 +54,23 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _start_worker(settings: Settings) -> None:
+def _die_with(parent: int) -> None:
+    """End this worker when the router that spawned it ends, even by SIGKILL.
+
+    A killed router cannot stop its pool; without this its workers would stay
+    behind, idle, one set per restart. Linux tells a child of its parent's death
+    (``PR_SET_PDEATHSIG``); a parent already gone is checked right after.
+    """
+    name = ctypes.util.find_library("c")
+    if name is not None:
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(name).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(0)
+
+
+def _start_worker(settings: Settings, parent: int) -> None:
+    _die_with(parent)
     global _checker
     _checker = PackageChecker(
         make_verifier(settings),
@@ -112,16 +134,17 @@ class CheckPool:
             max_workers=self.workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_start_worker,
-            initargs=(self._settings,),
+            initargs=(self._settings, os.getpid()),
         )
 
-    async def start(self) -> None:
-        """Start every worker now (not at the first batch) and wait until they answer."""
+    async def start(self) -> set[int]:
+        """Start the workers and wait until they answer; the ids of those that did."""
         loop = asyncio.get_running_loop()
-        await asyncio.gather(
+        pids = await asyncio.gather(
             *(loop.run_in_executor(self._pool, _warm) for _ in range(self.workers))
         )
         self.ready = True
+        return set(pids)
 
     async def read(self, values: Sequence[bytes | None]) -> list[Read | Unread]:
         """Read a batch on the workers, each a contiguous share; results in batch order."""

@@ -121,7 +121,7 @@ class Router(RouterLoop):
         self._verifier = verifier
         self._checker: PackageChecker | None = None
         self._pool: CheckPool | None = None
-        self._warming: asyncio.Future[None] | None = None
+        self._warming: asyncio.Future[set[int]] | None = None
         # Worker processes build their verifier from the settings: a verifier handed
         # in (tests, tools) is used in this process only.
         wanted = workers or settings.router_workers or default_workers()

@@ -9,6 +9,9 @@ batch must be that of its records. Real processes, real signatures.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -122,3 +125,65 @@ async def test_router_with_workers_keeps_each_senders_order(
     assert router.stats.rejected == 0
     copies = await read_topic(settings, settings.topics.inbox(RECIPIENT))
     assert [c.value for c in copies] == values  # one sender: one partition, in order
+
+
+_ORPHAN_PROBE = """
+import asyncio, sys
+from pathlib import Path
+from bus._router_check import PackageChecker
+from bus._router_workers import CheckPool
+from bus.settings import Settings
+from bus.verification import make_verifier
+
+async def main() -> None:
+    settings = Settings(home=Path(sys.argv[1]), pki=Path(sys.argv[2]))
+    local = PackageChecker(make_verifier(settings), max_package_bytes=1 << 20)
+    pool = CheckPool(settings, 2, local)
+    await pool.start()
+    # Two shares at once: both workers busy, as under load.
+    await pool.read([b"<x/>"] * 400)
+    print("ready", flush=True)
+    await asyncio.sleep(600)
+
+asyncio.run(main())
+"""
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    state = Path(f"/proc/{pid}/stat")
+    return not (state.exists() and state.read_text().split()[2] == "Z")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG")
+async def test_workers_end_with_a_router_killed_by_sigkill(
+    pki_dir: Path, tmp_path: Path
+) -> None:
+    router = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _ORPHAN_PROBE, str(tmp_path), str(pki_dir),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert router.stdout is not None
+        assert await asyncio.wait_for(router.stdout.readline(), 60) == b"ready\n"
+        workers = _children(router.pid)
+        assert len(workers) >= 2  # the workers (and multiprocessing's resource tracker)
+        assert all(_alive(pid) for pid in workers)
+    finally:
+        router.send_signal(signal.SIGKILL)
+        await router.wait()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30
+    while any(_alive(pid) for pid in workers):
+        assert loop.time() < deadline, "worker processes outlived their router"
+        await asyncio.sleep(0.1)
