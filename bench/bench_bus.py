@@ -11,12 +11,16 @@ broker, with the same bytes:
 - baseline: a bare aiokafka consumer in a group that copies the same records to
   the same number of inbox topics, awaits the acks and commits per batch: the I/O
   of routing with none of the checks;
-- the same router handling the same packages submitted again (the sender's outbox
+- the same router with one worker process per core (``--workers``, default),
+  on topics and a store of its own;
+- the one-worker router handling the same packages submitted again (the sender's outbox
   re-submitting what every recipient already has): what a retry costs;
 - and, to say where the time goes, a bare ``Verifier.verify`` of the same bytes;
-- then 1,000 hostile records (garbage, truncated, unsigned, a forged key, one
-  over the package limit) refused by the router, with the process's memory after
-  the first fifth and after all of them (flat: nothing is kept per record).
+- then 5,000 hostile records (garbage, truncated, unsigned, a forged key, and one
+  in 500 three megabytes over the package limit) refused by the router, with the
+  process's memory after 200, 1,000 and all of them: flat when the growth from 200
+  to 1,000 is no smaller than from 1,000 to 5,000 (nothing kept per record, and
+  the allocator keeps no freed big buffer: ``bus._router_memory``).
 
 The broker is ``EDX_BENCH_BOOTSTRAP`` when set, else an embedded Tansu process.
 Run with ``.venv/bin/python -m bench.bench_bus``.
@@ -37,6 +41,8 @@ from pathlib import Path
 
 from aiokafka.structs import OffsetAndMetadata
 
+from bus._router_memory import keep_memory_flat
+from bus._router_workers import default_workers
 from bus.directory import Agency, publish_agency
 from bus.embedded import EmbeddedBroker
 from bus.kafka import make_consumer, make_producer, started
@@ -47,7 +53,7 @@ from edxml import build, new_document
 from signing import DevPki, Verifier
 
 PACKAGES = int(os.environ.get("EDX_BENCH_PACKAGES", "300"))
-HOSTILE = int(os.environ.get("EDX_BENCH_HOSTILE", "1000"))
+HOSTILE = int(os.environ.get("EDX_BENCH_HOSTILE", "5000"))
 SENDER = "000.00.00.G22"
 RECIPIENTS = ("000.00.00.H41", "000.00.00.H44")
 BATCH = 200
@@ -97,10 +103,12 @@ async def _produce(settings: Settings, topic: str, packages: list[bytes]) -> Non
         await asyncio.gather(*sends)
 
 
-async def _bench_router(settings: Settings, packages: list[bytes]) -> tuple[float, float]:
+async def _bench_router(
+    settings: Settings, packages: list[bytes], workers: int
+) -> tuple[float, float]:
     """Packages per second the router routes (group already joined, store empty), then
     re-submissions of the same packages per second (each already in every inbox)."""
-    async with Router(settings, consumer_options=FAST_JOIN) as router:
+    async with Router(settings, consumer_options=FAST_JOIN, workers=workers) as router:
         while not router.assignment:
             await router.route_available(timeout_ms=200)
         rates = []
@@ -171,13 +179,14 @@ def _hostile(pki: DevPki, forger: DevPki, packages: list[bytes], count: int) -> 
     forged = forger.signer(SENDER).sign(unsigned)
     kinds = [
         lambda n: b"\x00\xff garbage %d" % n,
-        lambda n: packages[n % len(packages)][: 1000 + n],
+        lambda n: packages[n % len(packages)][: 1000 + n % 3000],  # always cut short
         lambda n: unsigned.replace(b"Kh\xc3\xb4ng", b"%d" % n),
         lambda n: forged,
     ]
-    records = [kinds[n % len(kinds)](n) for n in range(count - 1)]
-    # Early on, so the memory figure after the first fifth already holds its cost.
-    records.insert(10, b"<x>" + b"A" * (Settings().max_package_bytes + 1024) + b"</x>")
+    records = [kinds[n % len(kinds)](n) for n in range(count)]
+    oversized = b"<x>" + b"A" * (Settings().max_package_bytes + 3 * 1024 * 1024) + b"</x>"
+    for at in range(10, count, 500):  # the first early, so every figure holds its cost
+        records[at] = oversized
     return records
 
 
@@ -190,9 +199,12 @@ def _rss_mib() -> float:
     return float("nan")
 
 
-async def _bench_hostile(settings: Settings, hostile: list[bytes]) -> tuple[float, float, float]:
-    """Hostile records refused per second, and the router's memory (MiB) after the
-    first fifth of them and after all of them."""
+async def _bench_hostile(
+    settings: Settings, hostile: list[bytes]
+) -> tuple[float, dict[int, float]]:
+    """Hostile records refused per second, and the router's memory (MiB) after 200,
+    1,000 and all of them (as ``run_router`` does, the allocator keeps memory flat)."""
+    keep_memory_flat()
     async with Router(settings, consumer_options=FAST_JOIN) as router:
         while not router.assignment:
             await router.route_available(timeout_ms=200)
@@ -202,16 +214,17 @@ async def _bench_hostile(settings: Settings, hostile: list[bytes]) -> tuple[floa
                      for h in hostile]
             await asyncio.gather(*sends)
         started_at = time.perf_counter()
-        early = 0.0
+        marks = sorted({min(200, len(hostile)), min(1000, len(hostile)), len(hostile)})
+        rss: dict[int, float] = {}
         while router.stats.handled < len(hostile):
             await router.route_available(timeout_ms=200)
-            if not early and router.stats.handled >= len(hostile) // 5:
-                early = _rss_mib()
+            for mark in marks:
+                if mark not in rss and router.stats.handled >= mark:
+                    rss[mark] = _rss_mib()
         rate = len(hostile) / (time.perf_counter() - started_at)
-        late = _rss_mib()
     if router.stats.rejected != len(hostile):
         raise RuntimeError(f"hostile records routed: {router.stats}")
-    return rate, early, late
+    return rate, rss
 
 
 def _bench_verify(pki: DevPki, packages: list[bytes]) -> float:
@@ -220,6 +233,22 @@ def _bench_verify(pki: DevPki, packages: list[bytes]) -> float:
     for value in packages:
         verifier.verify(value)
     return len(packages) / (time.perf_counter() - started_at)
+
+
+async def _fresh(settings: Settings, pki: DevPki, name: str) -> Settings:
+    """The same broker with topics, group, directory and router store of its own."""
+    prefix = f"{name}{uuid.uuid4().hex[:8]}"
+    fresh = replace(
+        settings,
+        topics=_topics(prefix),
+        router_group=f"{prefix}-router",
+        router_db_url=f"sqlite:///{settings.home / (prefix + '-router.db')}",
+    )
+    await ensure_topics(fresh, RECIPIENTS)
+    for code in (SENDER, *RECIPIENTS):
+        fingerprint = pki.signer(code).fingerprint
+        await publish_agency(fresh, Agency.new(code, code, cert_fingerprints=[fingerprint]))
+    return fresh
 
 
 async def _run(workdir: Path) -> None:
@@ -241,11 +270,13 @@ async def _run(workdir: Path) -> None:
             fingerprint = pki.signer(code).fingerprint
             await publish_agency(settings, Agency.new(code, code, cert_fingerprints=[fingerprint]))
         copier = await _bench_copier(settings, packages)
-        router, retries = await _bench_router(settings, packages)
+        router, retries = await _bench_router(settings, packages, 1)
+        many = default_workers()
+        routed_many, _ = await _bench_router(await _fresh(settings, pki, "many"), packages, many)
         forger = DevPki.init(workdir / "forger")
         forger.issue(SENDER, "Forged")
         hostile = _hostile(pki, forger, packages, HOSTILE)
-        refused, rss_early, rss_late = await _bench_hostile(settings, hostile)
+        refused, rss = await _bench_hostile(settings, hostile)
     verify = _bench_verify(pki, packages)
     broker = "external" if os.environ.get("EDX_BENCH_BOOTSTRAP") else "embedded Tansu"
     print(
@@ -255,18 +286,20 @@ async def _run(workdir: Path) -> None:
     print(f"{'path':<44} {'packages/s':>11} {'ratio':>7}")
     print(f"{'bare aiokafka copy (consume->2 inboxes->ack)':<44} {copier:>11.1f} {1.0:>7.2f}")
     print(
-        f"{'router (verify, parse, check, route, events)':<44} {router:>11.1f} "
+        f"{'router, 1 worker (verify, parse, route, events)':<44} {router:>11.1f} "
         f"{router / copier:>7.2f}"
     )
+    label = f"router, {many} worker processes"
+    print(f"{label:<44} {routed_many:>11.1f} {routed_many / copier:>7.2f}")
     print(
         f"{'router, re-submissions already delivered':<44} {retries:>11.1f} "
         f"{retries / copier:>7.2f}"
     )
     print(f"{'bare Verifier.verify (no I/O)':<44} {verify:>11.1f} {verify / copier:>7.2f}")
+    figures = ", ".join(f"{mib:.0f} MiB after {mark}" for mark, mib in sorted(rss.items()))
     print(
-        f"hostile: {len(hostile)} records (garbage, truncated, unsigned, forged key, one over "
-        f"the limit) refused at {refused:.1f}/s; bench process RSS {rss_early:.0f} MiB after "
-        f"{len(hostile) // 5}, {rss_late:.0f} MiB after {len(hostile)}"
+        f"hostile: {len(hostile)} records (garbage, truncated, unsigned, forged key, 1 in 500 "
+        f"over the limit by 3 MiB) refused at {refused:.1f}/s; bench process RSS {figures}"
     )
 
 

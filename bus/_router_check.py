@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from bus.directory import AgencyDirectory
 from bus.errors import CertificateNotListedError
 from bus.records import content_digest
-from edxml import DocumentPackage, Mode, StatusPackage, parse
+from edxml import DocumentPackage, Mode, StatusPackage
 from edxml.errors import EdxbusError, MalformedXmlError, PackageTooLargeError
-from signing import SenderMismatchError, VerifiedPackage, Verifier
+from signing import Verifier
 
-__all__ = ["CheckedPackage", "PackageChecker", "Refused"]
+__all__ = ["CheckedPackage", "PackageChecker", "Read", "Refused", "Unread"]
 
 log = logging.getLogger("bus.router")
 
@@ -38,14 +38,12 @@ class CheckedPackage:
     """A package that passed every check that needs no memory of earlier packages."""
 
     package: DocumentPackage | StatusPackage
-    verified: VerifiedPackage
+    #: The sending agency, as the signature proves it.
+    sender: str
+    #: SHA-256 fingerprint of the certificate that signed it.
+    fingerprint: str
     digest: str
     raw: bytes  # the submitted bytes, unchanged: copied to inboxes as they are
-
-    @property
-    def sender(self) -> str:
-        """The sending agency, as the signature proves it."""
-        return self.verified.agency_code
 
     @property
     def is_status(self) -> bool:
@@ -62,8 +60,35 @@ class Refused:
     signer: str | None = None
 
 
+@dataclass(frozen=True)
+class Read:
+    """What the signature proves and the strict parse read, before the directory.
+
+    Plain values only, so a worker process can hand it back.
+    """
+
+    package: DocumentPackage | StatusPackage
+    agency_code: str
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class Unread:
+    """A record the signature or the parse refuses; ``agency_code`` and
+    ``fingerprint`` say whose signature verified before the refusal, if any."""
+
+    error: EdxbusError
+    agency_code: str | None = None
+    fingerprint: str | None = None
+
+
 class PackageChecker:
-    """Verifies, parses and checks packages against a trust store and a directory."""
+    """Verifies, parses and checks packages against a trust store and a directory.
+
+    Two halves: :meth:`read` is the CPU work (size, signature, strict parse,
+    sender binding) and needs nothing but the trust store, so it may run in a
+    worker process; :meth:`judge` holds what was read against the directory.
+    """
 
     def __init__(
         self, verifier: Verifier, *, max_package_bytes: int, agency_pattern: str | None = None
@@ -84,52 +109,74 @@ class PackageChecker:
 
         A retriable error (the broker, the database) is raised, not returned.
         """
+        return self.judge(data, self.read(data), directory)
+
+    def read(self, data: bytes | None) -> Read | Unread:
+        """Size, signature and strict parse of what it covers (``Verifier.read``: one tree).
+
+        A refusal says whose signature verified first, if any: only a refusal
+        someone verifiably signed earns a notice.
+        """
         if not data:
-            return Refused(MalformedXmlError("the record carries no package (empty value)"))
+            return Unread(MalformedXmlError("the record carries no package (empty value)"))
         if len(data) > self.max_package_bytes:
-            return Refused(PackageTooLargeError(self.max_package_bytes, len(data)))
+            return Unread(PackageTooLargeError(self.max_package_bytes, len(data)))
+        try:
+            read = self.verifier.read(data, mode=Mode.STRICT, agency_pattern=self.agency_pattern)
+        except EdxbusError as error:
+            _raise_retriable(error)
+            return self._refused_after(data, error)
+        except Exception as exc:  # a record no library can read must not stop routing
+            return self._refused_after(data, _unreadable(exc))
+        package = read.package
+        if not isinstance(package, DocumentPackage | StatusPackage):
+            return Unread(MalformedXmlError("the record carries no document or status package"),
+                          read.verified.agency_code, read.verified.fingerprint)
+        return Read(package, read.verified.agency_code, read.verified.fingerprint)
+
+    def _refused_after(self, data: bytes, error: EdxbusError) -> Unread:
+        """The refusal, with the signer when the signature itself verifies (the parse or
+        the sender binding refused): verified again on this rare path only."""
         try:
             verified = self.verifier.verify(data)
-        except EdxbusError as error:
-            _raise_retriable(error)
-            return Refused(error)
-        except Exception as exc:  # a record no library can read must not stop routing
-            return Refused(_unreadable(exc))
+        except Exception:
+            return Unread(error)
+        return Unread(error, verified.agency_code, verified.fingerprint)
+
+    def judge(
+        self, data: bytes | None, read: Read | Unread, directory: AgencyDirectory
+    ) -> CheckedPackage | Refused:
+        """What was read, held against the directory: sender, certificate, recipients."""
+        if isinstance(read, Unread):
+            return Refused(read.error, _bound_signer(read.agency_code, read.fingerprint,
+                                                     directory))
+        assert data is not None
         try:
-            return self._after_signature(data, verified, directory)
+            package = read.package
+            sender = directory.require(package.sender_code, "sender")
+            if sender.cert_fingerprints and read.fingerprint not in sender.cert_fingerprints:
+                raise CertificateNotListedError(sender.code, read.fingerprint)
+            if isinstance(package, DocumentPackage):
+                for recipient in package.recipient_codes:
+                    directory.require(recipient, "recipient")
         except EdxbusError as error:
             _raise_retriable(error)
-            return Refused(error, _bound_signer(verified, directory))
-        except Exception as exc:
-            return Refused(_unreadable(exc), _bound_signer(verified, directory))
-
-    def _after_signature(
-        self, data: bytes, verified: VerifiedPackage, directory: AgencyDirectory
-    ) -> CheckedPackage:
-        package = parse(
-            verified.signed_bytes,
-            mode=Mode.STRICT,
-            limits=self.verifier.limits,
-            agency_pattern=self.agency_pattern,
-        ).package
-        if package.sender_code != verified.agency_code:
-            raise SenderMismatchError(package.sender_code or "(none)", verified.agency_code)
-        sender = directory.require(package.sender_code, "sender")
-        if sender.cert_fingerprints and verified.fingerprint not in sender.cert_fingerprints:
-            raise CertificateNotListedError(sender.code, verified.fingerprint)
-        if isinstance(package, DocumentPackage):
-            for recipient in package.recipient_codes:
-                directory.require(recipient, "recipient")
-        return CheckedPackage(package, verified, content_digest(data), data)
+            return Refused(error, _bound_signer(read.agency_code, read.fingerprint, directory))
+        return CheckedPackage(package, read.agency_code, read.fingerprint,
+                              content_digest(data), data)
 
 
-def _bound_signer(verified: VerifiedPackage, directory: AgencyDirectory) -> str | None:
+def _bound_signer(
+    agency_code: str | None, fingerprint: str | None, directory: AgencyDirectory
+) -> str | None:
     """The agency a verified signature can be held to: its certificate's agency, when
     the directory knows that agency and lists the certificate (or lists none)."""
-    agency = directory.get(verified.agency_code)
+    if agency_code is None:
+        return None
+    agency = directory.get(agency_code)
     if agency is None:
         return None
-    if agency.cert_fingerprints and verified.fingerprint not in agency.cert_fingerprints:
+    if agency.cert_fingerprints and fingerprint not in agency.cert_fingerprints:
         return None
     return agency.code
 

@@ -8,6 +8,7 @@ Nothing here writes to Kafka; :mod:`bus._router_writes` acts on the outcomes.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -17,6 +18,7 @@ from aiokafka import ConsumerRecord
 
 from bus._router_check import CheckedPackage, Refused
 from bus._router_state import RouterState
+from bus._router_workers import CheckPool
 from bus.acceptance import AcceptanceSession, Accepted, status_key
 from bus.errors import BusError, UnauthorizedStatusError
 from edxml import StatusCode, StatusPackage
@@ -24,9 +26,20 @@ from edxml.errors import EdxbusError
 
 __all__ = ["RouterDecisions"]
 
+log = logging.getLogger("bus.router")
+
 #: Worker threads checking one batch: one per core (signxml holds the GIL for much
 #: of a verification, so more threads only take turns).
 _CHECK_THREADS = max(1, min(4, os.cpu_count() or 1))
+
+
+def _warm_outcome(future: asyncio.Future[set[int]]) -> None:
+    """A pool that failed to start leaves the router reading batches itself: say so."""
+    if future.cancelled():
+        return
+    error = future.exception()
+    if error is not None:
+        log.warning("router workers did not start: packages are read in the router: %s", error)
 
 
 class RouterDecisions(RouterState):
@@ -35,13 +48,39 @@ class RouterDecisions(RouterState):
     async def _check_all(
         self, records: Sequence[ConsumerRecord[Any, Any]]
     ) -> list[CheckedPackage | Refused]:
-        """Check a batch on one worker thread per core, each taking a contiguous share."""
+        """Check a batch: read on the worker processes when there are some, else on
+        one worker thread per core, each taking a contiguous share; then the
+        directory checks here, in order."""
+        pool = self._pool
+        if pool is not None and not pool.ready:
+            self._warm_workers(pool)
+        if pool is not None and pool.ready:
+            values = [record.value for record in records]
+            reads = await pool.read(values)
+            checker = self._require(self._checker)
+            directory = self._follower.directory
+            return [
+                checker.judge(value, read, directory)
+                for value, read in zip(values, reads, strict=True)
+            ]
         share = -(-len(records) // _CHECK_THREADS)
         chunks = [records[i : i + share] for i in range(0, len(records), share)]
         results = await asyncio.gather(
             *(asyncio.to_thread(self._check_chunk, chunk) for chunk in chunks)
         )
         return [outcome for chunk in results for outcome in chunk]
+
+    def _warm_workers(self, pool: CheckPool) -> None:
+        """Start the worker processes in the background at the first batch.
+
+        Not at start: spawning them (imports, trust store) takes a core for a
+        second or two, which a router restarted after a crash needs for its own
+        start and its first batch. Until they answer, batches are read here.
+        """
+        if self._warming is not None:
+            return
+        self._warming = asyncio.ensure_future(pool.start())
+        self._warming.add_done_callback(_warm_outcome)
 
     def _check_chunk(
         self, records: Sequence[ConsumerRecord[Any, Any]]

@@ -9,6 +9,7 @@ type-checks on its own, and the router sets it in its constructor.
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -17,6 +18,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 
 from bus._router_check import PackageChecker
+from bus._router_workers import CheckPool
 from bus.acceptance import AcceptanceStore
 from bus.directory import DirectoryFollower
 from bus.errors import BusError
@@ -38,6 +40,8 @@ class RouterStats:
     retries: int = 0
     #: Batches that failed on something retriable (broker, database) and were rewound.
     failed_batches: int = 0
+    #: Starts that failed on an unreachable broker or store and were tried again.
+    failed_starts: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
 
 
@@ -83,6 +87,10 @@ class RouterState:
     _consumer_options: dict[str, Any]
     _verifier: Verifier | None
     _checker: PackageChecker | None
+    #: Worker processes reading packages; None when the router reads them itself.
+    _pool: CheckPool | None
+    #: The workers' start, begun at the first batch.
+    _warming: asyncio.Future[set[int]] | None
     _store: AcceptanceStore
     _follower: DirectoryFollower
     _producer: AIOKafkaProducer | None

@@ -316,7 +316,14 @@ class AcceptanceStore:
     def _translated(self, action: str) -> Iterator[None]:
         try:
             yield
-        except sa_exc.OperationalError as exc:
+        except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
+            raise DatabaseUnavailableError(
+                f"router store unavailable while {action}: {exc.orig}"
+            ) from exc
+        except sa_exc.DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise DatabaseError(f"router store failed while {action}: {exc}") from exc
+            # The connection died under the statement (a cut, a server restart).
             raise DatabaseUnavailableError(
                 f"router store unavailable while {action}: {exc.orig}"
             ) from exc

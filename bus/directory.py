@@ -250,6 +250,7 @@ class DirectoryFollower:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         consumer, self._consumer = self._consumer, None
+        self._partitions = []  # a start after a stop assigns its new reader again
         if consumer is not None:
             with contextlib.suppress(Exception):
                 await consumer.stop()

@@ -192,6 +192,8 @@ def make_consumer(
         "max_partition_fetch_bytes": max(settings.max_package_bytes + 64 * 1024, 1_048_576),
     }
     if group_id is not None:
+        # A service's group member: a lone record is not held at the broker for long.
+        options["fetch_max_wait_ms"] = settings.fetch_max_wait_ms
         options.update(group_timing(settings))
     options.update(overrides)
     return AIOKafkaConsumer(*topics, **options)

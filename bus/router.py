@@ -40,7 +40,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Iterable, Mapping
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
@@ -52,10 +52,13 @@ from bus import metrics
 from bus._router_check import PackageChecker
 from bus._router_loop import MAX_BACKOFF_SECONDS as MAX_BACKOFF_SECONDS
 from bus._router_loop import MAX_BATCH, RouterLoop
+from bus._router_memory import keep_memory_flat
 from bus._router_state import CopyMemory, RouterStats
+from bus._router_workers import CheckPool, default_workers
 from bus._router_writes import record_kind as record_kind
 from bus.acceptance import AcceptanceStore
 from bus.directory import DirectoryFollower
+from bus.errors import BusError
 from bus.kafka import make_consumer, make_producer, probe_features, translate_errors
 from bus.logs import configure_logging, get_logger
 from bus.settings import Settings, load_settings
@@ -68,8 +71,10 @@ __all__ = ["Router", "RouterStats", "main", "make_verifier", "run_router"]
 
 log = get_logger(__name__)
 
-
-
+#: First wait before a start that failed on an unreachable broker or store is tried
+#: again; it doubles up to :data:`MAX_START_BACKOFF_SECONDS`.
+START_BACKOFF_SECONDS = 0.25
+MAX_START_BACKOFF_SECONDS = 5.0
 
 class _ForgetCopiesOnJoin(ConsumerRebalanceListener):  # type: ignore[misc]
     """Each join of the group starts with no inbox copy taken for granted.
@@ -94,8 +99,10 @@ class Router(RouterLoop):
 
     ``verifier`` defaults to the trust store of ``settings``; ``group_id`` to
     ``settings.router_group``; ``consumer_options`` go to the aiokafka consumer
-    (session timeouts and the like). Use :meth:`run` (until ``stop`` is set) or
-    :meth:`route_available` (tests, tools) inside ``async with``.
+    (session timeouts and the like); ``workers`` processes verify and parse
+    (default ``settings.router_workers``, else one per core; 1 reads in this
+    process, and so does a router given its ``verifier``). Use :meth:`run` (until
+    ``stop`` is set) or :meth:`route_available` (tests, tools) inside ``async with``.
     """
 
     def __init__(
@@ -105,6 +112,7 @@ class Router(RouterLoop):
         verifier: Verifier | None = None,
         group_id: str | None = None,
         consumer_options: Mapping[str, Any] | None = None,
+        workers: int | None = None,
     ) -> None:
         self.settings = settings
         self.group_id = group_id or settings.router_group
@@ -112,6 +120,12 @@ class Router(RouterLoop):
         self.stats = RouterStats()
         self._verifier = verifier
         self._checker: PackageChecker | None = None
+        self._pool: CheckPool | None = None
+        self._warming: asyncio.Future[set[int]] | None = None
+        # Worker processes build their verifier from the settings: a verifier handed
+        # in (tests, tools) is used in this process only.
+        wanted = workers or settings.router_workers or default_workers()
+        self.workers = 1 if verifier is not None else max(1, wanted)
         self._store = AcceptanceStore(settings.resolved_router_db_url)
         self._follower = DirectoryFollower(settings, follow=True)
         self._producer: AIOKafkaProducer | None = None
@@ -134,14 +148,17 @@ class Router(RouterLoop):
             max_package_bytes=self.settings.max_package_bytes,
             agency_pattern=self.settings.agency_pattern,
         )
-        await asyncio.to_thread(self._store.open)
         try:
-            await ensure_topics(self.settings)
-            await probe_features(self.settings)
-            await self._follower.start()
+            if self.workers > 1 and self._pool is None:
+                self._pool = CheckPool(self.settings, self.workers, self._checker)
+            # Independent steps run side by side: a restarted router is away only
+            # as long as the slowest of them, not their sum.
+            await _together(
+                asyncio.to_thread(self._store.open),
+                ensure_topics(self.settings),
+                probe_features(self.settings),  # sets the group timing: before the join
+            )
             self._producer = make_producer(self.settings)
-            with translate_errors("starting the router's producer"):
-                await self._producer.start()
             self._consumer = make_consumer(
                 self.settings,
                 group_id=self.group_id,
@@ -151,16 +168,44 @@ class Router(RouterLoop):
             self._consumer.subscribe(
                 [self.settings.topics.submit], listener=_ForgetCopiesOnJoin(self._copies)
             )
-            with translate_errors("joining the router group"):
-                await self._consumer.start()
             self._probe = make_consumer(self.settings, group_id=None, max_poll_records=1)
-            with translate_errors("starting the router's inbox reader"):
-                await self._probe.start()
+            await _together(
+                _started(self._consumer, "joining the router group"),
+                _started(self._producer, "starting the router's producer"),
+                _started(self._probe, "starting the router's inbox reader"),
+                self._follower.start(),
+                asyncio.to_thread(self._store.prune, now=datetime.now(UTC)),
+            )
         except BaseException:
             await self.stop()
             raise
-        await asyncio.to_thread(self._store.prune, now=datetime.now(UTC))
-        log.info("router started", group=self.group_id, topic=self.settings.topics.submit)
+        log.info("router started", group=self.group_id, topic=self.settings.topics.submit,
+                 workers=self.workers)
+
+    async def start_when_ready(self, stop: asyncio.Event | None = None) -> bool:
+        """Start, waiting with backoff while the broker or the store cannot be reached.
+
+        A router is started by a supervisor that may bring it up before its broker
+        or its database: it waits for them instead of exiting. Each failed attempt
+        closes every client it opened. Returns ``False`` when ``stop`` was set
+        before the router could start; a non-retriable failure is raised.
+        """
+        stop = stop or asyncio.Event()
+        backoff = START_BACKOFF_SECONDS
+        while not stop.is_set():
+            try:
+                await self.start()
+                return True
+            except BusError as error:
+                if not error.retriable:
+                    raise
+                self.stats.failed_starts += 1
+                log.warning("router waits for its broker and store", error=str(error),
+                            wait=backoff)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), backoff)
+            backoff = min(backoff * 2, MAX_START_BACKOFF_SECONDS)
+        return False
 
     async def stop(self) -> None:
         """Leave the group and close everything. Idempotent."""
@@ -176,6 +221,14 @@ class Router(RouterLoop):
                 await producer.stop()
         await self._follower.stop()
         await asyncio.to_thread(self._store.close)
+        warming, self._warming = self._warming, None
+        if warming is not None and not warming.done():
+            warming.cancel()
+            with contextlib.suppress(BaseException):
+                await warming
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await asyncio.to_thread(pool.close)
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -190,19 +243,44 @@ class Router(RouterLoop):
         await self.stop()
 
     @property
+    def workers_ready(self) -> bool:
+        """The worker processes answer, and batches are read on them (not here)."""
+        return self._pool is not None and self._pool.ready
+
+    @property
     def assignment(self) -> frozenset[TopicPartition]:
         """The ``edx.submit`` partitions this router holds in its group right now."""
         consumer = self._consumer
         return frozenset(consumer.assignment()) if consumer is not None else frozenset()
 
 
+async def _together(*steps: Awaitable[Any]) -> None:
+    """Await every step side by side, then raise the first failure, if any.
+
+    A failing step does not cancel the others: each finishes (or fails) on its
+    own and closes what it opened, so no client is left half-connected.
+    """
+    outcomes = await asyncio.gather(*steps, return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+
+
+async def _started(client: AIOKafkaConsumer | AIOKafkaProducer, action: str) -> None:
+    with translate_errors(action):
+        await client.start()
+
+
 async def run_router(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
     """Run one router until ``stop`` is set (or forever)."""
+    keep_memory_flat()
     server = metrics.start_metrics_server(settings)
+    router = Router(settings)
     try:
-        async with Router(settings) as router:
+        if await router.start_when_ready(stop):
             await router.run(stop)
     finally:
+        await router.stop()
         if server is not None:
             server.stop()
 

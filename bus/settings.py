@@ -82,6 +82,12 @@ class Settings:
     large_attachments: bool = False
     # The sender's outbox re-submits the same bytes after this much silence.
     resubmit_after_seconds: float = 300.0
+    # Processes a router verifies and parses packages on; None: one per core.
+    router_workers: int | None = None
+    # Longest the broker may hold a router's or tracker's fetch while it has nothing
+    # new: what a lone document waits at each hop when the broker does not answer
+    # as soon as data arrives (Tansu). aiokafka's default is 500 ms.
+    fetch_max_wait_ms: int = 10
     # Prometheus metrics port of a service; 0 turns the endpoint off.
     metrics_port: int = 0
     log_format: str = "text"
@@ -169,6 +175,8 @@ ENV_VARS: Mapping[str, str] = {
     "EDX_LARGE_ATTACHMENTS": "large_attachments",
     "EDX_RESUBMIT_AFTER_SECONDS": "resubmit_after_seconds",
     "EDX_METRICS_PORT": "metrics_port",
+    "EDX_ROUTER_WORKERS": "router_workers",
+    "EDX_FETCH_MAX_WAIT_MS": "fetch_max_wait_ms",
     "EDX_LOG_FORMAT": "log_format",
 }
 TOPIC_ENV_PREFIX = "EDX_TOPIC_"
@@ -181,6 +189,8 @@ _INT_FIELDS = {
     "max_package_bytes",
     "metrics_port",
     "group_session_timeout_ms",
+    "router_workers",
+    "fetch_max_wait_ms",
 }
 _FLOAT_FIELDS = {"resubmit_after_seconds"}
 _BOOL_FIELDS = {"large_attachments"}

@@ -70,11 +70,20 @@ def router_group() -> None:
 @router_group.command("run")
 @home_option
 @_metrics_option
-def router_run(metrics_port: int | None) -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 256),
+    default=None,
+    help="Processes that verify and parse packages (EDX_ROUTER_WORKERS; default: the cores).",
+)
+def router_run(metrics_port: int | None, workers: int | None) -> None:
     """Run one router in the foreground (scale by running more)."""
     from bus import run_router
 
-    _serve(_settings(metrics_port), run_router)
+    settings = _settings(metrics_port)
+    if workers is not None:
+        settings = replace(settings, router_workers=workers)
+    _serve(settings, run_router)
 
 
 @click.group("tracker")

@@ -20,8 +20,15 @@ from bus.acceptance import AcceptanceStore
 from bus.kafka import make_producer, started
 from bus.records import content_digest
 from bus.settings import Settings
-from edxml import StatusCode
-from signing import Signer, TrustStore, VerificationPolicy, VerifiedPackage, Verifier
+from edxml import Mode, StatusCode
+from signing import (
+    ReadPackage,
+    Signer,
+    TrustStore,
+    VerificationPolicy,
+    VerifiedPackage,
+    Verifier,
+)
 from tests.bus.routing_helpers import (
     document,
     quick_router,
@@ -48,6 +55,17 @@ class CountingVerifier(Verifier):
     def verify(self, data: bytes, *, at: datetime | None = None) -> VerifiedPackage:
         type(self).calls += 1
         return super().verify(data, at=at)
+
+    def read(
+        self,
+        data: bytes,
+        *,
+        mode: Mode = Mode.STRICT,
+        agency_pattern: str | None = None,
+        at: datetime | None = None,
+    ) -> ReadPackage:
+        type(self).calls += 1  # verification and parse in one (the router's path)
+        return super().read(data, mode=mode, agency_pattern=agency_pattern, at=at)
 
 
 @pytest.fixture
