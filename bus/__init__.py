@@ -43,6 +43,7 @@ from bus.store import (
     create_store_engine,
     document_status,
     document_trail,
+    run_environment,
     run_migrations,
     track,
 )
@@ -146,6 +147,7 @@ __all__ = [
     "publish_agency",
     "read_trail_file",
     "reinstate_agency",
+    "run_environment",
     "run_log",
     "run_migrations",
     "run_replay",

@@ -7,7 +7,13 @@ reached through SQLAlchemy 2 and every driver error leaves this package as a
 
 from bus.store.chain import GENESIS, ChainCheck, row_hash, verify_chain
 from bus.store.engine import create_store_engine, redact, translate_errors
-from bus.store.migrate import current_revision, head_revision, run_migrations, upgrade
+from bus.store.migrate import (
+    current_revision,
+    head_revision,
+    run_environment,
+    run_migrations,
+    upgrade,
+)
 from bus.store.placement import Placement, place
 from bus.store.queries import (
     STATUS_WORDS,
@@ -61,6 +67,7 @@ __all__ = [
     "quarantined_records",
     "redact",
     "row_hash",
+    "run_environment",
     "run_migrations",
     "status_words",
     "stored_positions",

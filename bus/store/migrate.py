@@ -15,15 +15,22 @@ from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 
-from alembic import command
+from alembic import command, context
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, MetaData, create_engine, text
 
 from bus.store.engine import create_store_engine, translate_errors
 
-__all__ = ["ALEMBIC_LOCK", "current_revision", "head_revision", "run_migrations", "upgrade"]
+__all__ = [
+    "ALEMBIC_LOCK",
+    "current_revision",
+    "head_revision",
+    "run_environment",
+    "run_migrations",
+    "upgrade",
+]
 
 #: Alembic's ``context`` and ``op`` are process-wide proxies: two migrations running
 #: at once in one process (the tracker's and the log's, started together by the
@@ -100,6 +107,44 @@ def run_migrations(
         config.attributes["connection"] = connection
         with ALEMBIC_LOCK:
             command.upgrade(config, revision)
+
+
+def run_environment(metadata: MetaData, *, version_table: str = "alembic_version") -> None:
+    """The body of every schema's Alembic ``env.py`` (the tracker's, the log's, the gateway's).
+
+    Programmatically (:func:`run_migrations`) the open connection arrives in
+    ``config.attributes["connection"]``; an operator's ``alembic -c ... -x url=URL
+    upgrade head`` names the database instead. Each schema keeps its own version
+    table, so schemas sharing one database never collide.
+    """
+    config = context.config
+
+    def run(connection: Connection) -> None:
+        context.configure(
+            connection=connection,
+            target_metadata=metadata,
+            render_as_batch=connection.dialect.name == "sqlite",
+            compare_type=True,
+            version_table=version_table,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+
+    given = config.attributes.get("connection")
+    if isinstance(given, Connection):
+        run(given)
+        return
+    url = context.get_x_argument(as_dictionary=True).get("url") or config.get_main_option(
+        "sqlalchemy.url"
+    )
+    if not url:
+        raise SystemExit("give the database with -x url=URL")
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            run(connection)
+    finally:
+        engine.dispose()
 
 
 def upgrade(engine_url: str | Engine, revision: str = "head") -> None:
