@@ -38,8 +38,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
-import signal
 from collections.abc import Awaitable, Iterable, Mapping
 from datetime import UTC, datetime
 from types import TracebackType
@@ -60,11 +58,11 @@ from bus.acceptance import AcceptanceStore
 from bus.directory import DirectoryFollower
 from bus.errors import BusError
 from bus.kafka import make_consumer, make_producer, probe_features, translate_errors
-from bus.logs import configure_logging, get_logger
-from bus.settings import Settings, load_settings
+from bus.logs import get_logger
+from bus.service_main import run_service_main
+from bus.settings import Settings
 from bus.topics import ensure_topics
 from bus.verification import make_verifier
-from edxml.errors import EdxbusError
 from signing import Verifier
 
 __all__ = ["Router", "RouterStats", "main", "make_verifier", "run_router"]
@@ -288,23 +286,7 @@ async def run_router(settings: Settings, *, stop: asyncio.Event | None = None) -
 def main(argv: Iterable[str] | None = None) -> None:
     """``python -m bus.router``: settings from the environment, stop on SIGINT/SIGTERM."""
     del argv
-    settings = load_settings()
-    configure_logging(settings)
-    logging.getLogger("aiokafka").setLevel(logging.WARNING)
-
-    async def serve() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(signum, stop.set)
-        await run_router(settings, stop=stop)
-
-    try:
-        asyncio.run(serve())
-    except EdxbusError as error:
-        log.error("router stopped: %s [%s]", error, error.reason_code)
-        raise SystemExit(1) from None
+    run_service_main("router", lambda settings, stop: run_router(settings, stop=stop))
 
 
 if __name__ == "__main__":

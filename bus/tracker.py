@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -38,7 +37,7 @@ from sqlalchemy import Engine
 
 from bus.errors import BusError, DatabaseError, DatabaseUnavailableError
 from bus.kafka import make_consumer, probe_features, translate_errors
-from bus.logs import configure_logging, get_logger
+from bus.logs import get_logger
 from bus.metrics import (
     EVENTS_QUARANTINED,
     clear_consumer_lag,
@@ -46,7 +45,8 @@ from bus.metrics import (
     time_processing,
     update_consumer_lag,
 )
-from bus.settings import Settings, load_settings
+from bus.service_main import run_service_main
+from bus.settings import Settings
 from bus.store import (
     IncomingRecord,
     IngestResult,
@@ -420,24 +420,7 @@ async def run_tracker(
 
 def main() -> None:
     """``python -m bus.tracker``: run until SIGINT or SIGTERM."""
-    import signal
-
-    settings = load_settings()
-    configure_logging(settings)
-
-    async def serve() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, stop.set)
-        await run_tracker(settings, stop=stop)
-
-    try:
-        asyncio.run(serve())
-    except BusError as error:
-        print(f"error: {error} [{error.reason_code}]", file=sys.stderr)
-        sys.exit(1)
+    run_service_main("tracker", lambda settings, stop: run_tracker(settings, stop=stop))
 
 
 if __name__ == "__main__":
