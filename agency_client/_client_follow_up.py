@@ -32,9 +32,7 @@ class ClientFollowUps(ClientState):
 
     def _sent_document(self, document_id: str) -> DocumentPackage:
         entry = self.sent(document_id)
-        package = parse(
-            entry.data, mode=Mode.TOLERANT, limits=self.settings.package_limits
-        ).package
+        package = parse(entry.data, mode=Mode.TOLERANT, limits=self.settings.package_limits).package
         assert isinstance(package, DocumentPackage)
         return package
 

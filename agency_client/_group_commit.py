@@ -105,4 +105,3 @@ class GroupCommit:
         self.commits += 1
         self.writes += len(group)
         return outcomes
-

@@ -208,7 +208,9 @@ class AgencyClient(ClientConnection, ClientPublishing, ClientFollowUps, ClientWa
             _, stuck = await asyncio.wait(tasks, timeout=self.publish_timeout)
             for task in stuck:
                 _log.warning(
-                    "agency %s: task %s did not stop", self.agency, task.get_name(),
+                    "agency %s: task %s did not stop",
+                    self.agency,
+                    task.get_name(),
                     agency=self.agency,
                 )
         if parts.consumer is not None:
@@ -266,9 +268,7 @@ class AgencyClient(ClientConnection, ClientPublishing, ClientFollowUps, ClientWa
         unsigned = build(package)
         # our own package must pass what the router checks
         parse(unsigned, mode=Mode.STRICT, limits=self.settings.package_limits)
-        signed = parts.signer.sign(
-            unsigned, check_sender=True, limits=self.settings.package_limits
-        )
+        signed = parts.signer.sign(unsigned, check_sender=True, limits=self.settings.package_limits)
         digest = content_digest(signed)
         recipients = [r.organ_id for r in package.recipients]
         await parts.outbox.keep_document(package.document_id, signed, digest, recipients)

@@ -173,8 +173,14 @@ def _hostile(pki: DevPki, forger: DevPki, packages: list[bytes], count: int) -> 
     """``count`` records no one may route: garbage, truncated, unsigned, signed with
     a key no trust anchor vouches for, and one larger than the package limit."""
     unsigned = build(
-        new_document(SENDER, list(RECIPIENTS), number="1", notation="X", subject="Không ký",
-                     signer_name="Nguyễn Văn A")
+        new_document(
+            SENDER,
+            list(RECIPIENTS),
+            number="1",
+            notation="X",
+            subject="Không ký",
+            signer_name="Nguyễn Văn A",
+        )
     )
     forged = forger.signer(SENDER).sign(unsigned)
     kinds = [
@@ -210,8 +216,9 @@ async def _bench_hostile(
             await router.route_available(timeout_ms=200)
         big = max(len(h) for h in hostile) + 1024 * 1024
         async with started(make_producer(settings, max_request_size=big)) as producer:
-            sends = [await producer.send(settings.topics.submit, h, key=SENDER.encode())
-                     for h in hostile]
+            sends = [
+                await producer.send(settings.topics.submit, h, key=SENDER.encode()) for h in hostile
+            ]
             await asyncio.gather(*sends)
         started_at = time.perf_counter()
         marks = sorted({min(200, len(hostile)), min(1000, len(hostile)), len(hostile)})

@@ -50,8 +50,12 @@ async def run(names: list[str], size: Size, seed: int) -> int:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("scenarios", nargs="*", metavar="SCENARIO",
-                        help=f"any of {', '.join(SCENARIOS)} (default: all)")
+    parser.add_argument(
+        "scenarios",
+        nargs="*",
+        metavar="SCENARIO",
+        help=f"any of {', '.join(SCENARIOS)} (default: all)",
+    )
     parser.add_argument("--documents", type=int, default=200)
     parser.add_argument("--faults", type=int, default=8)
     parser.add_argument("--hostile", type=int, default=5000)
@@ -65,12 +69,20 @@ def main(argv: list[str] | None = None) -> None:
     unknown = [n for n in names if n not in SCENARIOS]
     if unknown:
         parser.error(f"unknown scenario(s): {', '.join(unknown)}")
-    size = Size(documents=args.documents, faults=args.faults, recipients=args.recipients,
-                hostile=args.hostile, wait_seconds=args.wait,
-                resubmit_after=args.resubmit_after)
-    print(f"chaos: seed={seed} documents={size.documents} faults={size.faults} "
-          f"recipients={size.recipients} hostile={size.hostile} "
-          f"resubmit_after={size.resubmit_after}", flush=True)
+    size = Size(
+        documents=args.documents,
+        faults=args.faults,
+        recipients=args.recipients,
+        hostile=args.hostile,
+        wait_seconds=args.wait,
+        resubmit_after=args.resubmit_after,
+    )
+    print(
+        f"chaos: seed={seed} documents={size.documents} faults={size.faults} "
+        f"recipients={size.recipients} hostile={size.hostile} "
+        f"resubmit_after={size.resubmit_after}",
+        flush=True,
+    )
     failures = asyncio.run(run(names, size, seed))
     print(f"chaos: {failures} of {len(names)} scenarios broke a promise", flush=True)
 

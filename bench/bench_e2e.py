@@ -397,9 +397,7 @@ async def run(
             light = await _latency(sender, receiver, number, latency_documents, rate, padding)
             number += latency_documents
             half_rate = max(1.0, capacity / 2)
-            half = await _latency(
-                sender, receiver, number, latency_documents, half_rate, padding
-            )
+            half = await _latency(sender, receiver, number, latency_documents, half_rate, padding)
             groups = {"sender": sender.store_commits(), "recipient": receiver.store_commits()}
             hops = await _hops(settings, set(light))
         baseline = await _bare_kafka(settings, payload, max(documents, 500))

@@ -48,9 +48,14 @@ EDX = Path(sys.executable).with_name("edx")
 
 def _document(sender: str, number: int) -> DocumentPackage:
     return new_document(
-        sender, [RECIPIENT], number=str(number), notation="UBND-BENCH",
-        subject="Về việc đo hiệu năng cổng kết nối", signer_name="Nguyễn Văn A",
-        attachments=[Attachment.from_bytes("noi-dung.txt", b"x" * PADDING)])
+        sender,
+        [RECIPIENT],
+        number=str(number),
+        notation="UBND-BENCH",
+        subject="Về việc đo hiệu năng cổng kết nối",
+        signer_name="Nguyễn Văn A",
+        attachments=[Attachment.from_bytes("noi-dung.txt", b"x" * PADDING)],
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,22 +86,32 @@ async def _drive(sends: list[Callable[[], Awaitable[None]]], clients: int) -> Fi
 
 
 def _vxp_send(http: httpx.AsyncClient, url: str, package: bytes) -> Callable[[], Awaitable[None]]:
-    headers = sign_parameters("vp.bench", "bench-secret-01", [
-        ("servicetype", "eDoc"), ("messagetype", "edoc"), ("hash-file", sdk_hash_file(package)),
-        ("timestamp", "29112026T103345+0585"), ("Content-Type", "application/octet-stream")])
+    headers = sign_parameters(
+        "vp.bench",
+        "bench-secret-01",
+        [
+            ("servicetype", "eDoc"),
+            ("messagetype", "edoc"),
+            ("hash-file", sdk_hash_file(package)),
+            ("timestamp", "29112026T103345+0585"),
+            ("Content-Type", "application/octet-stream"),
+        ],
+    )
     headers["Content-Type"] = "application/octet-stream"
 
     async def send() -> None:
-        answer = (await http.post(f"{url}/vxp/sendEdoc", headers=headers,
-                                  content=package + b"\r\n")).json()
+        answer = (
+            await http.post(f"{url}/vxp/sendEdoc", headers=headers, content=package + b"\r\n")
+        ).json()
         if answer["status"] != "OK":
             raise RuntimeError(f"sendEdoc refused: {answer}")
 
     return send
 
 
-def _native_send(http: httpx.AsyncClient, url: str,
-                 package: bytes) -> Callable[[], Awaitable[None]]:
+def _native_send(
+    http: httpx.AsyncClient, url: str, package: bytes
+) -> Callable[[], Awaitable[None]]:
     signer = RequestSigner("vp.bench", "bench-secret-01")
 
     async def send() -> None:
@@ -113,12 +128,21 @@ def _native_send(http: httpx.AsyncClient, url: str,
 def _gateway(settings: Settings, config: GatewayConfig, workdir: Path) -> Iterator[str]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("EDX_")}
-    env.update(EDX_HOME=str(settings.home), EDX_BOOTSTRAP=settings.bootstrap,
-               EDX_PKI=str(settings.resolved_pki), EDX_GATEWAY_DB_URL=config.db_url,
-               EDX_GATEWAY_HOME=str(config.state_dir), EDX_GATEWAY_RATE="0")
+    env.update(
+        EDX_HOME=str(settings.home),
+        EDX_BOOTSTRAP=settings.bootstrap,
+        EDX_PKI=str(settings.resolved_pki),
+        EDX_GATEWAY_DB_URL=config.db_url,
+        EDX_GATEWAY_HOME=str(config.state_dir),
+        EDX_GATEWAY_RATE="0",
+    )
     log = (workdir / "gateway.log").open("wb")
-    process = subprocess.Popen([str(EDX), "gateway", "run", "--port", str(port)],
-                               env=env, stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [str(EDX), "gateway", "run", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -147,19 +171,32 @@ async def run(documents: int, clients: int) -> None:
         pki = DevPki.init(home / "pki")
         for code in (SENDER, RECIPIENT, SDK_SENDER):
             pki.issue(code, f"Agency {code}")
-        settings = Settings(home=home, bootstrap=broker.bootstrap, pki=home / "pki",
-                            topics=TopicNames(), partitions=3)
+        settings = Settings(
+            home=home,
+            bootstrap=broker.bootstrap,
+            pki=home / "pki",
+            topics=TopicNames(),
+            partitions=3,
+        )
         for code in (SENDER, RECIPIENT, SDK_SENDER):
-            await publish_agency(settings, Agency.new(
-                code, f"Agency {code}", cert_fingerprints=[pki.signer(code).fingerprint]))
-        config = GatewayConfig(db_url=f"sqlite:///{home / 'gateway' / 'gateway.db'}",
-                               state_dir=home / "gateway", max_upload_bytes=1 << 20)
+            await publish_agency(
+                settings,
+                Agency.new(
+                    code, f"Agency {code}", cert_fingerprints=[pki.signer(code).fingerprint]
+                ),
+            )
+        config = GatewayConfig(
+            db_url=f"sqlite:///{home / 'gateway' / 'gateway.db'}",
+            state_dir=home / "gateway",
+            max_upload_bytes=1 << 20,
+        )
         engine = open_gateway_engine(config.db_url)
         SystemRegistry(engine).add("vp.bench", [SENDER], "bench-secret-01")
         engine.dispose()
         size = len(pki.signer(SENDER).sign(build(_document(SENDER, 0))))
 
         async with AgencyClient(settings, SDK_SENDER, hand_over_statuses=False) as sdk:
+
             async def sdk_send(package: DocumentPackage) -> None:
                 await sdk.send(package)
 
@@ -173,20 +210,35 @@ async def run(documents: int, clients: int) -> None:
             async with httpx.AsyncClient(timeout=120, limits=limits) as http:
                 warm_bytes = [build(_document(SENDER, n)) for n in range(10)]
                 await _drive([_vxp_send(http, url, b) for b in warm_bytes], clients)
-                vxp = await _drive([_vxp_send(http, url, build(_document(SENDER, 2000 + n)))
-                                    for n in range(documents)], clients)
-                native = await _drive([_native_send(http, url,
-                                                    build(_document(SENDER, 4000 + n)))
-                                       for n in range(documents)], clients)
+                vxp = await _drive(
+                    [
+                        _vxp_send(http, url, build(_document(SENDER, 2000 + n)))
+                        for n in range(documents)
+                    ],
+                    clients,
+                )
+                native = await _drive(
+                    [
+                        _native_send(http, url, build(_document(SENDER, 4000 + n)))
+                        for n in range(documents)
+                    ],
+                    clients,
+                )
 
     print(f"package size                              {size} bytes (signed, RSA-SHA256)")
-    print(f"clients                                   {clients} concurrent, "
-          f"{documents} documents each way")
-    for name, figures in (("SDK AgencyClient.send() (floor)", floor),
-                          ("gateway /vxp sendEdoc", vxp), ("gateway /api/v1 POST /documents",
-                                                           native)):
-        print(f"{name:40}  {figures.rate:7.1f} sends/s   p50 {figures.p50_ms:7.1f} ms   "
-              f"p99 {figures.p99_ms:7.1f} ms")
+    print(
+        f"clients                                   {clients} concurrent, "
+        f"{documents} documents each way"
+    )
+    for name, figures in (
+        ("SDK AgencyClient.send() (floor)", floor),
+        ("gateway /vxp sendEdoc", vxp),
+        ("gateway /api/v1 POST /documents", native),
+    ):
+        print(
+            f"{name:40}  {figures.rate:7.1f} sends/s   p50 {figures.p50_ms:7.1f} ms   "
+            f"p99 {figures.p99_ms:7.1f} ms"
+        )
     print(f"ratio /vxp / SDK                          {vxp.rate / floor.rate:7.2f}")
     print(f"ratio /api/v1 / SDK                       {native.rate / floor.rate:7.2f}")
 

@@ -54,21 +54,33 @@ def _environ(directory: Path, bootstrap: str) -> dict[str, str]:
     }
 
 
-def _event(kind: str, document_id: str, digest: str, partition: int, offset: int,
-           **extra: Any) -> dict[str, Any]:
+def _event(
+    kind: str, document_id: str, digest: str, partition: int, offset: int, **extra: Any
+) -> dict[str, Any]:
     basis = f"{kind}|{document_id}|{extra.get('recipient')}"
     return {
-        "event_id": hashlib.sha256(basis.encode()).hexdigest()[:32], "kind": kind,
-        "occurred_at": datetime.now(UTC), "document_id": document_id, "actor": SENDER,
-        "recipient": extra.get("recipient"), "package_kind": "DOCUMENT",
-        "status_code": None, "description": None, "recipients": extra.get("recipients", []),
-        "due_date": date(2026, 3, 10), "subject": "Chỉ thị", "content_digest": digest,
-        "source_topic": "edx.submit", "source_partition": partition, "source_offset": offset,
+        "event_id": hashlib.sha256(basis.encode()).hexdigest()[:32],
+        "kind": kind,
+        "occurred_at": datetime.now(UTC),
+        "document_id": document_id,
+        "actor": SENDER,
+        "recipient": extra.get("recipient"),
+        "package_kind": "DOCUMENT",
+        "status_code": None,
+        "description": None,
+        "recipients": extra.get("recipients", []),
+        "due_date": date(2026, 3, 10),
+        "subject": "Chỉ thị",
+        "content_digest": digest,
+        "source_topic": "edx.submit",
+        "source_partition": partition,
+        "source_offset": offset,
     }
 
 
-async def _append(settings: Settings, pki: DevPki, first: int, count: int,
-                  events_offset: int) -> int:
+async def _append(
+    settings: Settings, pki: DevPki, first: int, count: int, events_offset: int
+) -> int:
     """Sign and write ``count`` documents numbered from ``first``; record their events."""
     signer = pki.signer(SENDER)
     engine = create_store_engine(settings.resolved_db_url)
@@ -76,26 +88,54 @@ async def _append(settings: Settings, pki: DevPki, first: int, count: int,
         async with started(make_producer(settings, linger_ms=50)) as producer:
             for start in range(first, first + count, BATCH):
                 numbers = range(start, min(first + count, start + BATCH))
-                documents = [new_document(SENDER, [RECIPIENT], number=str(n),
-                                          notation="UBND-BENCH", subject="Chỉ thị",
-                                          signer_name="A") for n in numbers]
+                documents = [
+                    new_document(
+                        SENDER,
+                        [RECIPIENT],
+                        number=str(n),
+                        notation="UBND-BENCH",
+                        subject="Chỉ thị",
+                        signer_name="A",
+                    )
+                    for n in numbers
+                ]
                 packages = [signer.sign(build(d)) for d in documents]
-                sent = [await producer.send(settings.topics.submit, p, key=SENDER.encode())
-                        for p in packages]
+                sent = [
+                    await producer.send(settings.topics.submit, p, key=SENDER.encode())
+                    for p in packages
+                ]
                 placed = await asyncio.gather(*sent)
                 records: list[IncomingRecord] = []
                 for document, package, where in zip(documents, packages, placed, strict=True):
                     document_id = document.document_id
                     digest = content_digest(package)
                     for event in (
-                        _event("SUBMITTED", document_id, digest, where.partition, where.offset,
-                               recipients=[RECIPIENT]),
-                        _event("DELIVERED", document_id, digest, where.partition, where.offset,
-                               recipient=RECIPIENT),
+                        _event(
+                            "SUBMITTED",
+                            document_id,
+                            digest,
+                            where.partition,
+                            where.offset,
+                            recipients=[RECIPIENT],
+                        ),
+                        _event(
+                            "DELIVERED",
+                            document_id,
+                            digest,
+                            where.partition,
+                            where.offset,
+                            recipient=RECIPIENT,
+                        ),
                     ):
-                        records.append(IncomingRecord(
-                            "edx.events", 0, events_offset, document_id.encode(),
-                            LIFECYCLE_EVENT.encode(event)))
+                        records.append(
+                            IncomingRecord(
+                                "edx.events",
+                                0,
+                                events_offset,
+                                document_id.encode(),
+                                LIFECYCLE_EVENT.encode(event),
+                            )
+                        )
                         events_offset += 1
                 ingest(engine, records, group="bench")
     finally:
@@ -106,8 +146,9 @@ async def _append(settings: Settings, pki: DevPki, first: int, count: int,
 def _child(environ: dict[str, str], floor: bool) -> dict[str, Any]:
     """Run one replay (or the floor) in a child process: its report and peak RSS."""
     argv = [sys.executable, "-m", "bench.bench_replay", "--child"] + (["--floor"] if floor else [])
-    done = subprocess.run(argv, env={**os.environ, **environ}, capture_output=True, text=True,
-                          check=False)
+    done = subprocess.run(
+        argv, env={**os.environ, **environ}, capture_output=True, text=True, check=False
+    )
     if done.returncode != 0:
         raise RuntimeError(f"the replay child failed: {done.stderr[-2000:]}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
@@ -124,15 +165,21 @@ def _run_child(floor: bool) -> None:
         report: dict[str, Any] = {"packages": 0, "clean": True, "seconds": 0.0}
     else:
         replayed = asyncio.run(run_replay(settings))
-        report = {"packages": replayed.packages, "clean": replayed.clean,
-                  "seconds": replayed.seconds, "summary": replayed.summary()}
+        report = {
+            "packages": replayed.packages,
+            "clean": replayed.clean,
+            "seconds": replayed.seconds,
+            "summary": replayed.summary(),
+        }
     report["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(report))
 
 
 async def _main(sizes: list[int]) -> None:
-    with tempfile.TemporaryDirectory() as scratch, EmbeddedBroker(
-            log_path=Path(scratch) / "tansu.log") as broker:
+    with (
+        tempfile.TemporaryDirectory() as scratch,
+        EmbeddedBroker(log_path=Path(scratch) / "tansu.log") as broker,
+    ):
         directory = Path(scratch)
         environ = _environ(directory, broker.bootstrap)
         settings = load_settings(environ=environ)
@@ -142,8 +189,10 @@ async def _main(sizes: list[int]) -> None:
         await ensure_topics(settings)
         upgrade(settings.resolved_db_url)
         floor = _child(environ, floor=True)
-        print(f"replay peak RSS (floor: a replay process that reads nothing: "
-              f"{floor['peak_rss_mb']:.0f} MB)")
+        print(
+            f"replay peak RSS (floor: a replay process that reads nothing: "
+            f"{floor['peak_rss_mb']:.0f} MB)"
+        )
         written, events = 0, 0
         for size in sorted(sizes):
             started_at = time.monotonic()
@@ -152,13 +201,16 @@ async def _main(sizes: list[int]) -> None:
             writing = time.monotonic() - started_at
             figures = _child(environ, floor=False)
             if not figures["clean"] or figures["packages"] != size:
-                raise RuntimeError(f"the replay of {size} packages was not clean: "
-                                   f"{figures.get('summary')}")
-            print(f"  {size:>7,} packages  peak RSS {figures['peak_rss_mb']:6.0f} MB  "
-                  f"(+{figures['peak_rss_mb'] - floor['peak_rss_mb']:5.0f} MB over the floor)  "
-                  f"replay {figures['seconds']:6.1f} s = "
-                  f"{size / max(figures['seconds'], 1e-9):6.0f} packages/s  "
-                  f"[written in {writing:.0f} s]")
+                raise RuntimeError(
+                    f"the replay of {size} packages was not clean: {figures.get('summary')}"
+                )
+            print(
+                f"  {size:>7,} packages  peak RSS {figures['peak_rss_mb']:6.0f} MB  "
+                f"(+{figures['peak_rss_mb'] - floor['peak_rss_mb']:5.0f} MB over the floor)  "
+                f"replay {figures['seconds']:6.1f} s = "
+                f"{size / max(figures['seconds'], 1e-9):6.0f} packages/s  "
+                f"[written in {writing:.0f} s]"
+            )
 
 
 def main() -> None:

@@ -40,22 +40,32 @@ DOCUMENTS = 200
 RECIPIENTS_PER_DOCUMENT = 20
 BATCH = 1000
 REPLAY_DOCUMENTS = 30
-POSTGRES = os.environ.get("EDX_BENCH_DATABASE_URL",
-                          "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+POSTGRES = os.environ.get(
+    "EDX_BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 
 
-def _event(kind: str, document_id: str, actor: str, at: datetime, n: int,
-           **extra: Any) -> dict[str, Any]:
+def _event(
+    kind: str, document_id: str, actor: str, at: datetime, n: int, **extra: Any
+) -> dict[str, Any]:
     basis = f"{kind}|{document_id}|{actor}|{extra.get('recipient')}|{extra.get('status_code')}"
     return {
-        "event_id": hashlib.sha256(basis.encode()).hexdigest()[:32], "kind": kind,
-        "occurred_at": at, "document_id": document_id, "actor": actor,
+        "event_id": hashlib.sha256(basis.encode()).hexdigest()[:32],
+        "kind": kind,
+        "occurred_at": at,
+        "document_id": document_id,
+        "actor": actor,
         "recipient": extra.get("recipient"),
         "package_kind": "STATUS" if kind == "STATUS" else "DOCUMENT",
-        "status_code": extra.get("status_code"), "description": None,
-        "recipients": extra.get("recipients", []), "due_date": date(2026, 3, 10),
-        "subject": "Chỉ thị", "content_digest": hashlib.sha256(basis.encode()).hexdigest(),
-        "source_topic": "edx.submit", "source_partition": 0, "source_offset": n,
+        "status_code": extra.get("status_code"),
+        "description": None,
+        "recipients": extra.get("recipients", []),
+        "due_date": date(2026, 3, 10),
+        "subject": "Chỉ thị",
+        "content_digest": hashlib.sha256(basis.encode()).hexdigest(),
+        "source_topic": "edx.submit",
+        "source_partition": 0,
+        "source_offset": n,
     }
 
 
@@ -66,8 +76,10 @@ def _records() -> list[IncomingRecord]:
     for d in range(DOCUMENTS):
         sender = f"000.00.00.H{d % 60 + 10:02d}"
         doc = f"{sender},2026/03/02,{d}/UBND"
-        recipients = [f"{r // 10:03d}.{r % 10:02d}.{d % 90 + 1:02d}.H{d % 60 + 10:02d}"
-                      for r in range(RECIPIENTS_PER_DOCUMENT)]
+        recipients = [
+            f"{r // 10:03d}.{r % 10:02d}.{d % 90 + 1:02d}.H{d % 60 + 10:02d}"
+            for r in range(RECIPIENTS_PER_DOCUMENT)
+        ]
         events.append(_event("SUBMITTED", doc, sender, t0, d, recipients=recipients))
         for step, code in enumerate(("DELIVERED", "01", "03")):
             for r in recipients:
@@ -75,29 +87,35 @@ def _records() -> list[IncomingRecord]:
                 if code == "DELIVERED":
                     events.append(_event("DELIVERED", doc, sender, at, d, recipient=r))
                 else:
-                    events.append(_event("STATUS", doc, r, at, d, recipient=sender,
-                                         status_code=code))
-    return [IncomingRecord("edx.events", 0, n, e["document_id"].encode(),
-                           LIFECYCLE_EVENT.encode(e)) for n, e in enumerate(events)]
+                    events.append(
+                        _event("STATUS", doc, r, at, d, recipient=sender, status_code=code)
+                    )
+    return [
+        IncomingRecord("edx.events", 0, n, e["document_id"].encode(), LIFECYCLE_EVENT.encode(e))
+        for n, e in enumerate(events)
+    ]
 
 
 def _rate(count: int, seconds: float) -> float:
     return count / seconds if seconds > 0 else float("inf")
 
 
-def _measure_ingest(url_factory: Callable[[], Iterator[str]],
-                    records: list[IncomingRecord]) -> tuple[float, float]:
+def _measure_ingest(
+    url_factory: Callable[[], Iterator[str]], records: list[IncomingRecord]
+) -> tuple[float, float]:
     """(ingest events/s, bare executemany rows-of-the-same-events/s)."""
     with contextmanager(url_factory)() as url:
         upgrade(url)
         engine = create_store_engine(url)
         started = time.perf_counter()
         for start in range(0, len(records), BATCH):
-            ingest(engine, records[start:start + BATCH], group="bench")
+            ingest(engine, records[start : start + BATCH], group="bench")
         ingest_seconds = time.perf_counter() - started
         with engine.connect() as connection:
-            produced = {table: [dict(r) for r in connection.execute(select(table)).mappings()]
-                        for table in (history, documents, deliveries, consumer_positions)}
+            produced = {
+                table: [dict(r) for r in connection.execute(select(table)).mappings()]
+                for table in (history, documents, deliveries, consumer_positions)
+            }
             for table in (history, documents, deliveries, consumer_positions):
                 connection.execute(table.delete())
             connection.commit()
@@ -107,7 +125,7 @@ def _measure_ingest(url_factory: Callable[[], Iterator[str]],
         history_rows = produced[history]
         for start in range(0, len(history_rows), per_batch):
             with engine.begin() as connection:
-                connection.execute(insert(history), history_rows[start:start + per_batch])
+                connection.execute(insert(history), history_rows[start : start + per_batch])
         with engine.begin() as connection:
             connection.execute(insert(documents), produced[documents])
             connection.execute(insert(deliveries), produced[deliveries])
@@ -146,11 +164,19 @@ def _replay_figures() -> tuple[float, float, int]:
         at = datetime.now(UTC) + timedelta(minutes=1)
         records: list[LogRecord] = []
         for d in range(REPLAY_DOCUMENTS):
-            doc = new_document(sender, recipients, number=str(d), notation="UBND",
-                               subject="Chỉ thị", signer_name="A")
+            doc = new_document(
+                sender,
+                recipients,
+                number=str(d),
+                notation="UBND",
+                subject="Chỉ thị",
+                signer_name="A",
+            )
             packages = [pki.signer(sender).sign(build(doc))]
-            packages += [pki.signer(r).sign(build(new_status(r, doc, StatusCode.ARRIVED, "ok")))
-                         for r in recipients]
+            packages += [
+                pki.signer(r).sign(build(new_status(r, doc, StatusCode.ARRIVED, "ok")))
+                for r in recipients
+            ]
             records += [LogRecord("edx.submit", 0, len(records), at, None, p) for p in packages]
         started = time.perf_counter()
         for record in records:
@@ -167,20 +193,26 @@ def _replay_figures() -> tuple[float, float, int]:
 
 def main() -> None:
     records = _records()
-    print(f"tracker ingest: {len(records)} events ({DOCUMENTS} documents x "
-          f"{RECIPIENTS_PER_DOCUMENT} recipients), batches of {BATCH}")
+    print(
+        f"tracker ingest: {len(records)} events ({DOCUMENTS} documents x "
+        f"{RECIPIENTS_PER_DOCUMENT} recipients), batches of {BATCH}"
+    )
     for name, factory in (("sqlite", _sqlite_url), ("postgresql", _postgres_url)):
         try:
             ingest_rate, bare_rate = _measure_ingest(factory, records)
         except Exception as error:  # a bench without a server reports it and goes on
             print(f"  {name:<10} not measured: {type(error).__name__}: {error}")
             continue
-        print(f"  {name:<10} ingest {ingest_rate:9.0f} events/s   bare executemany "
-              f"{bare_rate:9.0f} events/s   ratio {ingest_rate / bare_rate:5.2f}")
+        print(
+            f"  {name:<10} ingest {ingest_rate:9.0f} events/s   bare executemany "
+            f"{bare_rate:9.0f} events/s   ratio {ingest_rate / bare_rate:5.2f}"
+        )
     replay_rate, verify_rate, per_doc = _replay_figures()
     print(f"replay verification: {REPLAY_DOCUMENTS} documents x {per_doc} signed packages")
-    print(f"  replay {replay_rate:7.1f} documents/s   bare Verifier.verify "
-          f"{verify_rate:7.1f} documents/s   ratio {replay_rate / verify_rate:5.2f}")
+    print(
+        f"  replay {replay_rate:7.1f} documents/s   bare Verifier.verify "
+        f"{verify_rate:7.1f} documents/s   ratio {replay_rate / verify_rate:5.2f}"
+    )
 
 
 if __name__ == "__main__":

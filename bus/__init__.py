@@ -30,6 +30,7 @@ from bus.kafka import (
     started,
     translate_errors,
 )
+from bus.lifecycle import EventKind, LifecycleEvent, PackageKind, Source, decode_event, encode_event
 from bus.logs import configure_logging, get_logger, log_context
 from bus.metrics import start_metrics_server
 from bus.records import Header, content_digest, decode_headers, encode_headers
@@ -74,7 +75,7 @@ from bus.tlog import (
 )
 from bus.topics import ensure_checkpoint_topic, ensure_inbox, ensure_topics
 from bus.tracker import Tracker, run_tracker
-from bus.verification import make_verifier
+from bus.verification import PackageReader, make_reader, make_verifier
 
 __all__ = [
     "AGENCY_RECORD",
@@ -95,21 +96,26 @@ __all__ = [
     "DocumentStatus",
     "EmbeddedBroker",
     "EmbeddedStack",
+    "EventKind",
     "EvidenceError",
     "ExportedBundle",
     "Header",
     "LeafProof",
     "LeafRecord",
+    "LifecycleEvent",
     "LogAudit",
     "LogError",
     "LogService",
     "LogSettings",
     "NoCheckpointError",
+    "PackageKind",
+    "PackageReader",
     "ReplayReport",
     "ReplayWindow",
     "Router",
     "RouterStats",
     "Settings",
+    "Source",
     "StoredCheckpoint",
     "TopicNames",
     "TrackFilter",
@@ -123,9 +129,11 @@ __all__ = [
     "consistency_between",
     "content_digest",
     "create_store_engine",
+    "decode_event",
     "decode_headers",
     "document_status",
     "document_trail",
+    "encode_event",
     "encode_headers",
     "ensure_checkpoint_topic",
     "ensure_inbox",
@@ -140,6 +148,7 @@ __all__ = [
     "make_admin",
     "make_consumer",
     "make_producer",
+    "make_reader",
     "make_verifier",
     "probe_features",
     "prove_document",

@@ -27,8 +27,10 @@ __all__ = ["LeafCheck", "TrackerComparison", "compare_with_tracker"]
 class LeafCheck(Protocol):
     """What checks each tracker decision against the transparency log's leaves."""
 
-    def check(self, decided: Sequence[tuple[AuditedPackage, Mapping[str, Any]]]
-              ) -> list[Divergence]: ...
+    def check(
+        self, decided: Sequence[tuple[AuditedPackage, Mapping[str, Any]]]
+    ) -> list[Divergence]: ...
+
 
 #: A refusal leaves the package no delivery and no accepted step: nothing to compare.
 _REFUSAL_KINDS = frozenset({"REJECTED"})
@@ -36,7 +38,7 @@ _REFUSAL_KINDS = frozenset({"REJECTED"})
 
 def _chunks(items: Sequence[str], size: int = 500) -> Iterable[Sequence[str]]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 class TrackerComparison:
@@ -47,8 +49,14 @@ class TrackerComparison:
     that point at log records the replay did not read (``extra``).
     """
 
-    def __init__(self, engine: Engine, window: ReplayWindow, *, submit_topic: str,
-                 log: LeafCheck | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        window: ReplayWindow,
+        *,
+        submit_topic: str,
+        log: LeafCheck | None = None,
+    ) -> None:
         self._engine = engine
         self._log = log
         self._window = window
@@ -77,22 +85,35 @@ class TrackerComparison:
         by_source: dict[tuple[int, int], list[Any]] = defaultdict(list)
         spans: dict[int, tuple[int, int]] = {}
         for package in packages:
-            low, high = spans.get(package.record.partition,
-                                  (package.record.offset, package.record.offset))
-            spans[package.record.partition] = (min(low, package.record.offset),
-                                               max(high, package.record.offset))
+            low, high = spans.get(
+                package.record.partition, (package.record.offset, package.record.offset)
+            )
+            spans[package.record.partition] = (
+                min(low, package.record.offset),
+                max(high, package.record.offset),
+            )
         with translate_db_errors(), self._engine.connect() as connection:
             for chunk in _chunks(document_ids):
                 for row in connection.execute(
-                        select(documents).where(documents.c.document_id.in_(chunk))).mappings():
+                    select(documents).where(documents.c.document_id.in_(chunk))
+                ).mappings():
                     docs[row["document_id"]] = row
                 for row in connection.execute(
-                        select(deliveries).where(deliveries.c.document_id.in_(chunk))).mappings():
+                    select(deliveries).where(deliveries.c.document_id.in_(chunk))
+                ).mappings():
                     rows[(row["document_id"], row["recipient"])] = row
-            query = select(history).where(history.c.source_topic == self._topic, or_(*(
-                and_(history.c.source_partition == partition,
-                     history.c.source_offset.between(low, high))
-                for partition, (low, high) in spans.items())))
+            query = select(history).where(
+                history.c.source_topic == self._topic,
+                or_(
+                    *(
+                        and_(
+                            history.c.source_partition == partition,
+                            history.c.source_offset.between(low, high),
+                        )
+                        for partition, (low, high) in spans.items()
+                    )
+                ),
+            )
             for row in connection.execute(query).mappings():
                 by_source[(row["source_partition"], row["source_offset"])].append(row)
         found: list[Divergence] = []
@@ -104,17 +125,32 @@ class TrackerComparison:
                 self.refusals[_refusal_reason(steps[0])] += 1
             found.extend(_check_package(package, docs, rows, by_source, listed))
         if self._log is not None:
-            found.extend(self._log.check([
-                (package, step) for package in packages
-                for step in by_source.get((package.record.partition, package.record.offset), [])
-            ]))
+            found.extend(
+                self._log.check(
+                    [
+                        (package, step)
+                        for package in packages
+                        for step in by_source.get(
+                            (package.record.partition, package.record.offset), []
+                        )
+                    ]
+                )
+            )
         # Recipients the tracker holds that no document package of this batch names.
         for (document_id, recipient), row in sorted(rows.items()):
-            if document_id in listed and recipient not in listed[document_id] and (
-                    row["status_code"] != "13" or row["delivered_at"] is not None):
-                found.append(Divergence(DivergenceKind.EXTRA, document_id,
-                                        "the tracker records a recipient no package names",
-                                        recipient=recipient))
+            if (
+                document_id in listed
+                and recipient not in listed[document_id]
+                and (row["status_code"] != "13" or row["delivered_at"] is not None)
+            ):
+                found.append(
+                    Divergence(
+                        DivergenceKind.EXTRA,
+                        document_id,
+                        "the tracker records a recipient no package names",
+                        recipient=recipient,
+                    )
+                )
         self.found.extend(found)
         return found
 
@@ -132,20 +168,30 @@ class TrackerComparison:
         of records written since. Returns every divergence found, batches included.
         """
         if not self._sorted:
-            self._read = defaultdict(lambda: array("q"),
-                                     {p: array("q", sorted(o)) for p, o in self._read.items()})
+            self._read = defaultdict(
+                lambda: array("q"), {p: array("q", sorted(o)) for p, o in self._read.items()}
+            )
             self._sorted = True
         window = self._window
-        query = select(history.c.document_id, history.c.kind, history.c.actor,
-                       history.c.recipient, history.c.occurred_at,
-                       history.c.source_partition, history.c.source_offset).where(
-            history.c.source_topic == self._topic, history.c.kind.in_(("SUBMITTED", "STATUS")))
+        query = select(
+            history.c.document_id,
+            history.c.kind,
+            history.c.actor,
+            history.c.recipient,
+            history.c.occurred_at,
+            history.c.source_partition,
+            history.c.source_offset,
+        ).where(history.c.source_topic == self._topic, history.c.kind.in_(("SUBMITTED", "STATUS")))
         if window.since is not None:
             query = query.where(history.c.occurred_at >= window.since - CLOCK_SKEW)
         if window.until is not None:
             query = query.where(history.c.occurred_at <= window.until + CLOCK_SKEW)
-        query = query.order_by(history.c.source_partition, history.c.source_offset,
-                               history.c.document_id, history.c.sequence)
+        query = query.order_by(
+            history.c.source_partition,
+            history.c.source_offset,
+            history.c.document_id,
+            history.c.sequence,
+        )
         with translate_db_errors(), self._engine.connect() as connection:
             result = connection.execution_options(stream_results=True, yield_per=2000)
             for step in result.execute(query).mappings():
@@ -158,11 +204,15 @@ class TrackerComparison:
                     continue
                 if window.agency and window.agency not in (step["actor"], step["recipient"]):
                     continue
-                self.found.append(Divergence(
-                    DivergenceKind.EXTRA, step["document_id"],
-                    f"the tracker records a {step['kind']} step the log does not hold",
-                    recipient=step["recipient"],
-                    coordinates=f"{self._topic}/{partition}/{offset}"))
+                self.found.append(
+                    Divergence(
+                        DivergenceKind.EXTRA,
+                        step["document_id"],
+                        f"the tracker records a {step['kind']} step the log does not hold",
+                        recipient=step["recipient"],
+                        coordinates=f"{self._topic}/{partition}/{offset}",
+                    )
+                )
         return self.found
 
 
@@ -212,59 +262,96 @@ def _check_package(
         return []  # a refusal: a step of the trail, nothing of it delivered
     if not package.verified:
         if accepted:
-            return [divergence(DivergenceKind.UNVERIFIED,
-                               f"the tracker shows this package accepted but its signature "
-                               f"does not verify ({package.reason_code})")]
-        return [divergence(DivergenceKind.MISSING,
-                           f"the tracker records no refusal of this package, whose signature "
-                           f"does not verify ({package.reason_code})")]
+            return [
+                divergence(
+                    DivergenceKind.UNVERIFIED,
+                    f"the tracker shows this package accepted but its signature "
+                    f"does not verify ({package.reason_code})",
+                )
+            ]
+        return [
+            divergence(
+                DivergenceKind.MISSING,
+                f"the tracker records no refusal of this package, whose signature "
+                f"does not verify ({package.reason_code})",
+            )
+        ]
     out: list[Divergence] = []
     for step in accepted:
         if step["content_digest"] != package.content_digest:
-            out.append(divergence(DivergenceKind.ALTERED,
-                                  f"the tracker's {step['kind']} step has another digest"))
+            out.append(
+                divergence(
+                    DivergenceKind.ALTERED, f"the tracker's {step['kind']} step has another digest"
+                )
+            )
             break
     if package.kind == "SUBMITTED":
         listed[document_id].update(package.recipients)
         doc = docs.get(document_id)
         if doc is None or not any(s["kind"] == "SUBMITTED" for s in accepted):
-            out.append(divergence(DivergenceKind.MISSING,
-                                  "the tracker has no record of this document package"))
+            out.append(
+                divergence(
+                    DivergenceKind.MISSING, "the tracker has no record of this document package"
+                )
+            )
             if doc is None:
                 return out
         elif doc["sender"] != package.actor:
-            out.append(divergence(DivergenceKind.ALTERED,
-                                  f"the tracker names sender {doc['sender']}, "
-                                  f"the signed package {package.actor}"))
+            out.append(
+                divergence(
+                    DivergenceKind.ALTERED,
+                    f"the tracker names sender {doc['sender']}, the signed package {package.actor}",
+                )
+            )
         for recipient in package.recipients:
             if (document_id, recipient) not in rows:
-                out.append(divergence(DivergenceKind.MISSING,
-                                      "the tracker has no delivery to this recipient",
-                                      recipient))
+                out.append(
+                    divergence(
+                        DivergenceKind.MISSING,
+                        "the tracker has no delivery to this recipient",
+                        recipient,
+                    )
+                )
         return out
     # A status package.
     code = package.status_code or ""
     mine = [s for s in accepted if s["kind"] == "STATUS"]
     if not mine:
-        out.append(divergence(DivergenceKind.MISSING,
-                              f"the tracker has no record of status {code} from {package.actor}",
-                              package.actor))
+        out.append(
+            divergence(
+                DivergenceKind.MISSING,
+                f"the tracker has no record of status {code} from {package.actor}",
+                package.actor,
+            )
+        )
         return out
     for step in mine:
         if step["status_code"] != code or step["actor"] != package.actor:
-            out.append(divergence(
-                DivergenceKind.ALTERED,
-                f"the tracker records status {step['status_code']} from {step['actor']}, "
-                f"the signed package {code} from {package.actor}", package.actor))
+            out.append(
+                divergence(
+                    DivergenceKind.ALTERED,
+                    f"the tracker records status {step['status_code']} from {step['actor']}, "
+                    f"the signed package {code} from {package.actor}",
+                    package.actor,
+                )
+            )
     if code != "13":
         row = rows.get((document_id, package.actor or ""))
         column = STEP_COLUMNS.get(code)
         if row is None:
-            out.append(divergence(DivergenceKind.MISSING,
-                                  "the tracker has no delivery row for this reporting agency",
-                                  package.actor))
+            out.append(
+                divergence(
+                    DivergenceKind.MISSING,
+                    "the tracker has no delivery row for this reporting agency",
+                    package.actor,
+                )
+            )
         elif column is not None and row[column] is None:
-            out.append(divergence(DivergenceKind.ALTERED,
-                                  f"the tracker's delivery shows no step {code}",
-                                  package.actor))
+            out.append(
+                divergence(
+                    DivergenceKind.ALTERED,
+                    f"the tracker's delivery shows no step {code}",
+                    package.actor,
+                )
+            )
     return out

@@ -31,8 +31,7 @@ def _trail_schema() -> dict[str, Any]:
     return parsed
 
 
-def write_trail_file(path: Path, trails: dict[str, list[AuditStep]],
-                     window: ReplayWindow) -> int:
+def write_trail_file(path: Path, trails: dict[str, list[AuditStep]], window: ReplayWindow) -> int:
     """Write every step to an Avro container file at ``path`` (atomically). Returns steps."""
     steps = [step.as_row() for _, chain in sorted(trails.items()) for step in chain]
     metadata = {
@@ -57,8 +56,9 @@ def read_trail_file(path: Path, document_id: str | None = None) -> list[Trail]:
     try:
         with path.open("rb") as handle:
             reader = fastavro.reader(handle)
-            name = reader.writer_schema.get("name") if isinstance(reader.writer_schema,
-                                                                    dict) else None
+            name = (
+                reader.writer_schema.get("name") if isinstance(reader.writer_schema, dict) else None
+            )
             if name not in {_TRAIL_SCHEMA_NAME, "AuditTrailStep"}:
                 raise TrailFileError(f"{path} is an Avro file but not an edxbus audit trail")
             steps = [dict(step) for step in reader if isinstance(step, dict)]
@@ -78,16 +78,25 @@ def read_trail_file(path: Path, document_id: str | None = None) -> list[Trail]:
         check = verify_chain(doc_id, chain, AUDIT_HASHED_FIELDS)
         entries = tuple(
             TrailEntry(
-                sequence=s["sequence"], event_id="", kind=s["kind"],
-                occurred_at=s["occurred_at"], actor=s["actor"],
+                sequence=s["sequence"],
+                event_id="",
+                kind=s["kind"],
+                occurred_at=s["occurred_at"],
+                actor=s["actor"],
                 recipient=", ".join(s["recipients"]) or None,
                 package_kind="STATUS" if s["kind"] == "STATUS" else "DOCUMENT",
-                status_code=s["status_code"], description=s["description"],
+                status_code=s["status_code"],
+                description=s["description"],
                 reason_code=s["reason_code"] if not s["verified"] else None,
-                content_digest=s["content_digest"], source_topic=s["source_topic"],
-                source_partition=s["source_partition"], source_offset=s["source_offset"],
-                events_topic="", events_partition=-1, events_offset=-1,
-                prev_hash=s["prev_hash"], row_hash=s["row_hash"],
+                content_digest=s["content_digest"],
+                source_topic=s["source_topic"],
+                source_partition=s["source_partition"],
+                source_offset=s["source_offset"],
+                events_topic="",
+                events_partition=-1,
+                events_offset=-1,
+                prev_hash=s["prev_hash"],
+                row_hash=s["row_hash"],
             )
             for s in chain
         )

@@ -36,8 +36,11 @@ from signing import TimestampError, TrustStore, verify_timestamp
 __all__ = ["LogCheck", "LogLeaves", "check_log", "log_anchors", "open_log"]
 
 #: The tracker's steps that are router decisions, each owed one leaf.
-_DECISIONS = {"SUBMITTED": Decision.ACCEPTED, "STATUS": Decision.ACCEPTED,
-              "REJECTED": Decision.REFUSED}
+_DECISIONS = {
+    "SUBMITTED": Decision.ACCEPTED,
+    "STATUS": Decision.ACCEPTED,
+    "REJECTED": Decision.REFUSED,
+}
 
 
 @dataclass(frozen=True)
@@ -74,17 +77,18 @@ class LogLeaves:
         self._sizes: array[int] = array("q")
         self._times: list[datetime] = []
         with translate_db_errors(), engine.connect() as connection:
-            self._positions = {(row.topic, row.partition): row.next_offset
-                               for row in connection.execute(select(positions))}
+            self._positions = {
+                (row.topic, row.partition): row.next_offset
+                for row in connection.execute(select(positions))
+            }
             stamped = connection.execute(
-                select(checkpoints.c.tree_size, checkpoints.c.note,
-                       checkpoints.c.timestamp_token)
+                select(checkpoints.c.tree_size, checkpoints.c.note, checkpoints.c.timestamp_token)
                 .where(checkpoints.c.timestamp_token.is_not(None))
-                .order_by(checkpoints.c.tree_size))
+                .order_by(checkpoints.c.tree_size)
+            )
             for row in stamped:
                 try:
-                    info = verify_timestamp(bytes(row.timestamp_token), bytes(row.note),
-                                            anchors)
+                    info = verify_timestamp(bytes(row.timestamp_token), bytes(row.note), anchors)
                 except TimestampError:
                     continue  # an unverifiable token dates nothing (the log audit names it)
                 self._sizes.append(int(row.tree_size))
@@ -105,44 +109,59 @@ class LogLeaves:
         with translate_db_errors(), self._engine.connect() as connection:
             for start in range(0, len(digests), 500):
                 for row in connection.execute(
-                        select(leaves.c.digest, func.min(leaves.c.leaf_index))
-                        .where(leaves.c.digest.in_(digests[start:start + 500]))
-                        .group_by(leaves.c.digest)):
+                    select(leaves.c.digest, func.min(leaves.c.leaf_index))
+                    .where(leaves.c.digest.in_(digests[start : start + 500]))
+                    .group_by(leaves.c.digest)
+                ):
                     first[row[0]] = int(row[1])
         dated: list[LogRecord] = []
         for record in records:
-            index = None if record.trusted_time else first.get(
-                content_digest(record.value or b""))
+            index = None if record.trusted_time else first.get(content_digest(record.value or b""))
             stamp = None if index is None else self._first_stamp(index)
             dated.append(record if stamp is None else replace(record, trusted_time=stamp))
         return dated
 
-    def check(self, decided: Sequence[tuple[AuditedPackage, Mapping[str, Any]]]
-              ) -> list[Divergence]:
+    def check(
+        self, decided: Sequence[tuple[AuditedPackage, Mapping[str, Any]]]
+    ) -> list[Divergence]:
         """``unlogged`` for each (package, tracker step) the log read and made no leaf of."""
-        due = [(package, step) for package, step in decided
-               if step["kind"] in _DECISIONS and step["events_offset"] < self._positions.get(
-                   (step["events_topic"], step["events_partition"]), 0)]
+        due = [
+            (package, step)
+            for package, step in decided
+            if step["kind"] in _DECISIONS
+            and step["events_offset"]
+            < self._positions.get((step["events_topic"], step["events_partition"]), 0)
+        ]
         if not due:
             return []
         digests = sorted({package.content_digest for package, _ in due})
         held: set[tuple[str, str]] = set()
         with translate_db_errors(), self._engine.connect() as connection:
             for start in range(0, len(digests), 500):
-                chunk = digests[start:start + 500]
-                held.update((row.digest, row.decision) for row in connection.execute(
-                    select(leaves.c.digest, leaves.c.decision).where(leaves.c.digest.in_(chunk))))
+                chunk = digests[start : start + 500]
+                held.update(
+                    (row.digest, row.decision)
+                    for row in connection.execute(
+                        select(leaves.c.digest, leaves.c.decision).where(leaves.c.digest.in_(chunk))
+                    )
+                )
         found: list[Divergence] = []
         for package, step in due:
             decision = _DECISIONS[step["kind"]]
             if (package.content_digest, decision.value) not in held:
-                events = (f"{step['events_topic']}/{step['events_partition']}/"
-                          f"{step['events_offset']}")
-                found.append(Divergence(
-                    DivergenceKind.UNLOGGED, step["document_id"],
-                    f"the router's {step['kind']} decision ({events}) has no {decision.value} "
-                    "leaf in the transparency log", step["recipient"],
-                    package.record.coordinates))
+                events = (
+                    f"{step['events_topic']}/{step['events_partition']}/{step['events_offset']}"
+                )
+                found.append(
+                    Divergence(
+                        DivergenceKind.UNLOGGED,
+                        step["document_id"],
+                        f"the router's {step['kind']} decision ({events}) has no {decision.value} "
+                        "leaf in the transparency log",
+                        step["recipient"],
+                        package.record.coordinates,
+                    )
+                )
         return found
 
 
@@ -157,7 +176,12 @@ async def check_log(settings: Settings, log_settings: LogSettings | None) -> Log
         checkpoints=audit.checkpoints,
         latest_checkpoint=audit.latest_checkpoint,
         divergences=tuple(
-            Divergence(DivergenceKind.LOG, "", f"[{finding.kind.value}] {finding.detail}",
-                       coordinates=f"leaf {finding.leaf_index}")
-            for finding in audit.findings),
+            Divergence(
+                DivergenceKind.LOG,
+                "",
+                f"[{finding.kind.value}] {finding.detail}",
+                coordinates=f"leaf {finding.leaf_index}",
+            )
+            for finding in audit.findings
+        ),
     )

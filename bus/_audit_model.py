@@ -25,9 +25,23 @@ __all__ = [
 CLOCK_SKEW = timedelta(hours=1)
 #: Fields of an exported trail step covered by its hash (``row_hash`` excluded).
 AUDIT_HASHED_FIELDS: tuple[str, ...] = (
-    "document_id", "sequence", "kind", "occurred_at", "actor", "recipients", "status_code",
-    "description", "content_digest", "source_topic", "source_partition", "source_offset",
-    "verified", "reason_code", "signer_agency", "signer_fingerprint", "prev_hash",
+    "document_id",
+    "sequence",
+    "kind",
+    "occurred_at",
+    "actor",
+    "recipients",
+    "status_code",
+    "description",
+    "content_digest",
+    "source_topic",
+    "source_partition",
+    "source_offset",
+    "verified",
+    "reason_code",
+    "signer_agency",
+    "signer_fingerprint",
+    "prev_hash",
 )
 
 
@@ -46,8 +60,7 @@ class ReplayWindow:
 
     def contains(self, at: datetime) -> bool:
         """Whether a record written at ``at`` falls in the window."""
-        return (self.since is None or at >= self.since) and (
-            self.until is None or at <= self.until)
+        return (self.since is None or at >= self.since) and (self.until is None or at <= self.until)
 
 
 @dataclass(frozen=True)
@@ -198,14 +211,25 @@ class ReplayReport:
         verdict = "CLEAN" if self.clean else "DIVERGES"
         reasons = "".join(f", {n} {r}" for r, n in sorted(self.unverified_reasons.items()))
         refused = sum(self.refusals.values())
-        refusals = (f"; {refused} refused by the router ("
-                    + ", ".join(f"{n} {r}" for r, n in sorted(self.refusals.items())) + ")"
-                    if refused else "")
-        times = (f"; {self.producer_timed} package(s) verified at the producer's time "
-                 "(no broker time: LogAppendTime not applied; no time-stamped checkpoint "
-                 "holds it)" if self.producer_timed else "")
-        log = (f"; log: {self.log_leaves} leaves, checkpoint of {self.log_checkpoint} checked"
-               if self.log_leaves is not None else "")
+        refusals = (
+            f"; {refused} refused by the router ("
+            + ", ".join(f"{n} {r}" for r, n in sorted(self.refusals.items()))
+            + ")"
+            if refused
+            else ""
+        )
+        times = (
+            f"; {self.producer_timed} package(s) verified at the producer's time "
+            "(no broker time: LogAppendTime not applied; no time-stamped checkpoint "
+            "holds it)"
+            if self.producer_timed
+            else ""
+        )
+        log = (
+            f"; log: {self.log_leaves} leaves, checkpoint of {self.log_checkpoint} checked"
+            if self.log_leaves is not None
+            else ""
+        )
         log += f"; log: {self.log_note}" if self.log_note else ""
         return (
             f"{verdict}: {self.packages} package(s) in the window ({self.verified} verified, "

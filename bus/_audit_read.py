@@ -28,8 +28,9 @@ def _record_time(milliseconds: int) -> datetime:
     return datetime.fromtimestamp(milliseconds / 1000, UTC)
 
 
-async def _timestamp_at(consumer: AIOKafkaConsumer, tp: TopicPartition,
-                        offset: int) -> datetime | None:
+async def _timestamp_at(
+    consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int
+) -> datetime | None:
     consumer.seek(tp, offset)
     deadline = time.monotonic() + _STALL_SECONDS
     while time.monotonic() < deadline:
@@ -42,8 +43,9 @@ async def _timestamp_at(consumer: AIOKafkaConsumer, tp: TopicPartition,
     raise BrokerUnavailableError(f"no answer reading {tp.topic}/{tp.partition} at {offset}")
 
 
-async def _first_offset_at(consumer: AIOKafkaConsumer, tp: TopicPartition, low: int,
-                           high: int, at: datetime) -> int:
+async def _first_offset_at(
+    consumer: AIOKafkaConsumer, tp: TopicPartition, low: int, high: int, at: datetime
+) -> int:
     """The first offset in [low, high) whose record is not older than ``at`` (binary search)."""
     while low < high:
         middle = (low + high) // 2
@@ -91,7 +93,8 @@ async def read_submit_log(
             if window.since is not None:
                 for tp in tps:
                     starts[tp] = await _first_offset_at(
-                        consumer, tp, begins[tp], ends[tp], window.since - CLOCK_SKEW)
+                        consumer, tp, begins[tp], ends[tp], window.since - CLOCK_SKEW
+                    )
             total = sum(ends[tp] - starts[tp] for tp in tps)
             done = 0
             for tp in tps:
@@ -108,10 +111,18 @@ async def read_submit_log(
                         stamp = _record_time(message.timestamp)
                         if window.contains(stamp):
                             trusted = broker_time(message.timestamp, message.timestamp_type)
-                            fresh.append(LogRecord(
-                                tp.topic, tp.partition, message.offset, stamp, message.key,
-                                message.value, broker_timed=trusted is not None,
-                                trusted_time=trusted))
+                            fresh.append(
+                                LogRecord(
+                                    tp.topic,
+                                    tp.partition,
+                                    message.offset,
+                                    stamp,
+                                    message.key,
+                                    message.value,
+                                    broker_timed=trusted is not None,
+                                    trusted_time=trusted,
+                                )
+                            )
                 before = done
                 positions = {tp: await consumer.position(tp) for tp in tps}
                 done = max(before, sum(min(positions[tp], ends[tp]) - starts[tp] for tp in tps))

@@ -28,8 +28,7 @@ def _read(package: DocumentPackage | StatusPackage) -> dict[str, Any]:
             "actor": package.sender_code,
             "status_code": str(package.status_code.value),
             "description": package.description or None,
-            "recipients": (package.response_for.organ_id,) if package.response_for.organ_id
-            else (),
+            "recipients": (package.response_for.organ_id,) if package.response_for.organ_id else (),
         }
     return {
         "kind": "SUBMITTED",
@@ -39,8 +38,9 @@ def _read(package: DocumentPackage | StatusPackage) -> dict[str, Any]:
     }
 
 
-def audit_record(record: LogRecord, verifier: Verifier, *,
-                 agency_pattern: str | None = None) -> AuditedPackage:
+def audit_record(
+    record: LogRecord, verifier: Verifier, *, agency_pattern: str | None = None
+) -> AuditedPackage:
     """Re-verify one record at its trusted time (``record.verify_at``) and read it.
 
     Fields of a package whose signature fails are read too (so the report can name the
@@ -49,18 +49,30 @@ def audit_record(record: LogRecord, verifier: Verifier, *,
     value = record.value or b""
     digest = content_digest(value)
     if not value:
-        return AuditedPackage(record, digest, False, "UNREADABLE", reason_code="empty-record",
-                              reason="the record has no value")
+        return AuditedPackage(
+            record,
+            digest,
+            False,
+            "UNREADABLE",
+            reason_code="empty-record",
+            reason="the record has no value",
+        )
     try:
         verified = verifier.verify(value, at=record.verify_at)
         parsed = parse(verified.signed_bytes, mode=Mode.TOLERANT, agency_pattern=agency_pattern)
     except EdxbusError as error:
         try:
-            fields = _read(parse(value, mode=Mode.TOLERANT,
-                                 agency_pattern=agency_pattern).package)
+            fields = _read(parse(value, mode=Mode.TOLERANT, agency_pattern=agency_pattern).package)
         except EdxbusError:
             fields = {"kind": "UNREADABLE"}
-        return AuditedPackage(record, digest, False, reason_code=error.reason_code,
-                              reason=str(error), **fields)
-    return AuditedPackage(record, digest, True, signer_agency=verified.agency_code,
-                          signer_fingerprint=verified.fingerprint, **_read(parsed.package))
+        return AuditedPackage(
+            record, digest, False, reason_code=error.reason_code, reason=str(error), **fields
+        )
+    return AuditedPackage(
+        record,
+        digest,
+        True,
+        signer_agency=verified.agency_code,
+        signer_fingerprint=verified.fingerprint,
+        **_read(parsed.package),
+    )

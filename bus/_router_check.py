@@ -130,8 +130,11 @@ class PackageChecker:
             return self._refused_after(data, _unreadable(exc))
         package = read.package
         if not isinstance(package, DocumentPackage | StatusPackage):
-            return Unread(MalformedXmlError("the record carries no document or status package"),
-                          read.verified.agency_code, read.verified.fingerprint)
+            return Unread(
+                MalformedXmlError("the record carries no document or status package"),
+                read.verified.agency_code,
+                read.verified.fingerprint,
+            )
         return Read(package, read.verified.agency_code, read.verified.fingerprint)
 
     def _refused_after(self, data: bytes, error: EdxbusError) -> Unread:
@@ -148,8 +151,7 @@ class PackageChecker:
     ) -> CheckedPackage | Refused:
         """What was read, held against the directory: sender, certificate, recipients."""
         if isinstance(read, Unread):
-            return Refused(read.error, _bound_signer(read.agency_code, read.fingerprint,
-                                                     directory))
+            return Refused(read.error, _bound_signer(read.agency_code, read.fingerprint, directory))
         assert data is not None
         try:
             package = read.package
@@ -162,8 +164,9 @@ class PackageChecker:
         except EdxbusError as error:
             _raise_retriable(error)
             return Refused(error, _bound_signer(read.agency_code, read.fingerprint, directory))
-        return CheckedPackage(package, read.agency_code, read.fingerprint,
-                              content_digest(data), data)
+        return CheckedPackage(
+            package, read.agency_code, read.fingerprint, content_digest(data), data
+        )
 
 
 def _bound_signer(

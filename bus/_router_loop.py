@@ -130,8 +130,11 @@ class RouterLoop(RouterDecisions, RouterWrites):
         position = await consumer.position(tp)
         if self._careful != (tp, position):
             self._careful = (tp, position)
-            log.warning("a corrupt batch on edx.submit: reading it record by record",
-                        partition=tp.partition, offset=position)
+            log.warning(
+                "a corrupt batch on edx.submit: reading it record by record",
+                partition=tp.partition,
+                offset=position,
+            )
             return
         await self._dead_letter_unreadable(
             UnreadableRecordError(tp.topic, tp.partition, position, cause)
@@ -185,8 +188,10 @@ class RouterLoop(RouterDecisions, RouterWrites):
         settled: set[str] = set()
         for record, digest in zip(records, digests, strict=True):
             accepted = known.get(digest)
-            if accepted is not None and not accepted.undelivered and (
-                digest in settled or not await self._lost_copies(accepted, _Batch())
+            if (
+                accepted is not None
+                and not accepted.undelivered
+                and (digest in settled or not await self._lost_copies(accepted, _Batch()))
             ):
                 settled.add(digest)
                 self.stats.handled += 1

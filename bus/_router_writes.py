@@ -344,8 +344,9 @@ class RouterWrites(RouterState):
             except BusError as error:
                 if error.retriable:
                     raise
-                log.warning("refused record written without its body", topic=topic,
-                            error=str(error))
+                log.warning(
+                    "refused record written without its body", topic=topic, error=str(error)
+                )
         with translate_errors(f"writing a refused record to {topic}"):
             # A record needs a key or a value: an empty key when neither is known.
             return await (await producer.send(topic, None, key=key or b"", headers=headers))

@@ -113,17 +113,16 @@ async def run_replay(
     engine = create_store_engine(settings.resolved_db_url, must_exist=True)
     log_engine = open_log(settings, log_settings)
     leaves = None if log_engine is None else LogLeaves(log_engine, log_anchors(settings))
-    comparison = TrackerComparison(
-        engine, window, submit_topic=settings.topics.submit,
-        log=leaves)
+    comparison = TrackerComparison(engine, window, submit_topic=settings.topics.submit, log=leaves)
     tally = _Tally()
     kept: list[AuditedPackage] = []
 
     def handle(records: list[LogRecord]) -> None:
         if leaves is not None:
             records = leaves.trusted_times(records)
-        audited = [audit_record(r, verifier, agency_pattern=settings.agency_pattern)
-                   for r in records]
+        audited = [
+            audit_record(r, verifier, agency_pattern=settings.agency_pattern) for r in records
+        ]
         chosen = [p for p in audited if p.involves(window.agency)]
         for record in records:
             comparison.note_read(record.partition, record.offset)

@@ -374,8 +374,9 @@ async def _min_session_timeout(
             brokers = sorted(b.nodeId for b in metadata.brokers())
             if not brokers:
                 raise kafka_errors.BrokerNotAvailableError()
-            resource = ConfigResource(ConfigResourceType.BROKER, str(brokers[0]),
-                                      {_MIN_SESSION_CONFIG: None})
+            resource = ConfigResource(
+                ConfigResourceType.BROKER, str(brokers[0]), {_MIN_SESSION_CONFIG: None}
+            )
             responses = await asyncio.wait_for(admin.describe_configs([resource]), wait_seconds)
         for response in responses:
             for entry in response.resources:

@@ -74,6 +74,7 @@ log = get_logger(__name__)
 START_BACKOFF_SECONDS = 0.25
 MAX_START_BACKOFF_SECONDS = 5.0
 
+
 class _ForgetCopiesOnJoin(ConsumerRebalanceListener):  # type: ignore[misc]
     """Each join of the group starts with no inbox copy taken for granted.
 
@@ -177,8 +178,12 @@ class Router(RouterLoop):
         except BaseException:
             await self.stop()
             raise
-        log.info("router started", group=self.group_id, topic=self.settings.topics.submit,
-                 workers=self.workers)
+        log.info(
+            "router started",
+            group=self.group_id,
+            topic=self.settings.topics.submit,
+            workers=self.workers,
+        )
 
     async def start_when_ready(self, stop: asyncio.Event | None = None) -> bool:
         """Start, waiting with backoff while the broker or the store cannot be reached.
@@ -198,8 +203,7 @@ class Router(RouterLoop):
                 if not error.retriable:
                     raise
                 self.stats.failed_starts += 1
-                log.warning("router waits for its broker and store", error=str(error),
-                            wait=backoff)
+                log.warning("router waits for its broker and store", error=str(error), wait=backoff)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), backoff)
             backoff = min(backoff * 2, MAX_START_BACKOFF_SECONDS)

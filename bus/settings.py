@@ -253,9 +253,7 @@ def _from_file(path: Path) -> dict[str, Any]:
     return {key: _coerce(key, value) for key, value in section.items()}
 
 
-def load_settings(
-    environ: Mapping[str, str] | None = None, **overrides: Any
-) -> Settings:
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
     """Settings from defaults < TOML file < environment < ``overrides`` (non-``None``)."""
     env = os.environ if environ is None else environ
     from_env = _from_env(env)

@@ -143,11 +143,12 @@ class Tracker:
             # tracker restarted after a kill is back within seconds, not twenty.
             await probe_features(self.settings)
             consumer = make_consumer(
-                self.settings, group_id=self.settings.tracker_group,
-                max_poll_records=self.options.batch_size, **self._consumer_options,
+                self.settings,
+                group_id=self.settings.tracker_group,
+                max_poll_records=self.options.batch_size,
+                **self._consumer_options,
             )
-            consumer.subscribe([self.settings.topics.events],
-                               listener=_SeekToStoredPositions(self))
+            consumer.subscribe([self.settings.topics.events], listener=_SeekToStoredPositions(self))
             # Set before start(): the group may assign partitions while it starts, and
             # the listener needs the consumer to seek.
             self._consumer = consumer
@@ -160,8 +161,12 @@ class Tracker:
         except BaseException:
             await self.stop()
             raise
-        log.info("tracker started", database=redact(url), topic=self.settings.topics.events,
-                 group=self.settings.tracker_group)
+        log.info(
+            "tracker started",
+            database=redact(url),
+            topic=self.settings.topics.events,
+            group=self.settings.tracker_group,
+        )
 
     async def stop(self) -> None:
         """Leave the group, stop following the directory, close the database."""
@@ -226,8 +231,9 @@ class Tracker:
                 await consumer.commit(ends)
         except BusError as error:
             # The database holds the true position; a lost commit costs a re-read only.
-            log.warning("offset commit failed; positions are safe in the database",
-                        error=str(error))
+            log.warning(
+                "offset commit failed; positions are safe in the database", error=str(error)
+            )
         return True
 
     async def _record(self, records: list[IncomingRecord], stop: asyncio.Event | None) -> bool:
@@ -251,8 +257,11 @@ class Tracker:
     async def _record_one_by_one(
         self, records: list[IncomingRecord], error: DatabaseError, stop: asyncio.Event | None
     ) -> IngestResult | None:
-        log.warning("the database refused a batch; recording it record by record",
-                    error=str(error), records=len(records))
+        log.warning(
+            "the database refused a batch; recording it record by record",
+            error=str(error),
+            records=len(records),
+        )
         engine = self._require_engine()
         names = self._name_lookup()
         group = self.settings.tracker_group
@@ -260,17 +269,23 @@ class Tracker:
         for record in records:
             try:
                 result = await self._with_database_retry(
-                    lambda r=record: ingest(engine, [r], group=group, names=names), stop)
+                    lambda r=record: ingest(engine, [r], group=group, names=names), stop
+                )
             except DatabaseUnavailableError:
                 return None
             except DatabaseError as refused:
-                log.error("record refused by the database; quarantined",
-                          topic=record.topic, partition=record.partition,
-                          offset=record.offset, error=str(refused))
+                log.error(
+                    "record refused by the database; quarantined",
+                    topic=record.topic,
+                    partition=record.partition,
+                    offset=record.offset,
+                    error=str(refused),
+                )
                 try:
                     result = await self._with_database_retry(
-                        lambda r=record, e=refused: quarantine_records(engine, [r], e,
-                                                                      group=group), stop)
+                        lambda r=record, e=refused: quarantine_records(engine, [r], e, group=group),
+                        stop,
+                    )
                 except DatabaseUnavailableError:
                     return None
             total = IngestResult(
@@ -291,8 +306,11 @@ class Tracker:
                 return await asyncio.to_thread(call)
             except DatabaseUnavailableError as error:
                 self.stats.database_retries += 1
-                log.warning("database unreachable; waiting before retrying",
-                            error=str(error), retry_in=round(delay, 2))
+                log.warning(
+                    "database unreachable; waiting before retrying",
+                    error=str(error),
+                    retry_in=round(delay, 2),
+                )
                 if await _wait_or_stopped(delay, stop, self._stopping):
                     raise
                 delay = min(delay * 2, self.options.retry_max_seconds)
@@ -317,12 +335,14 @@ class Tracker:
         topic = self.settings.topics.events
         try:
             positions = await asyncio.to_thread(
-                stored_positions, engine, self.settings.tracker_group, topic)
+                stored_positions, engine, self.settings.tracker_group, topic
+            )
         except DatabaseError as error:
             # Resuming from Kafka's committed offsets is safe too: ingest skips
             # records below the stored position once the database is back.
-            log.warning("stored positions unreadable; resuming from committed offsets",
-                        error=str(error))
+            log.warning(
+                "stored positions unreadable; resuming from committed offsets", error=str(error)
+            )
             return
         for tp in assigned:
             if tp.topic == topic and tp.partition in positions:
@@ -335,8 +355,9 @@ class Tracker:
         try:
             await follower.start()
         except BusError as error:
-            log.warning("agency directory unreadable; names will be filled in later",
-                        error=str(error))
+            log.warning(
+                "agency directory unreadable; names will be filled in later", error=str(error)
+            )
             await follower.stop()
             return
         self._directory = follower
@@ -362,8 +383,10 @@ class Tracker:
             self._last_lag = now
             with contextlib.suppress(Exception):
                 await update_consumer_lag(consumer, _SERVICE)
-        if (self._directory is not None
-                and now - self._last_directory >= self.options.directory_every_seconds):
+        if (
+            self._directory is not None
+            and now - self._last_directory >= self.options.directory_every_seconds
+        ):
             self._last_directory = now
             try:
                 await self._directory.refresh()
@@ -414,8 +437,11 @@ async def run_tracker(
         await tracker.run(stop)
     finally:
         await tracker.stop()
-        log.info("tracker stopped", recorded=tracker.stats.recorded,
-                 quarantined=tracker.stats.quarantined)
+        log.info(
+            "tracker stopped",
+            recorded=tracker.stats.recorded,
+            quarantined=tracker.stats.quarantined,
+        )
 
 
 def main() -> None:

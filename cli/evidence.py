@@ -70,9 +70,7 @@ def _anchors(path: Path) -> list[x509.Certificate]:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @home_option
-def evidence_verify(
-    bundle: Path, trust: Path | None, log_key: Path | None, as_json: bool
-) -> None:
+def evidence_verify(bundle: Path, trust: Path | None, log_key: Path | None, as_json: bool) -> None:
     """Check BUNDLE offline against the trust anchors and the log's key."""
     settings = current_settings()
     verifier = (

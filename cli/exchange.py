@@ -79,8 +79,12 @@ def _sent_json(outcome: SendOutcome) -> dict[str, Any]:
     }
 
 
-def _take_file(settings: Settings, path: Path, sender: str, key_paths: tuple[Path, Path] | None,
-               ) -> CustodyResult:
+def _take_file(
+    settings: Settings,
+    path: Path,
+    sender: str,
+    key_paths: tuple[Path, Path] | None,
+) -> CustodyResult:
     """A package office software built, made ready to send as ``sender``.
 
     Signed: it must verify for ``sender`` and then goes byte for byte. Unsigned:

@@ -30,9 +30,11 @@ def _secret(path: Path) -> str:
 
 
 _secret_file = click.option(
-    "--secret-file", required=True,
+    "--secret-file",
+    required=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="A file holding the system's secret (its first line, trimmed).")
+    help="A file holding the system's secret (its first line, trimmed).",
+)
 
 
 @click.group("gateway")
@@ -60,17 +62,26 @@ def system_group() -> None:
 
 @system_group.command("add")
 @click.argument("system_id")
-@click.option("--agency", "agencies", multiple=True, required=True, metavar="CODE",
-              help="An agency the system acts for (repeat for several).")
+@click.option(
+    "--agency",
+    "agencies",
+    multiple=True,
+    required=True,
+    metavar="CODE",
+    help="An agency the system acts for (repeat for several).",
+)
 @_secret_file
-@click.option("--may-register", is_flag=True,
-              help="Allow registerAgency/deleteAgency for this system (off by default).")
+@click.option(
+    "--may-register",
+    is_flag=True,
+    help="Allow registerAgency/deleteAgency for this system (off by default).",
+)
 @home_option
-def add_command(system_id: str, agencies: tuple[str, ...], secret_file: Path,
-                may_register: bool) -> None:
+def add_command(
+    system_id: str, agencies: tuple[str, ...], secret_file: Path, may_register: bool
+) -> None:
     """Register SYSTEM_ID, acting for the given agencies."""
-    system = _registry().add(system_id, agencies, _secret(secret_file),
-                                 may_register=may_register)
+    system = _registry().add(system_id, agencies, _secret(secret_file), may_register=may_register)
     click.echo(f"system {system.system_id} acts for {', '.join(sorted(system.agencies))}")
 
 
@@ -81,13 +92,26 @@ def list_command(as_json: bool) -> None:
     """The registered systems and their agencies (never their secrets)."""
     systems = _registry().all()
     if as_json:
-        echo_json([{"system_id": s.system_id, "agencies": sorted(s.agencies),
-                    "may_register": s.may_register} for s in systems])
+        echo_json(
+            [
+                {
+                    "system_id": s.system_id,
+                    "agencies": sorted(s.agencies),
+                    "may_register": s.may_register,
+                }
+                for s in systems
+            ]
+        )
         return
-    click.echo(table(
-        ["SYSTEM", "AGENCIES", "REGISTER"],
-        [[s.system_id, ",".join(sorted(s.agencies)), "yes" if s.may_register else "no"]
-         for s in systems]))
+    click.echo(
+        table(
+            ["SYSTEM", "AGENCIES", "REGISTER"],
+            [
+                [s.system_id, ",".join(sorted(s.agencies)), "yes" if s.may_register else "no"]
+                for s in systems
+            ],
+        )
+    )
 
 
 @system_group.command("remove")

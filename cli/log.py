@@ -40,7 +40,6 @@ from signing import TransparencyError, load_log_verifier, open_checkpoint
 __all__ = ["COMMANDS"]
 
 
-
 @contextlib.contextmanager
 def _verification() -> Iterator[None]:
     """A proof or checkpoint that does not check out: one line, exit status 3."""
@@ -126,9 +125,7 @@ def _proof_rows(proofs: list[LeafProof]) -> list[list[object]]:
 @click.option("--leaf", "leaf_index", type=click.IntRange(0), default=None, help="A leaf index.")
 @home_option
 @json_option
-def log_prove(
-    document_id: str | None, leaf_index: int | None, as_json: bool
-) -> None:
+def log_prove(document_id: str | None, leaf_index: int | None, as_json: bool) -> None:
     """Prove a document's leaves (or one leaf) are in the latest checkpoint."""
     if (document_id is None) == (leaf_index is None):
         raise click.UsageError("give a DOCUMENT_ID or --leaf N, not both")

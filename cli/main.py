@@ -76,7 +76,17 @@ def cli() -> None:
 
 
 for _family in (
-    package, trust, pki, agency, services, exchange, tracking, demo, gateway, log, evidence
+    package,
+    trust,
+    pki,
+    agency,
+    services,
+    exchange,
+    tracking,
+    demo,
+    gateway,
+    log,
+    evidence,
 ):
     for _command in _family.COMMANDS:
         cli.add_command(_command)

@@ -31,6 +31,7 @@ __all__ = ["COMMANDS"]
 #: Where `edx up` serves the HTTP gateway unless told otherwise (as `edx gateway run`).
 DEFAULT_GATEWAY_PORT = 8080
 
+
 def _settings(metrics_port: int | None = None) -> Settings:
     return current_settings(metrics_port=metrics_port)
 
@@ -159,9 +160,14 @@ async def _up(
     default=None,
     help="Serve Prometheus metrics of the router and tracker on this port.",
 )
-@click.option("--gateway-port", type=click.IntRange(0, 65535), default=DEFAULT_GATEWAY_PORT,
-              envvar="EDX_GATEWAY_PORT", show_default=True,
-              help="Port of the HTTP gateway run beside the bus (0: no gateway).")
+@click.option(
+    "--gateway-port",
+    type=click.IntRange(0, 65535),
+    default=DEFAULT_GATEWAY_PORT,
+    envvar="EDX_GATEWAY_PORT",
+    show_default=True,
+    help="Port of the HTTP gateway run beside the bus (0: no gateway).",
+)
 def up(port: int | None, metrics_port: int | None, gateway_port: int) -> None:
     """Run the embedded bus in the foreground: broker, topics, router, tracker."""
     settings = _settings()

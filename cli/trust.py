@@ -28,7 +28,6 @@ from signing import (
 __all__ = ["COMMANDS"]
 
 
-
 @click.command()
 @click.option("--key", "key_path", type=click.Path(path_type=Path, dir_okay=False), help="PEM key.")
 @click.option(

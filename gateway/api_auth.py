@@ -65,7 +65,8 @@ def verify_request(
     if not (system_id and timestamp and nonce and signature):
         raise AuthenticationError(
             "the request is not signed (X-Edx-System, X-Edx-Timestamp, X-Edx-Nonce, "
-            "X-Edx-Signature)")
+            "X-Edx-Signature)"
+        )
     if not _NONCE.match(nonce):
         raise AuthenticationError("X-Edx-Nonce must be 16-128 characters [A-Za-z0-9_-]")
     try:
@@ -75,7 +76,8 @@ def verify_request(
     clock = time.time() if now is None else now
     if abs(clock - sent_at) > WINDOW_SECONDS:
         raise StaleRequestError(
-            f"the request's timestamp is more than {WINDOW_SECONDS} s from the gateway's clock")
+            f"the request's timestamp is more than {WINDOW_SECONDS} s from the gateway's clock"
+        )
     secret = secret_of(system_id)
     message = canonical_request(method, target, timestamp, nonce, body)
     expected = hmac.new((secret or "").encode("utf-8"), message, hashlib.sha256).hexdigest()
@@ -91,8 +93,9 @@ def _remember_nonce(engine: Engine, system_id: str, nonce: str) -> None:
     now = utc_now()
     try:
         with engine.begin() as conn:
-            conn.execute(delete(NONCES).where(
-                NONCES.c.seen_at < now - timedelta(seconds=2 * WINDOW_SECONDS)))
+            conn.execute(
+                delete(NONCES).where(NONCES.c.seen_at < now - timedelta(seconds=2 * WINDOW_SECONDS))
+            )
             conn.execute(insert(NONCES).values(system_id=system_id, nonce=nonce, seen_at=now))
     except IntegrityError:
         raise ReplayedRequestError(
@@ -107,12 +110,23 @@ class RequestSigner:
         self.system_id = system_id
         self._secret = secret
 
-    def headers(self, method: str, target: str, body: bytes = b"",
-                *, nonce: str | None = None, timestamp: int | None = None) -> dict[str, str]:
+    def headers(
+        self,
+        method: str,
+        target: str,
+        body: bytes = b"",
+        *,
+        nonce: str | None = None,
+        timestamp: int | None = None,
+    ) -> dict[str, str]:
         """The four signature headers for one request."""
         nonce = nonce or secrets.token_urlsafe(18)
         stamp = str(int(time.time()) if timestamp is None else timestamp)
         message = canonical_request(method, target, stamp, nonce, body)
         mac = hmac.new(self._secret.encode("utf-8"), message, hashlib.sha256).hexdigest()
-        return {"X-Edx-System": self.system_id, "X-Edx-Timestamp": stamp,
-                "X-Edx-Nonce": nonce, "X-Edx-Signature": mac}
+        return {
+            "X-Edx-System": self.system_id,
+            "X-Edx-Timestamp": stamp,
+            "X-Edx-Nonce": nonce,
+            "X-Edx-Signature": mac,
+        }

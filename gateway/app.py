@@ -63,10 +63,12 @@ def build_parts(settings: Settings, config: GatewayConfig) -> GatewayParts:
     custody = Custody(settings, verifier)
     limiter = RateLimiter(config.rate_per_system, config.burst_per_system)
     directory = DirectoryView(settings)
-    gateway = Gateway(settings, engine, registry, custody, outboxes, TrackerView(settings),
-                      limiter, directory)
-    pump = InboxPump(settings, engine, registry, verifier, outboxes,
-                     refresh_seconds=config.refresh_seconds)
+    gateway = Gateway(
+        settings, engine, registry, custody, outboxes, TrackerView(settings), limiter, directory
+    )
+    pump = InboxPump(
+        settings, engine, registry, verifier, outboxes, refresh_seconds=config.refresh_seconds
+    )
     return GatewayParts(settings, config, gateway, pump, directory)
 
 
@@ -76,18 +78,19 @@ def create_app(settings: Settings, config: GatewayConfig | None = None) -> Starl
     config = config or GatewayConfig.from_settings(settings)
     parts = build_parts(settings, config)
     (config.state_dir / "uploads").mkdir(parents=True, exist_ok=True)
-    vxp = VxpProtocol(parts.gateway, parts.directory, config.max_upload_bytes,
-                      config.state_dir / "uploads")
-    native = create_native_api(parts.gateway, parts.directory, config.max_upload_bytes,
-                               config.state_dir / "uploads")
+    vxp = VxpProtocol(
+        parts.gateway, parts.directory, config.max_upload_bytes, config.state_dir / "uploads"
+    )
+    native = create_native_api(
+        parts.gateway, parts.directory, config.max_upload_bytes, config.state_dir / "uploads"
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await parts.gateway.outboxes.start()
         tasks = [
             asyncio.create_task(parts.pump.run(), name="gateway-inbox"),
-            asyncio.create_task(parts.gateway.outboxes.run_resubmitter(),
-                                name="gateway-resubmit"),
+            asyncio.create_task(parts.gateway.outboxes.run_resubmitter(), name="gateway-resubmit"),
         ]
         _log.info("gateway started for %d system(s)", len(parts.gateway.registry.all()))
         try:
@@ -135,8 +138,9 @@ class _QuietServer(uvicorn.Server):
 
 
 @contextlib.asynccontextmanager
-async def serving(settings: Settings, *, host: str = "127.0.0.1",
-                  port: int = 0) -> AsyncIterator[str | None]:
+async def serving(
+    settings: Settings, *, host: str = "127.0.0.1", port: int = 0
+) -> AsyncIterator[str | None]:
     """The gateway served as a task of the caller's loop; its URL (``None`` for port 0)."""
     if not port:
         yield None
@@ -153,9 +157,16 @@ async def serving(settings: Settings, *, host: str = "127.0.0.1",
         raise UnavailableError(
             f"the gateway could not listen on {host}:{port}: {error.strerror or error}"
         ) from None
-    server = _QuietServer(uvicorn.Config(
-        create_app(settings), host=host, port=port, timeout_keep_alive=KEEP_ALIVE_SECONDS,
-        log_level="warning", server_header=False))
+    server = _QuietServer(
+        uvicorn.Config(
+            create_app(settings),
+            host=host,
+            port=port,
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
+            log_level="warning",
+            server_header=False,
+        )
+    )
     task = asyncio.create_task(server.serve(sockets=[listener]), name="edx-gateway")
     try:
         while not server.started:
@@ -171,9 +182,19 @@ async def serving(settings: Settings, *, host: str = "127.0.0.1",
             await task
 
 
-def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8080,
-          config: GatewayConfig | None = None) -> None:
+def serve(
+    settings: Settings,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    config: GatewayConfig | None = None,
+) -> None:
     """Run the gateway until interrupted (TLS: uvicorn's options or a reverse proxy)."""
     app = create_app(settings, config)
-    uvicorn.run(app, host=host, port=port, timeout_keep_alive=KEEP_ALIVE_SECONDS,
-                log_level="warning", server_header=False)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        log_level="warning",
+        server_header=False,
+    )

@@ -43,5 +43,10 @@ class GatewayConfig:
         limit = int(env.get("EDX_GATEWAY_MAX_UPLOAD") or settings.max_package_bytes + 4096)
         rate = float(env.get("EDX_GATEWAY_RATE") or 50.0)
         burst = int(env.get("EDX_GATEWAY_BURST") or 200)
-        return cls(db_url=url, state_dir=state, max_upload_bytes=limit, rate_per_system=rate,
-                   burst_per_system=burst)
+        return cls(
+            db_url=url,
+            state_dir=state,
+            max_upload_bytes=limit,
+            rate_per_system=rate,
+            burst_per_system=burst,
+        )

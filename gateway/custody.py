@@ -88,26 +88,33 @@ class Custody:
                 raise
             raise NotPermittedError(f"the key of agency {agency} cannot be used: {exc}") from exc
         if signer.agency_code != agency:
-            raise NotPermittedError(
-                f"the certificate kept for {agency} names {signer.agency_code}"
-            )
+            raise NotPermittedError(f"the certificate kept for {agency} names {signer.agency_code}")
         self._signers[agency] = signer
         return signer
 
     def take(self, body: bytes, system: System) -> CustodyResult:
         """The package to publish for ``body`` sent by ``system`` (see the module docstring)."""
         try:  # the strict read first: what well-built software sends needs no second read
-            tolerant = parse(body, mode=Mode.STRICT, limits=self.limits,
-                             agency_pattern=self._settings.agency_pattern)
+            tolerant = parse(
+                body,
+                mode=Mode.STRICT,
+                limits=self.limits,
+                agency_pattern=self._settings.agency_pattern,
+            )
             strict_ok = True
         except EdxbusError:
             strict_ok = False
             try:
-                tolerant = parse(body, mode=Mode.TOLERANT, limits=self.limits,
-                                 agency_pattern=self._settings.agency_pattern)
+                tolerant = parse(
+                    body,
+                    mode=Mode.TOLERANT,
+                    limits=self.limits,
+                    agency_pattern=self._settings.agency_pattern,
+                )
             except EdxbusError as exc:
-                raise PackageRefusedError(f"the package cannot be read: {exc}",
-                                          exc.reason_code) from exc
+                raise PackageRefusedError(
+                    f"the package cannot be read: {exc}", exc.reason_code
+                ) from exc
         sender = tolerant.package.sender_code
         if not system.serves(sender):
             raise NotPermittedError(
@@ -122,8 +129,12 @@ class Custody:
     def _signed(self, body: bytes, sender: str) -> CustodyResult:
         try:
             verified = self._verifier.verify(body)
-            strict = parse(verified.signed_bytes, mode=Mode.STRICT, limits=self.limits,
-                           agency_pattern=self._settings.agency_pattern)
+            strict = parse(
+                verified.signed_bytes,
+                mode=Mode.STRICT,
+                limits=self.limits,
+                agency_pattern=self._settings.agency_pattern,
+            )
         except EdxbusError as exc:
             raise PackageRefusedError(
                 f"the package's signature does not verify: {exc}", exc.reason_code
@@ -145,8 +156,12 @@ class Custody:
         changes = tuple(str(d) for d in deviations) or ("rebuilt in the strict form",)
         try:
             unsigned = build(package)
-            strict = parse(unsigned, mode=Mode.STRICT, limits=self.limits,
-                           agency_pattern=self._settings.agency_pattern)
+            strict = parse(
+                unsigned,
+                mode=Mode.STRICT,
+                limits=self.limits,
+                agency_pattern=self._settings.agency_pattern,
+            )
         except EdxbusError as exc:
             raise PackageRefusedError(
                 f"the package cannot be brought into the strict form: {exc}",
@@ -165,6 +180,7 @@ class Custody:
         try:
             signed = signer.sign(unsigned, check_sender=True, limits=self.limits)
         except EdxbusError as exc:
-            raise PackageRefusedError(f"the package cannot be signed: {exc}",
-                                      exc.reason_code) from exc
+            raise PackageRefusedError(
+                f"the package cannot be signed: {exc}", exc.reason_code
+            ) from exc
         return CustodyResult(signed, package, signed_here=True, changes=changes)

@@ -39,51 +39,92 @@ _SUFFIX = {
 }
 
 
-async def report(gateway: Gateway, system: System, doc_id: str, code: str, description: str,
-                 *, scope: str, key: str, fingerprint: str) -> Accepted:
+async def report(
+    gateway: Gateway,
+    system: System,
+    doc_id: str,
+    code: str,
+    description: str,
+    *,
+    scope: str,
+    key: str,
+    fingerprint: str,
+) -> Accepted:
     """Send a status (02-06, 15, 16) on a received document, signed by its recipient."""
     if code not in REPORTABLE:
         raise BadRequestError(
-            f"status {code} cannot be reported: one of {', '.join(sorted(REPORTABLE))}")
+            f"status {code} cannot be reported: one of {', '.join(sorted(REPORTABLE))}"
+        )
     entry, data = gateway.item(system, doc_id)
     if entry.message_type != "edoc":
         raise BadRequestError(f"item {doc_id} is a status, not a document")
     package = parse(data, mode=Mode.TOLERANT, limits=gateway.custody.limits).package
     assert isinstance(package, DocumentPackage)
     status = new_status(entry.agency, package, StatusCode(code), description)
-    return await gateway.send(system, build(status), message_type="status", scope=scope,
-                              key=key, fingerprint=fingerprint)
+    return await gateway.send(
+        system, build(status), message_type="status", scope=scope, key=key, fingerprint=fingerprint
+    )
 
 
-async def take_back(gateway: Gateway, system: System, doc_id: str, description: str,
-                    *, scope: str, key: str, fingerprint: str) -> Accepted:
+async def take_back(
+    gateway: Gateway,
+    system: System,
+    doc_id: str,
+    description: str,
+    *,
+    scope: str,
+    key: str,
+    fingerprint: str,
+) -> Accepted:
     """Ask every recipient of a sent document to hand it back (status 13)."""
     original = gateway.sent_document(system, doc_id)
     status = new_status(original.sender_code, original, StatusCode("13"), description)
-    return await gateway.send(system, build(status), message_type="status", scope=scope,
-                              key=key, fingerprint=fingerprint)
+    return await gateway.send(
+        system, build(status), message_type="status", scope=scope, key=key, fingerprint=fingerprint
+    )
 
 
-async def follow_up(gateway: Gateway, system: System, doc_id: str, business: BusinessDocType,
-                    reason: str, fields: dict[str, Any],
-                    *, scope: str, key: str, fingerprint: str) -> Accepted:
+async def follow_up(
+    gateway: Gateway,
+    system: System,
+    doc_id: str,
+    business: BusinessDocType,
+    reason: str,
+    fields: dict[str, Any],
+    *,
+    scope: str,
+    key: str,
+    fingerprint: str,
+) -> Accepted:
     """A revocation, update or replacement of a sent document, its fields carried over."""
     original = gateway.sent_document(system, doc_id)
     sender = original.sender_code
     notation = fields.pop("notation", None) or _free_notation(gateway, original, business)
     values: dict[str, Any] = {
-        "number": original.code.number, "notation": notation, "subject": original.subject,
-        "content": original.content, "due_date": original.due_date,
-        "attachments": original.attachments, "signer_name": original.signer.full_name,
+        "number": original.code.number,
+        "notation": notation,
+        "subject": original.subject,
+        "content": original.content,
+        "due_date": original.due_date,
+        "attachments": original.attachments,
+        "signer_name": original.signer.full_name,
         "signer_position": original.signer.position,
         "signer_competence": original.signer.competence,
-        "place": original.promulgation.place, "document_type": original.document_type.type,
+        "place": original.promulgation.place,
+        "document_type": original.document_type.type,
     }
     values.update({k: v for k, v in fields.items() if v is not None})
-    package = new_document(sender, list(original.recipients), business=business,
-                           target_document_id=original.document_id, reason=reason, **values)
-    return await gateway.send(system, build(package), message_type="edoc", scope=scope, key=key,
-                              fingerprint=fingerprint)
+    package = new_document(
+        sender,
+        list(original.recipients),
+        business=business,
+        target_document_id=original.document_id,
+        reason=reason,
+        **values,
+    )
+    return await gateway.send(
+        system, build(package), message_type="edoc", scope=scope, key=key, fingerprint=fingerprint
+    )
 
 
 def _free_notation(gateway: Gateway, original: DocumentPackage, business: BusinessDocType) -> str:

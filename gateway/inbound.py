@@ -124,8 +124,12 @@ class InboxPump:
             topic = self._settings.topics.inbox(agency)
             found = self._consumer.partitions_for_topic(topic)
             if not found:
-                _log.warning("inbox topic %s does not exist yet (is %s registered?)",
-                             topic, agency, agency=agency)
+                _log.warning(
+                    "inbox topic %s does not exist yet (is %s registered?)",
+                    topic,
+                    agency,
+                    agency=agency,
+                )
                 continue
             present.add(agency)
             partitions.extend(TopicPartition(topic, p) for p in sorted(found))
@@ -174,11 +178,14 @@ class InboxPump:
         else:
             try:
                 verified = await asyncio.to_thread(self._verifier.verify, data)
-                package = parse(verified.signed_bytes, mode=Mode.STRICT,
-                                limits=self._verifier.limits).package
+                package = parse(
+                    verified.signed_bytes, mode=Mode.STRICT, limits=self._verifier.limits
+                ).package
                 if package.sender_code != verified.agency_code:
-                    raise _Kept("sender-mismatch", f"signed by {verified.agency_code} but sent "
-                                f"as {package.sender_code}")
+                    raise _Kept(
+                        "sender-mismatch",
+                        f"signed by {verified.agency_code} but sent as {package.sender_code}",
+                    )
             except EdxbusError as exc:
                 quarantine = _quarantined(agency, source, exc.reason_code, str(exc), data, digest)
             except _Kept as kept:
@@ -188,40 +195,82 @@ class InboxPump:
                 now = utc_now()
                 if isinstance(package, DocumentPackage):
                     if agency in package.recipient_codes:
-                        rows.append(_row(agency, "edoc", sender, package.document_id, None,
-                                         digest, data, source, now))
+                        rows.append(
+                            _row(
+                                agency,
+                                "edoc",
+                                sender,
+                                package.document_id,
+                                None,
+                                digest,
+                                data,
+                                source,
+                                now,
+                            )
+                        )
                     else:
                         quarantine = _quarantined(
-                            agency, source, "misaddressed",
+                            agency,
+                            source,
+                            "misaddressed",
                             f"document {package.document_id} is not addressed to {agency}",
-                            data, digest)
+                            data,
+                            digest,
+                        )
                 else:
                     code = StatusCode(package.status_code)
                     answered = package.document_id
                     outbox = self._outboxes.of(agency)
                     if code is not StatusCode.TAKE_BACK and outbox.get(answered) is not None:
-                        outbox.record_status(answered, sender, code.value, package.description,
-                                             digest)
-                    rows.append(_row(agency, "status", sender, answered, code.value, digest,
-                                     data, source, now))
+                        outbox.record_status(
+                            answered, sender, code.value, package.description, digest
+                        )
+                    rows.append(
+                        _row(
+                            agency,
+                            "status",
+                            sender,
+                            answered,
+                            code.value,
+                            digest,
+                            data,
+                            source,
+                            now,
+                        )
+                    )
         answered_again: list[str] = []
         with self._engine.begin() as conn:
             for row in rows:
-                existing = conn.execute(select(INBOX.c.state).where(
-                    INBOX.c.doc_id == row["doc_id"])).first()
+                existing = conn.execute(
+                    select(INBOX.c.state).where(INBOX.c.doc_id == row["doc_id"])
+                ).first()
                 if existing is None:
                     conn.execute(insert(INBOX).values(**row))
                     continue
-                _log.info("package %s for %s read again; stored once", row["document_id"],
-                          agency, agency=agency)
+                _log.info(
+                    "package %s for %s read again; stored once",
+                    row["document_id"],
+                    agency,
+                    agency=agency,
+                )
                 if row["message_type"] == "edoc" and existing.state == "done":
                     answered_again.append(row["document_id"])
-            if quarantine is not None and conn.execute(
-                select(QUARANTINE.c.id).where(QUARANTINE.c.source == source)
-            ).first() is None:
+            if (
+                quarantine is not None
+                and conn.execute(
+                    select(QUARANTINE.c.id).where(QUARANTINE.c.source == source)
+                ).first()
+                is None
+            ):
                 conn.execute(insert(QUARANTINE).values(**quarantine))
-                _log.warning("inbox of %s: record %s kept back: %s [%s]", agency, source,
-                             quarantine["reason"], quarantine["reason_code"], agency=agency)
+                _log.warning(
+                    "inbox of %s: record %s kept back: %s [%s]",
+                    agency,
+                    source,
+                    quarantine["reason"],
+                    quarantine["reason_code"],
+                    agency=agency,
+                )
             _store_position(conn, record.topic, record.partition, record.offset + 1)
         for document_id in answered_again:
             await self._repeat_arrival(agency, document_id)
@@ -234,8 +283,13 @@ class InboxPump:
         outbox = self._outboxes.of(agency)
         for entry in outbox.sent_statuses(document_id):
             if entry.status_code == StatusCode.ARRIVED.value:
-                _log.info("document %s seen again by %s; 01 repeated", document_id, agency,
-                          document_id=document_id, agency=agency)
+                _log.info(
+                    "document %s seen again by %s; 01 repeated",
+                    document_id,
+                    agency,
+                    document_id=document_id,
+                    agency=agency,
+                )
                 await self._outboxes.publish(agency, entry)
                 return
 
@@ -244,8 +298,15 @@ class InboxPump:
         reason_code = headers.get(Header.REASON_CODE, "rejected")
         reason = headers.get(Header.REASON, "refused by the router")
         self._outboxes.of(agency).mark_rejected(document_id, digest, reason_code, reason)
-        _log.warning("package %s of %s refused by the router: %s [%s]", document_id, agency,
-                     reason, reason_code, agency=agency, reason_code=reason_code)
+        _log.warning(
+            "package %s of %s refused by the router: %s [%s]",
+            document_id,
+            agency,
+            reason,
+            reason_code,
+            agency=agency,
+            reason_code=reason_code,
+        )
 
 
 class _Kept(Exception):
@@ -255,21 +316,45 @@ class _Kept(Exception):
         self.why = why
 
 
-def _row(agency: str, message_type: str, sender: str, document_id: str, status_code: str | None,
-         digest: str, data: bytes, source: str, now: Any) -> dict[str, Any]:
+def _row(
+    agency: str,
+    message_type: str,
+    sender: str,
+    document_id: str,
+    status_code: str | None,
+    digest: str,
+    data: bytes,
+    source: str,
+    now: Any,
+) -> dict[str, Any]:
     return {
         "doc_id": receiver_doc_id(agency, message_type, sender, document_id, digest),
-        "agency": agency, "message_type": message_type, "sender": sender,
-        "document_id": document_id, "status_code": status_code, "digest": digest,
-        "data": data, "state": "initial", "source": source,
-        "created_at": now, "updated_at": now,
+        "agency": agency,
+        "message_type": message_type,
+        "sender": sender,
+        "document_id": document_id,
+        "status_code": status_code,
+        "digest": digest,
+        "data": data,
+        "state": "initial",
+        "source": source,
+        "created_at": now,
+        "updated_at": now,
     }
 
 
-def _quarantined(agency: str, source: str, code: str, why: str, data: bytes,
-                 digest: str) -> dict[str, Any]:
-    return {"agency": agency, "source": source, "reason_code": code, "reason": why,
-            "digest": digest, "data": data, "created_at": utc_now()}
+def _quarantined(
+    agency: str, source: str, code: str, why: str, data: bytes, digest: str
+) -> dict[str, Any]:
+    return {
+        "agency": agency,
+        "source": source,
+        "reason_code": code,
+        "reason": why,
+        "digest": digest,
+        "data": data,
+        "created_at": utc_now(),
+    }
 
 
 def _store_position(conn: Connection, topic: str, partition: int, next_offset: int) -> None:
@@ -279,5 +364,6 @@ def _store_position(conn: Connection, topic: str, partition: int, next_offset: i
         .values(next_offset=next_offset)
     )
     if not changed.rowcount:
-        conn.execute(insert(POSITIONS).values(topic=topic, partition=partition,
-                                              next_offset=next_offset))
+        conn.execute(
+            insert(POSITIONS).values(topic=topic, partition=partition, next_offset=next_offset)
+        )

@@ -42,5 +42,6 @@ class RateLimiter:
         bucket.at = now
         if bucket.tokens < 1.0:
             raise RateLimitedError(
-                f"system {system_id} sends more than {self.rate:g} requests a second")
+                f"system {system_id} sends more than {self.rate:g} requests a second"
+            )
         bucket.tokens -= 1.0

@@ -64,21 +64,33 @@ _SIGNED = {
     "X-Edx-Signature": "hex HMAC-SHA256 of the canonical request (docs/GATEWAY.md).",
 }
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": Problem, "description": text,
-           "content": {"application/problem+json": {}}}
-    for code, text in ((400, "Bad request"), (401, "Not authenticated"),
-                       (403, "Not permitted"), (404, "Not found"), (409, "Conflict"),
-                       (413, "Too large"), (429, "Too many requests"),
-                       (500, "Internal error"), (501, "Not supported"),
-                       (503, "Bus unavailable"))
+    code: {"model": Problem, "description": text, "content": {"application/problem+json": {}}}
+    for code, text in (
+        (400, "Bad request"),
+        (401, "Not authenticated"),
+        (403, "Not permitted"),
+        (404, "Not found"),
+        (409, "Conflict"),
+        (413, "Too large"),
+        (429, "Too many requests"),
+        (500, "Internal error"),
+        (501, "Not supported"),
+        (503, "Bus unavailable"),
+    )
 }
 
 
 def _problem(status: int, reason_code: str, detail: str) -> JSONResponse:
-    body = Problem(type=PROBLEM_TYPE + reason_code, title=reason_code.replace("-", " "),
-                   status=status, detail=detail, reason_code=reason_code)
-    return JSONResponse(body.model_dump(), status_code=status,
-                        media_type="application/problem+json")
+    body = Problem(
+        type=PROBLEM_TYPE + reason_code,
+        title=reason_code.replace("-", " "),
+        status=status,
+        detail=detail,
+        reason_code=reason_code,
+    )
+    return JSONResponse(
+        body.model_dump(), status_code=status, media_type="application/problem+json"
+    )
 
 
 def problem_for_status(status: int) -> JSONResponse:
@@ -89,37 +101,73 @@ def problem_for_status(status: int) -> JSONResponse:
 
 
 def _json_body(model: type[BaseModel]) -> dict[str, Any]:
-    return {"requestBody": {"required": True, "content": {
-        "application/json": {"schema": model.model_json_schema()}}}}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": model.model_json_schema()}},
+        }
+    }
 
 
-_SEND_BODY = {"requestBody": {"required": True, "content": {
-    "application/xml": {"schema": {"type": "string", "format": "binary",
-                                   "description": "An EDXML package (signed or not)."}},
-    "multipart/form-data": {"schema": {
-        "type": "object", "required": ["document"],
-        "properties": {
-            "document": {"type": "string", "contentMediaType": "application/json",
-                         "description": "DocumentFields as JSON."},
-            "attachments": {"type": "array",
-                            "items": {"type": "string", "format": "binary"}},
-        }}},
-}}}
+_SEND_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/xml": {
+                "schema": {
+                    "type": "string",
+                    "format": "binary",
+                    "description": "An EDXML package (signed or not).",
+                }
+            },
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["document"],
+                    "properties": {
+                        "document": {
+                            "type": "string",
+                            "contentMediaType": "application/json",
+                            "description": "DocumentFields as JSON.",
+                        },
+                        "attachments": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                        },
+                    },
+                }
+            },
+        },
+    }
+}
 
 
 def _accepted(accepted: Accepted) -> AcceptedOut:
-    return AcceptedOut(doc_id=accepted.doc_id, document_id=accepted.document_id,
-                       message_type=accepted.message_type, sender=accepted.sender,
-                       recipients=list(accepted.recipients), repeated=accepted.repeated,
-                       signed_here=accepted.signed_here, changes=list(accepted.changes))
+    return AcceptedOut(
+        doc_id=accepted.doc_id,
+        document_id=accepted.document_id,
+        message_type=accepted.message_type,
+        sender=accepted.sender,
+        recipients=list(accepted.recipients),
+        repeated=accepted.repeated,
+        signed_here=accepted.signed_here,
+        changes=list(accepted.changes),
+    )
 
 
 def _item(entry: InboxEntry) -> InboxItemOut:
-    return InboxItemOut(doc_id=entry.doc_id, agency=entry.agency,
-                        message_type=entry.message_type, sender=entry.sender,
-                        document_id=entry.document_id, status_code=entry.status_code,
-                        digest=entry.digest, state=entry.state.value,
-                        created_at=entry.created_at, updated_at=entry.updated_at)
+    return InboxItemOut(
+        doc_id=entry.doc_id,
+        agency=entry.agency,
+        message_type=entry.message_type,
+        sender=entry.sender,
+        document_id=entry.document_id,
+        status_code=entry.status_code,
+        digest=entry.digest,
+        state=entry.state.value,
+        created_at=entry.created_at,
+        updated_at=entry.updated_at,
+    )
 
 
 def _parse(model: type[Any], body: bytes) -> Any:
@@ -128,31 +176,43 @@ def _parse(model: type[Any], body: bytes) -> Any:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ()))
-        raise BadRequestError(f"invalid request body at {where or '(root)'}: "
-                              f"{first.get('msg', 'invalid')}") from None
+        raise BadRequestError(
+            f"invalid request body at {where or '(root)'}: {first.get('msg', 'invalid')}"
+        ) from None
 
 
-def create_native_api(gateway: Gateway, directory: DirectoryView, max_upload: int,
-                      spool_dir: Path) -> FastAPI:
+def create_native_api(
+    gateway: Gateway, directory: DirectoryView, max_upload: int, spool_dir: Path
+) -> FastAPI:
     """The FastAPI application to mount at ``/api/v1``."""
     api = FastAPI(
-        title="edxbus gateway: native API", version="1", openapi_url="/openapi.json",
-        docs_url=None, redoc_url=None,
+        title="edxbus gateway: native API",
+        version="1",
+        openapi_url="/openapi.json",
+        docs_url=None,
+        redoc_url=None,
         description=(
             "Send and receive signed EDXML documents through edxbus. Requests are signed "
-            "(X-Edx-* headers, see docs/GATEWAY.md); writes take an Idempotency-Key."),
+            "(X-Edx-* headers, see docs/GATEWAY.md); writes take an Idempotency-Key."
+        ),
     )
 
     async def caller(request: Request) -> tuple[System, bytes]:
-        body = await read_limited(request.stream(), max_upload,
-                                  request.headers.get("content-length"), spool_dir)
+        body = await read_limited(
+            request.stream(), max_upload, request.headers.get("content-length"), spool_dir
+        )
         request._body = body  # read once; multipart parsing reads this copy
         query = request.scope.get("query_string", b"").decode("latin-1")
         raw_path = request.scope.get("raw_path") or request.url.path.encode("latin-1")
         target = raw_path.decode("latin-1") + (f"?{query}" if query else "")
         system_id = verify_request(
-            method=request.method, target=target, headers=request.headers, body=body,
-            secret_of=gateway.registry.secret_of, engine=gateway.engine)
+            method=request.method,
+            target=target,
+            headers=request.headers,
+            body=body,
+            secret_of=gateway.registry.secret_of,
+            engine=gateway.engine,
+        )
         return gateway.admit(system_id), body
 
     def fingerprint(request: Request, body: bytes) -> str:
@@ -166,8 +226,9 @@ def create_native_api(gateway: Gateway, directory: DirectoryView, max_upload: in
             raise BadRequestError("every write needs an Idempotency-Key header (1-200 chars)")
         return key
 
-    async def once(system: System, scope: str, key: str, fp: str, status: int,
-                   act: Any) -> JSONResponse:
+    async def once(
+        system: System, scope: str, key: str, fp: str, status: int, act: Any
+    ) -> JSONResponse:
         earlier = gateway.earlier_answer(system, scope, key, fp)
         if earlier is None:
             answer = json.dumps(jsonable(await act()))
@@ -200,14 +261,26 @@ def create_native_api(gateway: Gateway, directory: DirectoryView, max_upload: in
         return _problem(500, "internal-error", "internal error; nothing was changed, try again")
 
     def headers_doc(write: bool) -> dict[str, Any]:
-        params = [{"name": n, "in": "header", "required": True, "description": d,
-                   "schema": {"type": "string"}} for n, d in _SIGNED.items()]
+        params = [
+            {
+                "name": n,
+                "in": "header",
+                "required": True,
+                "description": d,
+                "schema": {"type": "string"},
+            }
+            for n, d in _SIGNED.items()
+        ]
         if write:
-            params.append({"name": "Idempotency-Key", "in": "header", "required": True,
-                           "description": "Identifies this write; a repeat gets the same "
-                                          "answer.", "schema": {"type": "string",
-                                                                "minLength": 1,
-                                                                "maxLength": 200}})
+            params.append(
+                {
+                    "name": "Idempotency-Key",
+                    "in": "header",
+                    "required": True,
+                    "description": "Identifies this write; a repeat gets the same answer.",
+                    "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+                }
+            )
         return {"parameters": params}
 
     def extra(write: bool, body: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -218,8 +291,14 @@ def create_native_api(gateway: Gateway, directory: DirectoryView, max_upload: in
 
     # --- sending -----------------------------------------------------------------
 
-    @api.post("/documents", status_code=201, response_model=AcceptedOut, responses=_ERRORS,
-              openapi_extra=extra(True, _SEND_BODY), summary="Send a document or status")
+    @api.post(
+        "/documents",
+        status_code=201,
+        response_model=AcceptedOut,
+        responses=_ERRORS,
+        openapi_extra=extra(True, _SEND_BODY),
+        summary="Send a document or status",
+    )
     async def send(request: Request, key: Key = None) -> AcceptedOut:
         system, body = await caller(request)
         idem = require_key(key)
@@ -232,31 +311,52 @@ def create_native_api(gateway: Gateway, directory: DirectoryView, max_upload: in
             package = body
         else:
             raise BadRequestError(
-                "send application/xml (an EDXML package) or multipart/form-data (fields)")
-        accepted = await gateway.send(system, package, scope="api-send", key=idem,
-                                      fingerprint=fp)
+                "send application/xml (an EDXML package) or multipart/form-data (fields)"
+            )
+        accepted = await gateway.send(system, package, scope="api-send", key=idem, fingerprint=fp)
         return _accepted(accepted)
 
     # --- receiving ---------------------------------------------------------------
 
-    @api.get("/inbox", response_model=list[InboxItemOut], responses=_ERRORS,
-             openapi_extra=extra(False), summary="Packages waiting for the system")
-    async def inbox(request: Request, message_type: Annotated[
-            str | None, Query(pattern="^(edoc|status)$")] = None) -> list[InboxItemOut]:
+    @api.get(
+        "/inbox",
+        response_model=list[InboxItemOut],
+        responses=_ERRORS,
+        openapi_extra=extra(False),
+        summary="Packages waiting for the system",
+    )
+    async def inbox(
+        request: Request,
+        message_type: Annotated[str | None, Query(pattern="^(edoc|status)$")] = None,
+    ) -> list[InboxItemOut]:
         system, _ = await caller(request)
         return [_item(e) for e in gateway.inbox(system, message_type)]
 
-    @api.get("/inbox/{doc_id}", responses={**_ERRORS, 200: {
-        "content": {"application/xml": {"schema": {"type": "string", "format": "binary"}}},
-        "description": "The package's exact bytes."}}, response_class=Response,
-        openapi_extra=extra(False), summary="Fetch a package's exact bytes")
+    @api.get(
+        "/inbox/{doc_id}",
+        responses={
+            **_ERRORS,
+            200: {
+                "content": {"application/xml": {"schema": {"type": "string", "format": "binary"}}},
+                "description": "The package's exact bytes.",
+            },
+        },
+        response_class=Response,
+        openapi_extra=extra(False),
+        summary="Fetch a package's exact bytes",
+    )
     async def fetch(request: Request, doc_id: str) -> Response:
         system, _ = await caller(request)
         _entry, data = gateway.item(system, doc_id)
         return Response(data, media_type="application/xml")
 
-    @api.post("/inbox/{doc_id}/ack", response_model=AckOut, responses=_ERRORS,
-              openapi_extra=extra(True), summary="The system took the package")
+    @api.post(
+        "/inbox/{doc_id}/ack",
+        response_model=AckOut,
+        responses=_ERRORS,
+        openapi_extra=extra(True),
+        summary="The system took the package",
+    )
     async def acknowledge(request: Request, doc_id: str, key: Key = None) -> JSONResponse:
         system, body = await caller(request)
 
@@ -264,81 +364,167 @@ def create_native_api(gateway: Gateway, directory: DirectoryView, max_upload: in
             entry = await gateway.update_status(system, doc_id, "done")
             return AckOut(doc_id=entry.doc_id, state=entry.state.value)
 
-        return await once(system, "api-ack", require_key(key), fingerprint(request, body),
-                          200, act)
+        return await once(system, "api-ack", require_key(key), fingerprint(request, body), 200, act)
 
-    @api.post("/inbox/{doc_id}/status", status_code=201, response_model=AcceptedOut,
-              responses=_ERRORS, openapi_extra=extra(True, _json_body(ReportIn)),
-              summary="Report a status (02-06, 15, 16) on a received document")
+    @api.post(
+        "/inbox/{doc_id}/status",
+        status_code=201,
+        response_model=AcceptedOut,
+        responses=_ERRORS,
+        openapi_extra=extra(True, _json_body(ReportIn)),
+        summary="Report a status (02-06, 15, 16) on a received document",
+    )
     async def report_status(request: Request, doc_id: str, key: Key = None) -> AcceptedOut:
         system, body = await caller(request)
         wanted: ReportIn = _parse(ReportIn, body)
-        return _accepted(await report(gateway, system, doc_id, wanted.code, wanted.description,
-                                      scope="api-report", key=require_key(key),
-                                      fingerprint=fingerprint(request, body)))
+        return _accepted(
+            await report(
+                gateway,
+                system,
+                doc_id,
+                wanted.code,
+                wanted.description,
+                scope="api-report",
+                key=require_key(key),
+                fingerprint=fingerprint(request, body),
+            )
+        )
 
     # --- what was sent -----------------------------------------------------------
 
-    @api.get("/documents/{doc_id}", response_model=SentOut, responses=_ERRORS,
-             openapi_extra=extra(False), summary="Deliveries and statuses of a sent document")
+    @api.get(
+        "/documents/{doc_id}",
+        response_model=SentOut,
+        responses=_ERRORS,
+        openapi_extra=extra(False),
+        summary="Deliveries and statuses of a sent document",
+    )
     async def sent(request: Request, doc_id: str) -> SentOut:
         system, _ = await caller(request)
         rows = gateway.deliveries(system, doc_id)
         document = gateway.sent_document(system, doc_id)
         statuses = gateway.outboxes.of(document.sender_code).statuses(document.document_id)
         return SentOut(
-            doc_id=doc_id, document_id=document.document_id,
-            deliveries=[DeliveryOut(recipient=r.to_code, receiver_doc_id=r.receiver_doc_id,
-                                    send_status=r.send_status, receive_status=r.receive_status,
-                                    received_at=r.received_time) for r in rows],
-            statuses=[StatusOut(recipient=s.recipient, status_code=s.status_code,
-                                description=s.description, at=s.at) for s in statuses])
+            doc_id=doc_id,
+            document_id=document.document_id,
+            deliveries=[
+                DeliveryOut(
+                    recipient=r.to_code,
+                    receiver_doc_id=r.receiver_doc_id,
+                    send_status=r.send_status,
+                    receive_status=r.receive_status,
+                    received_at=r.received_time,
+                )
+                for r in rows
+            ],
+            statuses=[
+                StatusOut(
+                    recipient=s.recipient,
+                    status_code=s.status_code,
+                    description=s.description,
+                    at=s.at,
+                )
+                for s in statuses
+            ],
+        )
 
-    @api.post("/documents/{doc_id}/take-back", status_code=201, response_model=AcceptedOut,
-              responses=_ERRORS, openapi_extra=extra(True, _json_body(TakeBackIn)),
-              summary="Ask every recipient to hand a sent document back (13)")
-    async def take_back_document(request: Request, doc_id: str,
-                                 key: Key = None) -> AcceptedOut:
+    @api.post(
+        "/documents/{doc_id}/take-back",
+        status_code=201,
+        response_model=AcceptedOut,
+        responses=_ERRORS,
+        openapi_extra=extra(True, _json_body(TakeBackIn)),
+        summary="Ask every recipient to hand a sent document back (13)",
+    )
+    async def take_back_document(request: Request, doc_id: str, key: Key = None) -> AcceptedOut:
         system, body = await caller(request)
         wanted: TakeBackIn = _parse(TakeBackIn, body)
-        return _accepted(await take_back(gateway, system, doc_id, wanted.description,
-                                         scope="api-take-back", key=require_key(key),
-                                         fingerprint=fingerprint(request, body)))
+        return _accepted(
+            await take_back(
+                gateway,
+                system,
+                doc_id,
+                wanted.description,
+                scope="api-take-back",
+                key=require_key(key),
+                fingerprint=fingerprint(request, body),
+            )
+        )
 
-    for action, business in (("revoke", BusinessDocType.REVOCATION),
-                             ("update", BusinessDocType.UPDATE),
-                             ("replace", BusinessDocType.REPLACEMENT)):
-        _follow_up_route(api, gateway, action, business, caller, fingerprint, require_key,
-                         extra(True, _json_body(FollowUpIn)))
+    for action, business in (
+        ("revoke", BusinessDocType.REVOCATION),
+        ("update", BusinessDocType.UPDATE),
+        ("replace", BusinessDocType.REPLACEMENT),
+    ):
+        _follow_up_route(
+            api,
+            gateway,
+            action,
+            business,
+            caller,
+            fingerprint,
+            require_key,
+            extra(True, _json_body(FollowUpIn)),
+        )
 
     # --- directory ---------------------------------------------------------------
 
-    @api.get("/directory", response_model=list[AgencyOut], responses=_ERRORS,
-             openapi_extra=extra(False), summary="The agencies reachable through the bus")
+    @api.get(
+        "/directory",
+        response_model=list[AgencyOut],
+        responses=_ERRORS,
+        openapi_extra=extra(False),
+        summary="The agencies reachable through the bus",
+    )
     async def agencies(request: Request) -> list[AgencyOut]:
         await caller(request)
-        return [AgencyOut(code=a.code, name=a.name, parent=a.parent, level=a.level,
-                          active=a.active) for a in await directory.agencies()]
+        return [
+            AgencyOut(code=a.code, name=a.name, parent=a.parent, level=a.level, active=a.active)
+            for a in await directory.agencies()
+        ]
 
     return api
 
 
-def _follow_up_route(api: FastAPI, gateway: Gateway, action: str, business: BusinessDocType,
-                     caller: Any, fingerprint: Any, require_key: Any,
-                     openapi_extra: dict[str, Any]) -> None:
+def _follow_up_route(
+    api: FastAPI,
+    gateway: Gateway,
+    action: str,
+    business: BusinessDocType,
+    caller: Any,
+    fingerprint: Any,
+    require_key: Any,
+    openapi_extra: dict[str, Any],
+) -> None:
     async def route(request: Request, doc_id: str, key: Key = None) -> AcceptedOut:
         system, body = await caller(request)
         wanted: FollowUpIn = _parse(FollowUpIn, body)
-        fields = {"subject": wanted.subject, "content": wanted.content,
-                  "notation": wanted.notation}
-        return _accepted(await follow_up(gateway, system, doc_id, business, wanted.reason,
-                                         fields, scope=f"api-{action}", key=require_key(key),
-                                         fingerprint=fingerprint(request, body)))
+        fields = {"subject": wanted.subject, "content": wanted.content, "notation": wanted.notation}
+        return _accepted(
+            await follow_up(
+                gateway,
+                system,
+                doc_id,
+                business,
+                wanted.reason,
+                fields,
+                scope=f"api-{action}",
+                key=require_key(key),
+                fingerprint=fingerprint(request, body),
+            )
+        )
 
-    api.add_api_route(f"/documents/{{doc_id}}/{action}", route, methods=["POST"],
-                      status_code=201, response_model=AcceptedOut, responses=_ERRORS,
-                      openapi_extra=openapi_extra, name=action,
-                      summary=f"Send a {business.name.lower()} of a sent document")
+    api.add_api_route(
+        f"/documents/{{doc_id}}/{action}",
+        route,
+        methods=["POST"],
+        status_code=201,
+        response_model=AcceptedOut,
+        responses=_ERRORS,
+        openapi_extra=openapi_extra,
+        name=action,
+        summary=f"Send a {business.name.lower()} of a sent document",
+    )
 
 
 async def _from_fields(request: Request) -> tuple[bytes, str]:
@@ -364,10 +550,18 @@ async def _from_fields(request: Request) -> tuple[bytes, str]:
             digest.update(data)
             attachments.append(make_attachment(name, data, part.content_type))
         package = new_document(
-            fields.sender, fields.recipients, number=fields.number, notation=fields.notation,
-            subject=fields.subject, content=fields.content, signer_name=fields.signer_name,
-            signer_position=fields.signer_position, place=fields.place,
-            due_date=fields.due_date, attachments=attachments)
+            fields.sender,
+            fields.recipients,
+            number=fields.number,
+            notation=fields.notation,
+            subject=fields.subject,
+            content=fields.content,
+            signer_name=fields.signer_name,
+            signer_position=fields.signer_position,
+            place=fields.place,
+            due_date=fields.due_date,
+            attachments=attachments,
+        )
         return build(package), digest.hexdigest()
     finally:
         await form.close()

@@ -98,19 +98,27 @@ class Outboxes:
                         self._settings.topics.submit,
                         value=entry.data,
                         key=agency.encode("utf-8"),
-                        headers=encode_headers({
-                            Header.KIND: entry.kind.value,
-                            Header.DOCUMENT_ID: entry.document_id,
-                            Header.SENDER: agency,
-                            Header.DIGEST: entry.digest,
-                        }),
+                        headers=encode_headers(
+                            {
+                                Header.KIND: entry.kind.value,
+                                Header.DOCUMENT_ID: entry.document_id,
+                                Header.SENDER: agency,
+                                Header.DIGEST: entry.digest,
+                            }
+                        ),
                     ),
                     self.publish_timeout,
                 )
         except EdxbusError as exc:
-            _log.warning("%s %s of %s kept in the outbox, not yet published: %s",
-                         entry.kind.value, entry.document_id, agency, exc,
-                         document_id=entry.document_id, agency=agency)
+            _log.warning(
+                "%s %s of %s kept in the outbox, not yet published: %s",
+                entry.kind.value,
+                entry.document_id,
+                agency,
+                exc,
+                document_id=entry.document_id,
+                agency=agency,
+            )
             return False
         finally:
             self._publishing.discard(entry.digest)

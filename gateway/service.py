@@ -111,14 +111,17 @@ class Gateway:
             )
         if sender is not None and sender != result.sender:
             raise NotPermittedError(
-                f"from names {sender} but the package speaks for {result.sender}")
+                f"from names {sender} but the package speaks for {result.sender}"
+            )
         await self._check_recipients(result)
         remember = (scope, key, fingerprint)
-        keep = self._keep_document if isinstance(result.package, DocumentPackage) else (
-            self._keep_status)
+        keep = (
+            self._keep_document
+            if isinstance(result.package, DocumentPackage)
+            else (self._keep_status)
+        )
         try:  # fsync'd writes off the event loop, so concurrent requests overlap them
-            accepted, entry = await asyncio.to_thread(keep, system, result, service_type,
-                                                      remember)
+            accepted, entry = await asyncio.to_thread(keep, system, result, service_type, remember)
         except IntegrityError:  # a concurrent repeat recorded it first: answer as it did
             earlier = self._earlier(system, scope, key, fingerprint)
             if earlier is None:
@@ -147,18 +150,25 @@ class Gateway:
 
     def _earlier(self, system: System, scope: str, key: str, fingerprint: str) -> Accepted | None:
         with self.engine.connect() as conn:
-            row = conn.execute(select(IDEMPOTENCY).where(
-                IDEMPOTENCY.c.system_id == system.system_id, IDEMPOTENCY.c.scope == scope,
-                IDEMPOTENCY.c.key == key)).first()
+            row = conn.execute(
+                select(IDEMPOTENCY).where(
+                    IDEMPOTENCY.c.system_id == system.system_id,
+                    IDEMPOTENCY.c.scope == scope,
+                    IDEMPOTENCY.c.key == key,
+                )
+            ).first()
         if row is None:
             return None
         if row.fingerprint != fingerprint:
             raise ConflictError(f"idempotency key {key} was used for another request")
         answer = json.loads(row.answer)
         return Accepted(
-            doc_id=answer["doc_id"], document_id=answer["document_id"],
-            message_type=answer["message_type"], sender=answer["sender"],
-            recipients=tuple(answer["recipients"]), repeated=True,
+            doc_id=answer["doc_id"],
+            document_id=answer["document_id"],
+            message_type=answer["message_type"],
+            sender=answer["sender"],
+            recipients=tuple(answer["recipients"]),
+            repeated=True,
             signed_here=answer.get("signed_here", False),
             changes=tuple(answer.get("changes", ())),
         )
@@ -169,9 +179,16 @@ class Gateway:
         answer = _answer_text(accepted)
         try:
             with self.engine.begin() as conn:
-                conn.execute(insert(IDEMPOTENCY).values(
-                    system_id=system.system_id, scope=scope, key=key, fingerprint=fingerprint,
-                    answer=answer, created_at=utc_now()))
+                conn.execute(
+                    insert(IDEMPOTENCY).values(
+                        system_id=system.system_id,
+                        scope=scope,
+                        key=key,
+                        fingerprint=fingerprint,
+                        answer=answer,
+                        created_at=utc_now(),
+                    )
+                )
         except IntegrityError:  # a concurrent repeat recorded it first: answer as it did
             earlier = self._earlier(system, scope, key, fingerprint)
             if earlier is not None:
@@ -180,7 +197,10 @@ class Gateway:
         return accepted
 
     def _keep_document(
-        self, system: System, result: CustodyResult, service_type: str,
+        self,
+        system: System,
+        result: CustodyResult,
+        service_type: str,
         remember: tuple[str, str, str],
     ) -> tuple[Accepted, OutboxEntry | None]:
         package = result.package
@@ -198,16 +218,37 @@ class Gateway:
                 f"document {package.document_id} was already sent by {sender} with other "
                 "content; send an update or a replacement instead"
             ) from exc
-        accepted = Accepted(new_doc_id(), package.document_id, "edoc", sender, recipients,
-                            signed_here=result.signed_here, changes=result.changes)
+        accepted = Accepted(
+            new_doc_id(),
+            package.document_id,
+            "edoc",
+            sender,
+            recipients,
+            signed_here=result.signed_here,
+            changes=result.changes,
+        )
         self._record_message(
-            system, sender, "edoc", service_type, package.document_id, None, digest,
-            recipients, package.subject, str(package.code), result.changes,
-            doc_id=accepted.doc_id, remember=(*remember, _answer_text(accepted)))
+            system,
+            sender,
+            "edoc",
+            service_type,
+            package.document_id,
+            None,
+            digest,
+            recipients,
+            package.subject,
+            str(package.code),
+            result.changes,
+            doc_id=accepted.doc_id,
+            remember=(*remember, _answer_text(accepted)),
+        )
         return accepted, entry
 
     def _keep_status(
-        self, system: System, result: CustodyResult, service_type: str,
+        self,
+        system: System,
+        result: CustodyResult,
+        service_type: str,
         remember: tuple[str, str, str],
     ) -> tuple[Accepted, OutboxEntry | None]:
         package = result.package
@@ -223,12 +264,30 @@ class Gateway:
         recipients = self._status_recipients(package)
         digest = content_digest(result.data)
         entry = outbox.add_status(answers, code.value, result.data, digest)
-        accepted = Accepted(new_doc_id(), answers, "status", sender, recipients,
-                            signed_here=result.signed_here, changes=result.changes)
+        accepted = Accepted(
+            new_doc_id(),
+            answers,
+            "status",
+            sender,
+            recipients,
+            signed_here=result.signed_here,
+            changes=result.changes,
+        )
         self._record_message(
-            system, sender, "status", service_type, answers, code.value, digest, recipients,
-            package.description, code.value, result.changes,
-            doc_id=accepted.doc_id, remember=(*remember, _answer_text(accepted)))
+            system,
+            sender,
+            "status",
+            service_type,
+            answers,
+            code.value,
+            digest,
+            recipients,
+            package.description,
+            code.value,
+            result.changes,
+            doc_id=accepted.doc_id,
+            remember=(*remember, _answer_text(accepted)),
+        )
         return accepted, entry
 
     def _status_recipients(self, package: StatusPackage) -> tuple[str, ...]:
@@ -247,19 +306,37 @@ class Gateway:
         self, agency: str, answers: str, code: str
     ) -> tuple[str, tuple[str, ...]] | None:
         with self.engine.connect() as conn:
-            row = conn.execute(select(MESSAGES.c.doc_id, MESSAGES.c.recipients).where(
-                MESSAGES.c.agency == agency, MESSAGES.c.message_type == "status",
-                MESSAGES.c.document_id == answers, MESSAGES.c.status_code == code,
-            ).order_by(MESSAGES.c.created_at).limit(1)).first()
+            row = conn.execute(
+                select(MESSAGES.c.doc_id, MESSAGES.c.recipients)
+                .where(
+                    MESSAGES.c.agency == agency,
+                    MESSAGES.c.message_type == "status",
+                    MESSAGES.c.document_id == answers,
+                    MESSAGES.c.status_code == code,
+                )
+                .order_by(MESSAGES.c.created_at)
+                .limit(1)
+            ).first()
         if row is None:
             return None
         return str(row.doc_id), tuple(json.loads(row.recipients))
 
     def _record_message(
-        self, system: System, agency: str, message_type: str, service_type: str,
-        document_id: str, status_code: str | None, digest: str, recipients: tuple[str, ...],
-        title: str, notation: str, changes: tuple[str, ...], *,
-        doc_id: str | None = None, remember: tuple[str, str, str, str] | None = None,
+        self,
+        system: System,
+        agency: str,
+        message_type: str,
+        service_type: str,
+        document_id: str,
+        status_code: str | None,
+        digest: str,
+        recipients: tuple[str, ...],
+        title: str,
+        notation: str,
+        changes: tuple[str, ...],
+        *,
+        doc_id: str | None = None,
+        remember: tuple[str, str, str, str] | None = None,
     ) -> str:
         """Record a message the system sent and, in the same transaction, the answer to
         its request (``remember``: scope, key, fingerprint, answer)."""
@@ -267,18 +344,43 @@ class Gateway:
         with self.engine.begin() as conn:
             if remember is not None:
                 scope, key, fingerprint, answer = remember
-                conn.execute(insert(IDEMPOTENCY).values(
-                    system_id=system.system_id, scope=scope, key=key, fingerprint=fingerprint,
-                    answer=answer, created_at=utc_now()))
-            conn.execute(insert(MESSAGES).values(
-                doc_id=doc_id, system_id=system.system_id, agency=agency,
-                message_type=message_type, service_type=service_type or "eDoc",
-                document_id=document_id, status_code=status_code, digest=digest,
-                recipients=json.dumps(list(recipients)), title=title, notation=notation,
-                changes=json.dumps(list(changes)), forwarded=False, created_at=utc_now()))
+                conn.execute(
+                    insert(IDEMPOTENCY).values(
+                        system_id=system.system_id,
+                        scope=scope,
+                        key=key,
+                        fingerprint=fingerprint,
+                        answer=answer,
+                        created_at=utc_now(),
+                    )
+                )
+            conn.execute(
+                insert(MESSAGES).values(
+                    doc_id=doc_id,
+                    system_id=system.system_id,
+                    agency=agency,
+                    message_type=message_type,
+                    service_type=service_type or "eDoc",
+                    document_id=document_id,
+                    status_code=status_code,
+                    digest=digest,
+                    recipients=json.dumps(list(recipients)),
+                    title=title,
+                    notation=notation,
+                    changes=json.dumps(list(changes)),
+                    forwarded=False,
+                    created_at=utc_now(),
+                )
+            )
         if changes:
-            _log.info("package %s of %s normalised before signing: %s", document_id, agency,
-                      "; ".join(changes), document_id=document_id, agency=agency)
+            _log.info(
+                "package %s of %s normalised before signing: %s",
+                document_id,
+                agency,
+                "; ".join(changes),
+                document_id=document_id,
+                agency=agency,
+            )
         return doc_id
 
     # --- answers of other writes, for their idempotency keys ----------------------
@@ -286,9 +388,13 @@ class Gateway:
     def earlier_answer(self, system: System, scope: str, key: str, fingerprint: str) -> str | None:
         """The answer given to an earlier request with this key; a different request is refused."""
         with self.engine.connect() as conn:
-            row = conn.execute(select(IDEMPOTENCY).where(
-                IDEMPOTENCY.c.system_id == system.system_id, IDEMPOTENCY.c.scope == scope,
-                IDEMPOTENCY.c.key == key)).first()
+            row = conn.execute(
+                select(IDEMPOTENCY).where(
+                    IDEMPOTENCY.c.system_id == system.system_id,
+                    IDEMPOTENCY.c.scope == scope,
+                    IDEMPOTENCY.c.key == key,
+                )
+            ).first()
         if row is None:
             return None
         if row.fingerprint != fingerprint:
@@ -301,9 +407,16 @@ class Gateway:
         """Keep the answer of a write; a concurrent repeat gets the answer stored first."""
         try:
             with self.engine.begin() as conn:
-                conn.execute(insert(IDEMPOTENCY).values(
-                    system_id=system.system_id, scope=scope, key=key, fingerprint=fingerprint,
-                    answer=answer, created_at=utc_now()))
+                conn.execute(
+                    insert(IDEMPOTENCY).values(
+                        system_id=system.system_id,
+                        scope=scope,
+                        key=key,
+                        fingerprint=fingerprint,
+                        answer=answer,
+                        created_at=utc_now(),
+                    )
+                )
         except IntegrityError:
             earlier = self.earlier_answer(system, scope, key, fingerprint)
             if earlier is not None:
@@ -315,8 +428,10 @@ class Gateway:
         """A document the system sent (by its ``DocId``), as it was sent."""
         with self.engine.connect() as conn:
             message = conn.execute(select(MESSAGES).where(MESSAGES.c.doc_id == doc_id)).first()
-        if message is None or message.system_id != system.system_id or (
-            message.message_type != "edoc"
+        if (
+            message is None
+            or message.system_id != system.system_id
+            or (message.message_type != "edoc")
         ):
             raise NotFoundError(f"system {system.system_id} sent no document {doc_id}")
         entry = self.outboxes.of(message.agency).get(message.document_id)
@@ -347,11 +462,17 @@ class Gateway:
         if not system.agencies:
             return 0
         with self.engine.connect() as conn:
-            value = conn.execute(select(func.count()).select_from(INBOX).where(
-                INBOX.c.agency.in_(sorted(system.agencies)),
-                INBOX.c.message_type == message_type,
-                INBOX.c.state.in_([TransportState.INITIAL.value,
-                                   TransportState.PROCESSING.value]))).scalar()
+            value = conn.execute(
+                select(func.count())
+                .select_from(INBOX)
+                .where(
+                    INBOX.c.agency.in_(sorted(system.agencies)),
+                    INBOX.c.message_type == message_type,
+                    INBOX.c.state.in_(
+                        [TransportState.INITIAL.value, TransportState.PROCESSING.value]
+                    ),
+                )
+            ).scalar()
         return int(value or 0)
 
     def item(self, system: System, doc_id: str) -> tuple[InboxEntry, bytes]:
@@ -387,10 +508,16 @@ class Gateway:
             arrival = await asyncio.to_thread(self._keep_arrival, system, entry, data)
         now = utc_now()
         with self.engine.begin() as conn:
-            conn.execute(update(INBOX).where(
-                INBOX.c.doc_id == doc_id,
-                INBOX.c.state.in_([TransportState.INITIAL.value, TransportState.PROCESSING.value]),
-            ).values(state=new.value, updated_at=now))
+            conn.execute(
+                update(INBOX)
+                .where(
+                    INBOX.c.doc_id == doc_id,
+                    INBOX.c.state.in_(
+                        [TransportState.INITIAL.value, TransportState.PROCESSING.value]
+                    ),
+                )
+                .values(state=new.value, updated_at=now)
+            )
         if arrival is not None and arrival.submitted_at is None:
             await self.outboxes.publish(entry.agency, arrival)
         return entry.__class__(**{**entry.__dict__, "state": new, "updated_at": now})
@@ -407,9 +534,19 @@ class Gateway:
         signed = signer.sign(build(status), check_sender=True, limits=self.custody.limits)
         digest = content_digest(signed)
         kept = outbox.add_status(entry.document_id, StatusCode.ARRIVED.value, signed, digest)
-        self._record_message(system, entry.agency, "status", "eDoc", entry.document_id,
-                             StatusCode.ARRIVED.value, digest, (entry.sender,),
-                             ARRIVED_TEXT, "01", ())
+        self._record_message(
+            system,
+            entry.agency,
+            "status",
+            "eDoc",
+            entry.document_id,
+            StatusCode.ARRIVED.value,
+            digest,
+            (entry.sender,),
+            ARRIVED_TEXT,
+            "01",
+            (),
+        )
         return kept
 
     # --- what was sent -----------------------------------------------------------
@@ -422,17 +559,29 @@ class Gateway:
                 raise NotFoundError(f"system {system.system_id} sent no message {doc_id}")
             recipients = tuple(json.loads(message.recipients))
             receiver_ids = {
-                r: receiver_doc_id(r, message.message_type, message.agency,
-                                   message.document_id, message.digest) for r in recipients}
+                r: receiver_doc_id(
+                    r, message.message_type, message.agency, message.document_id, message.digest
+                )
+                for r in recipients
+            }
             local = {
-                row.doc_id: row for row in conn.execute(select(INBOX).where(
-                    INBOX.c.doc_id.in_(list(receiver_ids.values())))).all()}
+                row.doc_id: row
+                for row in conn.execute(
+                    select(INBOX).where(INBOX.c.doc_id.in_(list(receiver_ids.values())))
+                ).all()
+            }
         outbox = self.outboxes.of(message.agency)
         entry = self._outbox_entry(outbox, message)
-        arrivals = {s.recipient: s.at for s in outbox.statuses(message.document_id)
-                    if s.status_code == StatusCode.ARRIVED.value}
-        tracked = (self.tracker.status(message.document_id)
-                   if self.tracker is not None and message.message_type == "edoc" else None)
+        arrivals = {
+            s.recipient: s.at
+            for s in outbox.statuses(message.document_id)
+            if s.status_code == StatusCode.ARRIVED.value
+        }
+        tracked = (
+            self.tracker.status(message.document_id)
+            if self.tracker is not None and message.message_type == "edoc"
+            else None
+        )
         steps = {r.recipient: r for r in tracked.recipients} if tracked is not None else {}
         rows = []
         for recipient in recipients:
@@ -446,22 +595,34 @@ class Gateway:
             if here is not None:
                 receive = TransportState(here.state)
                 received = here.updated_at if receive is TransportState.DONE else None
-            elif message.message_type == "edoc" and entry is not None and (
-                recipient in entry.arrived
+            elif (
+                message.message_type == "edoc"
+                and entry is not None
+                and (recipient in entry.arrived)
             ):
                 receive, received = TransportState.DONE, arrivals.get(recipient)
             elif seen is not None and "01" in seen.steps:
                 receive, received = TransportState.DONE, seen.steps["01"]
             else:
                 receive, received = TransportState.INITIAL, None
-            rows.append(Delivery(
-                sender_doc_id=doc_id, receiver_doc_id=receiver_ids[recipient],
-                from_code=message.agency, to_code=recipient, send_status=send_status,
-                send_status_desc=send_desc, receive_status=receive.value,
-                receive_status_desc=receive.description, title=message.title,
-                notation=message.notation, message_type=message.message_type,
-                service_type=message.service_type, sent_time=message.created_at,
-                received_time=received))
+            rows.append(
+                Delivery(
+                    sender_doc_id=doc_id,
+                    receiver_doc_id=receiver_ids[recipient],
+                    from_code=message.agency,
+                    to_code=recipient,
+                    send_status=send_status,
+                    send_status_desc=send_desc,
+                    receive_status=receive.value,
+                    receive_status_desc=receive.description,
+                    title=message.title,
+                    notation=message.notation,
+                    message_type=message.message_type,
+                    service_type=message.service_type,
+                    sent_time=message.created_at,
+                    received_time=received,
+                )
+            )
         return rows
 
     @staticmethod
@@ -469,16 +630,24 @@ class Gateway:
         if message.message_type == "edoc":
             found: OutboxEntry | None = outbox.get(message.document_id)
             return found
-        return next((e for e in outbox.sent_statuses(message.document_id)
-                     if e.digest == message.digest), None)
+        return next(
+            (e for e in outbox.sent_statuses(message.document_id) if e.digest == message.digest),
+            None,
+        )
 
 
 def _answer_text(accepted: Accepted) -> str:
-    return json.dumps({
-        "doc_id": accepted.doc_id, "document_id": accepted.document_id,
-        "message_type": accepted.message_type, "sender": accepted.sender,
-        "recipients": list(accepted.recipients), "signed_here": accepted.signed_here,
-        "changes": list(accepted.changes)})
+    return json.dumps(
+        {
+            "doc_id": accepted.doc_id,
+            "document_id": accepted.document_id,
+            "message_type": accepted.message_type,
+            "sender": accepted.sender,
+            "recipients": list(accepted.recipients),
+            "signed_here": accepted.signed_here,
+            "changes": list(accepted.changes),
+        }
+    )
 
 
 def _send_state(entry: OutboxEntry | None) -> tuple[str, str]:
@@ -498,9 +667,14 @@ def _aware(moment: datetime) -> datetime:
 
 def _entry(row: Any) -> InboxEntry:
     return InboxEntry(
-        doc_id=row.doc_id, agency=row.agency, message_type=row.message_type, sender=row.sender,
-        document_id=row.document_id, status_code=row.status_code, digest=row.digest,
-        state=TransportState(row.state), created_at=_aware(row.created_at),
-        updated_at=_aware(row.updated_at))
-
-
+        doc_id=row.doc_id,
+        agency=row.agency,
+        message_type=row.message_type,
+        sender=row.sender,
+        document_id=row.document_id,
+        status_code=row.status_code,
+        digest=row.digest,
+        state=TransportState(row.state),
+        created_at=_aware(row.created_at),
+        updated_at=_aware(row.updated_at),
+    )

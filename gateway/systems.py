@@ -42,7 +42,7 @@ class System:
 def _check_id(system_id: str) -> None:
     if not system_id or len(system_id) > _MAX_ID or not system_id.isascii():
         raise BadRequestError(f"system id {system_id!r} must be 1-{_MAX_ID} ASCII characters")
-    if any(c.isspace() or c in "\"\\;" for c in system_id):
+    if any(c.isspace() or c in '"\\;' for c in system_id):
         raise BadRequestError(f"system id {system_id!r} may not hold spaces, quotes or ';'")
 
 
@@ -70,15 +70,24 @@ class SystemRegistry:
             raise BadRequestError("a system must act for at least one agency (--agency CODE)")
         now = utc_now()
         with self._engine.begin() as conn:
-            if conn.execute(select(SYSTEMS.c.system_id).where(SYSTEMS.c.system_id == system_id)
-                            ).first():
+            if conn.execute(
+                select(SYSTEMS.c.system_id).where(SYSTEMS.c.system_id == system_id)
+            ).first():
                 raise ConflictError(f"system {system_id} is already registered")
-            conn.execute(insert(SYSTEMS).values(
-                system_id=system_id, secret=secret, may_register=may_register,
-                created_at=now, updated_at=now))
+            conn.execute(
+                insert(SYSTEMS).values(
+                    system_id=system_id,
+                    secret=secret,
+                    may_register=may_register,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
             if codes:
-                conn.execute(insert(SYSTEM_AGENCIES),
-                             [{"system_id": system_id, "agency": c} for c in sorted(codes)])
+                conn.execute(
+                    insert(SYSTEM_AGENCIES),
+                    [{"system_id": system_id, "agency": c} for c in sorted(codes)],
+                )
             self._bump(conn)
         return System(system_id, codes, may_register)
 
@@ -95,8 +104,11 @@ class SystemRegistry:
         """Replace a system's secret; the old one stops working at once."""
         _check_secret(secret)
         with self._engine.begin() as conn:
-            changed = conn.execute(update(SYSTEMS).where(SYSTEMS.c.system_id == system_id)
-                                   .values(secret=secret, updated_at=utc_now()))
+            changed = conn.execute(
+                update(SYSTEMS)
+                .where(SYSTEMS.c.system_id == system_id)
+                .values(secret=secret, updated_at=utc_now())
+            )
             if not changed.rowcount:
                 raise NotFoundError(f"no system {system_id} is registered")
             self._bump(conn)
@@ -104,8 +116,10 @@ class SystemRegistry:
     def grant_agency(self, system_id: str, agency: str) -> None:
         """Let a system act for one more agency (a sub-agency it registered)."""
         with self._engine.begin() as conn:
-            exists = conn.execute(select(SYSTEM_AGENCIES.c.agency).where(
-                SYSTEM_AGENCIES.c.system_id == system_id, SYSTEM_AGENCIES.c.agency == agency)
+            exists = conn.execute(
+                select(SYSTEM_AGENCIES.c.agency).where(
+                    SYSTEM_AGENCIES.c.system_id == system_id, SYSTEM_AGENCIES.c.agency == agency
+                )
             ).first()
             if exists is None:
                 conn.execute(insert(SYSTEM_AGENCIES).values(system_id=system_id, agency=agency))
@@ -113,8 +127,9 @@ class SystemRegistry:
 
     @staticmethod
     def _bump(conn: Connection) -> None:
-        changed = conn.execute(update(CONFIG).where(CONFIG.c.id == 1)
-                               .values(version=CONFIG.c.version + 1))
+        changed = conn.execute(
+            update(CONFIG).where(CONFIG.c.id == 1).values(version=CONFIG.c.version + 1)
+        )
         if not changed.rowcount:
             conn.execute(insert(CONFIG).values(id=1, version=1))
 
@@ -129,33 +144,40 @@ class SystemRegistry:
     def get(self, system_id: str) -> System | None:
         """The system, read now (so changes show at once)."""
         with self._engine.connect() as conn:
-            row = conn.execute(select(SYSTEMS.c.may_register)
-                               .where(SYSTEMS.c.system_id == system_id)).first()
+            row = conn.execute(
+                select(SYSTEMS.c.may_register).where(SYSTEMS.c.system_id == system_id)
+            ).first()
             if row is None:
                 return None
-            codes = conn.execute(select(SYSTEM_AGENCIES.c.agency)
-                                 .where(SYSTEM_AGENCIES.c.system_id == system_id)).scalars()
+            codes = conn.execute(
+                select(SYSTEM_AGENCIES.c.agency).where(SYSTEM_AGENCIES.c.system_id == system_id)
+            ).scalars()
             return System(system_id, frozenset(codes), bool(row.may_register))
 
     def secret_of(self, system_id: str) -> str | None:
         """The system's secret, for the signature check only."""
         with self._engine.connect() as conn:
-            value = conn.execute(select(SYSTEMS.c.secret)
-                                 .where(SYSTEMS.c.system_id == system_id)).scalar()
+            value = conn.execute(
+                select(SYSTEMS.c.secret).where(SYSTEMS.c.system_id == system_id)
+            ).scalar()
         return None if value is None else str(value)
 
     def all(self) -> list[System]:
         """Every system, by id."""
         with self._engine.connect() as conn:
-            systems = conn.execute(select(SYSTEMS.c.system_id, SYSTEMS.c.may_register)
-                                   .order_by(SYSTEMS.c.system_id)).all()
-            pairs = conn.execute(select(SYSTEM_AGENCIES.c.system_id, SYSTEM_AGENCIES.c.agency)
-                                 ).all()
+            systems = conn.execute(
+                select(SYSTEMS.c.system_id, SYSTEMS.c.may_register).order_by(SYSTEMS.c.system_id)
+            ).all()
+            pairs = conn.execute(
+                select(SYSTEM_AGENCIES.c.system_id, SYSTEM_AGENCIES.c.agency)
+            ).all()
         served: dict[str, set[str]] = {}
         for sid, code in pairs:
             served.setdefault(sid, set()).add(code)
-        return [System(r.system_id, frozenset(served.get(r.system_id, ())), bool(r.may_register))
-                for r in systems]
+        return [
+            System(r.system_id, frozenset(served.get(r.system_id, ())), bool(r.may_register))
+            for r in systems
+        ]
 
     def served_agencies(self) -> frozenset[str]:
         """Every agency some system acts for (the inboxes the gateway reads)."""
@@ -165,7 +187,10 @@ class SystemRegistry:
     def system_of_agency(self, agency: str) -> str:
         """A system serving ``agency`` (``""`` if none): the hub's ``centerCode``."""
         with self._engine.connect() as conn:
-            value = conn.execute(select(SYSTEM_AGENCIES.c.system_id)
-                                 .where(SYSTEM_AGENCIES.c.agency == agency)
-                                 .order_by(SYSTEM_AGENCIES.c.system_id).limit(1)).scalar()
+            value = conn.execute(
+                select(SYSTEM_AGENCIES.c.system_id)
+                .where(SYSTEM_AGENCIES.c.agency == agency)
+                .order_by(SYSTEM_AGENCIES.c.system_id)
+                .limit(1)
+            ).scalar()
         return "" if value is None else str(value)

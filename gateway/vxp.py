@@ -51,8 +51,7 @@ def _ok(**extra: Any) -> Response:
 
 
 def _fail(error: GatewayError, **extra: Any) -> Response:
-    return _json({"status": "FAIL", "ErrorCode": error.vxp_code, "ErrorDesc": str(error),
-                  **extra})
+    return _json({"status": "FAIL", "ErrorCode": error.vxp_code, "ErrorDesc": str(error), **extra})
 
 
 def sdk_hash_file(data: bytes) -> str:
@@ -129,8 +128,11 @@ class VxpProtocol:
             _log.exception("vxp %s: unexpected failure", operation)
             if download:
                 return Response(b"", status_code=500)
-            body = {"status": "FAIL", "ErrorCode": "500",
-                    "ErrorDesc": "internal error; nothing was changed, try again"}
+            body = {
+                "status": "FAIL",
+                "ErrorCode": "500",
+                "ErrorDesc": "internal error; nothing was changed, try again",
+            }
             if operation == "sendedoc":
                 body["DocId"] = ""
             return _json(body)
@@ -138,9 +140,19 @@ class VxpProtocol:
     # --- directory -----------------------------------------------------------------
 
     async def _agencies(self, request: Request, system: System, p: SignedParameters) -> Response:
-        return _ok(data=[{"id": a.code, "code": a.code, "name": a.name, "mail": "",
-                          "pid": a.parent or "", "oldCode": a.code}
-                         for a in await self.directory.agencies()])
+        return _ok(
+            data=[
+                {
+                    "id": a.code,
+                    "code": a.code,
+                    "name": a.name,
+                    "mail": "",
+                    "pid": a.parent or "",
+                    "oldCode": a.code,
+                }
+                for a in await self.directory.agencies()
+            ]
+        )
 
     async def _agencies_qd20(
         self, request: Request, system: System, p: SignedParameters
@@ -153,29 +165,39 @@ class VxpProtocol:
             except ValueError:
                 raise BadRequestError(f"level {level!r} is not a number") from None
             agencies = [a for a in agencies if a.level == wanted]
-        return _ok(data=[{"id": a.code, "code": a.code, "name": a.name, "mail": "",
-                          "code102": a.code} for a in agencies])
+        return _ok(
+            data=[
+                {"id": a.code, "code": a.code, "name": a.name, "mail": "", "code102": a.code}
+                for a in agencies
+            ]
+        )
 
-    async def _synchronize(
-        self, request: Request, system: System, p: SignedParameters
-    ) -> Response:
+    async def _synchronize(self, request: Request, system: System, p: SignedParameters) -> Response:
         registry = self.gateway.registry
         data = []
         for a in await self.directory.agencies(include_inactive=True):
-            data.append({
-                "id": a.code, "code": a.code, "name": a.name, "mail": "", "pid": a.parent or "",
-                "version": int(a.updated_at.timestamp()),
-                "centerCode": registry.system_of_agency(a.code),
-                "deleted": not a.active, "modifyDate": a.updated_at.isoformat(),
-                "isAgency": True,
-            })
+            data.append(
+                {
+                    "id": a.code,
+                    "code": a.code,
+                    "name": a.name,
+                    "mail": "",
+                    "pid": a.parent or "",
+                    "version": int(a.updated_at.timestamp()),
+                    "centerCode": registry.system_of_agency(a.code),
+                    "deleted": not a.active,
+                    "modifyDate": a.updated_at.isoformat(),
+                    "isAgency": True,
+                }
+            )
         return _ok(data=data)
 
     async def _register(self, request: Request, system: System, p: SignedParameters) -> Response:
         if not system.may_register:
             raise NotSupportedError("registerAgency is disabled on this gateway")
-        body = await read_limited(request.stream(), 64 * 1024,
-                                  request.headers.get("content-length"), self._spool)
+        body = await read_limited(
+            request.stream(), 64 * 1024, request.headers.get("content-length"), self._spool
+        )
         try:
             fields = json.loads(body.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
@@ -205,24 +227,30 @@ class VxpProtocol:
         hash_file = p.require("hash-file")
         message_type = p.get("messagetype")
         declared_from = p.get("from")
-        if declared_from and declared_from != system.system_id and not system.serves(
-            declared_from
-        ):
+        if declared_from and declared_from != system.system_id and not system.serves(declared_from):
             raise NotPermittedError(
-                    f"system {system.system_id} does not act for agency {declared_from}")
-        body = await read_limited(request.stream(), self.max_upload,
-                                  request.headers.get("content-length"), self._spool)
+                f"system {system.system_id} does not act for agency {declared_from}"
+            )
+        body = await read_limited(
+            request.stream(), self.max_upload, request.headers.get("content-length"), self._spool
+        )
         package = _package_for(body, hash_file)
         accepted = await self.gateway.send(
-            system, package, message_type=message_type,
-            service_type=p.get("servicetype") or "eDoc", scope="vxp-send",
-            sender=declared_from if declared_from and declared_from != system.system_id
-            else None)
+            system,
+            package,
+            message_type=message_type,
+            service_type=p.get("servicetype") or "eDoc",
+            scope="vxp-send",
+            sender=declared_from if declared_from and declared_from != system.system_id else None,
+        )
         named = _to_codes(p.get("to"))
         if named and set(named) != set(accepted.recipients):
             # routed by the package, never by `to` (it may be stale, VXP_HTTP_API.md §3)
-            _log.info("sendEdoc to=%s differs from the package's recipients %s",
-                      ",".join(named), ",".join(accepted.recipients))
+            _log.info(
+                "sendEdoc to=%s differs from the package's recipients %s",
+                ",".join(named),
+                ",".join(accepted.recipients),
+            )
         return _ok(DocId=accepted.doc_id)
 
     # --- receiving ---------------------------------------------------------------
@@ -247,18 +275,29 @@ class VxpProtocol:
 
     async def _sent(self, request: Request, system: System, p: SignedParameters) -> Response:
         rows = self.gateway.deliveries(system, p.require("docId"))
-        return _ok(data=[{
-            "senderDocId": r.sender_doc_id, "receiverDocId": r.receiver_doc_id,
-            "fromCode": r.from_code, "toCode": r.to_code, "sendStatus": r.send_status,
-            "sendStatusDesc": r.send_status_desc, "receiveStatus": r.receive_status,
-            "receiveStatusDesc": r.receive_status_desc, "title": r.title,
-            "notation": r.notation, "messageType": r.message_type,
-            "serviceType": r.service_type, "sentTime": hub_time(r.sent_time),
-            "receivedTime": hub_time(r.received_time)} for r in rows])
+        return _ok(
+            data=[
+                {
+                    "senderDocId": r.sender_doc_id,
+                    "receiverDocId": r.receiver_doc_id,
+                    "fromCode": r.from_code,
+                    "toCode": r.to_code,
+                    "sendStatus": r.send_status,
+                    "sendStatusDesc": r.send_status_desc,
+                    "receiveStatus": r.receive_status,
+                    "receiveStatusDesc": r.receive_status_desc,
+                    "title": r.title,
+                    "notation": r.notation,
+                    "messageType": r.message_type,
+                    "serviceType": r.service_type,
+                    "sentTime": hub_time(r.sent_time),
+                    "receivedTime": hub_time(r.received_time),
+                }
+                for r in rows
+            ]
+        )
 
-    async def _count_edoc(
-        self, request: Request, system: System, p: SignedParameters
-    ) -> Response:
+    async def _count_edoc(self, request: Request, system: System, p: SignedParameters) -> Response:
         return _ok(count=self.gateway.count(system, "edoc"))
 
     async def _count_status(
@@ -284,8 +323,13 @@ def _to_codes(value: str | None) -> list[str]:
 
 def _listed(entry: InboxEntry) -> dict[str, str]:
     return {
-        "docId": entry.doc_id, "serviceType": "eDoc", "messageType": entry.message_type,
-        "from": entry.sender, "to": entry.agency, "status": entry.state.value,
-        "status_desc": entry.state.description, "created_time": hub_time(entry.created_at),
+        "docId": entry.doc_id,
+        "serviceType": "eDoc",
+        "messageType": entry.message_type,
+        "from": entry.sender,
+        "to": entry.agency,
+        "status": entry.state.value,
+        "status_desc": entry.state.description,
+        "created_time": hub_time(entry.created_at),
         "updated_time": hub_time(entry.updated_at),
     }

@@ -91,7 +91,7 @@ def authenticate(
     for key, value in parsed.items():
         if not isinstance(value, str) or not key.lower().startswith(PREFIX):
             raise AuthenticationError(f"the signed header holds an invalid entry {key!r}")
-        values.setdefault(key[len(PREFIX):].lower(), []).append(value)
+        values.setdefault(key[len(PREFIX) :].lower(), []).append(value)
     system_ids = set(values.get("systemid", ()))
     if len(system_ids) != 1:
         raise AuthenticationError("the signed header names no single systemid")

@@ -236,9 +236,7 @@ class Signer:
         return _splice(data, signature_bytes, after_trace=trace is not None, limits=limits)
 
 
-def _splice(
-    data: bytes, signature: bytes, *, after_trace: bool, limits: Limits | None
-) -> bytes:
+def _splice(data: bytes, signature: bytes, *, after_trace: bool, limits: Limits | None) -> bytes:
     """Insert the signature after ``</…TraceHeaderList>`` (or before ``</…edXMLHeader>``)."""
     # The first match is the header's own end tag unless a comment or CDATA section
     # before it spells one: re-read each candidate and keep the first that lands

@@ -37,7 +37,10 @@ AGENCY_CODE = re.compile(r"\b\d{3}\.\d{2}\.\d{2}\.[A-Z]\d{2}\b")
 DIRECTIVE_ID = re.compile(r"000\.00\.00\.H41,\d{4}/\d{2}/\d{2},\d+/CT-UBND")
 #: Variables read outside Settings: the settings file, the CLI's debug switch, tests.
 OTHER_VARIABLES = {
-    "EDX_CONFIG", "EDX_DEBUG", "EDX_TEST_BOOTSTRAP", "EDX_TEST_DATABASE_URL",
+    "EDX_CONFIG",
+    "EDX_DEBUG",
+    "EDX_TEST_BOOTSTRAP",
+    "EDX_TEST_DATABASE_URL",
     "EDX_CHAOS_SEED",  # read by tests/chaos to replay a run
     "EDX_GATEWAY_PORT",  # read by `edx up` (cli/services.py) for its gateway's port
 }

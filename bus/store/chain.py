@@ -95,13 +95,14 @@ def verify_chain(
         count = expected_sequence
         sequence = int(row["sequence"])
         if sequence != expected_sequence:
-            return ChainCheck(document_id, count, sequence,
-                              f"step {expected_sequence} is missing")
+            return ChainCheck(document_id, count, sequence, f"step {expected_sequence} is missing")
         if row["prev_hash"] != expected_prev:
-            return ChainCheck(document_id, count, sequence,
-                              "does not point at the previous step's hash")
+            return ChainCheck(
+                document_id, count, sequence, "does not point at the previous step's hash"
+            )
         if row_hash(row, fields) != row["row_hash"]:
-            return ChainCheck(document_id, count, sequence,
-                              "content does not match its stored hash")
+            return ChainCheck(
+                document_id, count, sequence, "content does not match its stored hash"
+            )
         expected_prev = str(row["row_hash"])
     return ChainCheck(document_id, count)

@@ -78,8 +78,9 @@ def create_store_engine(url: str, *, must_exist: bool = False) -> Engine:
                 )
             path.parent.mkdir(parents=True, exist_ok=True)
     elif backend == "postgresql":
-        kwargs.update(pool_pre_ping=True, pool_size=5, max_overflow=5,
-                      connect_args={"connect_timeout": 5})
+        kwargs.update(
+            pool_pre_ping=True, pool_size=5, max_overflow=5, connect_args={"connect_timeout": 5}
+        )
     else:
         raise DatabaseError(
             f"database {redact(url)}: only SQLite and PostgreSQL are supported, not {backend}"

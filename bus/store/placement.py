@@ -51,5 +51,12 @@ def place(code: str) -> Placement | None:
         return None
     g1, g2, g3, unit = groups
     parent = agency.parent
-    return Placement(code=code, level=agency.level, unit=unit, g3=g3, g2=g2, g1=g1,
-                     parent=None if parent is None else str(parent))
+    return Placement(
+        code=code,
+        level=agency.level,
+        unit=unit,
+        g3=g3,
+        g2=g2,
+        g1=g1,
+        parent=None if parent is None else str(parent),
+    )

@@ -141,16 +141,22 @@ def document_status(
     today = today or _today()
     with translate_errors(), engine.connect() as connection:
         _require_schema(engine, connection)
-        doc = connection.execute(
-            select(documents).where(documents.c.document_id == document_id)
-        ).mappings().first()
+        doc = (
+            connection.execute(select(documents).where(documents.c.document_id == document_id))
+            .mappings()
+            .first()
+        )
         if doc is None:
             raise UnknownDocumentError(document_id)
-        rows = connection.execute(
-            select(deliveries)
-            .where(deliveries.c.document_id == document_id)
-            .order_by(deliveries.c.recipient_level.nulls_last(), deliveries.c.recipient)
-        ).mappings().all()
+        rows = (
+            connection.execute(
+                select(deliveries)
+                .where(deliveries.c.document_id == document_id)
+                .order_by(deliveries.c.recipient_level.nulls_last(), deliveries.c.recipient)
+            )
+            .mappings()
+            .all()
+        )
     recipients = tuple(
         RecipientStatus(
             recipient=row["recipient"],
@@ -162,8 +168,11 @@ def document_status(
             description=row["status_description"],
             listed_at=row["listed_at"],
             delivered_at=row["delivered_at"],
-            steps={code: row[column] for code, column in STEP_COLUMNS.items()
-                   if row[column] is not None},
+            steps={
+                code: row[column]
+                for code, column in STEP_COLUMNS.items()
+                if row[column] is not None
+            },
             overdue=_is_overdue(row, doc["due_date"], doc["taken_back_at"], today),
         )
         for row in rows
@@ -236,8 +245,9 @@ def subtree_condition(code: str) -> ColumnElement[bool]:
     """SQL condition: the recipient is ``code`` or below it in the four-level tree."""
     placement = place(code)
     if placement is None:
-        raise InvalidAgencyCodeError(code, "--under",
-                                     "is not a four-group agency code (G1.G2.G3.G4)")
+        raise InvalidAgencyCodeError(
+            code, "--under", "is not a four-group agency code (G1.G2.G3.G4)"
+        )
     conditions = [deliveries.c.recipient_unit == placement.unit]
     if placement.level >= 2:
         conditions.append(deliveries.c.recipient_g3 == placement.g3)
@@ -261,8 +271,9 @@ def _overdue_condition(today: date) -> ColumnElement[bool]:
 def _status_condition(status: str) -> ColumnElement[bool]:
     code = _WORD_TO_CODE.get(status.lower(), status)
     if code not in STATUS_WORDS:
-        raise InvalidCodeListError("--status", status,
-                                   f"is not a status (one of {', '.join(STATUS_WORDS)})")
+        raise InvalidCodeListError(
+            "--status", status, f"is not a status (one of {', '.join(STATUS_WORDS)})"
+        )
     if code == "listed":
         return and_(deliveries.c.status_code.is_(None), deliveries.c.delivered_at.is_(None))
     if code == "delivered":
@@ -293,8 +304,9 @@ def _count(condition: ColumnElement[bool]) -> Any:
     return func.sum(case((condition, 1), else_=0))
 
 
-def track(engine: Engine, cut: TrackFilter | None = None, *,
-          today: date | None = None) -> list[TrackedDocument]:
+def track(
+    engine: Engine, cut: TrackFilter | None = None, *, today: date | None = None
+) -> list[TrackedDocument]:
     """Documents matching ``cut``, newest first, with per-level recipient counts."""
     cut = cut or TrackFilter()
     today = today or _today()
@@ -338,26 +350,40 @@ def track(engine: Engine, cut: TrackFilter | None = None, *,
         }
         per_level: dict[str, list[LevelCounts]] = {}
         for row in connection.execute(counts).mappings():
-            per_level.setdefault(row["document_id"], []).append(LevelCounts(
-                level=row["recipient_level"],
-                **{name: int(row[name] or 0) for name in (
-                    "recipients", "delivered", "arrived", "accepted",
-                    "completed", "refused", "overdue")},
-            ))
+            per_level.setdefault(row["document_id"], []).append(
+                LevelCounts(
+                    level=row["recipient_level"],
+                    **{
+                        name: int(row[name] or 0)
+                        for name in (
+                            "recipients",
+                            "delivered",
+                            "arrived",
+                            "accepted",
+                            "completed",
+                            "refused",
+                            "overdue",
+                        )
+                    },
+                )
+            )
     result = []
     for document_id in ids:
         doc = docs[document_id]
-        levels = tuple(sorted(per_level.get(document_id, []),
-                              key=lambda c: (c.level is None, c.level or 0)))
-        result.append(TrackedDocument(
-            document_id=document_id,
-            sender=doc["sender"],
-            subject=doc["subject"],
-            due_date=doc["due_date"],
-            submitted_at=doc["submitted_at"],
-            levels=levels,
-            total=_sum_levels(levels),
-        ))
+        levels = tuple(
+            sorted(per_level.get(document_id, []), key=lambda c: (c.level is None, c.level or 0))
+        )
+        result.append(
+            TrackedDocument(
+                document_id=document_id,
+                sender=doc["sender"],
+                subject=doc["subject"],
+                due_date=doc["due_date"],
+                submitted_at=doc["submitted_at"],
+                levels=levels,
+                total=_sum_levels(levels),
+            )
+        )
     return result
 
 
@@ -410,10 +436,15 @@ def document_trail(engine: Engine, document_id: str) -> Trail:
     """The history of ``document_id`` in order, with the hash chain verified."""
     with translate_errors(), engine.connect() as connection:
         _require_schema(engine, connection)
-        rows = connection.execute(
-            select(history).where(history.c.document_id == document_id)
-            .order_by(history.c.sequence)
-        ).mappings().all()
+        rows = (
+            connection.execute(
+                select(history)
+                .where(history.c.document_id == document_id)
+                .order_by(history.c.sequence)
+            )
+            .mappings()
+            .all()
+        )
     if not rows:
         raise UnknownDocumentError(document_id)
     check = verify_chain(document_id, [{**row} for row in rows])
@@ -450,16 +481,24 @@ def quarantined_records(engine: Engine, *, limit: int = 1000) -> list[Quarantine
     """The quarantined records, oldest first, for an operator to inspect or replay."""
     with translate_errors(), engine.connect() as connection:
         _require_schema(engine, connection)
-        rows = connection.execute(
-            select(quarantine)
-            .order_by(quarantine.c.topic, quarantine.c.partition, quarantine.c.offset)
-            .limit(limit)
-        ).mappings().all()
+        rows = (
+            connection.execute(
+                select(quarantine)
+                .order_by(quarantine.c.topic, quarantine.c.partition, quarantine.c.offset)
+                .limit(limit)
+            )
+            .mappings()
+            .all()
+        )
     return [
         QuarantinedRecord(
-            topic=row["topic"], partition=row["partition"], offset=row["offset"],
-            reason_code=row["reason_code"], error=row["error"],
-            quarantined_at=row["quarantined_at"], key=row["record_key"],
+            topic=row["topic"],
+            partition=row["partition"],
+            offset=row["offset"],
+            reason_code=row["reason_code"],
+            error=row["error"],
+            quarantined_at=row["quarantined_at"],
+            key=row["record_key"],
             value=row["record_value"],
         )
         for row in rows

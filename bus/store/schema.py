@@ -163,8 +163,9 @@ deliveries = Table(
 history = Table(
     "history",
     METADATA,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
-           autoincrement=True),
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
     Column("document_id", String(_DOC_ID), nullable=False),
     Column("sequence", Integer, nullable=False),
     Column("event_id", String(128), nullable=False),
@@ -203,8 +204,9 @@ consumer_positions = Table(
 quarantine = Table(
     "quarantine",
     METADATA,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
-           autoincrement=True),
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
     Column("topic", String(255), nullable=False),
     Column("partition", Integer, nullable=False),
     Column("offset", BigInteger, nullable=False),

@@ -126,8 +126,9 @@ def quarantine_records(
 class _Batch:
     """The state of one ingest transaction: rows loaded, changed and created."""
 
-    def __init__(self, connection: Connection, group: str, names: NameLookup,
-                 now: datetime) -> None:
+    def __init__(
+        self, connection: Connection, group: str, names: NameLookup, now: datetime
+    ) -> None:
         self.connection = connection
         self.group = group
         self.names = names
@@ -174,8 +175,11 @@ class _Batch:
     def _positions(self, partitions: set[tuple[str, int]]) -> dict[tuple[str, int], int]:
         topics = {topic for topic, _ in partitions}
         rows = self.connection.execute(
-            select(consumer_positions.c.topic, consumer_positions.c.partition,
-                   consumer_positions.c.next_offset).where(
+            select(
+                consumer_positions.c.topic,
+                consumer_positions.c.partition,
+                consumer_positions.c.next_offset,
+            ).where(
                 consumer_positions.c.consumer_group == self.group,
                 consumer_positions.c.topic.in_(topics),
             )
@@ -185,9 +189,11 @@ class _Batch:
     def _known_event_ids(self, event_ids: list[str]) -> set[str]:
         known: set[str] = set()
         for chunk in _chunks(event_ids):
-            known.update(self.connection.scalars(
-                select(history.c.event_id).where(history.c.event_id.in_(chunk))
-            ))
+            known.update(
+                self.connection.scalars(
+                    select(history.c.event_id).where(history.c.event_id.in_(chunk))
+                )
+            )
         return known
 
     def _load(self, document_ids: set[str]) -> None:
@@ -209,20 +215,35 @@ class _Batch:
             for document_id, sequence, hash_ in self.connection.execute(
                 select(history.c.document_id, history.c.sequence, history.c.row_hash).join(
                     heads,
-                    and_(heads.c.document_id == history.c.document_id,
-                         heads.c.sequence == history.c.sequence),
+                    and_(
+                        heads.c.document_id == history.c.document_id,
+                        heads.c.sequence == history.c.sequence,
+                    ),
                 )
             ):
                 self.chain_heads[document_id] = (int(sequence), str(hash_))
 
-    def _write(self, history_rows: list[dict[str, Any]],
-               bad: Sequence[tuple[IncomingRecord, EdxbusError]]) -> None:
+    def _write(
+        self, history_rows: list[dict[str, Any]], bad: Sequence[tuple[IncomingRecord, EdxbusError]]
+    ) -> None:
         if history_rows:
             self.connection.execute(insert(history), history_rows)
-        _insert_and_update(self.connection, documents, ("document_id",), self.documents,
-                           self.new_documents, self.dirty_documents)
-        _insert_and_update(self.connection, deliveries, ("document_id", "recipient"),
-                           self.deliveries, self.new_deliveries, self.dirty_deliveries)
+        _insert_and_update(
+            self.connection,
+            documents,
+            ("document_id",),
+            self.documents,
+            self.new_documents,
+            self.dirty_documents,
+        )
+        _insert_and_update(
+            self.connection,
+            deliveries,
+            ("document_id", "recipient"),
+            self.deliveries,
+            self.new_deliveries,
+            self.dirty_deliveries,
+        )
         if bad:
             self._quarantine(bad)
 
@@ -242,20 +263,25 @@ class _Batch:
         ]
         # Bad records are rare: one existence check each keeps this simple and portable.
         fresh = [
-            row for row in rows
+            row
+            for row in rows
             if self.connection.scalar(
-                select(func.count()).select_from(quarantine).where(
+                select(func.count())
+                .select_from(quarantine)
+                .where(
                     quarantine.c.topic == row["topic"],
                     quarantine.c.partition == row["partition"],
                     quarantine.c.offset == row["offset"],
                 )
-            ) == 0
+            )
+            == 0
         ]
         if fresh:
             self.connection.execute(insert(quarantine), fresh)
 
-    def _advance(self, records: Sequence[IncomingRecord],
-                 stored: dict[tuple[str, int], int]) -> dict[tuple[str, int], int]:
+    def _advance(
+        self, records: Sequence[IncomingRecord], stored: dict[tuple[str, int], int]
+    ) -> dict[tuple[str, int], int]:
         ends: dict[tuple[str, int], int] = {}
         for record in records:
             key = (record.topic, record.partition)
@@ -266,14 +292,19 @@ class _Batch:
             if (topic, partition) in stored:
                 self.connection.execute(
                     update(consumer_positions)
-                    .where(consumer_positions.c.consumer_group == self.group,
-                           consumer_positions.c.topic == topic,
-                           consumer_positions.c.partition == partition)
+                    .where(
+                        consumer_positions.c.consumer_group == self.group,
+                        consumer_positions.c.topic == topic,
+                        consumer_positions.c.partition == partition,
+                    )
                     .values(**values)
                 )
             else:
-                self.connection.execute(insert(consumer_positions).values(
-                    consumer_group=self.group, topic=topic, partition=partition, **values))
+                self.connection.execute(
+                    insert(consumer_positions).values(
+                        consumer_group=self.group, topic=topic, partition=partition, **values
+                    )
+                )
         return advanced
 
     # --- applying one event -------------------------------------------------------
@@ -373,9 +404,18 @@ class _Batch:
     def _submitted(self, event: dict[str, Any]) -> None:
         sender = event["actor"]
         doc = self._document(event["document_id"], sender, event)
-        for name in ("subject", "code_number", "code_notation", "due_date", "business_type",
-                     "target_document_id", "content_digest", "source_topic",
-                     "source_partition", "source_offset"):
+        for name in (
+            "subject",
+            "code_number",
+            "code_notation",
+            "due_date",
+            "business_type",
+            "target_document_id",
+            "content_digest",
+            "source_topic",
+            "source_partition",
+            "source_offset",
+        ):
             if event.get(name) is not None:
                 doc[name] = event[name]
         doc["sender"] = sender
@@ -411,9 +451,11 @@ class _Batch:
             sender = event["actor"]
             doc = self._document(document_id, sender, event)
             doc["taken_back_at"] = _earliest(doc["taken_back_at"], at)
-            targets = [event["recipient"]] if event.get("recipient") else [
-                recipient for (doc_id, recipient) in self.deliveries if doc_id == document_id
-            ]
+            targets = (
+                [event["recipient"]]
+                if event.get("recipient")
+                else [recipient for (doc_id, recipient) in self.deliveries if doc_id == document_id]
+            )
             for recipient in targets:
                 self._step(self._delivery(document_id, recipient, sender), code, event)
             return
@@ -457,7 +499,7 @@ def _earliest(current: datetime | None, candidate: datetime) -> datetime:
 
 def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
     for start in range(0, len(items), _CHUNK):
-        yield items[start:start + _CHUNK]
+        yield items[start : start + _CHUNK]
 
 
 def _insert_and_update(
@@ -482,6 +524,11 @@ def _insert_and_update(
     )
     connection.execute(
         statement,
-        [{**{f"key_{k}": row[k] for k in key_columns},
-          **{f"new_{name}": row[name] for name in value_columns}} for row in changed],
+        [
+            {
+                **{f"key_{k}": row[k] for k in key_columns},
+                **{f"new_{name}": row[name] for name in value_columns},
+            }
+            for row in changed
+        ],
     )

@@ -133,9 +133,13 @@ async def audit_log(settings: Settings, log_settings: LogSettings | None = None)
                 for leaf in chunk:
                     computed = leaf_hash(leaf.record)
                     if computed != leaf.leaf_hash:
-                        findings.append(LogFinding(
-                            FindingKind.LEAF_ALTERED, leaf.index,
-                            "the stored record does not hash to the stored leaf"))
+                        findings.append(
+                            LogFinding(
+                                FindingKind.LEAF_ALTERED,
+                                leaf.index,
+                                "the stored record does not hash to the stored leaf",
+                            )
+                        )
                     completed.extend(frontier.append(computed))
                     root = signed.get(frontier.size)
                     if root is not None and frontier.root() != root:
@@ -144,30 +148,42 @@ async def audit_log(settings: Settings, log_settings: LogSettings | None = None)
                         records.append((leaf.index, LeafRecord.decode(leaf.record)))
                     except EventDecodeError as error:
                         findings.append(
-                            LogFinding(FindingKind.LEAF_ALTERED, leaf.index, str(error)))
+                            LogFinding(FindingKind.LEAF_ALTERED, leaf.index, str(error))
+                        )
                 stored_nodes = store.nodes_at((level, index) for level, index, _ in completed)
                 for level, index, digest in completed:
                     if stored_nodes.get((level, index)) != digest:
-                        findings.append(LogFinding(
-                            FindingKind.SUBTREE_ALTERED, index << level,
-                            f"the stored hash of leaves {index << level}-"
-                            f"{((index + 1) << level) - 1} is not theirs"))
+                        findings.append(
+                            LogFinding(
+                                FindingKind.SUBTREE_ALTERED,
+                                index << level,
+                                f"the stored hash of leaves {index << level}-"
+                                f"{((index + 1) << level) - 1} is not theirs",
+                            )
+                        )
                 wanted: dict[tuple[str, int], dict[int, int]] = defaultdict(dict)
                 for index, record in records:
-                    wanted[(record.submit.topic, record.submit.partition)][
-                        record.submit.offset] = index
-                    wanted[(record.event.topic, record.event.partition)][
-                        record.event.offset] = index
+                    wanted[(record.submit.topic, record.submit.partition)][record.submit.offset] = (
+                        index
+                    )
+                    wanted[(record.event.topic, record.event.partition)][record.event.offset] = (
+                        index
+                    )
                 values = await _read_wanted(consumer, wanted)
                 for index, record in records:
                     findings.extend(_check_records(index, record, values))
         size = frontier.size
         for level, index in store.nodes_beyond(size):
-            findings.append(LogFinding(
-                FindingKind.SUBTREE_ALTERED, index << level,
-                "a stored subtree hash covers leaves the log does not hold"))
-    findings.extend(_rewritten(checkpoint_size) for checkpoint_size in sorted(signed)
-                    if checkpoint_size > size)
+            findings.append(
+                LogFinding(
+                    FindingKind.SUBTREE_ALTERED,
+                    index << level,
+                    "a stored subtree hash covers leaves the log does not hold",
+                )
+            )
+    findings.extend(
+        _rewritten(checkpoint_size) for checkpoint_size in sorted(signed) if checkpoint_size > size
+    )
     return LogAudit(
         leaves=size,
         checkpoints=len(checkpoints),
@@ -178,8 +194,10 @@ async def audit_log(settings: Settings, log_settings: LogSettings | None = None)
 
 def _rewritten(size: int) -> LogFinding:
     return LogFinding(
-        FindingKind.HISTORY_REWRITTEN, size,
-        f"the stored leaves do not give the root the log signed for size {size}")
+        FindingKind.HISTORY_REWRITTEN,
+        size,
+        f"the stored leaves do not give the root the log signed for size {size}",
+    )
 
 
 def _check_records(

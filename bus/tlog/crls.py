@@ -44,8 +44,11 @@ def _read(data: bytes) -> list[x509.CertificateRevocationList]:
     if b"-----BEGIN X509 CRL-----" not in data:
         return [x509.load_der_x509_crl(data)]
     blocks = data.split(b"-----END X509 CRL-----")
-    return [x509.load_pem_x509_crl(block + b"-----END X509 CRL-----\n")
-            for block in blocks if b"-----BEGIN X509 CRL-----" in block]
+    return [
+        x509.load_pem_x509_crl(block + b"-----END X509 CRL-----\n")
+        for block in blocks
+        if b"-----BEGIN X509 CRL-----" in block
+    ]
 
 
 class CrlArchive:
@@ -63,13 +66,19 @@ class CrlArchive:
                 der = crl.public_bytes(serialization.Encoding.DER)
                 this_update = crl.last_update_utc
                 wanted[hashlib.sha256(der).hexdigest()] = {
-                    "issuer": crl.issuer.rfc4514_string(), "der": der,
-                    "this_update": this_update, "seen_at": moment}
+                    "issuer": crl.issuer.rfc4514_string(),
+                    "der": der,
+                    "this_update": this_update,
+                    "seen_at": moment,
+                }
         if not wanted:
             return 0
         with translate_errors(_WHAT), self.engine.begin() as connection:
-            known = set(connection.execute(
-                select(crls.c.digest).where(crls.c.digest.in_(sorted(wanted)))).scalars())
+            known = set(
+                connection.execute(
+                    select(crls.c.digest).where(crls.c.digest.in_(sorted(wanted)))
+                ).scalars()
+            )
             rows = [{"digest": d, **row} for d, row in wanted.items() if d not in known]
             if rows:
                 connection.execute(insert(crls), rows)

@@ -127,8 +127,7 @@ async def export_evidence(
             )
         proofs = prove_leaves(store, leaves, checkpoint)
         records = [LeafRecord.decode(p.record) for p in proofs]
-        as_of = [[_crl_pem(der) for der in archive.current_at(leaf.decided_at)]
-                 for leaf in records]
+        as_of = [[_crl_pem(der) for der in archive.current_at(leaf.decided_at)] for leaf in records]
     at_export = current_crl_files(settings)
     packages = await _fetch_packages(settings, records)
     verifier = make_verifier(settings)

@@ -178,12 +178,16 @@ class LogStore:
         """Every leaf in log order, ``size`` at a time (the audit holds one chunk)."""
         start = 0
         while True:
-            query = (select(leaves.c.leaf_index, leaves.c.record, leaves.c.leaf_hash)
-                     .where(leaves.c.leaf_index >= start)
-                     .order_by(leaves.c.leaf_index).limit(size))
+            query = (
+                select(leaves.c.leaf_index, leaves.c.record, leaves.c.leaf_hash)
+                .where(leaves.c.leaf_index >= start)
+                .order_by(leaves.c.leaf_index)
+                .limit(size)
+            )
             with translate_errors(_WHAT), self.engine.connect() as connection:
-                chunk = [StoredLeaf(int(i), bytes(r), bytes(h))
-                         for i, r, h in connection.execute(query)]
+                chunk = [
+                    StoredLeaf(int(i), bytes(r), bytes(h)) for i, r, h in connection.execute(query)
+                ]
             if not chunk:
                 return
             yield chunk
@@ -199,16 +203,18 @@ class LogStore:
             for level, indexes in by_level.items():
                 for start in range(0, len(indexes), 500):
                     query = select(nodes.c.node_index, nodes.c.hash).where(
-                        nodes.c.level == level,
-                        nodes.c.node_index.in_(indexes[start:start + 500]))
+                        nodes.c.level == level, nodes.c.node_index.in_(indexes[start : start + 500])
+                    )
                     for index, digest in connection.execute(query):
                         found[(level, int(index))] = bytes(digest)
         return found
 
     def nodes_beyond(self, size: int) -> list[NodeId]:
         """Stored subtree hashes that cover a leaf at or past ``size`` (none should)."""
-        clauses = [and_(nodes.c.level == level, nodes.c.node_index >= size >> level)
-                   for level in range(1, 63)]
+        clauses = [
+            and_(nodes.c.level == level, nodes.c.node_index >= size >> level)
+            for level in range(1, 63)
+        ]
         query = select(nodes.c.level, nodes.c.node_index).where(or_(*clauses))
         with translate_errors(_WHAT), self.engine.connect() as connection:
             return sorted((int(lv), int(i)) for lv, i in connection.execute(query))

@@ -170,7 +170,9 @@ async def test_null_header_values_and_odd_keys_are_refused_and_routing_goes_on(
     await register(settings, signer_for, [SENDER, RECIPIENT])
     async with started(make_producer(settings)) as producer:
         await producer.send_and_wait(
-            settings.topics.submit, b"<x/>", key=SENDER.encode(),
+            settings.topics.submit,
+            b"<x/>",
+            key=SENDER.encode(),
             headers=[("edx-kind", None), ("edx-document-id", None)],  # type: ignore[list-item]
         )
         await producer.send_and_wait(settings.topics.submit, b"<x/>", key=b"\xff\xfe")

@@ -80,8 +80,9 @@ async def test_a_router_restarted_after_kill_9_routes_again_quickly(
         SHORT_SESSION_MS, features.min_session_timeout_ms or 0
     )
     assert timing["heartbeat_interval_ms"] < timing["session_timeout_ms"] // 3
-    await submit(settings, signed(document(CENTRAL, [PROVINCE]), signer_for(CENTRAL)),
-                 sender=CENTRAL)
+    await submit(
+        settings, signed(document(CENTRAL, [PROVINCE]), signer_for(CENTRAL)), sender=CENTRAL
+    )
     first = await _router(settings)
     try:
         started = time.monotonic()
@@ -91,8 +92,9 @@ async def test_a_router_restarted_after_kill_9_routes_again_quickly(
         first.send_signal(signal.SIGKILL)
         await first.wait()
     # Killed: it never left the group. The next one must not wait long for it.
-    await submit(settings, signed(document(CENTRAL, [PROVINCE]), signer_for(CENTRAL)),
-                 sender=CENTRAL)
+    await submit(
+        settings, signed(document(CENTRAL, [PROVINCE]), signer_for(CENTRAL)), sender=CENTRAL
+    )
     second = await _router(settings)
     try:
         started = time.monotonic()

@@ -105,9 +105,7 @@ async def test_retries_of_a_delivered_package_are_not_verified_again(
         await route(router, RETRIES + 2)
     assert router.stats.retries == RETRIES
     assert CountingVerifier.calls == 2  # the document once, its answer once
-    assert [r.value for r in await read_topic(settings, settings.topics.inbox(RECIPIENT))] == [
-        data
-    ]
+    assert [r.value for r in await read_topic(settings, settings.topics.inbox(RECIPIENT))] == [data]
     statuses = await read_topic(settings, settings.topics.inbox(SENDER))
     assert [r.value for r in statuses] == [answer]
 
@@ -127,9 +125,7 @@ async def test_a_retry_rewrites_a_copy_recorded_without_its_position(
     await submit(settings, data, sender=SENDER)
     async with quick_router(settings) as router:
         await route(router, 1)
-    assert [r.value for r in await read_topic(settings, settings.topics.inbox(RECIPIENT))] == [
-        data
-    ]
+    assert [r.value for r in await read_topic(settings, settings.topics.inbox(RECIPIENT))] == [data]
     assert router.stats.delivered == 1
 
 

@@ -62,11 +62,23 @@ def _records(signer_for: Callable[[str], Signer], forger: Signer) -> list[bytes 
 
 def _summary(outcome: CheckedPackage | Refused) -> tuple[object, ...]:
     if isinstance(outcome, CheckedPackage):
-        return ("checked", outcome.sender, outcome.fingerprint, outcome.digest,
-                outcome.package.document_id, type(outcome.package).__name__)
+        return (
+            "checked",
+            outcome.sender,
+            outcome.fingerprint,
+            outcome.digest,
+            outcome.package.document_id,
+            type(outcome.package).__name__,
+        )
     error = outcome.error
-    return ("refused", type(error), error.reason_code, str(error), outcome.signer,
-            dict(vars(error)).keys())
+    return (
+        "refused",
+        type(error),
+        error.reason_code,
+        str(error),
+        outcome.signer,
+        dict(vars(error)).keys(),
+    )
 
 
 async def test_worker_processes_read_exactly_as_the_router_process(
@@ -76,14 +88,20 @@ async def test_worker_processes_read_exactly_as_the_router_process(
     forger.issue(SENDER, "Forged")
     values = _records(signer_for, forger.signer(SENDER))
     # One value over a smaller limit, so the size refusal is exercised too.
-    settings = Settings(home=tmp_path, pki=pki_dir, max_package_bytes=max(
-        len(v) for v in values if v and not v.startswith(b"<x>")) + 100)
+    settings = Settings(
+        home=tmp_path,
+        pki=pki_dir,
+        max_package_bytes=max(len(v) for v in values if v and not v.startswith(b"<x>")) + 100,
+    )
     directory = AgencyDirectory(
         Agency.new(code, code, cert_fingerprints=[signer_for(code).fingerprint])
         for code in (SENDER, RECIPIENT, OTHER)
     )
-    local = PackageChecker(make_verifier(settings), max_package_bytes=settings.max_package_bytes,
-                           agency_pattern=settings.agency_pattern)
+    local = PackageChecker(
+        make_verifier(settings),
+        max_package_bytes=settings.max_package_bytes,
+        agency_pattern=settings.agency_pattern,
+    )
     expected = [_summary(local.outcome(v, directory)) for v in values]
     pool = CheckPool(settings, 2, local)
     try:
@@ -166,11 +184,13 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG")
-async def test_workers_end_with_a_router_killed_by_sigkill(
-    pki_dir: Path, tmp_path: Path
-) -> None:
+async def test_workers_end_with_a_router_killed_by_sigkill(pki_dir: Path, tmp_path: Path) -> None:
     router = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", _ORPHAN_PROBE, str(tmp_path), str(pki_dir),
+        sys.executable,
+        "-c",
+        _ORPHAN_PROBE,
+        str(tmp_path),
+        str(pki_dir),
         stdout=asyncio.subprocess.PIPE,
     )
     try:

@@ -12,9 +12,7 @@ from bus.settings import ENV_VARS
 from signing import DevPki
 
 
-def test_defaults_derive_paths_from_home(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_defaults_derive_paths_from_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)  # no ./.edx/edx.toml of a developer's can leak in
     settings = load_settings({})
     assert settings.bootstrap == "127.0.0.1:9092"

@@ -57,8 +57,9 @@ async def _send_one(client: AgencyClient, journal: Journal, document_id: str, da
             await asyncio.sleep(1.0)
 
 
-async def send(journal_path: Path, agency: str, recipients: list[str], count: int,
-               pause: float) -> None:
+async def send(
+    journal_path: Path, agency: str, recipients: list[str], count: int, pause: float
+) -> None:
     settings = load_settings()
     configure_logging(settings)
     entries = read_journal(journal_path)

@@ -34,7 +34,15 @@ from tests.fixtures.demo import EDX, clean_env
 from tests.tracker.tcp_proxy import TcpProxy
 
 __all__ = [
-    "AGENCIES", "ALL", "RECIPIENTS", "SENDER", "TRACKER", "ChaosBus", "Fault", "Outcome", "Size",
+    "AGENCIES",
+    "ALL",
+    "RECIPIENTS",
+    "SENDER",
+    "TRACKER",
+    "ChaosBus",
+    "Fault",
+    "Outcome",
+    "Size",
 ]
 
 REPO = Path(__file__).resolve().parents[2]
@@ -109,8 +117,15 @@ def postgres_server() -> str:
 class ChaosBus:
     """The processes of one scenario and what happened to them."""
 
-    def __init__(self, workdir: Path, pki: DevPki, size: Size, *, postgres: bool = False,
-                 max_package_bytes: int | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        pki: DevPki,
+        size: Size,
+        *,
+        postgres: bool = False,
+        max_package_bytes: int | None = None,
+    ) -> None:
         self.workdir = workdir
         self.pki = pki
         self.size = size
@@ -143,8 +158,9 @@ class ChaosBus:
             raise
         return self
 
-    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await self.close()
 
     async def _start(self) -> None:
@@ -183,25 +199,39 @@ class ChaosBus:
         app = [sys.executable, "-m", "tests.chaos.agency_app"]
         for code in self.recipients:
             self._add(code, [*app, "receive", str(self.journal_path(code)), code], env)
-        self._add(SENDER, [*app, "send", str(self.journal_path(SENDER)), SENDER,
-                           *self.recipients, "--count", str(self.size.documents),
-                           "--pause", str(self.size.pause)], env)
+        self._add(
+            SENDER,
+            [
+                *app,
+                "send",
+                str(self.journal_path(SENDER)),
+                SENDER,
+                *self.recipients,
+                "--count",
+                str(self.size.documents),
+                "--pause",
+                str(self.size.pause),
+            ],
+            env,
+        )
         for process in self.processes.values():
             if process.name != SENDER:
                 process.start()
         self._sampler = asyncio.create_task(self._sample())
 
     def _add(self, name: str, argv: list[str], env: dict[str, str]) -> None:
-        self.processes[name] = Process(name, argv, env=env, cwd=REPO,
-                                       log_path=self.workdir / f"{name}.log")
+        self.processes[name] = Process(
+            name, argv, env=env, cwd=REPO, log_path=self.workdir / f"{name}.log"
+        )
 
     async def prepare_broker(self) -> None:
         """Topics and the agency directory, as ``edx up`` gives every (new) broker."""
         await ensure_topics(self.settings, agencies=AGENCIES)
         for code in AGENCIES:
             fingerprint = self.pki.signer(code).fingerprint
-            await publish_agency(self.settings, Agency.new(code, f"Agency {code}",
-                                                           cert_fingerprints=[fingerprint]))
+            await publish_agency(
+                self.settings, Agency.new(code, f"Agency {code}", cert_fingerprints=[fingerprint])
+            )
 
     async def _proxied_database(self, role: str) -> str:
         """A fresh PostgreSQL database of this run, reached through a proxy a scenario cuts."""
@@ -220,8 +250,7 @@ class ChaosBus:
         proxy = TcpProxy(direct.host or "127.0.0.1", direct.port or 5432)
         await proxy.restore()
         self.proxies.append(proxy)
-        return direct.set(host="127.0.0.1", port=proxy.port).render_as_string(
-            hide_password=False)
+        return direct.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
 
     async def close(self) -> None:
         if self._sampler is not None:
@@ -276,9 +305,12 @@ class ChaosBus:
         engine = create_engine(self.tracker_db_direct)
         try:
             with engine.connect() as connection:
-                rows = connection.execute(text(
-                    "SELECT document_id, recipient FROM deliveries "
-                    "WHERE delivered_at IS NOT NULL")).all()
+                rows = connection.execute(
+                    text(
+                        "SELECT document_id, recipient FROM deliveries "
+                        "WHERE delivered_at IS NOT NULL"
+                    )
+                ).all()
         except Exception:  # the tracker has not created its schema yet
             return len(sent)
         finally:
@@ -301,8 +333,9 @@ class ChaosBus:
         for process in self.processes.values():
             process.supervise()
 
-    async def wait_for(self, condition: Callable[[], bool], *, within: float,
-                       every: float = 0.25) -> bool:
+    async def wait_for(
+        self, condition: Callable[[], bool], *, within: float, every: float = 0.25
+    ) -> bool:
         """Poll ``condition`` (supervising the processes meanwhile) for up to ``within`` s."""
         deadline = time.monotonic() + within
         while True:
@@ -314,8 +347,9 @@ class ChaosBus:
             await asyncio.sleep(every)
 
     async def wait_sent(self, count: int) -> None:
-        reached = await self.wait_for(lambda: self.sent_count() >= count,
-                                      within=self.size.wait_seconds)
+        reached = await self.wait_for(
+            lambda: self.sent_count() >= count, within=self.size.wait_seconds
+        )
         assert reached, f"the sender stopped at {self.sent_count()} documents\n{self.tails()}"
 
     # --- the outcome -----------------------------------------------------------
@@ -351,8 +385,7 @@ class ChaosBus:
             total = self.progress_totals[fault.watch]
             before = [n[fault.watch] for t, n in self.samples if t <= fault.recovered_at]
             base = before[-1] if before else 0
-            after = [t for t, n in self.samples
-                     if t > fault.recovered_at and n[fault.watch] > base]
+            after = [t for t, n in self.samples if t > fault.recovered_at and n[fault.watch] > base]
             if after:
                 worst = max(worst, after[0] - fault.recovered_at)
             elif base < total:
@@ -390,8 +423,9 @@ class ChaosBus:
         }
         if exits:
             figures["exits"] = ",".join(f"{k}:{v}" for k, v in sorted(exits.items()))
-        return Outcome(scenario, seed, self.deliveries(), len(self.faults),
-                       self.recovery_seconds(), figures)
+        return Outcome(
+            scenario, seed, self.deliveries(), len(self.faults), self.recovery_seconds(), figures
+        )
 
     def tails(self, names: Sequence[str] = ()) -> str:
         chosen = names or list(self.processes)

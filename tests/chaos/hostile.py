@@ -35,15 +35,29 @@ class HostileMix:
         return ",".join(f"{k}:{v}" for k, v in sorted(self.counts.items()))
 
 
-def _package(pki: DevPki, signer: str, recipients: Sequence[str], notation: str, number: int,
-             *, claim: str = SENDER) -> bytes:
-    document = new_document(claim, list(recipients), number=str(number), notation=notation,
-                            subject="Văn bản giả mạo", signer_name="Trần Văn B")
+def _package(
+    pki: DevPki,
+    signer: str,
+    recipients: Sequence[str],
+    notation: str,
+    number: int,
+    *,
+    claim: str = SENDER,
+) -> bytes:
+    document = new_document(
+        claim,
+        list(recipients),
+        number=str(number),
+        notation=notation,
+        subject="Văn bản giả mạo",
+        signer_name="Trần Văn B",
+    )
     return pki.signer(signer).sign(build(document), check_sender=False)
 
 
-def _records(pki: DevPki, rng: random.Random, count: int, recipients: Sequence[str],
-             limit: int) -> list[tuple[str, bytes, str]]:
+def _records(
+    pki: DevPki, rng: random.Random, count: int, recipients: Sequence[str], limit: int
+) -> list[tuple[str, bytes, str]]:
     """``count`` (kind, value, key) triples in a seeded random order."""
     forged = [_package(pki, FORGER, recipients, "FORGED", n) for n in range(_FORGED_VARIANTS)]
     genuine = _package(pki, SENDER, recipients, "ALTERED", 1)
@@ -78,14 +92,20 @@ class HostileRecords:
         self.mix = HostileMix(dict(Counter(kind for kind, _, _ in records)))
 
     @classmethod
-    async def make(cls, settings: Settings, pki: DevPki, rng: random.Random, count: int,
-                   recipients: Sequence[str]) -> HostileRecords:
+    async def make(
+        cls,
+        settings: Settings,
+        pki: DevPki,
+        rng: random.Random,
+        count: int,
+        recipients: Sequence[str],
+    ) -> HostileRecords:
         limit = settings.max_package_bytes
         return cls(await asyncio.to_thread(_records, pki, rng, count, recipients, limit))
 
     def waves(self, count: int) -> list[list[tuple[str, bytes, str]]]:
         size = -(-len(self.records) // count)
-        return [self.records[i:i + size] for i in range(0, len(self.records), size)]
+        return [self.records[i : i + size] for i in range(0, len(self.records), size)]
 
 
 async def write_hostile(settings: Settings, records: Sequence[tuple[str, bytes, str]]) -> None:
@@ -96,14 +116,22 @@ async def write_hostile(settings: Settings, records: Sequence[tuple[str, bytes, 
     try:
         for start in range(0, len(records), _BATCH):
             sends = []
-            for _kind, value, key in records[start:start + _BATCH]:
-                headers = encode_headers({
-                    Header.KIND: "document",
-                    Header.SENDER: SENDER,
-                    Header.DIGEST: content_digest(value),
-                })
-                sends.append(await producer.send(settings.topics.submit, value=value,
-                                                 key=key.encode() or None, headers=headers))
+            for _kind, value, key in records[start : start + _BATCH]:
+                headers = encode_headers(
+                    {
+                        Header.KIND: "document",
+                        Header.SENDER: SENDER,
+                        Header.DIGEST: content_digest(value),
+                    }
+                )
+                sends.append(
+                    await producer.send(
+                        settings.topics.submit,
+                        value=value,
+                        key=key.encode() or None,
+                        headers=headers,
+                    )
+                )
             await asyncio.gather(*sends)
     finally:
         await producer.stop()

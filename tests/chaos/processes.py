@@ -23,8 +23,9 @@ _STOP_GRACE_SECONDS = 10.0
 class Process:
     """One service or application process the scenarios may kill and restart."""
 
-    def __init__(self, name: str, argv: list[str], *, env: dict[str, str], cwd: Path,
-                 log_path: Path) -> None:
+    def __init__(
+        self, name: str, argv: list[str], *, env: dict[str, str], cwd: Path, log_path: Path
+    ) -> None:
         self.name = name
         self.argv = argv
         self.env = env
@@ -110,5 +111,3 @@ def resident_megabytes(pid: int | None) -> float | None:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     return None
-
-

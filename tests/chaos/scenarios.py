@@ -31,8 +31,9 @@ def _moments(rng: random.Random, size: Size, count: int) -> list[int]:
     return sorted(rng.sample(room, k=min(count, len(room))))
 
 
-async def _kill_repeatedly(bus: ChaosBus, rng: random.Random, pick: Callable[[], str],
-                           watch: Callable[[str], str]) -> None:
+async def _kill_repeatedly(
+    bus: ChaosBus, rng: random.Random, pick: Callable[[], str], watch: Callable[[str], str]
+) -> None:
     bus.start_sender()
     for moment in _moments(rng, bus.size, bus.size.faults):
         await bus.wait_sent(moment)
@@ -118,8 +119,9 @@ async def hostile_records(bus: ChaosBus, rng: random.Random) -> dict[str, object
     """``size.hostile`` hostile records straight to ``edx.submit`` in waves between the
     sender's documents, so real documents queue behind hostile ones in its partition."""
     router = bus.processes["router"]
-    hostile = await HostileRecords.make(bus.settings, bus.pki, rng, bus.size.hostile,
-                                        bus.recipients)
+    hostile = await HostileRecords.make(
+        bus.settings, bus.pki, rng, bus.size.hostile, bus.recipients
+    )
     waves = hostile.waves(HOSTILE_WAVES)
     bus.start_sender()
     await bus.wait_sent(1)
@@ -164,8 +166,9 @@ HOSTILE_PAUSE = 0.3
 HOSTILE_MAX_PACKAGE_BYTES = 1024 * 1024
 
 
-async def run_scenario(name: str, workdir: Path, pki: DevPki, size: Size, seed: int
-                       ) -> tuple[Outcome, str]:
+async def run_scenario(
+    name: str, workdir: Path, pki: DevPki, size: Size, seed: int
+) -> tuple[Outcome, str]:
     """Run one scenario; its outcome and the tails of the processes' logs (for a failure)."""
     scenario, postgres, tracker = SCENARIOS[name]
     limit = None
@@ -178,5 +181,3 @@ async def run_scenario(name: str, workdir: Path, pki: DevPki, size: Size, seed: 
         await bus.settle(tracker=tracker)
         outcome = bus.outcome(name, seed, **extra)
         return outcome, bus.tails()
-
-

@@ -29,8 +29,9 @@ class Deliveries:
     missing: tuple[tuple[str, str], ...]  # (recipient, document id), the first few
 
 
-def count_deliveries(sender: Sequence[Entry], receivers: Mapping[str, Sequence[Entry]]
-                     ) -> Deliveries:
+def count_deliveries(
+    sender: Sequence[Entry], receivers: Mapping[str, Sequence[Entry]]
+) -> Deliveries:
     sent = [e.value for e in sender if e.kind == "sent"]
     meant = {e.value for e in sender if e.kind in ("sent", "intent")} | set(sent)
     twice = excused = 0

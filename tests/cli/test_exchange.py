@@ -124,9 +124,7 @@ def test_a_package_built_by_office_software_goes_byte_for_byte(
     )
     package = tmp_path / "from-office-software.edxml"
     package.write_bytes(signed)
-    code, out, err = _edx(
-        bus_env, "send", "--from", PROVINCE, "--file", str(package), "--json"
-    )
+    code, out, err = _edx(bus_env, "send", "--from", PROVINCE, "--file", str(package), "--json")
     assert code == 0, err
     sent = json.loads(out)
     assert sent["published"] is True

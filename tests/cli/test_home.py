@@ -100,9 +100,7 @@ def test_every_stateful_command_reads_the_home_it_is_given(
     assert "partitions = 'named-by-option' is not valid" in result.stderr, result.stderr
 
 
-def test_the_command_option_wins_over_the_group_option(
-    tmp_path: Path, env: dict[str, str]
-) -> None:
+def test_the_command_option_wins_over_the_group_option(tmp_path: Path, env: dict[str, str]) -> None:
     first = _home(tmp_path, "first")
     second = _home(tmp_path, "second")
     result = _edx("--home", first, "track", "--home", second, env=env)
@@ -124,9 +122,7 @@ def test_status_and_track_read_the_tracker_of_the_named_home(
     assert str(empty) in missing.stderr
 
 
-def test_sign_and_verify_use_the_pki_of_the_named_home(
-    tmp_path: Path, env: dict[str, str]
-) -> None:
+def test_sign_and_verify_use_the_pki_of_the_named_home(tmp_path: Path, env: dict[str, str]) -> None:
     homes = [tmp_path / "a", tmp_path / "b"]
     for home in homes:  # two roots, each issuing its own key for the same agency
         DevPki.init(home / "pki").issue(H41, "Ủy ban nhân dân tỉnh Nghệ An")

@@ -15,7 +15,6 @@ from tests.edxml.helpers import WHEN, make_package
 HOSTILE = Path(__file__).resolve().parents[1] / "data" / "hostile"
 
 
-
 @pytest.fixture
 def good_file(tmp_path: Path) -> Path:
     path = tmp_path / "good.edxml"

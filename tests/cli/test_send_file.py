@@ -31,8 +31,14 @@ def home(tmp_path: Path) -> Path:
 
 
 def _send(home: Path, package: Path, *extra: str) -> Result:
-    env = {"EDX_HOME": "", "EDX_PKI": "", "EDX_TRUST": "", "EDX_CRL": "", "EDX_CONFIG": "",
-           "EDX_BOOTSTRAP": "127.0.0.1:9"}
+    env = {
+        "EDX_HOME": "",
+        "EDX_PKI": "",
+        "EDX_TRUST": "",
+        "EDX_CRL": "",
+        "EDX_CONFIG": "",
+        "EDX_BOOTSTRAP": "127.0.0.1:9",
+    }
     args = ["--home", str(home), "send", "--from", H41, "--file", str(package), "--json", *extra]
     return CliRunner().invoke(cli, args, env=env)
 

@@ -64,8 +64,7 @@ def test_status_json(scenario_db: str) -> None:
     result = edx("status", DIRECTIVE, "--db-url", scenario_db, "--as-of", AS_OF, "--json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
-    assert data["totals"] == {"delivered": 2, "01": 14, "02": 2, "03": 4, "06": 4,
-                              "overdue": 20}
+    assert data["totals"] == {"delivered": 2, "01": 14, "02": 2, "03": 4, "06": 4, "overdue": 20}
     first = data["recipients"][0]
     assert first["recipient"] == DEPARTMENTS[0]
     assert first["level"] == 2
@@ -82,8 +81,15 @@ def _track(db: str, *args: str) -> list[dict[str, object]]:
 
 def test_track_under_counts_the_subtree(scenario_db: str) -> None:
     [doc] = _track(scenario_db, "--under", DISTRICTS[0])
-    assert doc["total"] == {"recipients": 12, "delivered": 12, "arrived": 10, "accepted": 4,
-                            "completed": 1, "refused": 1, "overdue": 10}
+    assert doc["total"] == {
+        "recipients": 12,
+        "delivered": 12,
+        "arrived": 10,
+        "accepted": 4,
+        "completed": 1,
+        "refused": 1,
+        "overdue": 10,
+    }
     assert [(c["level"], c["recipients"]) for c in doc["levels"]] == [(2, 1), (3, 5), (4, 6)]
     [commune] = _track(scenario_db, "--under", COMMUNES_L3[0])
     assert commune["total"]["recipients"] == 7
@@ -114,8 +120,9 @@ def test_trail_shows_the_history_and_exits_3_when_the_chain_is_broken(
     engine = create_store_engine(scenario_db)
     try:
         with engine.begin() as connection:
-            connection.execute(update(history).where(history.c.sequence == 30)
-                               .values(actor=DEPARTMENTS[1]))
+            connection.execute(
+                update(history).where(history.c.sequence == 30).values(actor=DEPARTMENTS[1])
+            )
     finally:
         engine.dispose()
     broken = edx("trail", DIRECTIVE, "--db-url", scenario_db, "--json")
@@ -134,8 +141,7 @@ def test_trail_shows_the_history_and_exits_3_when_the_chain_is_broken(
         (["trail"], "give DOCUMENT_ID"),
     ],
 )
-def test_bad_requests_get_one_clear_line(scenario_db: str, args: list[str],
-                                         expected: str) -> None:
+def test_bad_requests_get_one_clear_line(scenario_db: str, args: list[str], expected: str) -> None:
     result = edx(*args, "--db-url", scenario_db)
     assert result.exit_code in {1, 2}
     assert expected in result.output

@@ -23,7 +23,6 @@ from tests.signing._packages import DSIG, document, raw_sign
 H41 = "000.00.00.H41"
 
 
-
 def _xmlsec1(root: Path, package: Path) -> subprocess.CompletedProcess[str]:
     binary = shutil.which("xmlsec1")
     if binary is None:

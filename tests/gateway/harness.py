@@ -51,13 +51,22 @@ class RunningGateway:
 
 
 @contextlib.asynccontextmanager
-async def running_gateway(settings: Settings, config: GatewayConfig) -> AsyncIterator[
-        RunningGateway]:
+async def running_gateway(
+    settings: Settings, config: GatewayConfig
+) -> AsyncIterator[RunningGateway]:
     """uvicorn serving the gateway as a task of the test; shut down and awaited on exit."""
     port = free_port()
     app = create_app(settings, config)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on",
-                                           log_level="warning", timeout_keep_alive=30))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            lifespan="on",
+            log_level="warning",
+            timeout_keep_alive=30,
+        )
+    )
     task = asyncio.create_task(server.serve(), name="test-gateway")
     try:
         for _ in range(300):
@@ -71,8 +80,9 @@ async def running_gateway(settings: Settings, config: GatewayConfig) -> AsyncIte
         await asyncio.wait_for(task, 30)
 
 
-async def eventually(probe: Callable[[], Awaitable[T | None]], *, within: float = 60.0,
-                     what: str = "the condition") -> T:
+async def eventually(
+    probe: Callable[[], Awaitable[T | None]], *, within: float = 60.0, what: str = "the condition"
+) -> T:
     """Poll ``probe`` until it returns something truthy (or fail after ``within`` seconds)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within

@@ -21,10 +21,12 @@ from tests.fixtures.demo import EDX, clean_env
 def gateway_env(settings: Settings, config: GatewayConfig, **extra: str) -> dict[str, str]:
     """The environment that makes ``edx gateway run`` use the test's topics and state."""
     env = clean_env(
-        EDX_HOME=str(settings.home), EDX_BOOTSTRAP=settings.bootstrap,
+        EDX_HOME=str(settings.home),
+        EDX_BOOTSTRAP=settings.bootstrap,
         EDX_PKI=str(settings.resolved_pki),
         EDX_RESUBMIT_AFTER_SECONDS=str(settings.resubmit_after_seconds),
-        EDX_GATEWAY_DB_URL=config.db_url, EDX_GATEWAY_HOME=str(config.state_dir),
+        EDX_GATEWAY_DB_URL=config.db_url,
+        EDX_GATEWAY_HOME=str(config.state_dir),
         EDX_GATEWAY_MAX_UPLOAD=str(config.max_upload_bytes),
     )
     for topic in dataclasses.fields(settings.topics):
@@ -51,7 +53,11 @@ def gateway_process(env: dict[str, str], workdir: Path) -> Iterator[GatewayProce
     log = (workdir / f"gateway-{port}.log").open("wb")
     process = subprocess.Popen(
         [str(EDX), "gateway", "run", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
+        cwd=workdir,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60

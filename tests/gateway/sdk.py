@@ -40,33 +40,45 @@ class SdkClient:
 
     def _headers(self, content_type: str) -> dict[str, str]:
         self.params["Content-Type"] = content_type
-        signed = json.dumps({f"XroadVnpt-{k}": v for k, v in self.params.items()},
-                            separators=(",", ":"), ensure_ascii=False)
+        signed = json.dumps(
+            {f"XroadVnpt-{k}": v for k, v in self.params.items()},
+            separators=(",", ":"),
+            ensure_ascii=False,
+        )
         mac = hmac.new(self.secret.encode(), signed.encode(), hashlib.sha256).hexdigest()
         headers = {f"XroadVnpt-{k}": v for k, v in self.params.items()}
-        headers.update({
-            "Content-Type": content_type,
-            "XroadVnpt-sign-header-key": ";".join(self.params),
-            "XroadVnpt-sign-header": signed,
-            "XroadVnpt-hash-header": mac,
-            "User-Agent": "JAVASDKAgent/1.0.0 XRoad/VPCP",
-            "XroadVnpt-version": "3.0.201608",
-        })
+        headers.update(
+            {
+                "Content-Type": content_type,
+                "XroadVnpt-sign-header-key": ";".join(self.params),
+                "XroadVnpt-sign-header": signed,
+                "XroadVnpt-hash-header": mac,
+                "User-Agent": "JAVASDKAgent/1.0.0 XRoad/VPCP",
+                "XroadVnpt-version": "3.0.201608",
+            }
+        )
         return headers
 
-    async def call(self, operation: str, header_json: dict[str, Any] | None = None,
-                   body: bytes = b"", method: str = "POST") -> httpx.Response:
+    async def call(
+        self,
+        operation: str,
+        header_json: dict[str, Any] | None = None,
+        body: bytes = b"",
+        method: str = "POST",
+    ) -> httpx.Response:
         """One Apache-style call: parameters into the map, then signed headers."""
         for key, value in (header_json or {}).items():
             self.params[key] = str(value)
         headers = self._headers("application/json")
         if body:
             headers["Expect"] = "100-continue"
-        return await self.http.request(method, f"{self.endpoint}/{operation}",
-                                       headers=headers, content=body)
+        return await self.http.request(
+            method, f"{self.endpoint}/{operation}", headers=headers, content=body
+        )
 
-    async def json(self, operation: str, header_json: dict[str, Any] | None = None,
-                   body: bytes = b"") -> dict[str, Any]:
+    async def json(
+        self, operation: str, header_json: dict[str, Any] | None = None, body: bytes = b""
+    ) -> dict[str, Any]:
         response = await self.call(operation, header_json, body)
         assert response.status_code == 200, response.text
         answer: dict[str, Any] = response.json()
@@ -74,9 +86,14 @@ class SdkClient:
             assert isinstance(answer.get(name), str), answer
         return answer
 
-    async def send_edoc(self, package: bytes, *, messagetype: str = "edoc",
-                        sender: str | None = None, to: list[str] | None = None
-                        ) -> dict[str, Any]:
+    async def send_edoc(
+        self,
+        package: bytes,
+        *,
+        messagetype: str = "edoc",
+        sender: str | None = None,
+        to: list[str] | None = None,
+    ) -> dict[str, Any]:
         """``sendEdoc``: the file's bytes + CR LF, and its hash-file, as the SDK sends them."""
         self.params["servicetype"] = "eDoc"
         self.params["messagetype"] = messagetype
@@ -88,19 +105,20 @@ class SdkClient:
         headers = self._headers("application/octet-stream")
         headers["Accept"] = "text/html, image/gif, image/jpeg, */*; q=0.2"
         body = package + b"\r\n"
-        response = await self.http.post(f"{self.endpoint}/sendEdoc", headers=headers,
-                                         content=body)
+        response = await self.http.post(f"{self.endpoint}/sendEdoc", headers=headers, content=body)
         if self.resend_send:  # the JDK's silent resend of a POST on a dropped connection
-            response = await self.http.post(f"{self.endpoint}/sendEdoc", headers=headers,
-                                             content=body)
+            response = await self.http.post(
+                f"{self.endpoint}/sendEdoc", headers=headers, content=body
+            )
         answer: dict[str, Any] = response.json()
         for name in ("status", "ErrorCode", "ErrorDesc", "DocId"):
             assert isinstance(answer.get(name), str), answer
         return answer
 
     async def received(self, messagetype: str) -> list[dict[str, Any]]:
-        answer = await self.json("getReceivedEdocList",
-                                 {"servicetype": "eDoc", "messagetype": messagetype})
+        answer = await self.json(
+            "getReceivedEdocList", {"servicetype": "eDoc", "messagetype": messagetype}
+        )
         assert answer["ErrorCode"] == "0", answer
         data: list[dict[str, Any]] = answer["data"]
         return data

@@ -59,8 +59,8 @@ def test_a_signature_that_does_not_verify_is_refused_with_its_reason(
     assert refused.value.cause_code != "package-refused"
     assert callable(signer_for)
     genuine = signer_for(PROVINCE).sign(
-        build(make_document(PROVINCE, [DISTRICT], subject="Ve viec trien khai")),
-        check_sender=True)
+        build(make_document(PROVINCE, [DISTRICT], subject="Ve viec trien khai")), check_sender=True
+    )
     tampered = genuine.replace(b"Ve viec trien khai", b"Ve viec trien khaI")
     assert tampered != genuine
     with pytest.raises(PackageRefusedError, match="does not verify"):

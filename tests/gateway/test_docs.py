@@ -49,9 +49,14 @@ async def test_the_curl_examples_run(live_bus: Settings, tmp_path: Path) -> None
         for number, example in enumerate(examples):
             package.write_bytes(build(make_document(OTHER_PROVINCE, [DISTRICT])))
             done = await asyncio.to_thread(
-                subprocess.run, ["bash", "-euo", "pipefail", "-c", example],
-                env=clean_env(GW=gw.url, PACKAGE=str(package)), capture_output=True,
-                text=True, timeout=120, check=False)
+                subprocess.run,
+                ["bash", "-euo", "pipefail", "-c", example],
+                env=clean_env(GW=gw.url, PACKAGE=str(package)),
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
             shown = f"example {number}:\n{example}\n{done.stdout}\n{done.stderr}"
             assert done.returncode == 0, shown
             assert done.stdout.strip(), shown

@@ -40,17 +40,25 @@ async def test_send_receive_report_and_follow_up(live_bus: Settings, tmp_path: P
         district = NativeClient(http, gw.url, RequestSigner("vp.huyen", "secret-of-the-district"))
 
         # fields + attachments, with an idempotency key sent twice
-        fields = {"sender": PROVINCE, "recipients": [DISTRICT, COMMUNE], "number": "77",
-                  "notation": "CT-UBND", "subject": "Chỉ thị về phòng chống bão",
-                  "signer_name": "Nguyễn Văn A"}
+        fields = {
+            "sender": PROVINCE,
+            "recipients": [DISTRICT, COMMUNE],
+            "number": "77",
+            "notation": "CT-UBND",
+            "subject": "Chỉ thị về phòng chống bão",
+            "signer_name": "Nguyễn Văn A",
+        }
         files = [("chi-thi.pdf", b"%PDF-1.7 directive", "application/pdf")]
         first = await province.send_fields(fields, files, key="send-77")
         assert first.status_code == 201, first.text
         again = await province.send_fields(fields, files, key="send-77")
         assert again.json()["doc_id"] == first.json()["doc_id"]
         assert again.json()["repeated"] is True
-        _problem(await province.send_xml(build(make_document(PROVINCE, [DISTRICT])),
-                                         key="send-77"), 409, "conflict")
+        _problem(
+            await province.send_xml(build(make_document(PROVINCE, [DISTRICT])), key="send-77"),
+            409,
+            "conflict",
+        )
         sent = first.json()
         assert sent["signed_here"] is True
         assert sorted(sent["recipients"]) == sorted([DISTRICT, COMMUNE])
@@ -64,8 +72,9 @@ async def test_send_receive_report_and_follow_up(live_bus: Settings, tmp_path: P
             return items if len(items) == 3 else None
 
         items = await eventually(three, what="three deliveries at the district's system")
-        directive = next(i for i in items if i["document_id"] == sent["document_id"]
-                         and i["agency"] == DISTRICT)
+        directive = next(
+            i for i in items if i["document_id"] == sent["document_id"] and i["agency"] == DISTRICT
+        )
         fetched = await district.get(f"/inbox/{directive['doc_id']}")
         assert fetched.headers["content-type"].startswith("application/xml")
         package = parse(fetched.content, mode=Mode.STRICT).package
@@ -74,11 +83,15 @@ async def test_send_receive_report_and_follow_up(live_bus: Settings, tmp_path: P
         for item in items:
             ack = await district.write(f"/inbox/{item['doc_id']}/ack")
             assert ack.json() == {"doc_id": item["doc_id"], "state": "done"}
-        reported = await district.write(f"/inbox/{directive['doc_id']}/status",
-                                        {"code": "03", "description": "Đã tiếp nhận"})
+        reported = await district.write(
+            f"/inbox/{directive['doc_id']}/status", {"code": "03", "description": "Đã tiếp nhận"}
+        )
         assert reported.status_code == 201, reported.text
-        _problem(await district.write(f"/inbox/{directive['doc_id']}/status", {"code": "01"}),
-                 400, "bad-request")
+        _problem(
+            await district.write(f"/inbox/{directive['doc_id']}/status", {"code": "01"}),
+            400,
+            "bad-request",
+        )
         assert (await district.get("/inbox")).json() == []
 
         async def answered() -> dict[str, Any] | None:
@@ -90,12 +103,14 @@ async def test_send_receive_report_and_follow_up(live_bus: Settings, tmp_path: P
         view = await eventually(answered, what="the 01s and the 03 at the province")
         assert {d["receive_status"] for d in view["deliveries"]} == {"done"}
 
-        revoked = await province.write(f"/documents/{sent['doc_id']}/revoke",
-                                       {"reason": "Ban hành nhầm"})
+        revoked = await province.write(
+            f"/documents/{sent['doc_id']}/revoke", {"reason": "Ban hành nhầm"}
+        )
         assert revoked.status_code == 201, revoked.text
         assert revoked.json()["document_id"] != sent["document_id"]
-        taken = await province.write(f"/documents/{sent['doc_id']}/take-back",
-                                     {"description": "Thu hồi"})
+        taken = await province.write(
+            f"/documents/{sent['doc_id']}/take-back", {"description": "Thu hồi"}
+        )
         assert taken.status_code == 201, taken.text
         assert taken.json()["message_type"] == "status"
         _problem(await district.get(f"/documents/{sent['doc_id']}"), 404, "not-found")
@@ -122,18 +137,30 @@ async def test_replays_and_unsigned_requests_are_refused(
         _problem(await http.get(url, headers=wrong), 401, "authentication-failed")
         # the signature covers the path: a signed inbox read is not a directory read
         moved = signer.headers("GET", "/api/v1/inbox")
-        _problem(await http.get(f"{gw.url}/api/v1/directory", headers=moved), 401,
-                 "authentication-failed")
+        _problem(
+            await http.get(f"{gw.url}/api/v1/directory", headers=moved),
+            401,
+            "authentication-failed",
+        )
         # and the body: a tampered write is refused
         body = build(make_document(PROVINCE, [DISTRICT]))
         signed = signer.headers("POST", "/api/v1/documents", body)
         signed.update({"Content-Type": "application/xml", "Idempotency-Key": "k1"})
-        _problem(await http.post(f"{gw.url}/api/v1/documents", headers=signed,
-                                 content=body.replace(b"UBND-VP", b"UBND-XX")),
-                 401, "authentication-failed")
+        _problem(
+            await http.post(
+                f"{gw.url}/api/v1/documents",
+                headers=signed,
+                content=body.replace(b"UBND-VP", b"UBND-XX"),
+            ),
+            401,
+            "authentication-failed",
+        )
         native = NativeClient(http, gw.url, signer)
-        _problem(await native.request("POST", "/documents", body=body,
-                                      content_type="application/xml"), 400, "bad-request")
+        _problem(
+            await native.request("POST", "/documents", body=body, content_type="application/xml"),
+            400,
+            "bad-request",
+        )
         big = build(make_document(PROVINCE, [DISTRICT], content="x" * 40_000))
         _problem(await native.send_xml(big), 413, "upload-too-large")
         foreign = build(make_document(DISTRICT, [PROVINCE]))

@@ -22,7 +22,8 @@ SOURCE = Path(__file__).with_name("java") / "EdxNativeClient.java"
 
 async def _run(*command: str, cwd: Path) -> str:
     process = await asyncio.create_subprocess_exec(
-        *command, cwd=cwd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        *command, cwd=cwd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
     output, _ = await asyncio.wait_for(process.communicate(), 180)
     text = output.decode("utf-8", "replace")
     assert process.returncode == 0, f"{command[0]} failed:\n{text}"
@@ -47,10 +48,20 @@ async def test_a_java_program_sends_and_receives(
     package.write_bytes(build(document))
     received = tmp_path / "received.edxml"
     async with running_gateway(live_bus, config) as gw:
-        output = await _run(java, "-cp", str(build_dir), "EdxNativeClient", gw.url,
-                            "vp.tinh", "secret-of-the-province", "vp.huyen",
-                            "secret-of-the-district", str(package), str(received),
-                            cwd=tmp_path)
+        output = await _run(
+            java,
+            "-cp",
+            str(build_dir),
+            "EdxNativeClient",
+            gw.url,
+            "vp.tinh",
+            "secret-of-the-province",
+            "vp.huyen",
+            "secret-of-the-district",
+            str(package),
+            str(received),
+            cwd=tmp_path,
+        )
     assert "sent " in output
     assert output.rstrip().endswith("bytes, done")
     data = received.read_bytes()

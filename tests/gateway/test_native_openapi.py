@@ -28,12 +28,15 @@ pytestmark = [
     pytest.mark.kafka,
     pytest.mark.slow,
     # schemathesis' own strategies draw from `random`, which hypothesis now deprecates
-    pytest.mark.filterwarnings(
-        "ignore:.*random.*:hypothesis.errors.HypothesisDeprecationWarning"),
+    pytest.mark.filterwarnings("ignore:.*random.*:hypothesis.errors.HypothesisDeprecationWarning"),
 ]
 
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_schema_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
 
 
 def _fuzz(raw: dict[str, Any], base_url: str, signer: RequestSigner) -> int:
@@ -43,8 +46,12 @@ def _fuzz(raw: dict[str, Any], base_url: str, signer: RequestSigner) -> int:
         for result in schema.get_all_operations():
             operation = result.ok()
 
-            @settings(max_examples=15, deadline=None, database=None,
-                      suppress_health_check=list(HealthCheck))
+            @settings(
+                max_examples=15,
+                deadline=None,
+                database=None,
+                suppress_health_check=list(HealthCheck),
+            )
             @given(case=operation.as_strategy())
             def one(case: schemathesis.Case) -> None:
                 nonlocal calls
@@ -57,8 +64,9 @@ def _fuzz(raw: dict[str, Any], base_url: str, signer: RequestSigner) -> int:
                 body = prepared.body or b""
                 if isinstance(body, str):
                     body = body.encode("utf-8")
-                prepared.headers.update(signer.headers(prepared.method or "GET",
-                                                       prepared.path_url, body))
+                prepared.headers.update(
+                    signer.headers(prepared.method or "GET", prepared.path_url, body)
+                )
                 prepared.headers.setdefault("Idempotency-Key", "fuzz")
                 response = session.send(prepared, timeout=60)
                 calls += 1

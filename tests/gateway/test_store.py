@@ -15,7 +15,8 @@ def test_the_migrations_match_the_declared_schema(db_url: str) -> None:
         open_gateway_engine(db_url).dispose()  # a second start finds nothing to do
         with engine.connect() as connection:
             context = MigrationContext.configure(
-                connection, opts={"compare_type": True, "version_table": "gw_alembic_version"})
+                connection, opts={"compare_type": True, "version_table": "gw_alembic_version"}
+            )
             assert compare_metadata(context, METADATA) == []
     finally:
         engine.dispose()

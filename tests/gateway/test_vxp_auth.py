@@ -26,21 +26,29 @@ def _secrets(system_id: str) -> str | None:
 
 # (signed header, hash header) pairs copied from the protocol document.
 EXAMPLES = [
-    (BASE + '"XroadVnpt-Content-Type":"application/json"}',
-     "5e79ff58085d59d8992ecc39ce7eb17cd197692c2541efad04b6676ec66c3811"),
-    ('{"XroadVnpt-systemid":"edx.demo.01","XroadVnpt-level":"1","XroadVnpt-timestamp":'
-     '"29112026T103345+0585","XroadVnpt-Content-Type":"application/json"}',
-     "5cb3184dfe85f57494dc2f792a72267279a3587c7efd44be0c4f86d463c0f6c8"),
-    ('{"XroadVnpt-systemid":"edx.demo.01","XroadVnpt-docId":"6303b8b7-c7a5-435d-b192-'
-     'fd0e38404a41","XroadVnpt-filePath":"xml","XroadVnpt-timestamp":"29112026T103345+0585",'
-     '"XroadVnpt-Content-Type":"application/json"}',
-     "0db55e36417291cd73c36401ea736fa3e7050d7e39d958008f1da481264f057a"),
-    ('{"XroadVnpt-systemid":"edx.demo.01","XroadVnpt-servicetype":"eDoc","XroadVnpt-'
-     'messagetype":"edoc","XroadVnpt-hash-file":"f1ba32564150cd2c5370622efb3791cc69d43c19f4aa'
-     '952567a14e7044dc0","XroadVnpt-from":"000.00.00.H41","XroadVnpt-to":"[\\"000.00.00.G22\\"'
-     ',\\"000.00.00.H14\\"]","XroadVnpt-timestamp":"29112026T103345+0585","XroadVnpt-Content-'
-     'Type":"application/octet-stream"}',
-     "7a6d1b31b8094e51f17f52f531ed860b2c1af3e230fb254dc7fd5d1e686337da"),
+    (
+        BASE + '"XroadVnpt-Content-Type":"application/json"}',
+        "5e79ff58085d59d8992ecc39ce7eb17cd197692c2541efad04b6676ec66c3811",
+    ),
+    (
+        '{"XroadVnpt-systemid":"edx.demo.01","XroadVnpt-level":"1","XroadVnpt-timestamp":'
+        '"29112026T103345+0585","XroadVnpt-Content-Type":"application/json"}',
+        "5cb3184dfe85f57494dc2f792a72267279a3587c7efd44be0c4f86d463c0f6c8",
+    ),
+    (
+        '{"XroadVnpt-systemid":"edx.demo.01","XroadVnpt-docId":"6303b8b7-c7a5-435d-b192-'
+        'fd0e38404a41","XroadVnpt-filePath":"xml","XroadVnpt-timestamp":"29112026T103345+0585",'
+        '"XroadVnpt-Content-Type":"application/json"}',
+        "0db55e36417291cd73c36401ea736fa3e7050d7e39d958008f1da481264f057a",
+    ),
+    (
+        '{"XroadVnpt-systemid":"edx.demo.01","XroadVnpt-servicetype":"eDoc","XroadVnpt-'
+        'messagetype":"edoc","XroadVnpt-hash-file":"f1ba32564150cd2c5370622efb3791cc69d43c19f4aa'
+        '952567a14e7044dc0","XroadVnpt-from":"000.00.00.H41","XroadVnpt-to":"[\\"000.00.00.G22\\"'
+        ',\\"000.00.00.H14\\"]","XroadVnpt-timestamp":"29112026T103345+0585","XroadVnpt-Content-'
+        'Type":"application/octet-stream"}',
+        "7a6d1b31b8094e51f17f52f531ed860b2c1af3e230fb254dc7fd5d1e686337da",
+    ),
 ]
 
 
@@ -60,9 +68,13 @@ def test_the_documents_worked_examples_verify(signed: str, mac: str) -> None:
 def test_the_signed_text_is_checked_as_received_never_reserialised() -> None:
     spaced = BASE.replace(",", ", ") + '"XroadVnpt-Content-Type":"application/json"}'
     mac = hmac.new(SECRET.encode(), spaced.encode(), hashlib.sha256).hexdigest()
-    headers = {"XroadVnpt-systemid": "edx.demo.01", "XroadVnpt-timestamp": "29112026T103345+0585",
-               "XroadVnpt-Content-Type": "application/json",
-               "XroadVnpt-sign-header": spaced, "XroadVnpt-hash-header": mac}
+    headers = {
+        "XroadVnpt-systemid": "edx.demo.01",
+        "XroadVnpt-timestamp": "29112026T103345+0585",
+        "XroadVnpt-Content-Type": "application/json",
+        "XroadVnpt-sign-header": spaced,
+        "XroadVnpt-hash-header": mac,
+    }
     assert authenticate(_raw(headers), _secrets).system_id == "edx.demo.01"
     compact = spaced.replace(", ", ",")
     headers["XroadVnpt-sign-header"] = compact  # same JSON, other bytes: another MAC
@@ -87,7 +99,8 @@ def test_refusals_name_their_reason() -> None:
 def test_case_variants_that_disagree_are_ambiguous() -> None:
     headers = sign_parameters("edx.demo.01", SECRET, [("docId", "A"), ("docid", "B")])
     raw = [(b"xroadvnpt-docid", b"A"), (b"xroadvnpt-docid", b"B")] + [
-        (k, v) for k, v in _raw(headers) if k != b"xroadvnpt-docid"]
+        (k, v) for k, v in _raw(headers) if k != b"xroadvnpt-docid"
+    ]
     params = authenticate(raw, _secrets)
     with pytest.raises(BadRequestError, match="ambiguous parameter docId"):
         params.get("docId")
@@ -96,7 +109,7 @@ def test_case_variants_that_disagree_are_ambiguous() -> None:
 def test_sdk_hash_file_drops_leading_zeros_of_each_byte() -> None:
     # The document's example: standard f1ba3256415 00c d2 0c 53... -> SDK f1ba325641 50 cd 2c 53
     standard = "f1ba325641500cd20c5370622efb3791cc69d43c19f4aa952567a14e7044dc00"
-    sdk = "".join(format(int(standard[i:i + 2], 16), "x") for i in range(0, 64, 2))
+    sdk = "".join(format(int(standard[i : i + 2], 16), "x") for i in range(0, 64, 2))
     assert sdk == "f1ba32564150cd2c5370622efb3791cc69d43c19f4aa952567a14e7044dc0"
 
 
@@ -108,9 +121,9 @@ def test_sdk_hash_file_is_the_digest_without_leading_zeros(data: bytes) -> None:
     assert text == "".join(f"{b:x}" for b in digest)
 
 
-_names = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-", min_size=1,
-                 max_size=12).filter(lambda n: n.lower() not in {"systemid", "sign-header",
-                                                                  "hash-header", "version"})
+_names = st.text(
+    alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-", min_size=1, max_size=12
+).filter(lambda n: n.lower() not in {"systemid", "sign-header", "hash-header", "version"})
 _values = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=40)
 
 
@@ -121,16 +134,19 @@ def test_what_the_sdk_signs_verifies_and_any_change_does_not(
     lowered: dict[str, str] = {}
     for name, value in params.items():
         lowered.setdefault(name.lower(), value)
-    entries = [(n, v) for n, v in params.items() if lowered[n.lower()] == v
-               and n == next(k for k in params if k.lower() == n.lower())]
+    entries = [
+        (n, v)
+        for n, v in params.items()
+        if lowered[n.lower()] == v and n == next(k for k in params if k.lower() == n.lower())
+    ]
     headers = sign_parameters("edx.demo.01", SECRET, entries)
     signed = authenticate(_raw(headers), _secrets)
     for name, value in entries:
         assert signed.get(name) == value
     text = headers["XroadVnpt-sign-header"]
     at = data.draw(st.integers(0, len(text) - 1))
-    replacement = data.draw(st.sampled_from("az09{}\\\":,"))
+    replacement = data.draw(st.sampled_from('az09{}\\":,'))
     if text[at] != replacement:
-        tampered = {**headers, "XroadVnpt-sign-header": text[:at] + replacement + text[at + 1:]}
+        tampered = {**headers, "XroadVnpt-sign-header": text[:at] + replacement + text[at + 1 :]}
         with pytest.raises(AuthenticationError):
             authenticate(_raw(tampered), _secrets)

@@ -30,8 +30,9 @@ pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 DEMO = ("edx.demo.01", "demo-secret-01")
 
 
-def _is_plain(item: dict[str, Any], ints: tuple[str, ...] = (),
-              bools: tuple[str, ...] = ()) -> bool:
+def _is_plain(
+    item: dict[str, Any], ints: tuple[str, ...] = (), bools: tuple[str, ...] = ()
+) -> bool:
     """No field is null, an object or an array; ints and booleans where the SDK wants them."""
     for key, value in item.items():
         if key in ints:
@@ -77,8 +78,10 @@ async def test_directory_operations(live_bus: Settings, tmp_path: Path) -> None:
         assert province["deleted"] is False
 
         # register/delete are off unless a system is granted them; the vendor's body is bad JSON
-        vendor_body = (b'{"id":"","pcode":"000.00.00.H44","code":"000.00.99.H44",'
-                       b'"name":"x","mail":cc"","mobile":"","fax":""}')
+        vendor_body = (
+            b'{"id":"","pcode":"000.00.00.H44","code":"000.00.99.H44",'
+            b'"name":"x","mail":cc"","mobile":"","fax":""}'
+        )
         refused = await sdk.json("registerAgency", body=vendor_body)
         assert (refused["status"], refused["ErrorCode"]) == ("FAIL", "501")
         refused = await sdk.json("deleteAgency", {"AgencyCode": "000.00.99.H44"}, b"{}")
@@ -92,30 +95,38 @@ async def test_the_documents_own_request_is_answered(live_bus: Settings, tmp_pat
     """countReceiveEdoc exactly as printed in §7.12 (signature and all)."""
     config = gateway_config(tmp_path)
     add_system(config, DEMO[0], [PROVINCE], DEMO[1])
-    signed = ('{"XroadVnpt-systemid":"edx.demo.01","XroadVnpt-timestamp":"29112026T103345+0585",'
-              '"XroadVnpt-Content-Type":"application/json"}')
+    signed = (
+        '{"XroadVnpt-systemid":"edx.demo.01","XroadVnpt-timestamp":"29112026T103345+0585",'
+        '"XroadVnpt-Content-Type":"application/json"}'
+    )
     headers = {
-        "Content-Type": "application/json", "XroadVnpt-systemid": "edx.demo.01",
-        "XroadVnpt-timestamp": TIMESTAMP, "XroadVnpt-Content-Type": "application/json",
+        "Content-Type": "application/json",
+        "XroadVnpt-systemid": "edx.demo.01",
+        "XroadVnpt-timestamp": TIMESTAMP,
+        "XroadVnpt-Content-Type": "application/json",
         "XroadVnpt-sign-header-key": "systemid;timestamp;Content-Type",
         "XroadVnpt-sign-header": signed,
-        "XroadVnpt-hash-header":
-            "5e79ff58085d59d8992ecc39ce7eb17cd197692c2541efad04b6676ec66c3811",
-        "User-Agent": "JAVASDKAgent/1.0.0 XRoad/VPCP", "XroadVnpt-version": "3.0.201608",
+        "XroadVnpt-hash-header": "5e79ff58085d59d8992ecc39ce7eb17cd197692c2541efad04b6676ec66c3811",
+        "User-Agent": "JAVASDKAgent/1.0.0 XRoad/VPCP",
+        "XroadVnpt-version": "3.0.201608",
     }
     async with running_gateway(live_bus, config) as gw, httpx.AsyncClient(timeout=60) as http:
-        response = await http.post(f"{gw.url}/vxp/countReceiveEdoc", headers=headers,
-                                   content=b"{}")
-        assert response.json() == {"status": "OK", "ErrorCode": "0", "ErrorDesc": "Success",
-                                   "count": 0}
+        response = await http.post(f"{gw.url}/vxp/countReceiveEdoc", headers=headers, content=b"{}")
+        assert response.json() == {
+            "status": "OK",
+            "ErrorCode": "0",
+            "ErrorDesc": "Success",
+            "count": 0,
+        }
         # downloadEdoc2: no XroadVnpt headers at all -> 401, empty body
         bare = await http.get(f"{gw.url}/vxp/downloadEdoc")
         assert bare.status_code == 401
         assert bare.content == b""
 
 
-async def _first_answer(url: str, head: str) -> tuple[bytes, asyncio.StreamReader,
-                                                      asyncio.StreamWriter]:
+async def _first_answer(
+    url: str, head: str
+) -> tuple[bytes, asyncio.StreamReader, asyncio.StreamWriter]:
     """Send only the head of a request; the first answer, read before any body is sent."""
     host, port = url.removeprefix("http://").split(":")
     reader, writer = await asyncio.open_connection(host, int(port))
@@ -126,8 +137,11 @@ async def _first_answer(url: str, head: str) -> tuple[bytes, asyncio.StreamReade
 
 
 async def _final(reader: asyncio.StreamReader, head: bytes) -> dict[str, Any]:
-    length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                  if line.lower().startswith(b"content-length:"))
+    length = next(
+        int(line.split(b":")[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
     answer: dict[str, Any] = json.loads(await asyncio.wait_for(reader.readexactly(length), 20))
     return answer
 
@@ -148,8 +162,13 @@ async def test_expect_100_continue_is_answered_before_the_body(
             sdk.params["docId"] = "6303b8b7-c7a5-435d-b192-fd0e38404a41"
             sdk.params["status"] = "done"
             headers = sdk._headers("application/json")
-            lines = [f"POST /vxp/{operation} HTTP/1.1", f"Host: {gw.url[7:]}",
-                     "Content-Length: 2", "Expect: 100-continue", "Connection: Keep-Alive"]
+            lines = [
+                f"POST /vxp/{operation} HTTP/1.1",
+                f"Host: {gw.url[7:]}",
+                "Content-Length: 2",
+                "Expect: 100-continue",
+                "Connection: Keep-Alive",
+            ]
             lines += [f"{k}: {v}" for k, v in headers.items()]
             loop = asyncio.get_running_loop()
             started = loop.time()
@@ -171,9 +190,7 @@ async def test_expect_100_continue_is_answered_before_the_body(
                 assert (answer["status"], answer["ErrorCode"]) == ("FAIL", "404")
 
 
-async def test_send_edoc_hash_file_and_stale_parameters(
-    live_bus: Settings, tmp_path: Path
-) -> None:
+async def test_send_edoc_hash_file_and_stale_parameters(live_bus: Settings, tmp_path: Path) -> None:
     config = gateway_config(tmp_path)
     add_system(config, "vp.tinh", [PROVINCE], "secret-of-the-province")
     add_system(config, "vp.huyen", [DISTRICT], "secret-of-the-district")
@@ -195,8 +212,9 @@ async def test_send_edoc_hash_file_and_stale_parameters(
         # a body that is not what hash-file names: refused, nothing delivered
         province.params["hash-file"] = sdk_hash_file(first)
         headers = province._headers("application/octet-stream")
-        bad = (await http.post(f"{gw.url}/vxp/sendEdoc", headers=headers,
-                               content=second + b"\r\n")).json()
+        bad = (
+            await http.post(f"{gw.url}/vxp/sendEdoc", headers=headers, content=second + b"\r\n")
+        ).json()
         assert (bad["status"], bad["ErrorCode"], bad["DocId"]) == ("FAIL", "400", "")
         assert "hash-file" in bad["ErrorDesc"]
 
@@ -251,15 +269,33 @@ async def test_register_and_delete_for_a_system_granted_them(
     registry.add("vp.tinh", [PROVINCE], "secret-of-the-province", may_register=True)
     async with running_gateway(live_bus, config) as gw, httpx.AsyncClient(timeout=60) as http:
         sdk = SdkClient(http, f"{gw.url}/vxp", "vp.tinh", "secret-of-the-province")
-        elsewhere = json.dumps({"id": "", "pcode": OTHER_PROVINCE, "code": "000.09.00.H41",
-                                "name": "x", "mail": "", "mobile": "", "fax": ""}).encode()
+        elsewhere = json.dumps(
+            {
+                "id": "",
+                "pcode": OTHER_PROVINCE,
+                "code": "000.09.00.H41",
+                "name": "x",
+                "mail": "",
+                "mobile": "",
+                "fax": "",
+            }
+        ).encode()
         refused = await sdk.json("registerAgency", body=elsewhere)
         assert (refused["status"], refused["ErrorCode"]) == ("FAIL", "403")
         bad = await sdk.json("registerAgency", body=b'{"mail":cc""}')
         assert (bad["status"], bad["ErrorCode"]) == ("FAIL", "400")
-        body = json.dumps({"id": "", "pcode": PROVINCE, "code": "000.09.00.H44",
-                           "name": "Văn phòng thử nghiệm", "mail": "", "mobile": "",
-                           "fax": ""}, ensure_ascii=False).encode()
+        body = json.dumps(
+            {
+                "id": "",
+                "pcode": PROVINCE,
+                "code": "000.09.00.H44",
+                "name": "Văn phòng thử nghiệm",
+                "mail": "",
+                "mobile": "",
+                "fax": "",
+            },
+            ensure_ascii=False,
+        ).encode()
         answer = await sdk.json("registerAgency", body=body)
         assert answer["status"] == "OK", answer
         system = registry.get("vp.tinh")

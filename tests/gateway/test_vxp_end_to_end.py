@@ -36,14 +36,22 @@ async def test_a_directive_travels_province_to_district_and_commune(
     config = gateway_config(tmp_path, db_url=db_url)
     add_system(config, "vp.tinh", [PROVINCE], "secret-of-the-province")
     add_system(config, "vp.huyen", [DISTRICT, COMMUNE], "secret-of-the-district")
-    async with running_tracker(live_bus), running_gateway(live_bus, config) as gw, \
-            httpx.AsyncClient(timeout=60) as http:
+    async with (
+        running_tracker(live_bus),
+        running_gateway(live_bus, config) as gw,
+        httpx.AsyncClient(timeout=60) as http,
+    ):
         province = SdkClient(http, f"{gw.url}/vxp", "vp.tinh", "secret-of-the-province")
         district = SdkClient(http, f"{gw.url}/vxp", "vp.huyen", "secret-of-the-district")
         directive = make_document(
-            PROVINCE, [DISTRICT, COMMUNE], subject="Chỉ thị về phòng chống bão",
-            attachments=[make_attachment("chi-thi.pdf", b"%PDF-1.7 directive"),
-                         make_attachment("phu-luc.docx", b"annex bytes")])
+            PROVINCE,
+            [DISTRICT, COMMUNE],
+            subject="Chỉ thị về phòng chống bão",
+            attachments=[
+                make_attachment("chi-thi.pdf", b"%PDF-1.7 directive"),
+                make_attachment("phu-luc.docx", b"annex bytes"),
+            ],
+        )
         unsigned = build(directive)
 
         # The SDK resends sendEdoc on its own: the same DocId, one document.
@@ -121,8 +129,15 @@ async def test_a_directive_travels_province_to_district_and_commune(
         # edx status (the tracker) agrees: both recipients at 03
         async def tracked() -> dict[str, Any] | None:
             done = await asyncio.to_thread(
-                run_edx, "status", directive.document_id, "--json",
-                "--db-url", live_bus.resolved_db_url, cwd=tmp_path, env=clean_env())
+                run_edx,
+                "status",
+                directive.document_id,
+                "--json",
+                "--db-url",
+                live_bus.resolved_db_url,
+                cwd=tmp_path,
+                env=clean_env(),
+            )
             if done.returncode != 0:
                 return None
             answer: dict[str, Any] = json.loads(done.stdout)

@@ -28,9 +28,7 @@ def _systems(tmp_path: Path) -> Any:
     return config
 
 
-async def test_killed_between_accepting_and_publishing(
-    live_bus: Settings, tmp_path: Path
-) -> None:
+async def test_killed_between_accepting_and_publishing(live_bus: Settings, tmp_path: Path) -> None:
     config = _systems(tmp_path)
     unsigned = build(make_document(PROVINCE, [DISTRICT]))
     # The bus is out of reach: the gateway accepts (outbox on disk) and cannot publish.
@@ -57,22 +55,22 @@ async def test_killed_between_accepting_and_publishing(
             assert (await district.update_status(items[0]["docId"], "done"))["status"] == "OK"
 
             async def delivered() -> list[dict[str, Any]] | None:
-                rows = (await province.json("getSentEdocList",
-                                            {"docId": accepted["DocId"]}))["data"]
+                rows = (await province.json("getSentEdocList", {"docId": accepted["DocId"]}))[
+                    "data"
+                ]
                 return rows if rows and rows[0]["receiveStatus"] == "done" else None
 
             rows = await eventually(delivered, what="the delivery report")
             assert rows[0]["sendStatus"] == "done"
             # the 01 reached the province: one status item, nothing twice
-            statuses = await eventually(lambda: province.received("status"),
-                                        what="the 01 at the province")
+            statuses = await eventually(
+                lambda: province.received("status"), what="the 01 at the province"
+            )
             assert len(statuses) == 1
             assert await district.received("edoc") == []
 
 
-async def test_killed_between_storing_and_confirmation(
-    live_bus: Settings, tmp_path: Path
-) -> None:
+async def test_killed_between_storing_and_confirmation(live_bus: Settings, tmp_path: Path) -> None:
     config = _systems(tmp_path)
     first = build(make_document(PROVINCE, [DISTRICT]))
     with gateway_process(gateway_env(live_bus, config), tmp_path) as gw:

@@ -53,8 +53,13 @@ async def test_refusals_name_their_reason(
         # sending as an agency the system does not serve
         foreign = build(make_document(OTHER_PROVINCE, [DISTRICT]))
         _refused(await province.send_edoc(foreign), "403", "does not act for agency")
-        _refused(await province.send_edoc(build(make_document(PROVINCE, [DISTRICT])),
-                                          sender=OTHER_PROVINCE), "403", "does not act for")
+        _refused(
+            await province.send_edoc(
+                build(make_document(PROVINCE, [DISTRICT])), sender=OTHER_PROVINCE
+            ),
+            "403",
+            "does not act for",
+        )
         # (that `from` stays in the object's map, as in the SDK: a fresh object from here)
         province = SdkClient(http, endpoint, "vp.tinh", "secret-of-the-province")
 
@@ -64,15 +69,17 @@ async def test_refusals_name_their_reason(
         # `from` must be the package's sender (when it is not the system id)
         add_system(config, "vp.hai", [PROVINCE, DISTRICT], "secret-of-the-two")
         two = SdkClient(http, endpoint, "vp.hai", "secret-of-the-two")
-        _refused(await two.send_edoc(build(make_document(PROVINCE, [COMMUNE])),
-                                     sender=DISTRICT), "403", "from names")
+        _refused(
+            await two.send_edoc(build(make_document(PROVINCE, [COMMUNE])), sender=DISTRICT),
+            "403",
+            "from names",
+        )
 
         # a package whose signature fails (an untrusted root)
         impostor = other_pki.signer(OTHER_PROVINCE)
         add_system(config, "vp.nghean", [OTHER_PROVINCE], "secret-of-nghe-an")
         nghe_an = SdkClient(http, endpoint, "vp.nghean", "secret-of-nghe-an")
-        signed = impostor.sign(build(make_document(OTHER_PROVINCE, [DISTRICT])),
-                               check_sender=True)
+        signed = impostor.sign(build(make_document(OTHER_PROVINCE, [DISTRICT])), check_sender=True)
         _refused(await nghe_an.send_edoc(signed), "400", "does not verify")
 
         # an oversized upload: refused from its Content-Length, before it is read
@@ -84,8 +91,9 @@ async def test_refusals_name_their_reason(
         province.params["hash-file"] = "0" * 64
         tampered = good.replace(b"Ve viec A", b"Ve viec B")
         headers = province._headers("application/octet-stream")
-        answer = (await http.post(f"{endpoint}/sendEdoc", headers=headers,
-                                  content=tampered + b"\r\n")).json()
+        answer = (
+            await http.post(f"{endpoint}/sendEdoc", headers=headers, content=tampered + b"\r\n")
+        ).json()
         _refused(answer, "400", "hash-file")
         assert answer["DocId"] == ""
 
@@ -98,14 +106,16 @@ async def test_refusals_name_their_reason(
 
         item = (await eventually(listed, what="the document at the district"))[0]
         assert await commune.received("edoc") == []
-        _refused(await commune.json("getEdoc", {"docId": item["docId"]}, b"{}"), "404",
-                 "no item")
+        _refused(await commune.json("getEdoc", {"docId": item["docId"]}, b"{}"), "404", "no item")
         _refused(await commune.update_status(item["docId"], "done"), "404", "no item")
         stolen = await commune.call("downloadEdoc", {"docId": item["docId"]}, method="GET")
         assert (stolen.status_code, stolen.content) == (404, b"")
-        _refused(await commune.json("getSentEdocList", {"docId": sent["DocId"]}), "404",
-                 "sent no message")
-        assert (await district.get_edoc(item["docId"]))  # its own system reads it
+        _refused(
+            await commune.json("getSentEdocList", {"docId": sent["DocId"]}),
+            "404",
+            "sent no message",
+        )
+        assert await district.get_edoc(item["docId"])  # its own system reads it
 
         # changes take effect at once: a rotated secret, a removed system
         engine = open_gateway_engine(config.db_url)

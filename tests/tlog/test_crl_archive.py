@@ -19,12 +19,16 @@ T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
 
 def _crl(name: str, key: ec.EllipticCurvePrivateKey, at: datetime, revoked: int) -> bytes:
-    builder = (x509.CertificateRevocationListBuilder()
-               .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
-               .last_update(at).next_update(at + timedelta(days=30)))
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+        .last_update(at)
+        .next_update(at + timedelta(days=30))
+    )
     for serial in range(1, revoked + 1):
         builder = builder.add_revoked_certificate(
-            x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(at).build())
+            x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(at).build()
+        )
     return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
 
 
@@ -47,8 +51,10 @@ def test_the_crl_current_at_acceptance_is_the_one_chosen(tmp_path: Path) -> None
         assert archive.current_at(T0 - timedelta(seconds=1)) == []
         assert archive.current_at(T0 + timedelta(minutes=5)) == [_der(root_v1)]
         assert sorted(archive.current_at(T0 + timedelta(days=1))) == sorted(
-            [_der(root_v1), _der(sub)])
+            [_der(root_v1), _der(sub)]
+        )
         assert sorted(archive.current_at(T0 + timedelta(days=2, seconds=1))) == sorted(
-            [_der(root_v2), _der(sub)])
+            [_der(root_v2), _der(sub)]
+        )
     finally:
         engine.dispose()

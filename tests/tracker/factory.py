@@ -102,19 +102,36 @@ def province_directive() -> list[dict[str, Any]]:
       of those, departments 1-3 and commune 000.01.20 complete (06);
     - department 8 and commune 001.01.20 refuse (02).
     """
-    events = [event("SUBMITTED", DIRECTIVE, PROVINCE, recipients=RECIPIENTS, due_date=DUE,
-                    subject="Chỉ thị phòng chống lụt bão")]
+    events = [
+        event(
+            "SUBMITTED",
+            DIRECTIVE,
+            PROVINCE,
+            recipients=RECIPIENTS,
+            due_date=DUE,
+            subject="Chỉ thị phòng chống lụt bão",
+        )
+    ]
     at = T0
     for recipient in RECIPIENTS:
         at += timedelta(seconds=1)
-        events.append(event("DELIVERED", DIRECTIVE, PROVINCE, recipient=recipient, at=at,
-                            due_date=DUE))
+        events.append(
+            event("DELIVERED", DIRECTIVE, PROVINCE, recipient=recipient, at=at, due_date=DUE)
+        )
 
     def status(agency: str, code: str, minutes: int, description: str = "") -> None:
-        events.append(event("STATUS", DIRECTIVE, agency, recipient=PROVINCE,
-                            package_kind="STATUS", status_code=code,
-                            description=description or None,
-                            at=T0 + timedelta(minutes=minutes)))
+        events.append(
+            event(
+                "STATUS",
+                DIRECTIVE,
+                agency,
+                recipient=PROVINCE,
+                package_kind="STATUS",
+                status_code=code,
+                description=description or None,
+                at=T0 + timedelta(minutes=minutes),
+            )
+        )
 
     for recipient in RECIPIENTS[:-2]:
         status(recipient, "01", 5)

@@ -17,19 +17,28 @@ from bus.tracker import Tracker, TrackerOptions
 
 #: Join the group sooner (Tansu waits about half the session timeout before assigning).
 FAST_JOIN = {"session_timeout_ms": 6000, "heartbeat_interval_ms": 1000}
-FAST = TrackerOptions(batch_size=200, poll_timeout_seconds=0.1, retry_initial_seconds=0.1,
-                      retry_max_seconds=0.5, use_directory=False)
+FAST = TrackerOptions(
+    batch_size=200,
+    poll_timeout_seconds=0.1,
+    retry_initial_seconds=0.1,
+    retry_max_seconds=0.5,
+    use_directory=False,
+)
 
 
-async def produce(settings: Settings, events: Iterable[dict[str, Any]],
-                  *, raw: Iterable[bytes] = ()) -> None:
+async def produce(
+    settings: Settings, events: Iterable[dict[str, Any]], *, raw: Iterable[bytes] = ()
+) -> None:
     """Write events to ``edx.events`` keyed by document id, as the router does."""
     producer = make_producer(settings)
     await producer.start()
     try:
         for event in events:
-            await producer.send(settings.topics.events, LIFECYCLE_EVENT.encode(event),
-                                key=event["document_id"].encode())
+            await producer.send(
+                settings.topics.events,
+                LIFECYCLE_EVENT.encode(event),
+                key=event["document_id"].encode(),
+            )
         for value in raw:
             await producer.send(settings.topics.events, value, key=b"garbage")
         await producer.flush()
@@ -42,8 +51,9 @@ def count_rows(engine: Engine, table: Any = history) -> int:
         return int(connection.scalar(select(func.count()).select_from(table)) or 0)
 
 
-async def wait_for(predicate: Callable[[], bool], within: float = 60.0,
-                   what: str = "condition") -> None:
+async def wait_for(
+    predicate: Callable[[], bool], within: float = 60.0, what: str = "condition"
+) -> None:
     """Poll ``predicate`` until true; fail the test with ``what`` after ``within`` seconds."""
     deadline = asyncio.get_running_loop().time() + within
     while not predicate():
@@ -53,8 +63,9 @@ async def wait_for(predicate: Callable[[], bool], within: float = 60.0,
 
 
 @contextlib.asynccontextmanager
-async def running_tracker(settings: Settings,
-                          options: TrackerOptions = FAST) -> AsyncIterator[Tracker]:
+async def running_tracker(
+    settings: Settings, options: TrackerOptions = FAST
+) -> AsyncIterator[Tracker]:
     """A tracker running in a task for the duration of the block, then stopped cleanly."""
     stop = asyncio.Event()
     tracker = Tracker(settings, options=options, consumer_options=FAST_JOIN)

@@ -21,8 +21,9 @@ class TcpProxy:
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def restore(self) -> None:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port,
-                                                  reuse_address=True)
+        self._server = await asyncio.start_server(
+            self._accept, "127.0.0.1", self.port, reuse_address=True
+        )
 
     async def cut(self) -> None:
         server, self._server = self._server, None

@@ -31,12 +31,13 @@ from tests.tracker.kafka_helpers import FAST, count_rows, running_tracker, wait_
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 PROVINCE = "000.00.00.H41"
-RECIPIENTS = ["000.00.01.H41", "000.00.02.H41", "000.00.20.H41", "000.01.20.H41",
-              "001.01.20.H41"]
+RECIPIENTS = ["000.00.01.H41", "000.00.02.H41", "000.00.20.H41", "000.01.20.H41", "001.01.20.H41"]
 
 
 async def test_router_tracker_and_replay_agree(
-    bus_settings: Settings, dev_pki: DevPki, signer_for: Callable[[str], Signer],
+    bus_settings: Settings,
+    dev_pki: DevPki,
+    signer_for: Callable[[str], Signer],
     sqlite_url: str,
 ) -> None:
     settings = replace(bus_settings, pki=dev_pki.directory, db_url=sqlite_url)
@@ -46,21 +47,32 @@ async def test_router_tracker_and_replay_agree(
     reader = create_store_engine(sqlite_url)
     directive = document(PROVINCE, RECIPIENTS, subject="Chỉ thị phòng chống lụt bão")
     answers = [(r, StatusCode.ARRIVED) for r in RECIPIENTS] + [
-        (RECIPIENTS[0], StatusCode.ACCEPTED), (RECIPIENTS[0], StatusCode.COMPLETED),
-        (RECIPIENTS[1], StatusCode.REFUSED)]
+        (RECIPIENTS[0], StatusCode.ACCEPTED),
+        (RECIPIENTS[0], StatusCode.COMPLETED),
+        (RECIPIENTS[1], StatusCode.REFUSED),
+    ]
     try:
         async with quick_router(settings) as router:
-            await submit(settings, signed(directive, signer_for(PROVINCE)), sender=PROVINCE,
-                         document_id=directive.document_id)
+            await submit(
+                settings,
+                signed(directive, signer_for(PROVINCE)),
+                sender=PROVINCE,
+                document_id=directive.document_id,
+            )
             async with running_tracker(settings):
                 await route(router, 1)
-                await wait_for(lambda: count_rows(reader) == 1 + len(RECIPIENTS),
-                               what="the directive recorded")
+                await wait_for(
+                    lambda: count_rows(reader) == 1 + len(RECIPIENTS), what="the directive recorded"
+                )
             # The tracker is down; the router keeps working.
             for agency, code in answers:
-                await submit(settings, signed(status(agency, directive, code),
-                                              signer_for(agency)),
-                             sender=agency, document_id=directive.document_id, kind="status")
+                await submit(
+                    settings,
+                    signed(status(agency, directive, code), signer_for(agency)),
+                    sender=agency,
+                    document_id=directive.document_id,
+                    kind="status",
+                )
             await route(router, 1 + len(answers))
         expected = 1 + len(RECIPIENTS) + len(answers)
         # This time with names from the agency directory on edx.agencies.
@@ -75,22 +87,29 @@ async def test_router_tracker_and_replay_agree(
         assert result.totals["06"] == 1
         assert result.totals["02"] == 1
         assert {r.recipient: r.level for r in result.recipients} == {
-            RECIPIENTS[0]: 2, RECIPIENTS[1]: 2, RECIPIENTS[2]: 2, RECIPIENTS[3]: 3,
-            RECIPIENTS[4]: 4}
+            RECIPIENTS[0]: 2,
+            RECIPIENTS[1]: 2,
+            RECIPIENTS[2]: 2,
+            RECIPIENTS[3]: 3,
+            RECIPIENTS[4]: 4,
+        }
         [under] = track(reader)
         assert (under.total.delivered, under.total.arrived, under.total.completed) == (5, 5, 1)
         assert document_trail(reader, directive.document_id).check.intact
         assert {r.name for r in result.recipients if r.steps} == {
-            f"Agency {code}" for code in RECIPIENTS}
+            f"Agency {code}" for code in RECIPIENTS
+        }
 
         report = await run_replay(settings)
         assert report.divergences == ()
         assert (report.packages, report.verified, report.documents) == (
-            1 + len(answers), 1 + len(answers), 1)
+            1 + len(answers),
+            1 + len(answers),
+            1,
+        )
 
         with reader.begin() as connection:
-            connection.execute(delete(deliveries).where(
-                deliveries.c.recipient == RECIPIENTS[3]))
+            connection.execute(delete(deliveries).where(deliveries.c.recipient == RECIPIENTS[3]))
         tampered = await run_replay(settings)
         missing = [d for d in tampered.divergences if d.kind is DivergenceKind.MISSING]
         assert {d.recipient for d in missing} == {RECIPIENTS[3]}

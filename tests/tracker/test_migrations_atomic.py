@@ -14,7 +14,7 @@ from sqlalchemy import inspect
 
 from bus import create_store_engine, run_migrations
 
-_ENV = '''
+_ENV = """
 from alembic import context
 
 def _run(connection):
@@ -23,9 +23,9 @@ def _run(connection):
         context.run_migrations()
 
 _run(context.config.attributes["connection"])
-'''
+"""
 
-_REVISION = '''
+_REVISION = """
 import sqlalchemy as sa
 from alembic import op
 
@@ -36,7 +36,7 @@ def upgrade():
     op.create_table("first", sa.Column("id", sa.Integer, primary_key=True))
     op.create_table("second", sa.Column("id", sa.Integer, primary_key=True))
     raise RuntimeError("killed half-way")
-'''
+"""
 
 
 @pytest.fixture
@@ -48,9 +48,7 @@ def broken_scripts(tmp_path: Path) -> Path:
     return scripts
 
 
-def test_a_migration_that_fails_half_way_leaves_no_table(
-    db_url: str, broken_scripts: Path
-) -> None:
+def test_a_migration_that_fails_half_way_leaves_no_table(db_url: str, broken_scripts: Path) -> None:
     engine = create_store_engine(db_url)
     try:
         with pytest.raises(RuntimeError, match="killed half-way"):

@@ -28,8 +28,9 @@ def test_level_and_parent_follow_from_the_code(code: str, level: int, parent: st
 
 
 def test_subtree_membership() -> None:
-    district, commune, other = (place(c) for c in
-                                ("000.00.24.H44", "000.46.24.H44", "000.46.25.H44"))
+    district, commune, other = (
+        place(c) for c in ("000.00.24.H44", "000.46.24.H44", "000.46.25.H44")
+    )
     assert district is not None
     assert commune is not None
     assert other is not None
@@ -92,8 +93,9 @@ def test_concurrent_first_migrations_of_one_sqlite_file_do_not_race(tmp_path: Pa
 
     url = f"sqlite:///{tmp_path / 'shared.db'}"
     code = f"from bus.store import upgrade; upgrade({url!r})"
-    processes = [subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE)
-                 for _ in range(3)]
+    processes = [
+        subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE) for _ in range(3)
+    ]
     for process in processes:
         _, stderr = process.communicate(timeout=60)
         assert process.returncode == 0, stderr.decode()

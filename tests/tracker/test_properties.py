@@ -26,14 +26,23 @@ def _state(url: str) -> tuple[object, ...]:
     try:
         with engine.connect() as connection:
             tables = [
-                tuple(tuple(row) for row in connection.execute(
-                    select(table).order_by(*table.primary_key)))
+                tuple(
+                    tuple(row)
+                    for row in connection.execute(select(table).order_by(*table.primary_key))
+                )
                 for table in (documents, deliveries)
             ]
-            chain = tuple(tuple(row) for row in connection.execute(
-                select(history.c.document_id, history.c.sequence, history.c.event_id,
-                       history.c.row_hash)
-                .order_by(history.c.document_id, history.c.sequence)))
+            chain = tuple(
+                tuple(row)
+                for row in connection.execute(
+                    select(
+                        history.c.document_id,
+                        history.c.sequence,
+                        history.c.event_id,
+                        history.c.row_hash,
+                    ).order_by(history.c.document_id, history.c.sequence)
+                )
+            )
             return (*tables, chain)
     finally:
         engine.dispose()

@@ -61,33 +61,47 @@ async def _submit(settings: Settings, signer: Signer, data: bytes, at: datetime)
     await producer.start()
     try:
         meta = await producer.send_and_wait(
-            settings.topics.submit, data, key=signer.agency_code.encode(),
-            timestamp_ms=int(at.timestamp() * 1000))
+            settings.topics.submit,
+            data,
+            key=signer.agency_code.encode(),
+            timestamp_ms=int(at.timestamp() * 1000),
+        )
     finally:
         await producer.stop()
     return meta.partition, meta.offset
 
 
-async def _exchange(settings: Settings, signer_for: Callable[[str], Signer],
-                    *, day: int = 0, number: str = "12") -> list[Submitted]:
+async def _exchange(
+    settings: Settings, signer_for: Callable[[str], Signer], *, day: int = 0, number: str = "12"
+) -> list[Submitted]:
     """A directive and its answers, submitted to the log."""
     at = T0 + timedelta(days=day)
     doc: DocumentPackage = new_document(
-        PROVINCE, RECIPIENTS, number=number, notation="UBND-VP", subject="Chỉ thị",
-        due_date=date(2026, 3, 10), signer_name="Nguyễn Văn A")
+        PROVINCE,
+        RECIPIENTS,
+        number=number,
+        notation="UBND-VP",
+        subject="Chỉ thị",
+        due_date=date(2026, 3, 10),
+        signer_name="Nguyễn Văn A",
+    )
     out: list[Submitted] = []
     data = signer_for(PROVINCE).sign(build(doc))
     partition, offset = await _submit(settings, signer_for(PROVINCE), data, at)
-    out.append(Submitted(data, PROVINCE, partition, offset, at, doc.document_id,
-                         tuple(RECIPIENTS)))
+    out.append(Submitted(data, PROVINCE, partition, offset, at, doc.document_id, tuple(RECIPIENTS)))
     answers = [(r, StatusCode.ARRIVED) for r in RECIPIENTS] + [
-        (RECIPIENTS[0], StatusCode.ACCEPTED), (RECIPIENTS[1], StatusCode.REFUSED)]
+        (RECIPIENTS[0], StatusCode.ACCEPTED),
+        (RECIPIENTS[1], StatusCode.REFUSED),
+    ]
     for minute, (agency, code) in enumerate(answers, start=1):
         when = at + timedelta(minutes=minute)
         status = signer_for(agency).sign(build(new_status(agency, doc, code, "ok")))
         partition, offset = await _submit(settings, signer_for(agency), status, when)
-        out.append(Submitted(status, agency, partition, offset, when, doc.document_id,
-                             status_code=code.value))
+        out.append(
+            Submitted(
+                status, agency, partition, offset, when, doc.document_id, status_code=code.value
+            )
+        )
     return out
 
 
@@ -97,13 +111,27 @@ def _route(engine: Engine, settings: Settings, log: list[Submitted]) -> None:
     for item in log:
         common = {"at": item.timestamp, "source_offset": item.offset}
         if item.status_code is None:
-            events.append(event("SUBMITTED", item.document_id, item.sender,
-                                recipients=item.recipients, **common))
-            events += [event("DELIVERED", item.document_id, item.sender, recipient=r, **common)
-                       for r in item.recipients]
+            events.append(
+                event(
+                    "SUBMITTED", item.document_id, item.sender, recipients=item.recipients, **common
+                )
+            )
+            events += [
+                event("DELIVERED", item.document_id, item.sender, recipient=r, **common)
+                for r in item.recipients
+            ]
         else:
-            events.append(event("STATUS", item.document_id, item.sender, recipient=PROVINCE,
-                                package_kind="STATUS", status_code=item.status_code, **common))
+            events.append(
+                event(
+                    "STATUS",
+                    item.document_id,
+                    item.sender,
+                    recipient=PROVINCE,
+                    package_kind="STATUS",
+                    status_code=item.status_code,
+                    **common,
+                )
+            )
     for e, item in zip(events, _expand(log), strict=True):
         e["content_digest"] = content_digest(item.data)
         e["source_topic"] = settings.topics.submit
@@ -111,14 +139,19 @@ def _route(engine: Engine, settings: Settings, log: list[Submitted]) -> None:
         e["event_id"] = hashlib.sha256(f"{e['event_id']}{item.offset}".encode()).hexdigest()
     from bus.events import LIFECYCLE_EVENT
 
-    records = [IncomingRecord(settings.topics.events, 0, n, None, LIFECYCLE_EVENT.encode(e))
-               for n, e in enumerate(events)]
+    records = [
+        IncomingRecord(settings.topics.events, 0, n, None, LIFECYCLE_EVENT.encode(e))
+        for n, e in enumerate(events)
+    ]
     ingest(engine, records, group="replay-test")
 
 
 def _expand(log: list[Submitted]) -> list[Submitted]:
-    return [item for item in log
-            for _ in range(1 + (len(item.recipients) if item.status_code is None else 0))]
+    return [
+        item
+        for item in log
+        for _ in range(1 + (len(item.recipients) if item.status_code is None else 0))
+    ]
 
 
 @pytest.fixture
@@ -147,8 +180,7 @@ async def test_a_faithful_tracker_replays_clean_and_exports_a_verified_trail(
     report = await run_replay(audited, out=out, progress=lambda d, t: seen.append((d, t)))
     assert report.divergences == ()
     assert report.clean
-    assert (report.packages, report.verified, report.documents, report.trail_steps) == (
-        7, 7, 1, 7)
+    assert (report.packages, report.verified, report.documents, report.trail_steps) == (7, 7, 1, 7)
     assert seen
     assert seen[-1][0] == seen[-1][1] == 7
     [trail] = read_trail_file(out)
@@ -170,11 +202,15 @@ async def test_tampering_with_the_tracker_is_reported(
         # 1. a delivery deleted
         connection.execute(delete(deliveries).where(deliveries.c.recipient == RECIPIENTS[2]))
         # 2. a refusal turned into an acceptance in the history
-        connection.execute(update(history).where(history.c.status_code == "02")
-                           .values(status_code="03"))
+        connection.execute(
+            update(history).where(history.c.status_code == "02").values(status_code="03")
+        )
         # 3. a recipient nobody sent to
-        connection.execute(insert(deliveries).values(
-            document_id=document_id, recipient="000.00.99.H41", sender=PROVINCE))
+        connection.execute(
+            insert(deliveries).values(
+                document_id=document_id, recipient="000.00.99.H41", sender=PROVINCE
+            )
+        )
     report = await run_replay(audited)
     found = {(d.kind, d.recipient) for d in report.divergences}
     assert (DivergenceKind.MISSING, RECIPIENTS[2]) in found
@@ -189,10 +225,17 @@ async def test_a_forged_package_the_tracker_accepted_is_unverified(
     await ensure_topics(audited)
     log = await _exchange(audited, signer_for)
     forged_bytes = log[0].data.replace("Chỉ thị".encode(), "Chỉ thi".encode())
-    partition, offset = await _submit(audited, signer_for(PROVINCE), forged_bytes,
-                                      T0 + timedelta(hours=1))
-    forged = replace(log[0], data=forged_bytes, partition=partition, offset=offset,
-                     timestamp=T0 + timedelta(hours=1), document_id="forged-doc")
+    partition, offset = await _submit(
+        audited, signer_for(PROVINCE), forged_bytes, T0 + timedelta(hours=1)
+    )
+    forged = replace(
+        log[0],
+        data=forged_bytes,
+        partition=partition,
+        offset=offset,
+        timestamp=T0 + timedelta(hours=1),
+        document_id="forged-doc",
+    )
     _route(tracker_db, audited, [*log, forged])
     report = await run_replay(audited)
     assert report.unverified == 1
@@ -209,8 +252,9 @@ async def test_windows_and_agency_cuts_select_by_record_time(
     for day in range(3):
         log += await _exchange(audited, signer_for, day=day, number=str(20 + day))
     _route(tracker_db, audited, log)
-    middle = await run_replay(audited, ReplayWindow(since=T0 + timedelta(days=1),
-                                                    until=T0 + timedelta(days=1, hours=1)))
+    middle = await run_replay(
+        audited, ReplayWindow(since=T0 + timedelta(days=1), until=T0 + timedelta(days=1, hours=1))
+    )
     assert (middle.packages, middle.documents, middle.divergences) == (7, 1, ())
     late = await run_replay(audited, ReplayWindow(since=T0 + timedelta(days=1, minutes=3)))
     assert late.documents == 2  # day 1 from its 3rd status on, and day 2
@@ -223,24 +267,31 @@ async def test_windows_and_agency_cuts_select_by_record_time(
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 async def test_cli_replay_and_trail_from_file(
-    audited: Settings, tracker_db: Engine, signer_for: Callable[[str], Signer],
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    audited: Settings,
+    tracker_db: Engine,
+    signer_for: Callable[[str], Signer],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     await ensure_topics(audited)
     log = await _exchange(audited, signer_for)
     _route(tracker_db, audited, log)
-    for name, value in {"EDX_BOOTSTRAP": audited.bootstrap, "EDX_PKI": str(audited.pki),
-                        "EDX_DB_URL": audited.resolved_db_url,
-                        "EDX_TOPIC_SUBMIT": audited.topics.submit,
-                        "EDX_HOME": str(audited.home)}.items():
+    for name, value in {
+        "EDX_BOOTSTRAP": audited.bootstrap,
+        "EDX_PKI": str(audited.pki),
+        "EDX_DB_URL": audited.resolved_db_url,
+        "EDX_TOPIC_SUBMIT": audited.topics.submit,
+        "EDX_HOME": str(audited.home),
+    }.items():
         monkeypatch.setenv(name, value)
     out = tmp_path / "trail.avro"
     runner = CliRunner()
     # The CLI runs its own event loop: run it in a thread, away from the test's loop.
     import asyncio
 
-    clean = await asyncio.to_thread(runner.invoke, cli, ["replay", "--no-progress",
-                                                         "--out", str(out)])
+    clean = await asyncio.to_thread(
+        runner.invoke, cli, ["replay", "--no-progress", "--out", str(out)]
+    )
     assert clean.exit_code == 0, clean.output
     assert "CLEAN" in clean.output
     shown = runner.invoke(cli, ["trail", "--from-file", str(out), log[0].document_id])
@@ -277,8 +328,11 @@ def test_a_file_that_is_not_a_trail_is_a_named_error(tmp_path: Path) -> None:
         read_trail_file(not_avro)
     other = tmp_path / "other.avro"
     with other.open("wb") as handle:
-        fastavro.writer(handle, {"type": "record", "name": "Other", "fields": [
-            {"name": "x", "type": "int"}]}, [{"x": 1}])
+        fastavro.writer(
+            handle,
+            {"type": "record", "name": "Other", "fields": [{"name": "x", "type": "int"}]},
+            [{"x": 1}],
+        )
     with pytest.raises(TrailFileError):
         read_trail_file(other)
     result = CliRunner().invoke(cli, ["trail", "--from-file", str(not_avro)])

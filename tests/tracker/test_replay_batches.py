@@ -87,13 +87,18 @@ async def test_replay_is_clean_after_many_batched_documents(
         steps = DOCUMENTS * (1 + len(RECIPIENTS))
         async with quick_router(settings) as router, running_tracker(settings):
             await route(router, DOCUMENTS, within=120.0)
-            await wait_for(lambda: count_rows(reader) == steps, within=120.0,
-                           what="every step recorded")
+            await wait_for(
+                lambda: count_rows(reader) == steps, within=120.0, what="every step recorded"
+            )
     finally:
         reader.dispose()
-    for name, value in {"EDX_BOOTSTRAP": settings.bootstrap, "EDX_PKI": str(pki_dir),
-                        "EDX_DB_URL": sqlite_url, "EDX_HOME": str(settings.home),
-                        "EDX_TOPIC_SUBMIT": settings.topics.submit}.items():
+    for name, value in {
+        "EDX_BOOTSTRAP": settings.bootstrap,
+        "EDX_PKI": str(pki_dir),
+        "EDX_DB_URL": sqlite_url,
+        "EDX_HOME": str(settings.home),
+        "EDX_TOPIC_SUBMIT": settings.topics.submit,
+    }.items():
         monkeypatch.setenv(name, value)
     runner = CliRunner()
     # The CLI runs its own event loop: run it in a thread, away from the test's loop.

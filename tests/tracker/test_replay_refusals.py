@@ -63,19 +63,27 @@ async def _route_everything(settings: Settings, signer_for: Callable[[str], Sign
     orphan = document(CENTRAL, [PROVINCE])  # never submitted
     submissions: list[tuple[bytes | None, str, str]] = [
         (data, CENTRAL, "document"),
-        (signed(status(PROVINCE, package, StatusCode.ARRIVED), signer_for(PROVINCE)),
-         PROVINCE, "status"),
+        (
+            signed(status(PROVINCE, package, StatusCode.ARRIVED), signer_for(PROVINCE)),
+            PROVINCE,
+            "status",
+        ),
         (signed(other, signer_for(CENTRAL)), CENTRAL, "document"),  # a refused replay
         (None, CENTRAL, "document"),
         (b"this is no package", CENTRAL, "document"),
-        (_broken_signature(signed(document(CENTRAL, [PROVINCE]), signer_for(CENTRAL))),
-         CENTRAL, "document"),
-        (signed(document(CENTRAL, ["000.00.00.H98"]), signer_for(CENTRAL)), CENTRAL,
-         "document"),
+        (
+            _broken_signature(signed(document(CENTRAL, [PROVINCE]), signer_for(CENTRAL))),
+            CENTRAL,
+            "document",
+        ),
+        (signed(document(CENTRAL, ["000.00.00.H98"]), signer_for(CENTRAL)), CENTRAL, "document"),
         (signed(document(PROVINCE, [CENTRAL]), signer_for(CENTRAL)), PROVINCE, "document"),
         (signed(document(STRANGER, [CENTRAL]), signer_for(STRANGER)), STRANGER, "document"),
-        (signed(status(PROVINCE, orphan, StatusCode.ARRIVED), signer_for(PROVINCE)),
-         PROVINCE, "status"),
+        (
+            signed(status(PROVINCE, orphan, StatusCode.ARRIVED), signer_for(PROVINCE)),
+            PROVINCE,
+            "status",
+        ),
     ]
     for value, sender, kind in submissions:
         await submit(settings, value, sender=sender, kind=kind)
@@ -114,28 +122,37 @@ async def test_refusals_of_every_kind_are_no_divergence_and_tampering_is_named(
     tmp_path: Path,
 ) -> None:
     settings = bus_settings.with_overrides(pki=dev_pki.directory)
-    log_settings = LogSettings(db_url=f"sqlite:///{tmp_path / 'log.db'}", origin=ORIGIN,
-                               topic=f"{unique_name()}.edx.checkpoints")
+    log_settings = LogSettings(
+        db_url=f"sqlite:///{tmp_path / 'log.db'}",
+        origin=ORIGIN,
+        topic=f"{unique_name()}.edx.checkpoints",
+    )
     document_id = await _route_everything(settings, signer_for)
     leaves = await _record_and_log(settings, log_settings)
     assert leaves == 10  # two accepted, eight refused: each decision has its leaf
     env = clean_env(
-        EDX_HOME=str(settings.home), EDX_BOOTSTRAP=settings.bootstrap,
-        EDX_PKI=str(dev_pki.directory), EDX_DB_URL=settings.resolved_db_url,
-        EDX_LOG_DB_URL=log_settings.db_url, EDX_LOG_ORIGIN=ORIGIN,
-        EDX_TOPIC_SUBMIT=settings.topics.submit, EDX_TOPIC_EVENTS=settings.topics.events,
+        EDX_HOME=str(settings.home),
+        EDX_BOOTSTRAP=settings.bootstrap,
+        EDX_PKI=str(dev_pki.directory),
+        EDX_DB_URL=settings.resolved_db_url,
+        EDX_LOG_DB_URL=log_settings.db_url,
+        EDX_LOG_ORIGIN=ORIGIN,
+        EDX_TOPIC_SUBMIT=settings.topics.submit,
+        EDX_TOPIC_EVENTS=settings.topics.events,
     )
 
     async def replay() -> tuple[int, dict[str, Any]]:
-        done = await asyncio.to_thread(run_edx, "replay", "--json", cwd=tmp_path, env=env,
-                                       timeout=180)
+        done = await asyncio.to_thread(
+            run_edx, "replay", "--json", cwd=tmp_path, env=env, timeout=180
+        )
         assert done.stdout, done.stderr
         return done.returncode, json.loads(done.stdout)
 
     code, healthy = await replay()
     assert code == 0, json.dumps(healthy, indent=1)
     assert (healthy["packages"], healthy["verified"], healthy["divergences"]) == (10, 6, []), (
-        healthy)  # an empty record, no XML, a broken signature, a sender not bound: unverified
+        healthy
+    )  # an empty record, no XML, a broken signature, a sender not bound: unverified
     assert (healthy["log_leaves"], healthy["log_checkpoint"]) == (10, 10)
     assert healthy["producer_timed"] == 0  # each dated by its time-stamped checkpoint
     assert sum(healthy["refusals"].values()) == 8, healthy["refusals"]
@@ -144,13 +161,23 @@ async def test_refusals_of_every_kind_are_no_divergence_and_tampering_is_named(
     trust, key = dev_pki.root_cert_path, dev_pki.directory / "log" / "note.pub"
 
     async def evidence() -> tuple[int, str]:
-        exported = await asyncio.to_thread(run_edx, "evidence", "export", document_id,
-                                           "--out", str(bundle), cwd=tmp_path, env=env)
+        exported = await asyncio.to_thread(
+            run_edx, "evidence", "export", document_id, "--out", str(bundle), cwd=tmp_path, env=env
+        )
         if exported.returncode != 0:
             return exported.returncode, exported.stdout + exported.stderr
         checked = await asyncio.to_thread(
-            run_edx, "evidence", "verify", str(bundle), "--trust", str(trust),
-            "--log-key", str(key), cwd=tmp_path, env=clean_env(EDX_HOME=str(tmp_path / "x")))
+            run_edx,
+            "evidence",
+            "verify",
+            str(bundle),
+            "--trust",
+            str(trust),
+            "--log-key",
+            str(key),
+            cwd=tmp_path,
+            env=clean_env(EDX_HOME=str(tmp_path / "x")),
+        )
         return checked.returncode, checked.stdout + checked.stderr
 
     assert (await evidence())[0] == 0
@@ -159,15 +186,16 @@ async def test_refusals_of_every_kind_are_no_divergence_and_tampering_is_named(
     tracker_db = _db(settings.resolved_db_url)
     with sqlite3.connect(tracker_db) as connection:
         (digest,) = connection.execute(
-            "SELECT content_digest FROM history WHERE kind = 'STATUS'").fetchone()
-        connection.execute("UPDATE history SET content_digest = ? WHERE kind = 'STATUS'",
-                           ("0" * 64,))
+            "SELECT content_digest FROM history WHERE kind = 'STATUS'"
+        ).fetchone()
+        connection.execute(
+            "UPDATE history SET content_digest = ? WHERE kind = 'STATUS'", ("0" * 64,)
+        )
     code, altered = await replay()
     assert code == 3
     assert [d["kind"] for d in altered["divergences"]] == ["altered"], altered
     with sqlite3.connect(tracker_db) as connection:
-        connection.execute("UPDATE history SET content_digest = ? WHERE kind = 'STATUS'",
-                           (digest,))
+        connection.execute("UPDATE history SET content_digest = ? WHERE kind = 'STATUS'", (digest,))
     assert (await replay())[0] == 0
 
     # One stored leaf: the refused replay attempt now reads as accepted.
@@ -175,10 +203,13 @@ async def test_refusals_of_every_kind_are_no_divergence_and_tampering_is_named(
     with sqlite3.connect(log_db) as connection:
         index, record = connection.execute(
             "SELECT leaf_index, record FROM tlog_leaves WHERE decision = 'refused' "
-            "AND document_id = ?", (document_id,)).fetchone()
+            "AND document_id = ?",
+            (document_id,),
+        ).fetchone()
         forged = bytes(record).replace(b'"decision":"refused"', b'"decision":"accepted"')
-        connection.execute("UPDATE tlog_leaves SET record = ? WHERE leaf_index = ?",
-                           (forged, index))
+        connection.execute(
+            "UPDATE tlog_leaves SET record = ? WHERE leaf_index = ?", (forged, index)
+        )
     code, forged_log = await replay()
     assert code == 3
     whats = [d["what"] for d in forged_log["divergences"]]
@@ -188,8 +219,9 @@ async def test_refusals_of_every_kind_are_no_divergence_and_tampering_is_named(
     assert "FAIL leaf" in said, said
     assert "[evidence-altered]" in said, said
     with sqlite3.connect(log_db) as connection:
-        connection.execute("UPDATE tlog_leaves SET record = ? WHERE leaf_index = ?",
-                           (bytes(record), index))
+        connection.execute(
+            "UPDATE tlog_leaves SET record = ? WHERE leaf_index = ?", (bytes(record), index)
+        )
     assert (await replay())[0] == 0
 
     # Whoever runs the brokers rewrites edx.submit: deleted, recreated, other bytes in it.

@@ -27,18 +27,26 @@ pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 async def _tracker(settings: Settings) -> asyncio.subprocess.Process:
     environment = dict(os.environ)
-    environment.update({
-        "EDX_HOME": str(settings.home),
-        "EDX_BOOTSTRAP": settings.bootstrap,
-        "EDX_DB_URL": settings.resolved_db_url,
-        "EDX_TRACKER_GROUP": settings.tracker_group,
-    })
+    environment.update(
+        {
+            "EDX_HOME": str(settings.home),
+            "EDX_BOOTSTRAP": settings.bootstrap,
+            "EDX_DB_URL": settings.resolved_db_url,
+            "EDX_TRACKER_GROUP": settings.tracker_group,
+        }
+    )
     for field in fields(settings.topics):
         environment[f"{TOPIC_ENV_PREFIX}{field.name.upper()}"] = getattr(
-            settings.topics, field.name)
+            settings.topics, field.name
+        )
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bus.tracker", env=environment,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        sys.executable,
+        "-m",
+        "bus.tracker",
+        env=environment,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
 
 
 async def test_a_tracker_restarted_after_kill_9_records_again_quickly(
@@ -48,7 +56,8 @@ async def test_a_tracker_restarted_after_kill_9_records_again_quickly(
     await ensure_topics(settings)
     features = await probe_features(settings)
     assert group_timing(settings)["session_timeout_ms"] == max(
-        SHORT_SESSION_MS, features.min_session_timeout_ms or 0)
+        SHORT_SESSION_MS, features.min_session_timeout_ms or 0
+    )
     upgrade(sqlite_url)
     reader = create_store_engine(sqlite_url)
     try:
@@ -72,5 +81,7 @@ async def test_a_tracker_restarted_after_kill_9_records_again_quickly(
             await asyncio.wait_for(second.wait(), 60)
     finally:
         reader.dispose()
-    print(f"\ntracker: first start to recorded {cold:.1f} s; "
-          f"restart after kill -9 to recorded {warm:.1f} s")
+    print(
+        f"\ntracker: first start to recorded {cold:.1f} s; "
+        f"restart after kill -9 to recorded {warm:.1f} s"
+    )

@@ -114,8 +114,10 @@ async def _read_back(settings: Settings, expected: int) -> list[IncomingRecord]:
         while len(records) < expected:
             batch = await consumer.getmany(timeout_ms=1000)
             for tp, messages in batch.items():
-                records += [IncomingRecord(tp.topic, tp.partition, m.offset, m.key, m.value)
-                            for m in messages]
+                records += [
+                    IncomingRecord(tp.topic, tp.partition, m.offset, m.key, m.value)
+                    for m in messages
+                ]
     finally:
         await consumer.stop()
     return records
@@ -144,7 +146,8 @@ async def test_database_going_away_under_load_loses_nothing(
     proxy = TcpProxy(server.host or "127.0.0.1", server.port or 5432)
     await proxy.restore()
     through_proxy = server.set(host="127.0.0.1", port=proxy.port).render_as_string(
-        hide_password=False)
+        hide_password=False
+    )
     settings = replace(bus_settings, db_url=through_proxy)
     upgrade(postgres_url)
     direct = create_store_engine(postgres_url)
@@ -179,20 +182,33 @@ async def test_python_m_bus_tracker_runs_until_sigterm(
     settings = replace(bus_settings, db_url=sqlite_url)
     await ensure_topics(settings)
     upgrade(sqlite_url)  # before the process starts: two first migrations must not race
-    env = {**os.environ, "EDX_BOOTSTRAP": settings.bootstrap, "EDX_DB_URL": sqlite_url,
-           "EDX_HOME": str(settings.home), "EDX_TOPIC_EVENTS": settings.topics.events,
-           "EDX_TOPIC_AGENCIES": settings.topics.agencies,
-           "EDX_TRACKER_GROUP": settings.tracker_group}
+    env = {
+        **os.environ,
+        "EDX_BOOTSTRAP": settings.bootstrap,
+        "EDX_DB_URL": sqlite_url,
+        "EDX_HOME": str(settings.home),
+        "EDX_TOPIC_EVENTS": settings.topics.events,
+        "EDX_TOPIC_AGENCIES": settings.topics.agencies,
+        "EDX_TRACKER_GROUP": settings.tracker_group,
+    }
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bus.tracker", env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "bus.tracker",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     try:
         events = province_directive()
         await produce(settings, events)
         reader = create_store_engine(sqlite_url)
         try:
-            await wait_for(lambda: count_rows(reader) == len(events), within=90,
-                           what="the tracker process to record every event")
+            await wait_for(
+                lambda: count_rows(reader) == len(events),
+                within=90,
+                what="the tracker process to record every event",
+            )
             assert document_status(reader, DIRECTIVE, today=TODAY).totals == EXPECTED_TOTALS
         finally:
             reader.dispose()

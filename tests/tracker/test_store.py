@@ -50,7 +50,7 @@ def _scenario(store: Engine, batch: int = 1000) -> EventLog:
     log = EventLog()
     log.add(*province_directive())
     for start in range(0, len(log.records), batch):
-        ingest(store, log.records[start:start + batch], group=GROUP)
+        ingest(store, log.records[start : start + batch], group=GROUP)
     return log
 
 
@@ -111,7 +111,10 @@ def test_status_lists_every_recipient_with_its_current_status_and_totals(store: 
     assert not done.overdue
     refused = by_code[DEPARTMENTS[7]]
     assert (refused.status, refused.description, refused.overdue) == (
-        "02", "Không thuộc thẩm quyền", False)
+        "02",
+        "Không thuộc thẩm quyền",
+        False,
+    )
     silent = by_code[COMMUNES_L4[-1]]
     assert (silent.status, silent.level, silent.overdue) == ("delivered", 4, True)
     # Before the due date nobody is late.
@@ -132,27 +135,48 @@ def test_track_counts_per_level(store: Engine) -> None:
     [doc] = track(store, TrackFilter(), today=TODAY)
     assert doc.document_id == DIRECTIVE
     assert doc.levels == (
-        LevelCounts(2, recipients=11, delivered=11, arrived=11, accepted=5, completed=3,
-                    refused=1, overdue=7),
-        LevelCounts(3, recipients=9, delivered=9, arrived=9, accepted=3, completed=1,
-                    refused=0, overdue=8),
-        LevelCounts(4, recipients=6, delivered=6, arrived=4, accepted=0, completed=0,
-                    refused=1, overdue=5),
+        LevelCounts(
+            2,
+            recipients=11,
+            delivered=11,
+            arrived=11,
+            accepted=5,
+            completed=3,
+            refused=1,
+            overdue=7,
+        ),
+        LevelCounts(
+            3, recipients=9, delivered=9, arrived=9, accepted=3, completed=1, refused=0, overdue=8
+        ),
+        LevelCounts(
+            4, recipients=6, delivered=6, arrived=4, accepted=0, completed=0, refused=1, overdue=5
+        ),
     )
-    assert doc.total == LevelCounts(None, recipients=26, delivered=26, arrived=24, accepted=8,
-                                    completed=4, refused=2, overdue=20)
+    assert doc.total == LevelCounts(
+        None,
+        recipients=26,
+        delivered=26,
+        arrived=24,
+        accepted=8,
+        completed=4,
+        refused=2,
+        overdue=20,
+    )
 
 
 def test_track_under_a_district_counts_its_subtree_only(store: Engine) -> None:
     _scenario(store)
     [doc] = track(store, TrackFilter(under=DISTRICTS[0]), today=TODAY)
     assert doc.levels == (
-        LevelCounts(2, recipients=1, delivered=1, arrived=1, accepted=1, completed=0,
-                    refused=0, overdue=1),
-        LevelCounts(3, recipients=5, delivered=5, arrived=5, accepted=3, completed=1,
-                    refused=0, overdue=4),
-        LevelCounts(4, recipients=6, delivered=6, arrived=4, accepted=0, completed=0,
-                    refused=1, overdue=5),
+        LevelCounts(
+            2, recipients=1, delivered=1, arrived=1, accepted=1, completed=0, refused=0, overdue=1
+        ),
+        LevelCounts(
+            3, recipients=5, delivered=5, arrived=5, accepted=3, completed=1, refused=0, overdue=4
+        ),
+        LevelCounts(
+            4, recipients=6, delivered=6, arrived=4, accepted=0, completed=0, refused=1, overdue=5
+        ),
     )
     [commune] = track(store, TrackFilter(under=COMMUNES_L3[0]), today=TODAY)
     assert commune.total.recipients == 7
@@ -165,7 +189,10 @@ def test_track_overdue_lists_only_late_recipients(store: Engine) -> None:
     _scenario(store)
     [doc] = track(store, TrackFilter(overdue=True), today=TODAY)
     assert [(c.level, c.recipients, c.overdue) for c in doc.levels] == [
-        (2, 7, 7), (3, 8, 8), (4, 5, 5)]
+        (2, 7, 7),
+        (3, 8, 8),
+        (4, 5, 5),
+    ]
     assert track(store, TrackFilter(overdue=True), today=date(2026, 3, 10)) == []
     [late_under] = track(store, TrackFilter(overdue=True, under=DISTRICTS[1]), today=TODAY)
     assert late_under.total.recipients == 1 + 4  # district 21 and its four level-3 units
@@ -197,8 +224,15 @@ def test_track_refuses_bad_cuts_with_named_errors(store: Engine) -> None:
 def test_track_orders_newest_first_and_limits(store: Engine) -> None:
     log = EventLog()
     for n in range(5):
-        log.add(event("SUBMITTED", f"{PROVINCE},2026/03/0{n + 1},{n}/VP", PROVINCE,
-                      recipients=[DEPARTMENTS[0]], at=T0 + timedelta(days=n)))
+        log.add(
+            event(
+                "SUBMITTED",
+                f"{PROVINCE},2026/03/0{n + 1},{n}/VP",
+                PROVINCE,
+                recipients=[DEPARTMENTS[0]],
+                at=T0 + timedelta(days=n),
+            )
+        )
     ingest(store, log.records, group=GROUP)
     found = track(store, TrackFilter(limit=3), today=TODAY)
     assert [d.document_id.split(",")[2] for d in found] == ["4/VP", "3/VP", "2/VP"]
@@ -274,17 +308,20 @@ def test_trail_is_ordered_and_its_chain_holds(store: Engine) -> None:
     assert [e.sequence for e in trail.entries] == list(range(1, len(trail.entries) + 1))
     assert trail.entries[0].kind == "SUBMITTED"
     assert trail.entries[0].prev_hash == "0" * 64
-    assert all(b.prev_hash == a.row_hash for a, b in zip(trail.entries, trail.entries[1:],
-                                                         strict=False))
+    assert all(
+        b.prev_hash == a.row_hash for a, b in zip(trail.entries, trail.entries[1:], strict=False)
+    )
     assert (trail.entries[1].events_topic, trail.entries[1].events_offset) == ("edx.events", 1)
 
 
 def test_altering_one_history_row_breaks_the_chain_there(store: Engine) -> None:
     _scenario(store)
     with store.begin() as connection:
-        connection.execute(update(history).where(history.c.document_id == DIRECTIVE,
-                                                 history.c.sequence == 40)
-                           .values(status_code="06"))
+        connection.execute(
+            update(history)
+            .where(history.c.document_id == DIRECTIVE, history.c.sequence == 40)
+            .values(status_code="06")
+        )
     check = document_trail(store, DIRECTIVE).check
     assert (check.intact, check.broken_at) == (False, 40)
     assert "hash" in check.why
@@ -293,16 +330,26 @@ def test_altering_one_history_row_breaks_the_chain_there(store: Engine) -> None:
 def test_deleting_a_history_row_breaks_the_chain_there(store: Engine) -> None:
     _scenario(store)
     with store.begin() as connection:
-        connection.execute(delete(history).where(history.c.document_id == DIRECTIVE,
-                                                 history.c.sequence == 12))
+        connection.execute(
+            delete(history).where(history.c.document_id == DIRECTIVE, history.c.sequence == 12)
+        )
     check = document_trail(store, DIRECTIVE).check
     assert (check.intact, check.broken_at) == (False, 13)
 
 
 def test_new_rows_keep_chaining_after_earlier_batches(store: Engine) -> None:
     log = _scenario(store)
-    log.add(event("STATUS", DIRECTIVE, COMMUNES_L4[-1], recipient=PROVINCE,
-                  package_kind="STATUS", status_code="01", at=T0 + timedelta(days=12)))
+    log.add(
+        event(
+            "STATUS",
+            DIRECTIVE,
+            COMMUNES_L4[-1],
+            recipient=PROVINCE,
+            package_kind="STATUS",
+            status_code="01",
+            at=T0 + timedelta(days=12),
+        )
+    )
     ingest(store, log.records[-1:], group=GROUP)
     trail = document_trail(store, DIRECTIVE)
     assert trail.check.intact
@@ -323,13 +370,17 @@ def test_undecodable_records_are_quarantined_with_their_coordinates(store: Engin
     with store.connect() as connection:
         rows = connection.execute(select(quarantine).order_by(quarantine.c.offset)).mappings().all()
     assert [(r["topic"], r["partition"], r["offset"]) for r in rows] == [
-        ("edx.events", 0, 3), ("edx.events", 0, 4)]
+        ("edx.events", 0, 3),
+        ("edx.events", 0, 4),
+    ]
     assert rows[0]["record_value"] == b"not avro at all"
     assert rows[0]["reason_code"] == "event-decode-error"
     assert stored_positions(store, GROUP, "edx.events") == {0: 5}
     listed = quarantined_records(store)
     assert [(q.offset, q.reason_code, q.value) for q in listed] == [
-        (3, "event-decode-error", b"not avro at all"), (4, "event-decode-error", None)]
+        (3, "event-decode-error", b"not avro at all"),
+        (4, "event-decode-error", None),
+    ]
 
 
 def test_take_back_and_rejection_are_recorded(store: Engine) -> None:
@@ -338,10 +389,24 @@ def test_take_back_and_rejection_are_recorded(store: Engine) -> None:
     log.add(
         event("SUBMITTED", doc, PROVINCE, recipients=RECIPIENTS[:2], due_date=date(2026, 3, 6)),
         event("DELIVERED", doc, PROVINCE, recipient=RECIPIENTS[0]),
-        event("STATUS", doc, PROVINCE, recipient=RECIPIENTS[0], package_kind="STATUS",
-              status_code="13", at=T0 + timedelta(hours=1)),
-        event("STATUS", doc, RECIPIENTS[0], recipient=PROVINCE, package_kind="STATUS",
-              status_code="15", at=T0 + timedelta(hours=2)),
+        event(
+            "STATUS",
+            doc,
+            PROVINCE,
+            recipient=RECIPIENTS[0],
+            package_kind="STATUS",
+            status_code="13",
+            at=T0 + timedelta(hours=1),
+        ),
+        event(
+            "STATUS",
+            doc,
+            RECIPIENTS[0],
+            recipient=PROVINCE,
+            package_kind="STATUS",
+            status_code="15",
+            at=T0 + timedelta(hours=2),
+        ),
         event("REJECTED", "bad-doc", DEPARTMENTS[2], reason_code="signature-error"),
     )
     ingest(store, log.records, group=GROUP)
