@@ -29,7 +29,7 @@ from bus.errors import (
     UnknownAgencyError,
     UnreadableRecordError,
 )
-from bus.kafka import translate_errors
+from bus.kafka import rewind_lost_partitions, translate_errors
 from bus.logs import get_logger
 from bus.records import content_digest
 
@@ -51,6 +51,8 @@ _LOST_PARTITIONS = (
 MAX_BATCH = 200
 #: Longest wait after a retriable failure before the batch is tried again.
 MAX_BACKOFF_SECONDS = 30.0
+#: Seconds between two looks for partitions the broker lost (on quiet fetches only).
+LOSS_CHECK_SECONDS = 2.0
 #: The router prunes its store once per this many accepted packages.
 _PRUNE_EVERY = 10_000
 
@@ -94,6 +96,7 @@ class RouterLoop(RouterDecisions, RouterWrites):
             self._careful = None  # the partition reads again
         records = [r for partition in batch.values() for r in partition]
         if not records:
+            await self._rewind_lost_partitions(consumer)
             return 0
         try:
             with metrics.time_processing("router"):
@@ -113,6 +116,25 @@ class RouterLoop(RouterDecisions, RouterWrites):
             log.warning("offsets not committed: the group rebalanced", error=str(error))
         await self._report_lag(consumer)
         return len(records)
+
+    async def _rewind_lost_partitions(self, consumer: AIOKafkaConsumer) -> None:
+        """Between quiet fetches, look for partitions the broker lost under this router.
+
+        Its position would lie past the new log's end, and Tansu never says so: the
+        sender's re-submissions below that position would wait unseen.
+        """
+        loop = asyncio.get_running_loop()
+        if loop.time() < self._next_loss_check:
+            return
+        self._next_loss_check = loop.time() + LOSS_CHECK_SECONDS
+        with translate_errors("reading the ends of edx.submit"):
+            lost = await rewind_lost_partitions(consumer)
+        if lost:
+            self._copies.forget()
+            log.warning(
+                "the broker lost edx.submit partitions: reading them again from their start",
+                partitions=",".join(str(tp.partition) for tp in lost),
+            )
 
     async def _step_past_corruption(self, consumer: AIOKafkaConsumer, error: BrokerError) -> None:
         """A batch of ``edx.submit`` failed its CRC: find the record and move past it.
@@ -186,11 +208,13 @@ class RouterLoop(RouterDecisions, RouterWrites):
             return list(records)
         left = []
         settled: set[str] = set()
+        unsettled: set[str] = set()  # a copy is missing: the retry takes the full path
         for record, digest in zip(records, digests, strict=True):
             accepted = known.get(digest)
             if (
                 accepted is not None
                 and not accepted.undelivered
+                and digest not in unsettled
                 and (digest in settled or not await self._lost_copies(accepted, _Batch()))
             ):
                 settled.add(digest)
@@ -198,6 +222,7 @@ class RouterLoop(RouterDecisions, RouterWrites):
                 self.stats.retries += 1
                 metrics.record_submitted()
                 continue
+            unsettled.add(digest)
             left.append(record)
         if settled:
             log.debug("re-submissions already delivered", count=len(records) - len(left))

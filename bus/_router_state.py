@@ -98,6 +98,8 @@ class RouterState:
     _probe: AIOKafkaConsumer | None
     _since_prune: int
     _inboxes: set[str]
+    #: When the loop next looks for partitions the broker lost (event-loop time).
+    _next_loss_check: float
     #: Inbox copies known to be in place: (topic, partition, offset) -> digest.
     _copies: CopyMemory
     #: A partition read record by record after a corrupt batch, and where it failed.

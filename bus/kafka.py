@@ -44,6 +44,7 @@ __all__ = [
     "make_producer",
     "partition_ends",
     "probe_features",
+    "rewind_lost_partitions",
     "started",
     "translate_errors",
 ]
@@ -190,10 +191,12 @@ def make_consumer(
         "auto_offset_reset": "earliest",
         "fetch_max_bytes": max(settings.max_package_bytes + 64 * 1024, 52_428_800),
         "max_partition_fetch_bytes": max(settings.max_package_bytes + 64 * 1024, 1_048_576),
+        # A lone record is not held at the broker for long, and a reader that looks
+        # up one record (the router checking an inbox copy) does not wait aiokafka's
+        # 500 ms default at an offset the broker has nothing for yet.
+        "fetch_max_wait_ms": settings.fetch_max_wait_ms,
     }
     if group_id is not None:
-        # A service's group member: a lone record is not held at the broker for long.
-        options["fetch_max_wait_ms"] = settings.fetch_max_wait_ms
         options.update(group_timing(settings))
     options.update(overrides)
     return AIOKafkaConsumer(*topics, **options)
@@ -348,6 +351,39 @@ async def partition_ends(
         for tp, position in positions.items():
             consumer.seek(tp, position)
     return ends
+
+
+async def rewind_lost_partitions(consumer: AIOKafkaConsumer) -> list[TopicPartition]:
+    """Send back to their start the assigned partitions whose position lies past their end.
+
+    A position past the end means the broker lost the partition's records (the
+    embedded Tansu keeps memory only; a topic deleted and created again) while
+    this consumer kept reading, or committed, an offset of the old log. Kafka
+    answers such a fetch with OFFSET_OUT_OF_RANGE and the consumer's reset
+    policy applies; Tansu answers with nothing at all, so the consumer would wait
+    until the new log grew past the old position, and skip everything below it.
+    Readers call this when a fetch brought nothing: the watermark the fetches
+    reported picks the suspects, :func:`partition_ends` confirms them (Tansu's
+    watermark can lag the true end by a batch), and the confirmed ones are read
+    again from their start. Every reader of the bus keeps a record of what it
+    handled (the router's acceptance store, the tracker's event ids), so reading
+    again repeats nothing. Returns the partitions sent back.
+    """
+    suspects: dict[TopicPartition, int] = {}
+    for tp in consumer.assignment():
+        watermark = consumer.highwater(tp)
+        if watermark is None:
+            continue  # no fetch answered yet
+        position = await consumer.position(tp)
+        if position > watermark:
+            suspects[tp] = position
+    if not suspects:
+        return []
+    ends = await partition_ends(consumer, list(suspects))
+    lost = [tp for tp, position in suspects.items() if position > ends.get(tp, position)]
+    if lost:
+        await consumer.seek_to_beginning(*lost)
+    return lost
 
 
 _MIN_SESSION_CONFIG = "group.min.session.timeout.ms"

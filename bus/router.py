@@ -132,6 +132,7 @@ class Router(RouterLoop):
         self._probe: AIOKafkaConsumer | None = None  # reads inbox copies on retries
         self._since_prune = 0
         self._inboxes: set[str] = set()
+        self._next_loss_check = 0.0
         self._copies = CopyMemory()
         self._careful: tuple[TopicPartition, int] | None = None
 

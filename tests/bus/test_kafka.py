@@ -15,6 +15,7 @@ from bus.kafka import (
     make_consumer,
     make_producer,
     probe_features,
+    rewind_lost_partitions,
     started,
     translate_errors,
 )
@@ -166,3 +167,59 @@ def test_group_timing_follows_the_broker_and_the_settings(
         "heartbeat_interval_ms": 1333,
         "group_instance_id": "r-1",
     }
+
+
+async def _read_all(consumer, expected: int) -> list[bytes]:  # type: ignore[no-untyped-def]
+    values: list[bytes] = []
+    for _ in range(40):
+        batch = await consumer.getmany(timeout_ms=250)
+        values += [r.value for rs in batch.values() for r in rs]
+        if len(values) >= expected:
+            break
+    return values
+
+
+@pytest.mark.kafka
+async def test_a_position_past_the_end_is_read_again_from_the_start(
+    bus_settings: Settings, unique_topic
+) -> None:  # type: ignore[no-untyped-def]
+    """A group whose committed offset belongs to a log the broker lost (Tansu answers a
+    fetch past the end with nothing, never OFFSET_OUT_OF_RANGE) reads the new log."""
+    from aiokafka import TopicPartition
+    from aiokafka.structs import OffsetAndMetadata
+
+    topic = unique_topic("lost")
+    tp = TopicPartition(topic, 0)
+    async with started(make_producer(bus_settings)) as producer:
+        for n in range(3):
+            await producer.send_and_wait(topic, b"new-%d" % n, partition=0)
+    group = f"{topic}.group"
+    old = make_consumer(bus_settings, group_id=group)
+    async with started(old):
+        old.assign([tp])
+        await old.commit({tp: OffsetAndMetadata(100, "")})  # the old log's position
+    consumer = make_consumer(bus_settings, topic, group_id=group)
+    async with started(consumer):
+        assert await _read_all(consumer, 1) == []  # stuck past the end
+        assert await consumer.position(tp) == 100
+        assert await rewind_lost_partitions(consumer) == [tp]
+        assert await _read_all(consumer, 3) == [b"new-0", b"new-1", b"new-2"]
+        assert await rewind_lost_partitions(consumer) == []
+
+
+@pytest.mark.kafka
+async def test_a_position_at_the_end_of_a_batch_is_not_taken_for_a_loss(
+    bus_settings: Settings, unique_topic
+) -> None:  # type: ignore[no-untyped-def]
+    """Tansu's watermark can name the start of the last batch: a reader at the true end
+    after a batch of several records has lost nothing and is left where it is."""
+    topic = unique_topic("batch")
+    async with started(make_producer(bus_settings, linger_ms=200)) as producer:
+        sent = [await producer.send(topic, b"r-%d" % n, partition=0) for n in range(5)]
+        for future in sent:
+            await future
+    consumer = make_consumer(bus_settings, topic, group_id=f"{topic}.group")
+    async with started(consumer):
+        assert len(await _read_all(consumer, 5)) == 5
+        assert await rewind_lost_partitions(consumer) == []
+        assert len(await _read_all(consumer, 1)) == 0

@@ -84,6 +84,10 @@ async def broker_lost(bus: ChaosBus, rng: random.Random) -> dict[str, object]:
     bus.start_sender()
     for moment in _moments(rng, bus.size, max(1, bus.size.faults // 3)):
         await bus.wait_sent(moment)
+        # In mid-flow: documents already reached applications, so answers and copies
+        # are in the broker's hands when it goes (a loss before the router's first
+        # delivery tests only a slow start).
+        await bus.wait_for(lambda: bus.progress()[ALL] > 0, within=bus.size.wait_seconds)
         await asyncio.sleep(rng.uniform(0.0, 0.5))
         offline = bus.processes[rng.choice(bus.recipients)]
         at = time.time()
