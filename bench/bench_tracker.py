@@ -33,6 +33,7 @@ from bus.audit import LogRecord, audit_record, build_trails
 from bus.events import LIFECYCLE_EVENT
 from bus.store import IncomingRecord, create_store_engine, ingest, upgrade
 from bus.store.schema import consumer_positions, deliveries, documents, history
+from bus.verification import PackageReader
 from edxml import StatusCode, build, new_document, new_status
 from signing import DevPki, Verifier
 
@@ -183,7 +184,8 @@ def _replay_figures() -> tuple[float, float, int]:
             verifier.verify(record.value or b"", at=record.timestamp)
         bare = time.perf_counter() - started
         started = time.perf_counter()
-        audited = [audit_record(record, verifier) for record in records]
+        reader = PackageReader(verifier, agency_pattern=None)
+        audited = [audit_record(record, reader) for record in records]
         trails = build_trails(audited)
         full = time.perf_counter() - started
         if not all(p.verified for p in audited) or len(trails) != REPLAY_DOCUMENTS:

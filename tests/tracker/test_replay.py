@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +82,7 @@ async def _exchange(
         number=number,
         notation="UBND-VP",
         subject="Chỉ thị",
-        due_date=date(2026, 3, 10),
+        due_date=(at + timedelta(days=30)).date(),  # the router refuses a past due date
         signer_name="Nguyễn Văn A",
     )
     out: list[Submitted] = []

@@ -12,14 +12,23 @@ from __future__ import annotations
 from array import array
 from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
-from sqlalchemy import Engine, and_, or_, select
+from sqlalchemy import Engine, RowMapping, and_, or_, select
 
-from bus._audit_model import CLOCK_SKEW, AuditedPackage, Divergence, DivergenceKind, ReplayWindow
+from bus.audit.model import (
+    CLOCK_SKEW,
+    AuditedPackage,
+    Divergence,
+    DivergenceKind,
+    ReplayWindow,
+    TrackedStep,
+)
+from bus.lifecycle import EventKind, PackageKind
 from bus.store import translate_errors as translate_db_errors
 from bus.store.schema import STEP_COLUMNS, deliveries, documents, history
+from edxml import StatusCode
 
 __all__ = ["LeafCheck", "TrackerComparison", "compare_with_tracker"]
 
@@ -27,13 +36,11 @@ __all__ = ["LeafCheck", "TrackerComparison", "compare_with_tracker"]
 class LeafCheck(Protocol):
     """What checks each tracker decision against the transparency log's leaves."""
 
-    def check(
-        self, decided: Sequence[tuple[AuditedPackage, Mapping[str, Any]]]
-    ) -> list[Divergence]: ...
+    def check(self, decided: Sequence[tuple[AuditedPackage, TrackedStep]]) -> list[Divergence]: ...
 
 
-#: A refusal leaves the package no delivery and no accepted step: nothing to compare.
-_REFUSAL_KINDS = frozenset({"REJECTED"})
+#: The tracker's steps that stand for an accepted package on ``edx.submit``.
+_ACCEPTED_STEPS = (EventKind.SUBMITTED.value, EventKind.STATUS.value)
 
 
 def _chunks(items: Sequence[str], size: int = 500) -> Iterable[Sequence[str]]:
@@ -82,7 +89,7 @@ class TrackerComparison:
         document_ids = sorted({p.document_id for p in packages if p.document_id})
         docs: dict[str, Any] = {}
         rows: dict[tuple[str, str], Any] = {}
-        by_source: dict[tuple[int, int], list[Any]] = defaultdict(list)
+        by_source: dict[tuple[int, int], list[TrackedStep]] = defaultdict(list)
         spans: dict[int, tuple[int, int]] = {}
         for package in packages:
             low, high = spans.get(
@@ -115,14 +122,15 @@ class TrackerComparison:
                 ),
             )
             for row in connection.execute(query).mappings():
-                by_source[(row["source_partition"], row["source_offset"])].append(row)
+                step = _tracked(row)
+                by_source[(step.source_partition, step.source_offset)].append(step)
         found: list[Divergence] = []
         listed: dict[str, set[str]] = defaultdict(set)
         for package in packages:
             steps = by_source.get((package.record.partition, package.record.offset), [])
-            if steps and all(step["kind"] in _REFUSAL_KINDS for step in steps):
+            if steps and all(step.refusal for step in steps):
                 self.refused += 1
-                self.refusals[_refusal_reason(steps[0])] += 1
+                self.refusals[steps[0].reason_code or "refused"] += 1
             found.extend(_check_package(package, docs, rows, by_source, listed))
         if self._log is not None:
             found.extend(
@@ -141,7 +149,7 @@ class TrackerComparison:
             if (
                 document_id in listed
                 and recipient not in listed[document_id]
-                and (row["status_code"] != "13" or row["delivered_at"] is not None)
+                and (row["status_code"] != StatusCode.TAKE_BACK or row["delivered_at"] is not None)
             ):
                 found.append(
                     Divergence(
@@ -181,7 +189,7 @@ class TrackerComparison:
             history.c.occurred_at,
             history.c.source_partition,
             history.c.source_offset,
-        ).where(history.c.source_topic == self._topic, history.c.kind.in_(("SUBMITTED", "STATUS")))
+        ).where(history.c.source_topic == self._topic, history.c.kind.in_(_ACCEPTED_STEPS))
         if window.since is not None:
             query = query.where(history.c.occurred_at >= window.since - CLOCK_SKEW)
         if window.until is not None:
@@ -237,23 +245,37 @@ def compare_with_tracker(
     return comparison.finish(log_ends)
 
 
-def _refusal_reason(step: Mapping[str, Any]) -> str:
-    return str(step.get("reason_code") or "refused")
+def _tracked(row: RowMapping) -> TrackedStep:
+    """The step of one ``history`` row."""
+    return TrackedStep(
+        document_id=row["document_id"],
+        kind=row["kind"],
+        actor=row["actor"],
+        recipient=row["recipient"],
+        status_code=row["status_code"],
+        reason_code=row["reason_code"],
+        content_digest=row["content_digest"],
+        source_partition=row["source_partition"],
+        source_offset=row["source_offset"],
+        events_topic=row["events_topic"],
+        events_partition=row["events_partition"],
+        events_offset=row["events_offset"],
+    )
 
 
 def _check_package(
     package: AuditedPackage,
     docs: dict[str, Any],
     rows: dict[tuple[str, str], Any],
-    by_source: dict[tuple[int, int], list[Any]],
+    by_source: dict[tuple[int, int], list[TrackedStep]],
     listed: dict[str, set[str]],
 ) -> list[Divergence]:
     record = package.record
     coordinates = record.coordinates
     steps = by_source.get((record.partition, record.offset), [])
     document_id = package.document_id or "(unreadable)"
-    refused = any(s["kind"] in _REFUSAL_KINDS for s in steps)
-    accepted = [s for s in steps if s["kind"] not in _REFUSAL_KINDS]
+    refused = any(s.refusal for s in steps)
+    accepted = [s for s in steps if not s.refusal]
 
     def divergence(kind: DivergenceKind, what: str, recipient: str | None = None) -> Divergence:
         return Divergence(kind, document_id, what, recipient, coordinates)
@@ -278,17 +300,17 @@ def _check_package(
         ]
     out: list[Divergence] = []
     for step in accepted:
-        if step["content_digest"] != package.content_digest:
+        if step.content_digest != package.content_digest:
             out.append(
                 divergence(
-                    DivergenceKind.ALTERED, f"the tracker's {step['kind']} step has another digest"
+                    DivergenceKind.ALTERED, f"the tracker's {step.kind} step has another digest"
                 )
             )
             break
-    if package.kind == "SUBMITTED":
+    if package.kind is PackageKind.DOCUMENT:
         listed[document_id].update(package.recipients)
         doc = docs.get(document_id)
-        if doc is None or not any(s["kind"] == "SUBMITTED" for s in accepted):
+        if doc is None or not any(s.kind == EventKind.SUBMITTED for s in accepted):
             out.append(
                 divergence(
                     DivergenceKind.MISSING, "the tracker has no record of this document package"
@@ -314,8 +336,8 @@ def _check_package(
                 )
         return out
     # A status package.
-    code = package.status_code or ""
-    mine = [s for s in accepted if s["kind"] == "STATUS"]
+    code = package.status_code
+    mine = [s for s in accepted if s.kind == EventKind.STATUS]
     if not mine:
         out.append(
             divergence(
@@ -326,18 +348,18 @@ def _check_package(
         )
         return out
     for step in mine:
-        if step["status_code"] != code or step["actor"] != package.actor:
+        if step.status_code != code or step.actor != package.actor:
             out.append(
                 divergence(
                     DivergenceKind.ALTERED,
-                    f"the tracker records status {step['status_code']} from {step['actor']}, "
+                    f"the tracker records status {step.status_code} from {step.actor}, "
                     f"the signed package {code} from {package.actor}",
                     package.actor,
                 )
             )
-    if code != "13":
+    if code is not StatusCode.TAKE_BACK:
         row = rows.get((document_id, package.actor or ""))
-        column = STEP_COLUMNS.get(code)
+        column = None if code is None else STEP_COLUMNS.get(code.value)
         if row is None:
             out.append(
                 divergence(

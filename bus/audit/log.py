@@ -12,16 +12,16 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_right
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
 
 from cryptography import x509
 from sqlalchemy import Engine, func, select
 
-from bus._audit_model import AuditedPackage, Divergence, DivergenceKind, LogRecord
+from bus.audit.model import AuditedPackage, Divergence, DivergenceKind, LogRecord, TrackedStep
 from bus.errors import DatabaseUnavailableError
+from bus.lifecycle import EventKind
 from bus.records import content_digest
 from bus.settings import Settings
 from bus.store import create_store_engine
@@ -36,10 +36,10 @@ from signing import TimestampError, TrustStore, verify_timestamp
 __all__ = ["LogCheck", "LogLeaves", "check_log", "log_anchors", "open_log"]
 
 #: The tracker's steps that are router decisions, each owed one leaf.
-_DECISIONS = {
-    "SUBMITTED": Decision.ACCEPTED,
-    "STATUS": Decision.ACCEPTED,
-    "REJECTED": Decision.REFUSED,
+_DECISIONS: dict[str, Decision] = {
+    EventKind.SUBMITTED: Decision.ACCEPTED,
+    EventKind.STATUS: Decision.ACCEPTED,
+    EventKind.REJECTED: Decision.REFUSED,
 }
 
 
@@ -121,16 +121,14 @@ class LogLeaves:
             dated.append(record if stamp is None else replace(record, trusted_time=stamp))
         return dated
 
-    def check(
-        self, decided: Sequence[tuple[AuditedPackage, Mapping[str, Any]]]
-    ) -> list[Divergence]:
+    def check(self, decided: Sequence[tuple[AuditedPackage, TrackedStep]]) -> list[Divergence]:
         """``unlogged`` for each (package, tracker step) the log read and made no leaf of."""
         due = [
             (package, step)
             for package, step in decided
-            if step["kind"] in _DECISIONS
-            and step["events_offset"]
-            < self._positions.get((step["events_topic"], step["events_partition"]), 0)
+            if step.kind in _DECISIONS
+            and step.events_offset
+            < self._positions.get((step.events_topic, step.events_partition), 0)
         ]
         if not due:
             return []
@@ -147,18 +145,15 @@ class LogLeaves:
                 )
         found: list[Divergence] = []
         for package, step in due:
-            decision = _DECISIONS[step["kind"]]
+            decision = _DECISIONS[step.kind]
             if (package.content_digest, decision.value) not in held:
-                events = (
-                    f"{step['events_topic']}/{step['events_partition']}/{step['events_offset']}"
-                )
                 found.append(
                     Divergence(
                         DivergenceKind.UNLOGGED,
-                        step["document_id"],
-                        f"the router's {step['kind']} decision ({events}) has no {decision.value} "
-                        "leaf in the transparency log",
-                        step["recipient"],
+                        step.document_id,
+                        f"the router's {step.kind} decision ({step.events_coordinates}) has no "
+                        f"{decision.value} leaf in the transparency log",
+                        step.recipient,
                         package.record.coordinates,
                     )
                 )

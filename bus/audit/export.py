@@ -13,8 +13,9 @@ from typing import Any
 
 import fastavro
 
-from bus._audit_model import AUDIT_HASHED_FIELDS, AuditStep, ReplayWindow
+from bus.audit.model import AUDIT_HASHED_FIELDS, AuditStep, ReplayWindow
 from bus.errors import TrailFileError, UnknownDocumentError
+from bus.lifecycle import EventKind, PackageKind
 from bus.store.chain import verify_chain
 from bus.store.queries import Trail, TrailEntry
 
@@ -84,7 +85,9 @@ def read_trail_file(path: Path, document_id: str | None = None) -> list[Trail]:
                 occurred_at=s["occurred_at"],
                 actor=s["actor"],
                 recipient=", ".join(s["recipients"]) or None,
-                package_kind="STATUS" if s["kind"] == "STATUS" else "DOCUMENT",
+                package_kind=(
+                    PackageKind.STATUS if s["kind"] == EventKind.STATUS else PackageKind.DOCUMENT
+                ).value,
                 status_code=s["status_code"],
                 description=s["description"],
                 reason_code=s["reason_code"] if not s["verified"] else None,

@@ -13,7 +13,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 
-from bus._audit_model import CLOCK_SKEW, LogRecord, ReplayWindow
+from bus.audit.model import CLOCK_SKEW, LogRecord, ReplayWindow
 from bus.errors import BrokerUnavailableError
 from bus.kafka import make_consumer, partition_ends, started, translate_errors
 from bus.settings import Settings

@@ -1,5 +1,5 @@
-"""The values of the auditor's replay: the window, log records, audited packages, trail
-steps, divergences and the report (shared by reading, comparing and exporting)."""
+"""The values of the auditor's replay: the window, log records, audited packages, the
+tracker's steps, trail steps, divergences and the report (shared by every step)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
+
+from bus.lifecycle import EventKind, PackageKind
+from edxml import StatusCode
 
 __all__ = [
     "AUDIT_HASHED_FIELDS",
@@ -19,6 +22,7 @@ __all__ = [
     "LogRecord",
     "ReplayReport",
     "ReplayWindow",
+    "TrackedStep",
 ]
 
 #: How far producer clocks may lag: reading starts this much before ``since``.
@@ -90,27 +94,78 @@ class LogRecord:
         return f"{self.topic}/{self.partition}/{self.offset}"
 
 
+#: The trail step each kind of package is.
+_STEPS = {PackageKind.DOCUMENT: EventKind.SUBMITTED, PackageKind.STATUS: EventKind.STATUS}
+
+
 @dataclass(frozen=True)
 class AuditedPackage:
-    """A log record re-verified and read: what was signed, by whom, about what."""
+    """A log record re-verified and read: what was signed, by whom, about what.
+
+    ``verified`` is the read path's verdict (:class:`bus.PackageReader`, the router's);
+    a refused package keeps the reason code the router gave it, and the fields read of
+    it (for the report only) are trusted by nothing.
+    """
 
     record: LogRecord
     content_digest: str
     verified: bool
-    kind: str  # SUBMITTED, STATUS or UNREADABLE
+    #: A document package, a status package, or UNKNOWN when no reading of it names one.
+    kind: PackageKind
     document_id: str | None = None
     actor: str | None = None
     recipients: tuple[str, ...] = ()
-    status_code: str | None = None
+    status_code: StatusCode | None = None
     description: str | None = None
     reason_code: str | None = None
     reason: str | None = None
     signer_agency: str | None = None
     signer_fingerprint: str | None = None
 
+    @property
+    def step(self) -> EventKind | None:
+        """The trail step this package is (SUBMITTED or STATUS); None when unreadable."""
+        return _STEPS.get(self.kind)
+
+    @property
+    def on_trail(self) -> bool:
+        """Whether the package is a step of a document's trail (it names the document)."""
+        return bool(self.document_id) and self.step is not None
+
     def involves(self, agency: str | None) -> bool:
         """Whether ``agency`` sent this package or is among its recipients."""
         return agency is None or agency == self.actor or agency in self.recipients
+
+
+@dataclass(frozen=True)
+class TrackedStep:
+    """One step of the tracker's history that names an ``edx.submit`` record.
+
+    Held as the tracker's table holds it: an edited row may say anything, so its kind
+    and status code stay text here, compared with the enums, never trusted.
+    """
+
+    document_id: str
+    kind: str
+    actor: str
+    recipient: str | None
+    status_code: str | None
+    reason_code: str | None
+    content_digest: str
+    source_partition: int
+    source_offset: int
+    events_topic: str
+    events_partition: int
+    events_offset: int
+
+    @property
+    def refusal(self) -> bool:
+        """Whether the step is the router's refusal (no delivery, no accepted step)."""
+        return self.kind == EventKind.REJECTED
+
+    @property
+    def events_coordinates(self) -> str:
+        return f"{self.events_topic}/{self.events_partition}/{self.events_offset}"
 
 
 @dataclass(frozen=True)
@@ -119,11 +174,11 @@ class AuditStep:
 
     document_id: str
     sequence: int
-    kind: str
+    kind: EventKind
     occurred_at: datetime
     actor: str
     recipients: tuple[str, ...]
-    status_code: str | None
+    status_code: StatusCode | None
     description: str | None
     content_digest: str
     source_topic: str
@@ -137,8 +192,11 @@ class AuditStep:
     row_hash: str
 
     def as_row(self) -> dict[str, Any]:
+        """The step as the exported record (``audit_trail.v1``) and its hash read it."""
         row = asdict(self)
+        row["kind"] = self.kind.value
         row["recipients"] = list(self.recipients)
+        row["status_code"] = None if self.status_code is None else self.status_code.value
         return row
 
 
