@@ -171,7 +171,8 @@ def rejected_event(
 ) -> LifecycleEvent:
     """REJECTED: the package went to the dead-letter topic, with its reason.
 
-    ``package_kind`` is a :class:`PackageKind` (its value is taken too, and checked).
+    ``package_kind`` is a :class:`PackageKind` or its text (checked: an unknown one
+    is a ``ValueError``).
     """
     step = f"{EventKind.REJECTED.value}:{error.reason_code}"
     return LifecycleEvent(
