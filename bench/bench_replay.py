@@ -17,7 +17,6 @@ Run with ``.venv/bin/python -m bench.bench_replay [SIZE ...]`` (default 10000 10
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import os
 import resource
@@ -25,13 +24,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bus._router_records import delivered_event, submitted_event
 from bus.embedded import EmbeddedBroker
-from bus.events import LIFECYCLE_EVENT
 from bus.kafka import make_producer, started
+from bus.lifecycle import Source, encode_event
 from bus.records import content_digest
 from bus.settings import Settings, load_settings
 from bus.store import IncomingRecord, create_store_engine, ingest, upgrade
@@ -51,30 +51,6 @@ def _environ(directory: Path, bootstrap: str) -> dict[str, str]:
         "EDX_PKI": str(directory / "pki"),
         "EDX_HOME": str(directory / "home"),
         "EDX_DB_URL": f"sqlite:///{directory / 'tracker.db'}",
-    }
-
-
-def _event(
-    kind: str, document_id: str, digest: str, partition: int, offset: int, **extra: Any
-) -> dict[str, Any]:
-    basis = f"{kind}|{document_id}|{extra.get('recipient')}"
-    return {
-        "event_id": hashlib.sha256(basis.encode()).hexdigest()[:32],
-        "kind": kind,
-        "occurred_at": datetime.now(UTC),
-        "document_id": document_id,
-        "actor": SENDER,
-        "recipient": extra.get("recipient"),
-        "package_kind": "DOCUMENT",
-        "status_code": None,
-        "description": None,
-        "recipients": extra.get("recipients", []),
-        "due_date": date(2026, 3, 10),
-        "subject": "Chỉ thị",
-        "content_digest": digest,
-        "source_topic": "edx.submit",
-        "source_partition": partition,
-        "source_offset": offset,
     }
 
 
@@ -107,33 +83,20 @@ async def _append(
                 placed = await asyncio.gather(*sent)
                 records: list[IncomingRecord] = []
                 for document, package, where in zip(documents, packages, placed, strict=True):
-                    document_id = document.document_id
                     digest = content_digest(package)
+                    source = Source(settings.topics.submit, where.partition, where.offset)
+                    now = datetime.now(UTC)
                     for event in (
-                        _event(
-                            "SUBMITTED",
-                            document_id,
-                            digest,
-                            where.partition,
-                            where.offset,
-                            recipients=[RECIPIENT],
-                        ),
-                        _event(
-                            "DELIVERED",
-                            document_id,
-                            digest,
-                            where.partition,
-                            where.offset,
-                            recipient=RECIPIENT,
-                        ),
+                        submitted_event(document, digest, source, now),
+                        delivered_event(document, RECIPIENT, digest, source, now),
                     ):
                         records.append(
                             IncomingRecord(
                                 "edx.events",
                                 0,
                                 events_offset,
-                                document_id.encode(),
-                                LIFECYCLE_EVENT.encode(event),
+                                event.document_id.encode(),
+                                encode_event(event),
                             )
                         )
                         events_offset += 1

@@ -30,15 +30,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from bench.bench_signing import SENDER, _package
+from bus.lifecycle import EventKind, LifecycleEvent, PackageKind, Source, event_id
 from bus.store import create_store_engine
 from bus.tlog import Coordinates, LeafRecord, LogStore, leaf_from_event, make_checkpoint, upgrade
 from bus.tlog.tsa_http import TsaServer
+from edxml import StatusCode
 from signing import DevPki, DevTsa, Frontier, Verifier, load_log_signer
 
 LEAVES = 100_000
@@ -48,28 +49,37 @@ POSTGRES = os.environ.get(
 )
 
 
-def _event(kind: str, n: int) -> dict[str, Any]:
+#: The step an event id covers, as the router names it.
+_STEPS = {
+    EventKind.STATUS: f"{EventKind.STATUS.value}:{StatusCode.ARRIVED.value}",
+    EventKind.REJECTED: f"{EventKind.REJECTED.value}:replay",
+}
+
+
+def _event(kind: EventKind, n: int) -> LifecycleEvent:
     """A lifecycle event as the router writes one (only the fields a leaf reads)."""
-    return {
-        "event_id": hashlib.sha256(f"{kind}|{n}".encode()).hexdigest()[:32],
-        "kind": kind,
-        "occurred_at": datetime(2026, 11, 29, 12, 0, tzinfo=UTC) + timedelta(milliseconds=n),
-        "document_id": f"000.00.00.G22,2026/11/29,{n // 3}/UBND-VP",
-        "actor": "000.00.00.G22",
-        "recipient": "000.00.00.H41" if kind == "STATUS" else None,
-        "package_kind": "STATUS" if kind == "STATUS" else "DOCUMENT",
-        "status_code": "01" if kind == "STATUS" else None,
-        "reason_code": "replay" if kind == "REJECTED" else None,
-        "recipients": ["000.00.00.H41", "000.00.24.H44"] if kind == "SUBMITTED" else [],
-        "content_digest": hashlib.sha256(f"package {n}".encode()).hexdigest(),
-        "source_topic": "edx.submit",
-        "source_partition": n % 3,
-        "source_offset": n,
-    }
+    is_status = kind is EventKind.STATUS
+    document_id = f"000.00.00.G22,2026/11/29,{n // 3}/UBND-VP"
+    recipient = "000.00.00.H41" if is_status else None
+    digest = hashlib.sha256(f"package {n}".encode()).hexdigest()
+    return LifecycleEvent(
+        event_id=event_id(document_id, recipient, _STEPS.get(kind, kind.value), digest),
+        kind=kind,
+        occurred_at=datetime(2026, 11, 29, 12, 0, tzinfo=UTC) + timedelta(milliseconds=n),
+        document_id=document_id,
+        actor="000.00.00.G22",
+        package_kind=PackageKind.STATUS if is_status else PackageKind.DOCUMENT,
+        content_digest=digest,
+        source=Source("edx.submit", n % 3, n),
+        recipient=recipient,
+        status_code=StatusCode.ARRIVED if is_status else None,
+        reason_code="replay" if kind is EventKind.REJECTED else None,
+        recipients=("000.00.00.H41", "000.00.24.H44") if kind is EventKind.SUBMITTED else (),
+    )
 
 
 def _leaves(count: int) -> list[LeafRecord]:
-    kinds = ["SUBMITTED", "STATUS", "REJECTED"]
+    kinds = [EventKind.SUBMITTED, EventKind.STATUS, EventKind.REJECTED]
     found = []
     for n in range(count):
         leaf = leaf_from_event(_event(kinds[n % 3], n), Coordinates("edx.events", 0, n))

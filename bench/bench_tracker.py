@@ -24,13 +24,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import create_engine, insert, select, text
 from sqlalchemy.engine import make_url
 
 from bus.audit import LogRecord, audit_record, build_trails
-from bus.events import LIFECYCLE_EVENT
+from bus.lifecycle import EventKind, LifecycleEvent, PackageKind, Source, encode_event, event_id
 from bus.store import IncomingRecord, create_store_engine, ingest, upgrade
 from bus.store.schema import consumer_positions, deliveries, documents, history
 from bus.verification import PackageReader
@@ -47,52 +46,58 @@ POSTGRES = os.environ.get(
 
 
 def _event(
-    kind: str, document_id: str, actor: str, at: datetime, n: int, **extra: Any
-) -> dict[str, Any]:
-    basis = f"{kind}|{document_id}|{actor}|{extra.get('recipient')}|{extra.get('status_code')}"
-    return {
-        "event_id": hashlib.sha256(basis.encode()).hexdigest()[:32],
-        "kind": kind,
-        "occurred_at": at,
-        "document_id": document_id,
-        "actor": actor,
-        "recipient": extra.get("recipient"),
-        "package_kind": "STATUS" if kind == "STATUS" else "DOCUMENT",
-        "status_code": extra.get("status_code"),
-        "description": None,
-        "recipients": extra.get("recipients", []),
-        "due_date": date(2026, 3, 10),
-        "subject": "Chỉ thị",
-        "content_digest": hashlib.sha256(basis.encode()).hexdigest(),
-        "source_topic": "edx.submit",
-        "source_partition": 0,
-        "source_offset": n,
-    }
+    kind: EventKind,
+    document_id: str,
+    actor: str,
+    at: datetime,
+    n: int,
+    *,
+    recipient: str | None = None,
+    status_code: StatusCode | None = None,
+    recipients: tuple[str, ...] = (),
+) -> LifecycleEvent:
+    digest = hashlib.sha256(f"{kind}|{document_id}|{actor}|{recipient}".encode()).hexdigest()
+    step = kind.value if status_code is None else f"{kind.value}:{status_code.value}"
+    return LifecycleEvent(
+        event_id=event_id(document_id, recipient, step, digest),
+        kind=kind,
+        occurred_at=at,
+        document_id=document_id,
+        actor=actor,
+        package_kind=PackageKind.STATUS if kind is EventKind.STATUS else PackageKind.DOCUMENT,
+        content_digest=digest,
+        source=Source("edx.submit", 0, n),
+        recipient=recipient,
+        status_code=status_code,
+        recipients=recipients,
+        due_date=date(2026, 3, 10),
+        subject="Chỉ thị",
+    )
 
 
 def _records() -> list[IncomingRecord]:
     """The lifecycle of DOCUMENTS directives to RECIPIENTS_PER_DOCUMENT agencies each."""
-    events: list[dict[str, Any]] = []
+    events: list[LifecycleEvent] = []
     t0 = datetime(2026, 3, 2, tzinfo=UTC)
     for d in range(DOCUMENTS):
         sender = f"000.00.00.H{d % 60 + 10:02d}"
         doc = f"{sender},2026/03/02,{d}/UBND"
-        recipients = [
+        recipients = tuple(
             f"{r // 10:03d}.{r % 10:02d}.{d % 90 + 1:02d}.H{d % 60 + 10:02d}"
             for r in range(RECIPIENTS_PER_DOCUMENT)
-        ]
-        events.append(_event("SUBMITTED", doc, sender, t0, d, recipients=recipients))
-        for step, code in enumerate(("DELIVERED", "01", "03")):
+        )
+        events.append(_event(EventKind.SUBMITTED, doc, sender, t0, d, recipients=recipients))
+        for step, code in enumerate((None, StatusCode.ARRIVED, StatusCode.ACCEPTED)):
             for r in recipients:
                 at = t0 + timedelta(minutes=step)
-                if code == "DELIVERED":
-                    events.append(_event("DELIVERED", doc, sender, at, d, recipient=r))
+                if code is None:
+                    events.append(_event(EventKind.DELIVERED, doc, sender, at, d, recipient=r))
                 else:
                     events.append(
-                        _event("STATUS", doc, r, at, d, recipient=sender, status_code=code)
+                        _event(EventKind.STATUS, doc, r, at, d, recipient=sender, status_code=code)
                     )
     return [
-        IncomingRecord("edx.events", 0, n, e["document_id"].encode(), LIFECYCLE_EVENT.encode(e))
+        IncomingRecord("edx.events", 0, n, e.document_id.encode(), encode_event(e))
         for n, e in enumerate(events)
     ]
 

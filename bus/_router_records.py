@@ -1,18 +1,18 @@
 """What the router writes: inbox copies, dead-letter records, rejection notices, events.
 
-Pure functions from a checked package (or a refusal) to record headers and Avro
-lifecycle events, so the router's loop only decides and sends. Event ids are
-deterministic (document, recipient, step, content digest): a router that handles
-the same submitted record twice writes the same events, and the tracker keeps one.
+Pure functions from a checked package (or a refusal) to record headers and typed
+lifecycle events (:class:`bus.lifecycle.LifecycleEvent`, encoded by
+:func:`bus.lifecycle.encode_event`), so the router's loop only decides and sends.
+Event ids are deterministic (document, recipient, step, content digest): a router
+that handles the same submitted record twice writes the same events, and the
+tracker keeps one.
 """
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
+from bus.lifecycle import EventKind, LifecycleEvent, PackageKind, Source, event_id
 from bus.records import Header, encode_headers
 from edxml import BusinessDocType, DocumentPackage, StatusPackage
 from edxml.errors import EdxbusError
@@ -31,24 +31,6 @@ __all__ = [
 
 #: ``edx-kind`` of a rejection notice in the inbox of the agency that signed the record.
 REJECTION_KIND = "rejection"
-
-
-@dataclass(frozen=True)
-class Source:
-    """Where a submitted record sits on ``edx.submit``."""
-
-    topic: str
-    partition: int
-    offset: int
-
-    def __str__(self) -> str:
-        return f"{self.topic}/{self.partition}/{self.offset}"
-
-
-def event_id(document_id: str, recipient: str | None, step: str, digest: str) -> str:
-    """The deterministic id of one lifecycle step."""
-    material = "\x1f".join((document_id, recipient or "", step, digest))
-    return hashlib.sha256(material.encode("utf-8")).hexdigest()[:32]
 
 
 def package_headers(
@@ -98,113 +80,83 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())[:1000]
 
 
-def _base(
-    kind: str,
-    *,
-    document_id: str,
-    actor: str,
+def _target(package: DocumentPackage) -> str | None:
+    """The document a revocation, update or replacement acts on (None for a new one)."""
+    business = package.business
+    if business.doc_type is BusinessDocType.NEW:
+        return None
+    return business.document_id or next(iter(business.targets), None) or None
+
+
+def _document_event(
+    kind: EventKind,
+    package: DocumentPackage,
     digest: str,
     source: Source,
     at: datetime,
+    *,
     recipient: str | None = None,
-    package_kind: str,
-    step: str | None = None,
-) -> dict[str, Any]:
-    return {
-        "event_id": event_id(document_id, recipient, step or kind, digest),
-        "kind": kind,
-        "occurred_at": at,
-        "document_id": document_id,
-        "actor": actor,
-        "recipient": recipient,
-        "package_kind": package_kind,
-        "business_type": None,
-        "target_document_id": None,
-        "status_code": None,
-        "description": None,
-        "reason_code": None,
-        "subject": None,
-        "code_number": None,
-        "code_notation": None,
-        "due_date": None,
-        "recipients": [],
-        "content_digest": digest,
-        "source_topic": source.topic,
-        "source_partition": source.partition,
-        "source_offset": source.offset,
-    }
-
-
-def _document_fields(package: DocumentPackage) -> dict[str, Any]:
-    business = package.business
-    target = None
-    if business.doc_type is not BusinessDocType.NEW:
-        target = business.document_id or next(iter(business.targets), None)
-    return {
-        "business_type": business.doc_type.label,
-        "target_document_id": target or None,
-        "subject": package.subject or None,
-        "code_number": package.code.number or None,
-        "code_notation": package.code.notation or None,
-        "due_date": package.due_date,
-    }
+    recipients: tuple[str, ...] = (),
+) -> LifecycleEvent:
+    return LifecycleEvent(
+        event_id=event_id(package.document_id, recipient, kind.value, digest),
+        kind=kind,
+        occurred_at=at,
+        document_id=package.document_id,
+        actor=package.sender_code,
+        package_kind=PackageKind.DOCUMENT,
+        content_digest=digest,
+        source=source,
+        recipient=recipient,
+        business_type=package.business.doc_type.label,
+        target_document_id=_target(package),
+        subject=package.subject or None,
+        code_number=package.code.number or None,
+        code_notation=package.code.notation or None,
+        due_date=package.due_date,
+        recipients=recipients,
+    )
 
 
 def submitted_event(
     package: DocumentPackage, digest: str, source: Source, at: datetime
-) -> dict[str, Any]:
+) -> LifecycleEvent:
     """SUBMITTED: the router accepted a document for every recipient it names."""
-    event = _base(
-        "SUBMITTED",
-        document_id=package.document_id,
-        actor=package.sender_code,
-        digest=digest,
-        source=source,
-        at=at,
-        package_kind="DOCUMENT",
+    return _document_event(
+        EventKind.SUBMITTED,
+        package,
+        digest,
+        source,
+        at,
+        recipients=tuple(package.recipient_codes),
     )
-    event.update(_document_fields(package))
-    event["recipients"] = list(package.recipient_codes)
-    return event
 
 
 def delivered_event(
     package: DocumentPackage, recipient: str, digest: str, source: Source, at: datetime
-) -> dict[str, Any]:
+) -> LifecycleEvent:
     """DELIVERED: the document was written to one recipient's inbox."""
-    event = _base(
-        "DELIVERED",
-        document_id=package.document_id,
-        actor=package.sender_code,
-        digest=digest,
-        source=source,
-        at=at,
-        recipient=recipient,
-        package_kind="DOCUMENT",
-    )
-    event.update(_document_fields(package))
-    return event
+    return _document_event(EventKind.DELIVERED, package, digest, source, at, recipient=recipient)
 
 
 def status_event(
     package: StatusPackage, recipient: str, digest: str, source: Source, at: datetime
-) -> dict[str, Any]:
+) -> LifecycleEvent:
     """STATUS: a status package was written to the inbox of the agency it answers."""
-    code = str(package.status_code.value)
-    event = _base(
-        "STATUS",
+    step = f"{EventKind.STATUS.value}:{package.status_code.value}"
+    return LifecycleEvent(
+        event_id=event_id(package.document_id, recipient, step, digest),
+        kind=EventKind.STATUS,
+        occurred_at=at,
         document_id=package.document_id,
         actor=package.sender_code,
-        digest=digest,
+        package_kind=PackageKind.STATUS,
+        content_digest=digest,
         source=source,
-        at=at,
         recipient=recipient,
-        package_kind="STATUS",
-        step=f"STATUS:{code}",
+        status_code=package.status_code,
+        description=package.description or None,
     )
-    event["status_code"] = code
-    event["description"] = package.description or None
-    return event
 
 
 def rejected_event(
@@ -212,22 +164,26 @@ def rejected_event(
     *,
     claimed_sender: str,
     claimed_document_id: str,
-    package_kind: str,
+    package_kind: PackageKind | str,
     digest: str,
     source: Source,
     at: datetime,
-) -> dict[str, Any]:
-    """REJECTED: the package went to the dead-letter topic, with its reason."""
-    event = _base(
-        "REJECTED",
+) -> LifecycleEvent:
+    """REJECTED: the package went to the dead-letter topic, with its reason.
+
+    ``package_kind`` is a :class:`PackageKind` or its text (checked: an unknown one
+    is a ``ValueError``).
+    """
+    step = f"{EventKind.REJECTED.value}:{error.reason_code}"
+    return LifecycleEvent(
+        event_id=event_id(claimed_document_id, None, step, digest),
+        kind=EventKind.REJECTED,
+        occurred_at=at,
         document_id=claimed_document_id,
         actor=claimed_sender,
-        digest=digest,
+        package_kind=PackageKind(package_kind),
+        content_digest=digest,
         source=source,
-        at=at,
-        package_kind=package_kind,
-        step=f"REJECTED:{error.reason_code}",
+        reason_code=error.reason_code,
+        description=_one_line(str(error)),
     )
-    event["reason_code"] = error.reason_code
-    event["description"] = _one_line(str(error))
-    return event

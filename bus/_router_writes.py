@@ -33,8 +33,8 @@ from bus._router_records import (
 from bus._router_state import RouterState
 from bus.acceptance import Accepted, Delivery
 from bus.errors import BusError, UnreadableRecordError
-from bus.events import LIFECYCLE_EVENT
 from bus.kafka import partition_ends, translate_errors
+from bus.lifecycle import LifecycleEvent, encode_event
 from bus.logs import get_logger, log_context
 from bus.records import Header, content_digest, decode_headers
 from bus.topics import ensure_inbox
@@ -219,13 +219,13 @@ class RouterWrites(RouterState):
             await ensure_inbox(self.settings, agency)
             self._inboxes.add(agency)
 
-    async def _emit(self, work: _Batch, event: dict[str, Any]) -> None:
+    async def _emit(self, work: _Batch, event: LifecycleEvent) -> None:
         producer = self._require(self._producer)
         with translate_errors("writing an event"):
             future = await producer.send(
                 self.settings.topics.events,
-                LIFECYCLE_EVENT.encode(event),
-                key=str(event["document_id"]).encode("utf-8"),
+                encode_event(event),
+                key=event.document_id.encode("utf-8"),
             )
         work.sends.append(future)
 

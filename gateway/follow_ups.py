@@ -30,7 +30,17 @@ from gateway.systems import System
 __all__ = ["REPORTABLE", "follow_up", "report", "take_back"]
 
 #: Statuses a system reports on a received document (01 is the gateway's, 13 is take_back).
-REPORTABLE = frozenset({"02", "03", "04", "05", "06", "15", "16"})
+REPORTABLE = frozenset(
+    {
+        StatusCode.REFUSED,
+        StatusCode.ACCEPTED,
+        StatusCode.ASSIGNED,
+        StatusCode.PROCESSING,
+        StatusCode.COMPLETED,
+        StatusCode.CHANGE_AGREED,
+        StatusCode.CHANGE_REFUSED,
+    }
+)
 
 _SUFFIX = {
     BusinessDocType.REVOCATION: "TH",
@@ -53,7 +63,8 @@ async def report(
     """Send a status (02-06, 15, 16) on a received document, signed by its recipient."""
     if code not in REPORTABLE:
         raise BadRequestError(
-            f"status {code} cannot be reported: one of {', '.join(sorted(REPORTABLE))}"
+            f"status {code} cannot be reported: one of "
+            f"{', '.join(sorted(c.value for c in REPORTABLE))}"
         )
     entry, data = gateway.item(system, doc_id)
     if entry.message_type != "edoc":
@@ -78,7 +89,7 @@ async def take_back(
 ) -> Accepted:
     """Ask every recipient of a sent document to hand it back (status 13)."""
     original = gateway.sent_document(system, doc_id)
-    status = new_status(original.sender_code, original, StatusCode("13"), description)
+    status = new_status(original.sender_code, original, StatusCode.TAKE_BACK, description)
     return await gateway.send(
         system, build(status), message_type="status", scope=scope, key=key, fingerprint=fingerprint
     )

@@ -544,7 +544,7 @@ class Gateway:
             digest,
             (entry.sender,),
             ARRIVED_TEXT,
-            "01",
+            StatusCode.ARRIVED.value,
             (),
         )
         return kept
@@ -601,8 +601,8 @@ class Gateway:
                 and (recipient in entry.arrived)
             ):
                 receive, received = TransportState.DONE, arrivals.get(recipient)
-            elif seen is not None and "01" in seen.steps:
-                receive, received = TransportState.DONE, seen.steps["01"]
+            elif seen is not None and StatusCode.ARRIVED.value in seen.steps:
+                receive, received = TransportState.DONE, seen.steps[StatusCode.ARRIVED.value]
             else:
                 receive, received = TransportState.INITIAL, None
             rows.append(

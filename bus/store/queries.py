@@ -35,6 +35,7 @@ from bus.store.chain import ChainCheck, verify_chain
 from bus.store.engine import translate_errors
 from bus.store.placement import place
 from bus.store.schema import STEP_COLUMNS, deliveries, documents, history, quarantine
+from edxml import StatusCode
 from edxml.errors import InvalidAgencyCodeError, InvalidCodeListError
 
 __all__ = [
@@ -55,18 +56,19 @@ __all__ = [
 ]
 
 #: Status codes (DOMAIN.md §3) in words, plus the two states before any status.
+#: Keys are the codes as stored (``StatusCode`` values), so a row's text looks its words up.
 STATUS_WORDS: dict[str, str] = {
     "listed": "listed, not yet delivered",
     "delivered": "delivered, no status yet",
-    "01": "arrived",
-    "02": "refused",
-    "03": "accepted",
-    "04": "assigned",
-    "05": "processing",
-    "06": "completed",
-    "13": "take-back requested",
-    "15": "change agreed",
-    "16": "change refused",
+    StatusCode.ARRIVED.value: "arrived",
+    StatusCode.REFUSED.value: "refused",
+    StatusCode.ACCEPTED.value: "accepted",
+    StatusCode.ASSIGNED.value: "assigned",
+    StatusCode.PROCESSING.value: "processing",
+    StatusCode.COMPLETED.value: "completed",
+    StatusCode.TAKE_BACK.value: "take-back requested",
+    StatusCode.CHANGE_AGREED.value: "change agreed",
+    StatusCode.CHANGE_REFUSED.value: "change refused",
 }
 _WORD_TO_CODE = {words.split(",")[0]: code for code, words in STATUS_WORDS.items()}
 
@@ -169,7 +171,7 @@ def document_status(
             listed_at=row["listed_at"],
             delivered_at=row["delivered_at"],
             steps={
-                code: row[column]
+                str(code): row[column]
                 for code, column in STEP_COLUMNS.items()
                 if row[column] is not None
             },

@@ -39,6 +39,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from edxml import StatusCode
+
 __all__ = [
     "METADATA",
     "UtcDateTime",
@@ -119,16 +121,17 @@ documents = Table(
 )
 
 #: Step columns of a delivery, by status code: the first time each step was reported.
+#: Keyed by ``StatusCode`` members, which are also their stored text (``"01"`` ...).
 STEP_COLUMNS: dict[str, str] = {
-    "01": "arrived_at",
-    "02": "refused_at",
-    "03": "accepted_at",
-    "04": "assigned_at",
-    "05": "processing_at",
-    "06": "completed_at",
-    "13": "take_back_requested_at",
-    "15": "agreed_at",
-    "16": "disagreed_at",
+    StatusCode.ARRIVED: "arrived_at",
+    StatusCode.REFUSED: "refused_at",
+    StatusCode.ACCEPTED: "accepted_at",
+    StatusCode.ASSIGNED: "assigned_at",
+    StatusCode.PROCESSING: "processing_at",
+    StatusCode.COMPLETED: "completed_at",
+    StatusCode.TAKE_BACK: "take_back_requested_at",
+    StatusCode.CHANGE_AGREED: "agreed_at",
+    StatusCode.CHANGE_REFUSED: "disagreed_at",
 }
 
 deliveries = Table(

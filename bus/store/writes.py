@@ -19,13 +19,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, select, update
 
 from bus.errors import EventDecodeError
-from bus.events import LIFECYCLE_EVENT
+from bus.lifecycle import EventKind, LifecycleEvent, PackageKind, decode_event
 from bus.store.chain import GENESIS, row_hash
 from bus.store.engine import translate_errors
 from bus.store.placement import place
@@ -37,6 +37,7 @@ from bus.store.schema import (
     history,
     quarantine,
 )
+from edxml import StatusCode
 from edxml.errors import EdxbusError
 
 __all__ = [
@@ -146,20 +147,20 @@ class _Batch:
     def run(self, records: Sequence[IncomingRecord]) -> IngestResult:
         positions = self._positions({(r.topic, r.partition) for r in records})
         fresh = [r for r in records if r.offset >= positions.get((r.topic, r.partition), 0)]
-        decoded: list[tuple[IncomingRecord, dict[str, Any]]] = []
+        decoded: list[tuple[IncomingRecord, LifecycleEvent]] = []
         bad: list[tuple[IncomingRecord, EdxbusError]] = []
         for record in fresh:
             try:
                 decoded.append((record, _decode(record)))
             except EventDecodeError as error:
                 bad.append((record, error))
-        known = self._known_event_ids([event["event_id"] for _, event in decoded])
-        new: list[tuple[IncomingRecord, dict[str, Any]]] = []
+        known = self._known_event_ids([event.event_id for _, event in decoded])
+        new: list[tuple[IncomingRecord, LifecycleEvent]] = []
         for record, event in decoded:
-            if event["event_id"] not in known:
-                known.add(event["event_id"])
+            if event.event_id not in known:
+                known.add(event.event_id)
                 new.append((record, event))
-        document_ids = {event["document_id"] for _, event in new}
+        document_ids = {event.document_id for _, event in new}
         self._load(document_ids)
         history_rows = [self._apply(record, event) for record, event in new]
         self._write(history_rows, bad)
@@ -169,7 +170,7 @@ class _Batch:
             duplicates=len(decoded) - len(new) + (len(records) - len(fresh)),
             quarantined=len(bad),
             positions=advanced,
-            by_kind=dict(Counter(event["kind"] for _, event in new)),
+            by_kind=dict(Counter(event.kind.value for _, event in new)),
         )
 
     def _positions(self, partitions: set[tuple[str, int]]) -> dict[tuple[str, int], int]:
@@ -309,39 +310,38 @@ class _Batch:
 
     # --- applying one event -------------------------------------------------------
 
-    def _apply(self, record: IncomingRecord, event: dict[str, Any]) -> dict[str, Any]:
-        kind = event["kind"]
-        package_kind = event["package_kind"]
-        if package_kind == "DOCUMENT":
-            if kind == "SUBMITTED":
+    def _apply(self, record: IncomingRecord, event: LifecycleEvent) -> dict[str, Any]:
+        kind = event.kind
+        if event.package_kind is PackageKind.DOCUMENT:
+            if kind is EventKind.SUBMITTED:
                 self._submitted(event)
-            elif kind == "DELIVERED":
+            elif kind is EventKind.DELIVERED:
                 self._delivered(event)
-            elif kind == "REJECTED":
+            elif kind is EventKind.REJECTED:
                 self._rejected(event)
-        elif kind == "STATUS":
+        elif kind is EventKind.STATUS:
             self._status(event)
         return self._history_row(record, event)
 
-    def _history_row(self, record: IncomingRecord, event: dict[str, Any]) -> dict[str, Any]:
-        document_id = event["document_id"]
+    def _history_row(self, record: IncomingRecord, event: LifecycleEvent) -> dict[str, Any]:
+        document_id = event.document_id
         sequence, previous = self.chain_heads.get(document_id, (0, GENESIS))
         row: dict[str, Any] = {
             "document_id": document_id,
             "sequence": sequence + 1,
-            "event_id": event["event_id"],
-            "kind": event["kind"],
-            "occurred_at": event["occurred_at"],
-            "actor": event["actor"],
-            "recipient": event.get("recipient"),
-            "package_kind": event["package_kind"],
-            "status_code": event.get("status_code"),
-            "description": event.get("description"),
-            "reason_code": event.get("reason_code"),
-            "content_digest": event["content_digest"],
-            "source_topic": event["source_topic"],
-            "source_partition": event["source_partition"],
-            "source_offset": event["source_offset"],
+            "event_id": event.event_id,
+            "kind": event.kind.value,
+            "occurred_at": event.occurred_at,
+            "actor": event.actor,
+            "recipient": event.recipient,
+            "package_kind": event.package_kind.value,
+            "status_code": None if event.status_code is None else event.status_code.value,
+            "description": event.description,
+            "reason_code": event.reason_code,
+            "content_digest": event.content_digest,
+            "source_topic": event.source.topic,
+            "source_partition": event.source.partition,
+            "source_offset": event.source.offset,
             "events_topic": record.topic,
             "events_partition": record.partition,
             "events_offset": record.offset,
@@ -351,7 +351,7 @@ class _Batch:
         self.chain_heads[document_id] = (row["sequence"], row["row_hash"])
         return row
 
-    def _document(self, document_id: str, sender: str, event: dict[str, Any]) -> dict[str, Any]:
+    def _document(self, document_id: str, sender: str, event: LifecycleEvent) -> dict[str, Any]:
         found = self.documents.get(document_id)
         if found is not None:
             self.dirty_documents.add(document_id)
@@ -366,7 +366,7 @@ class _Batch:
             sender_name=self.names(sender),
             sender_level=placement.level if placement else None,
             sender_unit=placement.unit if placement else None,
-            package_kind=event["package_kind"],
+            package_kind=event.package_kind.value,
         )
         self.documents[document_id] = row
         self.new_documents.add(document_id)
@@ -401,95 +401,87 @@ class _Batch:
         self.new_deliveries.add(key)
         return row
 
-    def _submitted(self, event: dict[str, Any]) -> None:
-        sender = event["actor"]
-        doc = self._document(event["document_id"], sender, event)
-        for name in (
-            "subject",
-            "code_number",
-            "code_notation",
-            "due_date",
-            "business_type",
-            "target_document_id",
-            "content_digest",
-            "source_topic",
-            "source_partition",
-            "source_offset",
-        ):
-            if event.get(name) is not None:
-                doc[name] = event[name]
+    def _submitted(self, event: LifecycleEvent) -> None:
+        sender = event.actor
+        doc = self._document(event.document_id, sender, event)
+        described = {
+            "subject": event.subject,
+            "code_number": event.code_number,
+            "code_notation": event.code_notation,
+            "due_date": event.due_date,
+            "business_type": event.business_type,
+            "target_document_id": event.target_document_id,
+            "content_digest": event.content_digest,
+            "source_topic": event.source.topic,
+            "source_partition": event.source.partition,
+            "source_offset": event.source.offset,
+        }
+        doc.update({name: value for name, value in described.items() if value is not None})
         doc["sender"] = sender
-        doc["submitted_at"] = _earliest(doc["submitted_at"], event["occurred_at"])
-        for recipient in event.get("recipients") or ():
-            delivery = self._delivery(event["document_id"], recipient, sender)
-            delivery["listed_at"] = _earliest(delivery["listed_at"], event["occurred_at"])
+        doc["submitted_at"] = _earliest(doc["submitted_at"], event.occurred_at)
+        for recipient in event.recipients:
+            delivery = self._delivery(event.document_id, recipient, sender)
+            delivery["listed_at"] = _earliest(delivery["listed_at"], event.occurred_at)
 
-    def _delivered(self, event: dict[str, Any]) -> None:
-        recipient = event.get("recipient")
-        sender = event["actor"]
-        self._document(event["document_id"], sender, event)
+    def _delivered(self, event: LifecycleEvent) -> None:
+        recipient = event.recipient
+        sender = event.actor
+        self._document(event.document_id, sender, event)
         if not recipient:
             return
-        delivery = self._delivery(event["document_id"], recipient, sender)
-        delivery["delivered_at"] = _earliest(delivery["delivered_at"], event["occurred_at"])
-        delivery["listed_at"] = _earliest(delivery["listed_at"], event["occurred_at"])
-        delivery["source_topic"] = event["source_topic"]
-        delivery["source_partition"] = event["source_partition"]
-        delivery["source_offset"] = event["source_offset"]
+        delivery = self._delivery(event.document_id, recipient, sender)
+        delivery["delivered_at"] = _earliest(delivery["delivered_at"], event.occurred_at)
+        delivery["listed_at"] = _earliest(delivery["listed_at"], event.occurred_at)
+        delivery["source_topic"] = event.source.topic
+        delivery["source_partition"] = event.source.partition
+        delivery["source_offset"] = event.source.offset
 
-    def _rejected(self, event: dict[str, Any]) -> None:
-        doc = self._document(event["document_id"], event["actor"], event)
-        doc["rejected_at"] = _earliest(doc["rejected_at"], event["occurred_at"])
-        doc["reason_code"] = event.get("reason_code")
+    def _rejected(self, event: LifecycleEvent) -> None:
+        doc = self._document(event.document_id, event.actor, event)
+        doc["rejected_at"] = _earliest(doc["rejected_at"], event.occurred_at)
+        doc["reason_code"] = event.reason_code
 
-    def _status(self, event: dict[str, Any]) -> None:
-        code = event["status_code"]
-        at = event["occurred_at"]
-        document_id = event["document_id"]
-        if code == "13":
+    def _status(self, event: LifecycleEvent) -> None:
+        code = event.status_code
+        if code is None:  # _decode refuses these; kept for the type checker
+            return
+        document_id = event.document_id
+        if code.sent_by_sender:
             # A take-back comes from the document's sender, addressed to a recipient.
-            sender = event["actor"]
+            sender = event.actor
             doc = self._document(document_id, sender, event)
-            doc["taken_back_at"] = _earliest(doc["taken_back_at"], at)
+            doc["taken_back_at"] = _earliest(doc["taken_back_at"], event.occurred_at)
             targets = (
-                [event["recipient"]]
-                if event.get("recipient")
+                [event.recipient]
+                if event.recipient
                 else [recipient for (doc_id, recipient) in self.deliveries if doc_id == document_id]
             )
             for recipient in targets:
                 self._step(self._delivery(document_id, recipient, sender), code, event)
             return
         # Any other status is the report of one recipient about its own delivery.
-        sender = event.get("recipient") or event["actor"]
+        sender = event.recipient or event.actor
         self._document(document_id, sender, event)
-        self._step(self._delivery(document_id, event["actor"], sender), code, event)
+        self._step(self._delivery(document_id, event.actor, sender), code, event)
 
     @staticmethod
-    def _step(delivery: dict[str, Any], code: str, event: dict[str, Any]) -> None:
-        at = event["occurred_at"]
+    def _step(delivery: dict[str, Any], code: StatusCode, event: LifecycleEvent) -> None:
+        at = event.occurred_at
         column = STEP_COLUMNS.get(code)
         if column is not None:
             delivery[column] = _earliest(delivery[column], at)
         if delivery["status_at"] is None or at >= delivery["status_at"]:
-            delivery["status_code"] = code
+            delivery["status_code"] = code.value
             delivery["status_at"] = at
-            delivery["status_description"] = event.get("description")
+            delivery["status_description"] = event.description
 
 
-def _decode(record: IncomingRecord) -> dict[str, Any]:
+def _decode(record: IncomingRecord) -> LifecycleEvent:
     if record.value is None:
         raise EventDecodeError("record has no value (a tombstone on edx.events)")
-    event = LIFECYCLE_EVENT.decode(record.value)
-    occurred = event.get("occurred_at")
-    if not isinstance(occurred, datetime):
-        raise EventDecodeError("occurred_at is not a timestamp")
-    if occurred.tzinfo is None:
-        event["occurred_at"] = occurred.replace(tzinfo=UTC)
-    if event["kind"] == "STATUS" and not event.get("status_code"):
-        raise EventDecodeError(f"STATUS event {event['event_id']} carries no status code")
-    due = event.get("due_date")
-    if due is not None and not isinstance(due, date):
-        raise EventDecodeError("due_date is not a date")
+    event = decode_event(record.value)
+    if event.kind is EventKind.STATUS and event.status_code is None:
+        raise EventDecodeError(f"STATUS event {event.event_id} carries no status code")
     return event
 
 

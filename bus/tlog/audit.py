@@ -29,8 +29,8 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 
 from bus.errors import EventDecodeError
-from bus.events import LIFECYCLE_EVENT
 from bus.kafka import make_consumer, started, translate_errors
+from bus.lifecycle import decode_event
 from bus.records import content_digest
 from bus.settings import Settings
 from bus.tlog.errors import NoCheckpointError
@@ -224,10 +224,10 @@ def _check_records(
         found.append(LogFinding(FindingKind.EVENT_MISSING, index, f"nothing at {where}"))
         return found
     try:
-        event = LIFECYCLE_EVENT.decode(value)
+        event = decode_event(value)
     except EventDecodeError:
-        event = {}
-    if event.get("event_id") != leaf.event_id or event.get("content_digest") != leaf.digest:
+        event = None
+    if event is None or (event.event_id, event.content_digest) != (leaf.event_id, leaf.digest):
         found.append(
             LogFinding(
                 FindingKind.EVENT_ALTERED,

@@ -7,21 +7,22 @@ for non-ASCII letters, integers only (no floats), ``null`` for what is absent,
 lists kept in the order the package names them. ``v`` versions the layout.
 
 A leaf comes from one lifecycle event on ``edx.events``, the router's own record
-of its decisions: ``SUBMITTED`` (a document accepted), ``STATUS`` (a status
-package accepted and routed) and ``REJECTED`` (a refusal). ``DELIVERED`` events
-are copies of an accepted decision and make no leaf.
+of its decisions (a :class:`bus.lifecycle.LifecycleEvent`): ``SUBMITTED`` (a
+document accepted), ``STATUS`` (a status package accepted and routed) and
+``REJECTED`` (a refusal). ``DELIVERED`` events are copies of an accepted decision
+and make no leaf.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 from bus.errors import EventDecodeError
+from bus.lifecycle import EventKind, LifecycleEvent
 
 __all__ = ["LEAF_VERSION", "Coordinates", "Decision", "LeafRecord", "leaf_from_event"]
 
@@ -116,37 +117,32 @@ def _iso_millis(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
-_DECISIONS = {"SUBMITTED": Decision.ACCEPTED, "STATUS": Decision.ACCEPTED}
+_DECISIONS = {
+    EventKind.SUBMITTED: Decision.ACCEPTED,
+    EventKind.STATUS: Decision.ACCEPTED,
+    EventKind.REJECTED: Decision.REFUSED,
+}
 
 
-def leaf_from_event(event: Mapping[str, Any], at: Coordinates) -> LeafRecord | None:
-    """The leaf for one decoded lifecycle event read at ``at``; ``None`` for DELIVERED."""
-    kind = str(event["kind"])
-    if kind == "REJECTED":
-        decision = Decision.REFUSED
-    elif kind in _DECISIONS:
-        decision = _DECISIONS[kind]
-    else:
+def leaf_from_event(event: LifecycleEvent, at: Coordinates) -> LeafRecord | None:
+    """The leaf for one lifecycle event read at ``at``; ``None`` for DELIVERED."""
+    decision = _DECISIONS.get(event.kind)
+    if decision is None:
         return None
-    recipients: tuple[str, ...] = tuple(event.get("recipients") or ())
-    if kind == "STATUS" and event.get("recipient"):
-        recipients = (str(event["recipient"]),)
-    occurred = event["occurred_at"]
-    if not isinstance(occurred, datetime):
-        raise EventDecodeError("a lifecycle event has no occurred_at time")
+    recipients = event.recipients
+    if event.kind is EventKind.STATUS and event.recipient:
+        recipients = (event.recipient,)
     return LeafRecord(
         decision=decision,
-        kind=str(event["package_kind"]).lower(),
-        document_id=str(event["document_id"]),
-        sender=str(event["actor"]),
+        kind=event.package_kind.value.lower(),
+        document_id=event.document_id,
+        sender=event.actor,
         recipients=recipients,
-        digest=str(event["content_digest"]),
-        status_code=event.get("status_code"),
-        reason_code=event.get("reason_code"),
-        decided_at=occurred if occurred.tzinfo else occurred.replace(tzinfo=UTC),
-        event_id=str(event["event_id"]),
-        submit=Coordinates(
-            str(event["source_topic"]), int(event["source_partition"]), int(event["source_offset"])
-        ),
+        digest=event.content_digest,
+        status_code=None if event.status_code is None else event.status_code.value,
+        reason_code=event.reason_code,
+        decided_at=event.occurred_at,
+        event_id=event.event_id,
+        submit=Coordinates(event.source.topic, event.source.partition, event.source.offset),
         event=at,
     )

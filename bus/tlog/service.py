@@ -39,8 +39,8 @@ from aiokafka.structs import TopicPartition
 from sqlalchemy import Engine
 
 from bus.errors import BusError, EventDecodeError
-from bus.events import LIFECYCLE_EVENT
 from bus.kafka import make_consumer, make_producer, translate_errors
+from bus.lifecycle import decode_event
 from bus.logs import get_logger
 from bus.settings import Settings
 from bus.store import create_store_engine, redact
@@ -317,7 +317,7 @@ class LogService:
     def _leaf(self, tp: TopicPartition, message: Any) -> LeafRecord | None:
         at = Coordinates(tp.topic, tp.partition, message.offset)
         try:
-            return leaf_from_event(LIFECYCLE_EVENT.decode(message.value or b""), at)
+            return leaf_from_event(decode_event(message.value or b""), at)
         except (EventDecodeError, KeyError, TypeError, ValueError) as error:
             # Not a decision the log can name; the tracker quarantines it with its reason.
             self.stats.skipped += 1

@@ -241,10 +241,10 @@ async def test_send_edoc_hash_file_and_stale_parameters(live_bus: Settings, tmp_
         # The software sends its own 01 first, then confirms: the gateway sends no second 01.
         taken = parse(await district.get_edoc(items[1]["docId"]), mode=Mode.STRICT).package
         assert isinstance(taken, DocumentPackage)
-        own = build(new_status(DISTRICT, taken, StatusCode("01"), "Đã đến"))
+        own = build(new_status(DISTRICT, taken, StatusCode.ARRIVED, "Đã đến"))
         assert (await district.send_edoc(own, messagetype="status"))["status"] == "OK"
         assert (await district.update_status(items[1]["docId"], "done"))["status"] == "OK"
-        accepted = build(new_status(DISTRICT, taken, StatusCode("03"), "Đã tiếp nhận"))
+        accepted = build(new_status(DISTRICT, taken, StatusCode.ACCEPTED, "Đã tiếp nhận"))
         assert (await district.send_edoc(accepted, messagetype="status"))["status"] == "OK"
 
         async def codes() -> list[str] | None:

@@ -93,11 +93,11 @@ async def test_a_directive_travels_province_to_district_and_commune(
         assert counted["count"] == 0
 
         # The district's software sends its own 01 as well: acknowledged, not sent twice.
-        own_arrival = build(new_status(DISTRICT, directive, StatusCode("01"), "Đã đến"))
+        own_arrival = build(new_status(DISTRICT, directive, StatusCode.ARRIVED, "Đã đến"))
         answer = await district.send_edoc(own_arrival, messagetype="status")
         assert answer["status"] == "OK", answer
         for agency in (DISTRICT, COMMUNE):
-            accepted = build(new_status(agency, directive, StatusCode("03"), "Đã tiếp nhận"))
+            accepted = build(new_status(agency, directive, StatusCode.ACCEPTED, "Đã tiếp nhận"))
             answer = await district.send_edoc(accepted, messagetype="status", sender=agency)
             assert answer["status"] == "OK", answer
 

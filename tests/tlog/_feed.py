@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
-from typing import Any
 
-from bus import LIFECYCLE_EVENT, Settings, make_producer
+from bus import LifecycleEvent, Settings, encode_event, make_producer
 from bus.tlog import LogSettings
 
 
-async def produce_events(settings: Settings, events: list[dict[str, Any]]) -> None:
+async def produce_events(settings: Settings, events: list[LifecycleEvent]) -> None:
     """Write ``events`` to the events topic, keyed by document id, and wait for every ack."""
     producer = make_producer(settings)
     await producer.start()
@@ -19,8 +18,8 @@ async def produce_events(settings: Settings, events: list[dict[str, Any]]) -> No
         futures = [
             await producer.send(
                 settings.topics.events,
-                LIFECYCLE_EVENT.encode(event),
-                key=str(event["document_id"]).encode(),
+                encode_event(event),
+                key=event.document_id.encode(),
             )
             for event in events
         ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bus.lifecycle import EventKind
 from bus.store import create_store_engine
 from bus.tlog import Coordinates, LogStore, leaf_from_event, make_checkpoint, upgrade
 from bus.tlog.tsa_http import TsaServer
@@ -19,7 +20,7 @@ async def populate(pki: DevPki, url: str, sizes: tuple[int, ...] = (2, 5)) -> li
     with a time-stamped checkpoint at each size; the indexes of DOCUMENT's leaves."""
     engine = create_store_engine(url)
     signer = load_log_signer(pki.directory, ORIGIN)
-    kinds = ["SUBMITTED", "STATUS", "REJECTED"]
+    kinds = [EventKind.SUBMITTED, EventKind.STATUS, EventKind.REJECTED]
     mine = []
     try:
         upgrade(engine)

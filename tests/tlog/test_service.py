@@ -16,6 +16,7 @@ from cryptography import x509
 from sqlalchemy import func, select
 
 from bus import Settings, ensure_topics, make_consumer
+from bus.lifecycle import EventKind, LifecycleEvent
 from bus.store import create_store_engine
 from bus.tlog import TIMESTAMP_HEADER, LogService, LogSettings, LogStore, upgrade
 from bus.tlog.schema import leaves
@@ -38,13 +39,13 @@ pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 ORIGIN = "edxbus.test/log"
 
 
-def _events(start: int, count: int) -> list[dict[str, Any]]:
-    kinds = ["SUBMITTED", "DELIVERED", "STATUS", "REJECTED"]
+def _events(start: int, count: int) -> list[LifecycleEvent]:
+    kinds = list(EventKind)
     return [event(kinds[n % 4], n, recipient="000.00.00.H41") for n in range(start, start + count)]
 
 
-def _leaf_count(events: list[dict[str, Any]]) -> int:
-    return len({e["event_id"] for e in events if e["kind"] != "DELIVERED"})
+def _leaf_count(events: list[LifecycleEvent]) -> int:
+    return len({e.event_id for e in events if e.kind is not EventKind.DELIVERED})
 
 
 async def _until(condition: Callable[[], bool], what: str, seconds: float = 90) -> None:

@@ -6,6 +6,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import insert
 
+from bus.lifecycle import EventKind
 from bus.store import create_store_engine
 from bus.tlog import Coordinates, LeafRecord, LogStore, leaf_from_event, upgrade
 from bus.tlog.schema import METADATA, leaves
@@ -20,7 +21,7 @@ from signing import (
 from tests.tlog._events import event
 
 
-def _leaves(kinds: list[str], start: int = 0) -> list[LeafRecord]:
+def _leaves(kinds: list[EventKind], start: int = 0) -> list[LeafRecord]:
     found = []
     for n, kind in enumerate(kinds, start):
         leaf = leaf_from_event(event(kind, n), Coordinates("edx.events", 0, n))
@@ -48,18 +49,22 @@ def test_append_is_atomic_with_positions_and_skips_repeats(db_url: str) -> None:
     try:
         upgrade(engine)
         store = LogStore(engine)
-        first = _leaves(["SUBMITTED", "DELIVERED", "STATUS", "REJECTED"])
+        first = _leaves(
+            [EventKind.SUBMITTED, EventKind.DELIVERED, EventKind.STATUS, EventKind.REJECTED]
+        )
         assert len(first) == 3  # DELIVERED makes no leaf
         result = store.append(first, {("edx.events", 0): 4})
         assert (result.first_index, len(result.hashes), result.duplicates) == (0, 3, 0)
         # The same records again (a re-read) and one new: only the new one is appended.
-        again = store.append([*first, *_leaves(["SUBMITTED"], start=10)], {("edx.events", 0): 11})
+        again = store.append(
+            [*first, *_leaves([EventKind.SUBMITTED], start=10)], {("edx.events", 0): 11}
+        )
         assert (again.first_index, len(again.hashes), again.duplicates) == (3, 1, 3)
         assert store.positions("edx.events") == {0: 11}
         assert store.size() == 4
         hashes = store.leaf_hashes()
         assert hashes == [
-            leaf_hash(leaf.encode()) for leaf in [*first, *_leaves(["SUBMITTED"], 10)]
+            leaf_hash(leaf.encode()) for leaf in [*first, *_leaves([EventKind.SUBMITTED], 10)]
         ]
         root = root_hash(hashes)
         for index in range(4):
@@ -93,7 +98,9 @@ def test_a_log_from_before_stored_subtrees_gets_them_on_upgrade(db_url: str) -> 
     engine = create_store_engine(db_url)
     try:
         upgrade(engine, "tlog0001")
-        records = _leaves(["SUBMITTED", "STATUS", "REJECTED"] * 7)  # 21 leaves
+        records = _leaves(
+            [EventKind.SUBMITTED, EventKind.STATUS, EventKind.REJECTED] * 7
+        )  # 21 leaves
         with engine.begin() as connection:
             connection.execute(
                 insert(leaves),
@@ -118,7 +125,7 @@ def test_a_log_from_before_stored_subtrees_gets_them_on_upgrade(db_url: str) -> 
             assert store.inclusion_proof(index, 21) == inclusion_proof(index, 21, hashes)
         assert store.consistency_proof(13, 21) == consistency_proof(13, 21, hashes)
         # And appends go on from there.
-        store.append(_leaves(["SUBMITTED"], start=100), {("edx.events", 0): 101})
+        store.append(_leaves([EventKind.SUBMITTED], start=100), {("edx.events", 0): 101})
         assert store.frontier().root() == root_hash(store.leaf_hashes())
     finally:
         engine.dispose()

@@ -18,6 +18,7 @@ from bus import (
     ensure_topics,
     make_producer,
 )
+from bus.lifecycle import EventKind
 from signing import (
     Checkpoint,
     DevPki,
@@ -111,7 +112,7 @@ async def test_the_watcher_reads_the_log_s_topic_and_catches_a_forged_checkpoint
     )
     async with LogService(settings, log_settings) as service:
         for chunk in (range(0, 10), range(10, 30)):
-            await produce_events(settings, [event("SUBMITTED", n) for n in chunk])
+            await produce_events(settings, [event(EventKind.SUBMITTED, n) for n in chunk])
             deadline = asyncio.get_running_loop().time() + 60
             while service.size < chunk.stop:
                 assert asyncio.get_running_loop().time() < deadline, "leaves did not arrive"

@@ -6,56 +6,72 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
-from bus.events import LIFECYCLE_EVENT
+from bus.lifecycle import (
+    EventKind,
+    LifecycleEvent,
+    PackageKind,
+    Source,
+    encode_event,
+    event_id,
+)
 from bus.store import IncomingRecord
+from edxml import BusinessDocType, StatusCode
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 EVENTS_TOPIC = "edx.events"
 
 
 def event(
-    kind: str,
+    kind: EventKind,
     document_id: str,
     actor: str,
     *,
     at: datetime = T0,
     recipient: str | None = None,
-    package_kind: str = "DOCUMENT",
-    status_code: str | None = None,
+    status_code: StatusCode | None = None,
     description: str | None = None,
     recipients: Sequence[str] = (),
     due_date: date | None = None,
     subject: str | None = None,
     reason_code: str | None = None,
     source_offset: int = 0,
-) -> dict[str, Any]:
-    """One lifecycle event dict; its event_id is deterministic, like the router's."""
-    basis = f"{kind}|{document_id}|{actor}|{recipient}|{status_code}|{package_kind}"
-    return {
-        "event_id": hashlib.sha256(basis.encode()).hexdigest()[:32],
-        "kind": kind,
-        "occurred_at": at,
-        "document_id": document_id,
-        "actor": actor,
-        "recipient": recipient,
-        "package_kind": package_kind,
-        "business_type": "new" if package_kind == "DOCUMENT" else None,
-        "target_document_id": None,
-        "status_code": status_code,
-        "description": description,
-        "reason_code": reason_code,
-        "subject": subject,
-        "code_number": "12" if package_kind == "DOCUMENT" else None,
-        "code_notation": "UBND-VP" if package_kind == "DOCUMENT" else None,
-        "due_date": due_date,
-        "recipients": list(recipients),
-        "content_digest": hashlib.sha256(basis.encode() + b"bytes").hexdigest(),
-        "source_topic": "edx.submit",
-        "source_partition": 0,
-        "source_offset": source_offset,
-    }
+) -> LifecycleEvent:
+    """One lifecycle event with the fields the router gives an event of ``kind``.
+
+    Its id is :func:`bus.lifecycle.event_id` over the step the router names
+    (``STATUS:<code>``, ``REJECTED:<reason>``, else the kind) and a stand-in content
+    digest, one per (kind, document, actor, recipient, code) like a package's bytes.
+    """
+    is_status = kind is EventKind.STATUS
+    basis = f"{kind}|{document_id}|{actor}|{recipient}|{status_code}"
+    digest = hashlib.sha256(basis.encode() + b"bytes").hexdigest()
+    if is_status:
+        step = f"{kind.value}:{status_code}"
+    elif kind is EventKind.REJECTED:
+        step = f"{kind.value}:{reason_code}"
+    else:
+        step = kind.value
+    return LifecycleEvent(
+        event_id=event_id(document_id, recipient, step, digest),
+        kind=kind,
+        occurred_at=at,
+        document_id=document_id,
+        actor=actor,
+        package_kind=PackageKind.STATUS if is_status else PackageKind.DOCUMENT,
+        content_digest=digest,
+        source=Source("edx.submit", 0, source_offset),
+        recipient=recipient,
+        business_type=None if is_status else BusinessDocType.NEW.label,
+        status_code=status_code,
+        description=description,
+        reason_code=reason_code,
+        subject=subject,
+        code_number=None if is_status else "12",
+        code_notation=None if is_status else "UBND-VP",
+        due_date=due_date,
+        recipients=tuple(recipients),
+    )
 
 
 @dataclass
@@ -66,11 +82,8 @@ class EventLog:
     partition: int = 0
     records: list[IncomingRecord] = field(default_factory=list)
 
-    def add(self, *events: dict[str, Any]) -> list[IncomingRecord]:
-        added = []
-        for e in events:
-            added.append(self.add_raw(LIFECYCLE_EVENT.encode(e), e["document_id"].encode()))
-        return added
+    def add(self, *events: LifecycleEvent) -> list[IncomingRecord]:
+        return [self.add_raw(encode_event(e), e.document_id.encode()) for e in events]
 
     def add_raw(self, value: bytes | None, key: bytes = b"?") -> IncomingRecord:
         record = IncomingRecord(self.topic, self.partition, len(self.records), key, value)
@@ -93,7 +106,7 @@ DUE = date(2026, 3, 10)
 TODAY = date(2026, 3, 20)  # after the due date: unfinished, unrefused ones are late
 
 
-def province_directive() -> list[dict[str, Any]]:
+def province_directive() -> list[LifecycleEvent]:
     """The directive to 26 recipients at levels 2-4, and their answers.
 
     - every recipient is delivered the package and sends 01 (arrived), except the
@@ -104,7 +117,7 @@ def province_directive() -> list[dict[str, Any]]:
     """
     events = [
         event(
-            "SUBMITTED",
+            EventKind.SUBMITTED,
             DIRECTIVE,
             PROVINCE,
             recipients=RECIPIENTS,
@@ -116,17 +129,18 @@ def province_directive() -> list[dict[str, Any]]:
     for recipient in RECIPIENTS:
         at += timedelta(seconds=1)
         events.append(
-            event("DELIVERED", DIRECTIVE, PROVINCE, recipient=recipient, at=at, due_date=DUE)
+            event(
+                EventKind.DELIVERED, DIRECTIVE, PROVINCE, recipient=recipient, at=at, due_date=DUE
+            )
         )
 
-    def status(agency: str, code: str, minutes: int, description: str = "") -> None:
+    def status(agency: str, code: StatusCode, minutes: int, description: str = "") -> None:
         events.append(
             event(
-                "STATUS",
+                EventKind.STATUS,
                 DIRECTIVE,
                 agency,
                 recipient=PROVINCE,
-                package_kind="STATUS",
                 status_code=code,
                 description=description or None,
                 at=T0 + timedelta(minutes=minutes),
@@ -134,11 +148,11 @@ def province_directive() -> list[dict[str, Any]]:
         )
 
     for recipient in RECIPIENTS[:-2]:
-        status(recipient, "01", 5)
+        status(recipient, StatusCode.ARRIVED, 5)
     for recipient in [*DEPARTMENTS[:4], DISTRICTS[0], *COMMUNES_L3[:3]]:
-        status(recipient, "03", 60)
+        status(recipient, StatusCode.ACCEPTED, 60)
     for recipient in [*DEPARTMENTS[:3], COMMUNES_L3[0]]:
-        status(recipient, "06", 60 * 24 * 3)
-    status(DEPARTMENTS[7], "02", 90, "Không thuộc thẩm quyền")
-    status(COMMUNES_L4[0], "02", 90, "Gửi nhầm")
+        status(recipient, StatusCode.COMPLETED, 60 * 24 * 3)
+    status(DEPARTMENTS[7], StatusCode.REFUSED, 90, "Không thuộc thẩm quyền")
+    status(COMMUNES_L4[0], StatusCode.REFUSED, 90, "Gửi nhầm")
     return events

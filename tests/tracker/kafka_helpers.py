@@ -9,8 +9,8 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
-from bus.events import LIFECYCLE_EVENT
 from bus.kafka import make_producer
+from bus.lifecycle import LifecycleEvent, encode_event
 from bus.settings import Settings
 from bus.store.schema import history, quarantine
 from bus.tracker import Tracker, TrackerOptions
@@ -27,7 +27,7 @@ FAST = TrackerOptions(
 
 
 async def produce(
-    settings: Settings, events: Iterable[dict[str, Any]], *, raw: Iterable[bytes] = ()
+    settings: Settings, events: Iterable[LifecycleEvent], *, raw: Iterable[bytes] = ()
 ) -> None:
     """Write events to ``edx.events`` keyed by document id, as the router does."""
     producer = make_producer(settings)
@@ -36,8 +36,8 @@ async def produce(
         for event in events:
             await producer.send(
                 settings.topics.events,
-                LIFECYCLE_EVENT.encode(event),
-                key=event["document_id"].encode(),
+                encode_event(event),
+                key=event.document_id.encode(),
             )
         for value in raw:
             await producer.send(settings.topics.events, value, key=b"garbage")

@@ -3,18 +3,17 @@ re-verified, trails rebuilt and compared with the tracker; tampering is reported
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import fastavro
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine, delete, insert, update
 
+from bus._router_records import delivered_event, status_event, submitted_event
 from bus.audit import (
     DivergenceKind,
     ReplayWindow,
@@ -23,15 +22,15 @@ from bus.audit import (
 )
 from bus.errors import TrailFileError
 from bus.kafka import make_producer
+from bus.lifecycle import LifecycleEvent, Source, encode_event
 from bus.records import content_digest
 from bus.settings import Settings
 from bus.store import IncomingRecord, create_store_engine, ingest, upgrade
 from bus.store.schema import deliveries, history
 from bus.topics import ensure_topics
 from cli.main import cli
-from edxml import DocumentPackage, StatusCode, build, new_document, new_status
+from edxml import DocumentPackage, Mode, StatusCode, build, new_document, new_status, parse
 from signing import DevPki, Signer
-from tests.tracker.factory import event
 
 pytestmark = pytest.mark.kafka
 
@@ -53,7 +52,7 @@ class Submitted:
     timestamp: datetime
     document_id: str
     recipients: tuple[str, ...] = ()
-    status_code: str | None = None
+    status_code: StatusCode | None = None
 
 
 async def _submit(settings: Settings, signer: Signer, data: bytes, at: datetime) -> tuple[int, int]:
@@ -98,60 +97,31 @@ async def _exchange(
         status = signer_for(agency).sign(build(new_status(agency, doc, code, "ok")))
         partition, offset = await _submit(settings, signer_for(agency), status, when)
         out.append(
-            Submitted(
-                status, agency, partition, offset, when, doc.document_id, status_code=code.value
-            )
+            Submitted(status, agency, partition, offset, when, doc.document_id, status_code=code)
         )
     return out
 
 
 def _route(engine: Engine, settings: Settings, log: list[Submitted]) -> None:
-    """What the router and the tracker record for these packages (no router needed)."""
-    events: list[dict[str, Any]] = []
+    """What the router and the tracker record for these packages (no router needed):
+    the router's own event builders over the packages as they sit on edx.submit."""
+    events: list[LifecycleEvent] = []
     for item in log:
-        common = {"at": item.timestamp, "source_offset": item.offset}
-        if item.status_code is None:
-            events.append(
-                event(
-                    "SUBMITTED", item.document_id, item.sender, recipients=item.recipients, **common
-                )
-            )
+        package = parse(item.data, mode=Mode.TOLERANT).package
+        digest = content_digest(item.data)
+        source = Source(settings.topics.submit, item.partition, item.offset)
+        if isinstance(package, DocumentPackage):
+            events.append(submitted_event(package, digest, source, item.timestamp))
             events += [
-                event("DELIVERED", item.document_id, item.sender, recipient=r, **common)
-                for r in item.recipients
+                delivered_event(package, r, digest, source, item.timestamp) for r in item.recipients
             ]
         else:
-            events.append(
-                event(
-                    "STATUS",
-                    item.document_id,
-                    item.sender,
-                    recipient=PROVINCE,
-                    package_kind="STATUS",
-                    status_code=item.status_code,
-                    **common,
-                )
-            )
-    for e, item in zip(events, _expand(log), strict=True):
-        e["content_digest"] = content_digest(item.data)
-        e["source_topic"] = settings.topics.submit
-        e["source_partition"] = item.partition
-        e["event_id"] = hashlib.sha256(f"{e['event_id']}{item.offset}".encode()).hexdigest()
-    from bus.events import LIFECYCLE_EVENT
-
+            events.append(status_event(package, PROVINCE, digest, source, item.timestamp))
     records = [
-        IncomingRecord(settings.topics.events, 0, n, None, LIFECYCLE_EVENT.encode(e))
+        IncomingRecord(settings.topics.events, 0, n, None, encode_event(e))
         for n, e in enumerate(events)
     ]
     ingest(engine, records, group="replay-test")
-
-
-def _expand(log: list[Submitted]) -> list[Submitted]:
-    return [
-        item
-        for item in log
-        for _ in range(1 + (len(item.recipients) if item.status_code is None else 0))
-    ]
 
 
 @pytest.fixture

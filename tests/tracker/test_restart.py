@@ -16,6 +16,7 @@ from dataclasses import fields, replace
 import pytest
 
 from bus.kafka import SHORT_SESSION_MS, group_timing, probe_features
+from bus.lifecycle import EventKind
 from bus.settings import TOPIC_ENV_PREFIX, Settings
 from bus.store import create_store_engine, upgrade
 from bus.topics import ensure_topics
@@ -61,7 +62,7 @@ async def test_a_tracker_restarted_after_kill_9_records_again_quickly(
     upgrade(sqlite_url)
     reader = create_store_engine(sqlite_url)
     try:
-        await produce(settings, [event("SUBMITTED", "000.00.00.H41.1", "000.00.00.H41")])
+        await produce(settings, [event(EventKind.SUBMITTED, "000.00.00.H41.1", "000.00.00.H41")])
         first = await _tracker(settings)
         try:
             started = time.monotonic()
@@ -70,7 +71,7 @@ async def test_a_tracker_restarted_after_kill_9_records_again_quickly(
         finally:
             first.send_signal(signal.SIGKILL)
             await first.wait()
-        await produce(settings, [event("SUBMITTED", "000.00.00.H41.2", "000.00.00.H41")])
+        await produce(settings, [event(EventKind.SUBMITTED, "000.00.00.H41.2", "000.00.00.H41")])
         second = await _tracker(settings)
         try:
             started = time.monotonic()

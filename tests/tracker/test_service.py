@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
+from bus.lifecycle import EventKind
 from bus.settings import Settings
 from bus.store import (
     IncomingRecord,
@@ -234,7 +235,7 @@ async def test_a_record_the_database_refuses_is_quarantined_alone(
     upgrade(postgres_url)
     reader = create_store_engine(postgres_url)
     events = province_directive()
-    too_long = event("SUBMITTED", "X" * 300, "000.00.00.H41", recipients=["000.00.01.H41"])
+    too_long = event(EventKind.SUBMITTED, "X" * 300, "000.00.00.H41", recipients=["000.00.01.H41"])
     try:
         async with running_tracker(settings) as tracker:
             await produce(settings, [*events[:10], too_long, *events[10:]])

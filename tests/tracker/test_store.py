@@ -12,6 +12,7 @@ from sqlalchemy import Engine, delete, func, select, update
 from sqlalchemy.exc import OperationalError
 
 from bus.errors import DatabaseNotReadyError, DatabaseUnavailableError, UnknownDocumentError
+from bus.lifecycle import EventKind
 from bus.store import (
     LevelCounts,
     TrackFilter,
@@ -27,6 +28,7 @@ from bus.store import (
     upgrade,
 )
 from bus.store.schema import METADATA, deliveries, documents, history, quarantine
+from edxml import StatusCode
 from edxml.errors import InvalidAgencyCodeError, InvalidCodeListError
 from tests.tracker.factory import (
     COMMUNES_L3,
@@ -226,7 +228,7 @@ def test_track_orders_newest_first_and_limits(store: Engine) -> None:
     for n in range(5):
         log.add(
             event(
-                "SUBMITTED",
+                EventKind.SUBMITTED,
                 f"{PROVINCE},2026/03/0{n + 1},{n}/VP",
                 PROVINCE,
                 recipients=[DEPARTMENTS[0]],
@@ -341,12 +343,11 @@ def test_new_rows_keep_chaining_after_earlier_batches(store: Engine) -> None:
     log = _scenario(store)
     log.add(
         event(
-            "STATUS",
+            EventKind.STATUS,
             DIRECTIVE,
             COMMUNES_L4[-1],
             recipient=PROVINCE,
-            package_kind="STATUS",
-            status_code="01",
+            status_code=StatusCode.ARRIVED,
             at=T0 + timedelta(days=12),
         )
     )
@@ -387,27 +388,27 @@ def test_take_back_and_rejection_are_recorded(store: Engine) -> None:
     log = EventLog()
     doc = f"{PROVINCE},2026/03/05,20/UBND"
     log.add(
-        event("SUBMITTED", doc, PROVINCE, recipients=RECIPIENTS[:2], due_date=date(2026, 3, 6)),
-        event("DELIVERED", doc, PROVINCE, recipient=RECIPIENTS[0]),
         event(
-            "STATUS",
+            EventKind.SUBMITTED, doc, PROVINCE, recipients=RECIPIENTS[:2], due_date=date(2026, 3, 6)
+        ),
+        event(EventKind.DELIVERED, doc, PROVINCE, recipient=RECIPIENTS[0]),
+        event(
+            EventKind.STATUS,
             doc,
             PROVINCE,
             recipient=RECIPIENTS[0],
-            package_kind="STATUS",
-            status_code="13",
+            status_code=StatusCode.TAKE_BACK,
             at=T0 + timedelta(hours=1),
         ),
         event(
-            "STATUS",
+            EventKind.STATUS,
             doc,
             RECIPIENTS[0],
             recipient=PROVINCE,
-            package_kind="STATUS",
-            status_code="15",
+            status_code=StatusCode.CHANGE_AGREED,
             at=T0 + timedelta(hours=2),
         ),
-        event("REJECTED", "bad-doc", DEPARTMENTS[2], reason_code="signature-error"),
+        event(EventKind.REJECTED, "bad-doc", DEPARTMENTS[2], reason_code="signature-error"),
     )
     ingest(store, log.records, group=GROUP)
     status = document_status(store, doc, today=TODAY)
