@@ -389,7 +389,9 @@ def _status_json(entry: OutboxEntry) -> dict[str, Any]:
 @click.option(
     "--status",
     required=True,
-    type=click.Choice(["02", "03", "04", "05", "06", "15", "16"]),
+    type=click.Choice(
+        [c.value for c in StatusCode if c not in (StatusCode.ARRIVED, StatusCode.TAKE_BACK)]
+    ),
     help="02 refused, 03 accepted, 04 assigned, 05 processing, 06 completed, 15/16.",
 )
 @click.option("--description", default="", help="Why (mandatory in practice for 02 and 16).")

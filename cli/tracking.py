@@ -34,6 +34,7 @@ from bus import (
 from bus import track as track_query
 from cli.options import EXIT_NOT_VERIFIED, current_settings, home_option
 from cli.render import echo_json, table
+from edxml import StatusCode
 
 __all__ = ["COMMANDS"]
 
@@ -65,13 +66,16 @@ def _when(value: datetime | None) -> str:
 
 # --- edx status -------------------------------------------------------------------
 
-_STEP_HEADERS = (
-    ("01", "arrived"),
-    ("03", "accepted"),
-    ("04", "assigned"),
-    ("05", "processing"),
-    ("06", "completed"),
-    ("02", "refused"),
+_STEP_HEADERS = tuple(
+    (code.value, code.meaning)
+    for code in (
+        StatusCode.ARRIVED,
+        StatusCode.ACCEPTED,
+        StatusCode.ASSIGNED,
+        StatusCode.PROCESSING,
+        StatusCode.COMPLETED,
+        StatusCode.REFUSED,
+    )
 )
 
 
