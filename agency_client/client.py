@@ -14,39 +14,50 @@ re-submitter, the publications of 01s, and — when started offline with
         doc_id = await client.send(document)
         await client.wait_delivered(doc_id, timeout=30)
 
-The class is the client's lifecycle, sending, receiving and queries; it is assembled
-from parts beside this module that each own one job: connecting
-(``_client_connect``), publishing and re-submitting (``_client_publish``), follow-up
-documents (``_client_follow_up``) and waiting for answers (``_client_waiting``), over
-the state they share (``_client_state``).
+The class is the client's lifecycle and its public methods; the work is done by
+collaborators it wires together when it starts, each handed what it needs:
+
+- ``BusConnection`` (``_connection``): the producer and the inbox consumer, connected
+  now or later, the producer replaced after an error aiokafka does not retry;
+- ``Publisher`` (``_publisher``): signs, checks before sending, keeps in the outbox,
+  submits, answers arrivals with 01, and re-submits what is due;
+- ``InboxReader`` (``inbox``): reads, verifies and hands over the inbox, answering
+  arrivals through the publisher;
+- ``FollowUps`` (``_follow_ups``): reports, take-backs and revocations, updates and
+  replacements;
+- ``SentDocuments`` (``_sent``) and ``AnswerWaiter`` (``_waiting``): what was sent
+  and what came back, and waiting for it.
+
+What the client reads (its inbox) and what it checks before sending both go through
+the deployment's one read path, ``bus.PackageReader`` (``load_reader``).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
-from dataclasses import replace
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from cryptography.x509.oid import NameOID
 
-from agency_client._client_connect import ClientConnection, _quietly
-from agency_client._client_follow_up import ClientFollowUps
-from agency_client._client_publish import ClientPublishing
-from agency_client._client_state import _Parts
-from agency_client._client_waiting import ClientWaiting
+from agency_client._connection import BusConnection, quietly
+from agency_client._follow_ups import REPORTABLE_STATUSES, FollowUps
 from agency_client._inbox_store import InboxStore, QuarantinedPackage
+from agency_client._publisher import Publisher
+from agency_client._sent import SentDocuments
 from agency_client._store import Clock, utc_now
-from agency_client.credentials import load_signer, load_verifier
-from agency_client.errors import NotAuthorisedError, StatusNotAllowedError, UnknownDocumentError
+from agency_client._waiting import AnswerWaiter
+from agency_client.credentials import load_reader, load_signer
+from agency_client.errors import ClientNotStartedError, NotAuthorisedError
 from agency_client.inbox import Inbox, InboxReader
 from agency_client.items import InboxItem
-from agency_client.outbox import Outbox, OutboxEntry, PackageKind, RecipientStatus
+from agency_client.outbox import Outbox, OutboxEntry, RecipientStatus
 from agency_client.tuning import ClientTuning
-from bus import BusError, Settings, content_digest, get_logger
-from edxml import BusinessDocType, DocumentPackage, Mode, StatusCode, StatusPackage, build, parse
+from bus import BusError, PackageReader, Settings, get_logger
+from edxml import BusinessDocType, DocumentPackage, StatusCode
 from edxml.errors import EdxbusError
 from signing import Signer, Verifier
 
@@ -54,12 +65,27 @@ __all__ = ["REPORTABLE_STATUSES", "AgencyClient"]
 
 _log = get_logger("agency_client")
 
-#: Statuses an application reports by hand with :meth:`AgencyClient.report`.
-#: 01 is sent automatically on arrival; 13 is :meth:`AgencyClient.take_back`.
-REPORTABLE_STATUSES = frozenset(StatusCode(c) for c in ("02", "03", "04", "05", "06", "15", "16"))
+
+@dataclass(frozen=True)
+class _Parts:
+    """What a started client runs on: its credentials, stores and collaborators."""
+
+    signer: Signer
+    outbox: Outbox
+    store: InboxStore
+    connection: BusConnection
+    publisher: Publisher
+    inbox: InboxReader
+    sent: SentDocuments
+    waiter: AnswerWaiter
+    follow_ups: FollowUps
+
+    def close_stores(self) -> None:
+        self.outbox.close()
+        self.store.close()
 
 
-class AgencyClient(ClientConnection, ClientPublishing, ClientFollowUps, ClientWaiting):
+class AgencyClient:
     """The SDK of one agency. See the module docstring and docs/AGENCY_INTEGRATION.md."""
 
     def __init__(
@@ -85,6 +111,7 @@ class AgencyClient(ClientConnection, ClientPublishing, ClientFollowUps, ClientWa
         self._key_path = key_path
         self._cert_path = cert_path
         self._signer = signer
+        # A verifier given (tests) is read through with the settings' package rules.
         self._verifier = verifier
         self.resubmit_after = (
             settings.resubmit_after_seconds if resubmit_after is None else resubmit_after
@@ -103,12 +130,7 @@ class AgencyClient(ClientConnection, ClientPublishing, ClientFollowUps, ClientWa
         self._clock = clock
         self._parts: _Parts | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._publishing: set[str] = set()
-        self._retry_at: dict[str, tuple[int, float]] = {}
-        self._renewing = asyncio.Lock()
-        self._background: set[asyncio.Task[None]] = set()
         self._stopping = False
-        self._changed = asyncio.Event()
 
     # --- lifecycle -------------------------------------------------------------
 
@@ -121,30 +143,17 @@ class AgencyClient(ClientConnection, ClientPublishing, ClientFollowUps, ClientWa
         )
         if signer.agency_code != self.agency:
             raise NotAuthorisedError(self.agency, f"the signer speaks for {signer.agency_code}")
-        verifier = self._verifier or load_verifier(self.settings)
+        reader = load_reader(self.settings, self._verifier)
         path = self.settings.outbox_path(self.agency)
         outbox = Outbox(path, clock=self._clock)
         outbox.group_commit.max_group = self.tuning.max_group
         store = InboxStore(path, clock=self._clock, group_commit=outbox.group_commit)
-        reader = InboxReader(
-            agency=self.agency,
-            consumer=None,
-            verifier=verifier,
-            store=store,
-            outbox=outbox,
-            acknowledge_arrival=self._acknowledge_arrival,
-            on_change=self._changed.set,
-            on_broker_loss=self._broker_lost_data,
-            hand_over_statuses=self._hand_over_statuses,
-            max_batch=self.tuning.max_batch,
-        )
-        parts = _Parts(signer, verifier, outbox, store, reader)
+        parts = self._assemble(signer, reader, outbox, store)
         try:
-            await self._connect(parts)
+            parts.inbox.attach(await parts.connection.connect())
         except BusError as exc:
             if not (self.connect_later and exc.retriable):
-                outbox.close()
-                store.close()
+                parts.close_stores()
                 raise
             _log.warning(
                 "agency %s works offline until the bus answers: %s",
@@ -153,22 +162,60 @@ class AgencyClient(ClientConnection, ClientPublishing, ClientFollowUps, ClientWa
                 agency=self.agency,
             )
             self._tasks.append(
-                asyncio.create_task(self._connect_loop(parts), name=f"connect-{self.agency}")
+                asyncio.create_task(
+                    parts.connection.connect_when_possible(parts.inbox.attach),
+                    name=f"connect-{self.agency}",
+                )
             )
         except BaseException:
-            outbox.close()
-            store.close()
+            parts.close_stores()
             raise
         self._parts = parts
         self._tasks += [
-            asyncio.create_task(reader.run(), name=f"inbox-{self.agency}"),
-            asyncio.create_task(self._resubmit_loop(), name=f"resubmit-{self.agency}"),
+            asyncio.create_task(parts.inbox.run(), name=f"inbox-{self.agency}"),
+            asyncio.create_task(parts.publisher.resubmit_forever(), name=f"resubmit-{self.agency}"),
         ]
+
+    def _assemble(
+        self, signer: Signer, reader: PackageReader, outbox: Outbox, store: InboxStore
+    ) -> _Parts:
+        """The collaborators, each handed what it works with (wired here only)."""
+        connection = BusConnection(
+            self.settings, self.agency, group_id=self.group_id, tuning=self.tuning
+        )
+        publisher = Publisher(
+            self.settings,
+            self.agency,
+            signer=signer,
+            reader=reader,
+            outbox=outbox,
+            connection=connection,
+            resubmit_after=self.resubmit_after,
+            publish_timeout=self.publish_timeout,
+        )
+        sent = SentDocuments(outbox, self.settings.package_limits)
+        waiter = AnswerWaiter(sent)
+        inbox = InboxReader(
+            agency=self.agency,
+            consumer=None,
+            reader=reader,
+            store=store,
+            outbox=outbox,
+            acknowledge_arrival=publisher.acknowledge_arrival,
+            on_change=waiter.changed,
+            on_broker_loss=publisher.broker_lost_data,
+            hand_over_statuses=self._hand_over_statuses,
+            max_batch=self.tuning.max_batch,
+        )
+        follow_ups = FollowUps(
+            self.settings, self.agency, received=store, sent=sent, publisher=publisher
+        )
+        return _Parts(signer, outbox, store, connection, publisher, inbox, sent, waiter, follow_ups)
 
     @property
     def connected(self) -> bool:
         """Whether the client is connected to the bus (it may start offline)."""
-        return self._parts is not None and self._parts.producer is not None
+        return self._parts is not None and self._parts.connection.connected
 
     async def stop(self, *, settle: bool = False) -> None:
         """Stop the background tasks and disconnect; the outbox keeps what is pending.
@@ -184,7 +231,7 @@ class AgencyClient(ClientConnection, ClientPublishing, ClientFollowUps, ClientWa
         try:
             if settle:
                 try:
-                    await parts.reader.settle_outstanding()
+                    await parts.inbox.settle_outstanding()
                 except EdxbusError as exc:
                     _log.warning(
                         "agency %s: last package not settled: %s",
@@ -194,14 +241,14 @@ class AgencyClient(ClientConnection, ClientPublishing, ClientFollowUps, ClientWa
                     )
             current = asyncio.current_task()
             interrupted = current is not None and current.cancelling() > 0  # e.g. Ctrl-C
-            if self._background and not interrupted:
+            if parts.publisher.background and not interrupted:
                 # Arrivals (01) on their way: give them a moment. Not on an interrupt:
                 # they are in the outbox, and the next start publishes them.
-                await asyncio.wait(set(self._background), timeout=self.publish_timeout)
+                await asyncio.wait(set(parts.publisher.background), timeout=self.publish_timeout)
         finally:
             self._parts = None
             self._stopping = False
-        tasks, self._tasks = [*self._tasks, *self._background], []
+        tasks, self._tasks = [*self._tasks, *parts.publisher.background], []
         for task in tasks:
             task.cancel()
         if tasks:  # bounded: a task that ignored its cancellation must not hang the stop
@@ -213,13 +260,10 @@ class AgencyClient(ClientConnection, ClientPublishing, ClientFollowUps, ClientWa
                     task.get_name(),
                     agency=self.agency,
                 )
-        if parts.consumer is not None:
-            await _quietly(_within(self.publish_timeout, parts.reader.commit()))
-            await _quietly(parts.consumer.stop())
-        if parts.producer is not None:
-            await _quietly(parts.producer.stop())
-        parts.outbox.close()
-        parts.store.close()
+        if parts.connection.consumer is not None:
+            await quietly(_within(self.publish_timeout, parts.inbox.commit()))
+        await parts.connection.close()
+        parts.close_stores()
 
     async def __aenter__(self) -> AgencyClient:
         await self.start()
@@ -250,69 +294,52 @@ class AgencyClient(ClientConnection, ClientPublishing, ClientFollowUps, ClientWa
     async def send(self, document: DocumentPackage | bytes) -> str:
         """Validate, sign, keep in the outbox, publish; the DocumentId.
 
-        ``document`` is a package model or its unsigned EDXML bytes. The package is
-        in the outbox before anything is published, so once this returns the
-        document cannot be lost. A broker error while publishing (unreachable, a
-        timeout, or any error it answers) is not the caller's: it is logged, the
-        package stays in the outbox, and the re-submitter publishes it later
-        (``sent(doc_id).submit_count`` tells whether it went out already). Errors
-        of the document itself (format, signature, a DocumentId reused) still raise.
+        ``document`` is a package model or its unsigned EDXML bytes. Before it is
+        kept, the signed package is read as the router will read it (the settings'
+        trust, limits and agency pattern): what the router would refuse raises here.
+        The package is in the outbox before anything is published, so once this
+        returns the document cannot be lost. A broker error while publishing
+        (unreachable, a timeout, or any error it answers) is not the caller's: it is
+        logged, the package stays in the outbox, and the re-submitter publishes it
+        later (``sent(doc_id).submit_count`` tells whether it went out already).
+        Errors of the document itself (format, signature, a DocumentId reused) still
+        raise.
         """
-        parts = self._require()
-        package = document if isinstance(document, DocumentPackage) else self._parse_own(document)
-        if not isinstance(package, DocumentPackage):
-            raise StatusNotAllowedError(
-                str(package.status_code), "send() takes documents; use report() for statuses"
-            )
-        self._check_sender(package.sender_code)
-        unsigned = build(package)
-        # our own package must pass what the router checks
-        parse(unsigned, mode=Mode.STRICT, limits=self.settings.package_limits)
-        signed = parts.signer.sign(unsigned, check_sender=True, limits=self.settings.package_limits)
-        digest = content_digest(signed)
-        recipients = [r.organ_id for r in package.recipients]
-        await parts.outbox.keep_document(package.document_id, signed, digest, recipients)
-        await self._publish_kept(PackageKind.DOCUMENT, package.document_id, signed, digest)
-        return package.document_id
+        return await self._require().publisher.send(document)
 
     async def report(
         self, document_id: str, status: StatusCode | str, description: str = ""
     ) -> OutboxEntry:
         """Send a signed status (02–06, 15, 16) on a document this agency received."""
-        parts = self._require()
-        code = StatusCode(status)
-        if code not in REPORTABLE_STATUSES:
-            why = (
-                "01 is sent automatically on arrival"
-                if code.value == "01"
-                else "13 is sent with take_back()"
-            )
-            raise StatusNotAllowedError(code.value, why)
-        received = parts.store.received_document(document_id)
-        if received is None:
-            raise UnknownDocumentError(document_id, "no such document in this agency's inbox")
-        original = parse(
-            received.data, mode=Mode.TOLERANT, limits=self.settings.package_limits
-        ).package
-        assert isinstance(original, DocumentPackage)
-        return await self._send_status(original, code, description)
+        return await self._require().follow_ups.report(document_id, status, description)
 
     async def take_back(self, document_id: str, description: str = "") -> OutboxEntry:
         """Ask every recipient to hand a sent document back (status 13)."""
-        original = self._sent_document(document_id)
-        return await self._send_status(original, StatusCode("13"), description)
+        return await self._require().follow_ups.take_back(document_id, description)
 
     async def revoke(self, document_id: str, reason: str, **fields: Any) -> str:
         """Revoke a sent document: a new package (BussinessDocType 1) naming it."""
-        return await self._follow_up(document_id, BusinessDocType.REVOCATION, reason, fields)
+        follow_ups = self._require().follow_ups
+        return await follow_ups.follow_up(document_id, BusinessDocType.REVOCATION, reason, fields)
 
     async def update(self, document_id: str, reason: str, **fields: Any) -> str:
         """Send an update of a sent document (BussinessDocType 2); ``fields`` change it."""
-        return await self._follow_up(document_id, BusinessDocType.UPDATE, reason, fields)
+        follow_ups = self._require().follow_ups
+        return await follow_ups.follow_up(document_id, BusinessDocType.UPDATE, reason, fields)
 
     async def replace(self, document_id: str, reason: str, **fields: Any) -> str:
         """Send a replacement of a sent document (BussinessDocType 3); ``fields`` change it."""
-        return await self._follow_up(document_id, BusinessDocType.REPLACEMENT, reason, fields)
+        follow_ups = self._require().follow_ups
+        return await follow_ups.follow_up(document_id, BusinessDocType.REPLACEMENT, reason, fields)
+
+    async def resubmit_due(self) -> int:
+        """Publish now what the outbox holds as due; how many packages went out.
+
+        A package the broker refuses is skipped (and backed off) so the others are
+        still tried; the round ends early only when the broker cannot be reached.
+        Publications go out in pipelined chunks, not one round trip each.
+        """
+        return await self._require().publisher.resubmit_due()
 
     # --- receiving ---------------------------------------------------------------
 
@@ -324,28 +351,46 @@ class AgencyClient(ClientConnection, ClientPublishing, ClientFollowUps, ClientWa
         inbox or the client without an exception. Then it is recorded (never
         handed over twice), 01 goes back to the sender, and the offset is committed.
         """
-        return Inbox(self._require().reader, idle_timeout)
+        return Inbox(self._require().inbox, idle_timeout)
 
     async def acknowledge(self, item: InboxItem) -> None:
         """Mark ``item`` as taken now (records it, answers 01, commits)."""
-        await self._require().reader.acknowledge(item)
+        await self._require().inbox.acknowledge(item)
 
     # --- what happened to what was sent ----------------------------------------
 
     def sent(self, document_id: str) -> OutboxEntry:
         """The outbox entry of a sent document (its state, who confirmed arrival)."""
-        entry = self._require().outbox.get(document_id)
-        if entry is None:
-            raise UnknownDocumentError(document_id, "this agency did not send it")
-        return entry
+        return self._require().sent.entry(document_id)
 
     def pending(self) -> list[OutboxEntry]:
         """Packages still waiting for an arrival (or their first publication)."""
-        return self._require().outbox.pending()
+        return self._require().sent.pending()
 
     def statuses(self, document_id: str) -> list[RecipientStatus]:
         """Every status the recipients reported on a sent document, oldest first."""
-        return self._require().outbox.statuses(document_id)
+        return self._require().sent.statuses(document_id)
+
+    # A named timeout, not asyncio.timeout: the error must say who stayed silent.
+    async def wait_delivered(self, document_id: str, timeout: float) -> OutboxEntry:  # noqa: ASYNC109
+        """Wait until every recipient returned 01.
+
+        Raises :class:`SubmissionRejectedError` if the router refused the document,
+        :class:`DeliveryTimeoutError` (naming who is silent) after ``timeout``.
+        """
+        return await self._require().waiter.wait_delivered(document_id, timeout)
+
+    async def wait_for_status(
+        self,
+        document_id: str,
+        status: StatusCode | str,
+        timeout: float,  # noqa: ASYNC109 (a named timeout saying who stayed silent)
+        *,
+        recipients: Sequence[str] | None = None,
+    ) -> list[RecipientStatus]:
+        """Wait until ``status`` came back from every recipient named (default: all)."""
+        waiter = self._require().waiter
+        return await waiter.wait_for_status(document_id, status, timeout, recipients=recipients)
 
     def store_commits(self) -> tuple[int, int]:
         """Transactions the local stores committed in groups, and the writes they carried."""
@@ -358,14 +403,12 @@ class AgencyClient(ClientConnection, ClientPublishing, ClientFollowUps, ClientWa
 
     # --- internals ---------------------------------------------------------------
 
-    def _check_sender(self, sender: str) -> None:
-        if sender != self.agency:
-            raise NotAuthorisedError(
-                self.agency, f"the package names {sender} as its sender, not {self.agency}"
+    def _require(self) -> _Parts:
+        if self._parts is None:
+            raise ClientNotStartedError(
+                f"the client of {self.agency} is not started (use 'async with' or start())"
             )
-
-    def _parse_own(self, data: bytes) -> DocumentPackage | StatusPackage:
-        return parse(data, mode=Mode.STRICT, limits=self.settings.package_limits).package
+        return self._parts
 
 
 async def _within(seconds: float, awaitable: Awaitable[None]) -> None:

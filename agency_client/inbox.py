@@ -2,7 +2,9 @@
 
 The order of DESIGN.md §6 is kept for every record:
 
-1. the record is read and verified here (signature, sender binding, addressee);
+1. the record is read and verified here (signature, sender binding, addressee),
+   through the deployment's one read path (``bus.PackageReader``: the same trust,
+   limits and agency pattern as the router, so both give one verdict);
 2. it is handed to the application (``receive()`` yields it);
 3. once the application has *taken* it — it asks for the next package, calls
    ``acknowledge()``, or leaves the ``receive()`` block or the client without an
@@ -42,10 +44,17 @@ from typing import Any
 from agency_client._inbox_store import InboxStore
 from agency_client.items import InboxItem, IncomingDocument, IncomingStatus, RejectionNotice
 from agency_client.outbox import Outbox
-from bus import Header, content_digest, decode_headers, get_logger, translate_errors
-from edxml import DocumentPackage, Mode, StatusCode, StatusPackage, parse
+from bus import (
+    Header,
+    PackageReader,
+    content_digest,
+    decode_headers,
+    get_logger,
+    translate_errors,
+)
+from edxml import DocumentPackage, StatusCode, StatusPackage
 from edxml.errors import EdxbusError
-from signing import Verifier
+from signing import ReadPackage
 
 __all__ = ["Inbox", "InboxReader"]
 
@@ -108,9 +117,9 @@ class _Partition:
         return offset
 
 
-#: What verifying a record gave: its verification and package, the error that
-#: refused it, or ``None`` for a router's rejection notice (not verified here).
-_Checked = tuple[Any, DocumentPackage | StatusPackage] | EdxbusError | None
+#: What reading a record gave: the verified package, the error that refused it,
+#: or ``None`` for a router's rejection notice (not verified here).
+_Checked = ReadPackage | EdxbusError | None
 
 
 @dataclass(frozen=True)
@@ -130,7 +139,7 @@ class InboxReader:
         *,
         agency: str,
         consumer: Any,
-        verifier: Verifier,
+        reader: PackageReader,
         store: InboxStore,
         outbox: Outbox,
         acknowledge_arrival: Callable[[IncomingDocument], Awaitable[None]],
@@ -142,7 +151,7 @@ class InboxReader:
     ) -> None:
         self.agency = agency
         self._consumer = consumer
-        self._verifier = verifier
+        self._package_reader = reader
         self._store = store
         self._outbox = outbox
         self._acknowledge_arrival = acknowledge_arrival
@@ -288,17 +297,21 @@ class InboxReader:
             self._consumer.seek(tp, seek_to)
 
     async def _verify(self, record: Any) -> _Checked:
-        """Verify and parse one record (no bookkeeping): run for a whole batch at once."""
+        """Read one record (no bookkeeping): run for a whole batch at once, in threads."""
         if decode_headers(record.headers).get(Header.KIND) == "rejection":
             return None  # the router's own notice: not signed by an agency
         try:
-            verified = await asyncio.to_thread(self._verifier.verify, record.value or b"")
-            package = parse(
-                verified.signed_bytes, mode=Mode.STRICT, limits=self._verifier.limits
-            ).package
+            return await asyncio.to_thread(self.check, record.value or b"")
         except EdxbusError as exc:
             return exc
-        return verified, package
+
+    def check(self, data: bytes) -> ReadPackage:
+        """The receive check of a package: its signature, its signed content read under
+        the deployment's rules, its sender bound to its signer (``bus.PackageReader``).
+
+        Raises the named error (an ``EdxbusError``) that keeps the record back.
+        """
+        return self._package_reader.read(data)
 
     async def _classify(self, record: Any, checked: _Checked) -> InboxItem | None:
         """Do the agency's bookkeeping for a verified record; the item to hand over, if any.
@@ -320,12 +333,8 @@ class InboxReader:
             )
             return None
         assert checked is not None
-        verified, package = checked
-        sender = verified.agency_code
-        if package.sender_code != sender:
-            why = f"signed by {sender} but sent as {package.sender_code}"
-            self._quarantine(source, claimed, headers, "sender-mismatch", why, data, digest)
-            return None
+        verified, package = checked.verified, checked.package
+        sender = verified.agency_code  # the read bound the package's sender to it
         if isinstance(package, DocumentPackage):
             return await self._document(package, verified, sender, data, digest, source, headers)
         return await self._status(package, verified, sender, data, digest, source)

@@ -132,7 +132,7 @@ async def test_a_receiver_notices_a_lost_inbox_that_already_grew_past_its_positi
         assert sorted(await _documents(district, set(old), within=30)) == sorted(old)
         # The reader fetches nothing while the new broker's inbox grows past the old
         # position (2): its end alone cannot tell that the first records are new ones.
-        consumer = district._require().consumer
+        consumer = district._require().connection.consumer
         inbox = TopicPartition(settings.topics.inbox(DISTRICT), 0)
         consumer.pause(inbox)
         await _restart_empty(own_broker, settings)
@@ -188,7 +188,7 @@ async def test_a_producer_that_failed_for_good_is_replaced_and_the_package_goes_
     ):
         # A producer in a state aiokafka does not recover from (closed: ProducerClosed,
         # not retriable) - as after a broker restart that answered UnknownError.
-        await province._require().producer.stop()
+        await province._require().connection.producer.stop()
         doc_id = await province.send(make_document(PROVINCE, [DISTRICT], subject="Giữ lại"))
         kept = province.sent(doc_id)
         assert kept.state is OutboxState.PENDING

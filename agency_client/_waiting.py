@@ -8,28 +8,35 @@ import asyncio
 import contextlib
 from collections.abc import Sequence
 
-from agency_client._client_state import ClientState
+from agency_client._sent import SentDocuments
 from agency_client.errors import DeliveryTimeoutError, SubmissionRejectedError
 from agency_client.outbox import OutboxEntry, OutboxState, RecipientStatus
 from edxml import StatusCode
 
-__all__ = ["ClientWaiting"]
+__all__ = ["AnswerWaiter"]
+
+#: Longest sleep between two looks at the outbox when nothing signalled a change.
+_LOOK_AGAIN = 0.5
 
 
-class ClientWaiting(ClientState):
-    """Waiting until recipients answered a sent document."""
+class AnswerWaiter:
+    """Waits until recipients answered a sent document; :meth:`changed` wakes it."""
+
+    def __init__(self, sent: SentDocuments) -> None:
+        self._sent = sent
+        self._changed = asyncio.Event()
+
+    def changed(self) -> None:
+        """The outbox took an answer (or a rejection): look again now."""
+        self._changed.set()
 
     # A named timeout, not asyncio.timeout: the error must say who stayed silent.
     async def wait_delivered(self, document_id: str, timeout: float) -> OutboxEntry:  # noqa: ASYNC109
-        """Wait until every recipient returned 01.
-
-        Raises :class:`SubmissionRejectedError` if the router refused the document,
-        :class:`DeliveryTimeoutError` (naming who is silent) after ``timeout``.
-        """
+        """Wait until every recipient returned 01 (see ``AgencyClient.wait_delivered``)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
-            entry = self.sent(document_id)
+            entry = self._sent.entry(document_id)
             if entry.state is OutboxState.DELIVERED:
                 return entry
             if entry.state is OutboxState.REJECTED:
@@ -39,7 +46,7 @@ class ClientWaiting(ClientState):
             remaining = deadline - loop.time()
             if remaining <= 0:
                 raise DeliveryTimeoutError(document_id, timeout, entry.missing)
-            await self._wait_change(min(remaining, 0.5))
+            await self._wait_change(min(remaining, _LOOK_AGAIN))
 
     async def wait_for_status(
         self,
@@ -54,9 +61,9 @@ class ClientWaiting(ClientState):
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
-            entry = self.sent(document_id)
+            entry = self._sent.entry(document_id)
             wanted = set(recipients or entry.recipients)
-            found = [s for s in self.statuses(document_id) if s.status_code == code]
+            found = [s for s in self._sent.statuses(document_id) if s.status_code == code]
             if wanted <= {s.recipient for s in found}:
                 return found
             if entry.state is OutboxState.REJECTED:
@@ -67,7 +74,7 @@ class ClientWaiting(ClientState):
             if remaining <= 0:
                 missing = sorted(wanted - {s.recipient for s in found})
                 raise DeliveryTimeoutError(document_id, timeout, missing)
-            await self._wait_change(min(remaining, 0.5))
+            await self._wait_change(min(remaining, _LOOK_AGAIN))
 
     async def _wait_change(self, seconds: float) -> None:
         self._changed.clear()
