@@ -17,8 +17,7 @@ from bus.directory import (
     reinstate_agency,
     suspend_agency,
 )
-from bus.embedded import EmbeddedBroker, find_broker_binary
-from bus.embedded_stack import EmbeddedStack, running_bus
+from bus.embedded import EmbeddedBroker, EmbeddedStack, find_broker_binary, running_bus
 from bus.errors import BusError
 from bus.events import AGENCY_RECORD, LIFECYCLE_EVENT, AvroCodec
 from bus.kafka import (

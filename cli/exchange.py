@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Coroutine
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -363,11 +364,76 @@ def inbox(
             else:
                 click.echo(_item_line(item))
 
-    asyncio.run(run())
+    _run_until_interrupted(run)
     if as_json and not follow:
         echo_json(collected)
     elif not as_json and not shown[0]:
         click.echo("nothing new", err=True)
+
+
+#: How long Ctrl-C lets the inbox stop cleanly (commit what was taken, leave the
+#: consumer group, close the stores) before the command exits anyway.
+STOP_GRACE = 1.0
+
+
+def _run_until_interrupted(reading: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run ``reading`` to its end, or until Ctrl-C and then for at most :data:`STOP_GRACE`.
+
+    Why not ``asyncio.run``: after Ctrl-C it waits for the client's whole stop and
+    then for every task left, and each of those waits on the broker. On a broker
+    that does not answer, the last offset commit alone waits for the client's
+    publish timeout (15 s), leaving the group and flushing the producer have no
+    bound at all, and a task that misses its cancellation (Python 3.11's
+    ``wait_for`` once dropped one) holds the exit for as long as it runs. So the
+    reading runs on an event loop in a daemon thread while this thread waits for
+    Ctrl-C: on it the reading is cancelled (its clean stop usually takes a few
+    milliseconds) and the command exits once that stop is over or the grace is
+    up. Cutting the stop short loses nothing: the 01s are in the outbox and go out
+    with the next command, and a package whose offset was not committed is read
+    again, recognised by the inbox store if it was taken (shown again if Ctrl-C
+    came first, as without the cut).
+    """
+    loop: list[asyncio.AbstractEventLoop] = []
+    task: list[asyncio.Task[Any]] = []
+    interrupted = threading.Event()
+    # An event, not Thread.join: Python 3.11 takes a thread whose join Ctrl-C
+    # interrupted for stopped, and the next join returns at once.
+    finished = threading.Event()
+    failure: list[BaseException] = []
+
+    async def guarded() -> None:
+        loop.append(asyncio.get_running_loop())
+        current = asyncio.current_task()
+        assert current is not None
+        task.append(current)
+        if interrupted.is_set():  # Ctrl-C came before the loop ran
+            return
+        await reading()
+
+    def serve() -> None:
+        try:
+            asyncio.run(guarded())
+        except BaseException as error:  # handed to the command's thread
+            failure.append(error)
+        finally:
+            finished.set()
+
+    def cancel() -> None:
+        interrupted.set()
+        if loop and task:
+            loop[0].call_soon_threadsafe(task[0].cancel)
+
+    worker = threading.Thread(target=serve, name="edx-inbox", daemon=True)
+    worker.start()
+    try:
+        while not finished.wait(0.1):
+            pass
+    except KeyboardInterrupt:
+        cancel()
+        finished.wait(STOP_GRACE)
+        raise
+    if failure:
+        raise failure[0]
 
 
 # --- report --------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import agency_client
-from bus.embedded_stack import RUNTIME_FILE
+from bus.embedded import RUNTIME_FILE
 from bus.store import TrackFilter, create_store_engine, document_status, track
 from demo import ScenarioError, load_scenario
 from tests.fixtures.demo import clean_env, run_edx, shared_demo_run

@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 
 from agency_client import AgencyClient, IncomingDocument
-from bus.embedded import free_port
-from bus.embedded_stack import EmbeddedStack
+from bus.embedded import EmbeddedStack, free_port
 from bus.errors import DatabaseError, UnknownDocumentError
 from bus.settings import Settings
 from bus.store import create_store_engine, document_status

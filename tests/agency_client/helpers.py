@@ -18,12 +18,13 @@ import pytest
 
 from agency_client import AgencyClient, InboxItem
 from bus import Agency, Router, publish_agency
-from bus.kafka import make_consumer, make_producer
+from bus.kafka import make_producer
 from bus.records import Header, content_digest, encode_headers
 from bus.settings import Settings
 from bus.topics import ensure_topics
 from edxml import DocumentPackage, new_document
 from signing import DevPki
+from tests.kafka_reading import read_topic
 
 PROVINCE = "000.00.00.H44"  # UBND Tỉnh Quảng Bình
 DISTRICT = "000.00.24.H44"  # UBND Huyện Bố Trạch
@@ -104,20 +105,8 @@ async def read_records(
     within: float = 20.0,
     match: Callable[[Any], bool] = lambda r: True,
 ) -> list[Any]:
-    """At least ``count`` matching records of ``topic`` from its start (or fail on timeout)."""
-    consumer = make_consumer(settings, topic, group_id=None)
-    await consumer.start()
-    found: list[Any] = []
-    try:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + within
-        while len(found) < count and loop.time() < deadline:
-            batch = await consumer.getmany(timeout_ms=200)
-            for records in batch.values():
-                found.extend(r for r in records if match(r))
-        return found
-    finally:
-        await consumer.stop()
+    """At least ``count`` matching records of ``topic`` from its start (fewer after ``within``)."""
+    return await read_topic(settings, topic, count=count, within=within, match=match)
 
 
 @pytest.fixture

@@ -12,16 +12,15 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from aiokafka.structs import TopicPartition
-
 from bus.directory import Agency, publish_agency
 from bus.events import LIFECYCLE_EVENT
-from bus.kafka import make_consumer, make_producer, started
+from bus.kafka import make_producer, started
 from bus.records import Header, content_digest, encode_headers
 from bus.router import Router
 from bus.settings import Settings
 from edxml import DocumentPackage, StatusCode, StatusPackage, build, new_document, new_status
 from signing import Signer
+from tests import kafka_reading
 
 _numbers = itertools.count(1)
 
@@ -95,35 +94,16 @@ async def submit(
 
 async def read_topic(settings: Settings, topic: str) -> list[Record]:
     """Every record of ``topic`` from its start to its current end (none if it is missing)."""
-    consumer = make_consumer(settings, group_id=None)
-    records: list[Record] = []
-    async with started(consumer):
-        partitions = consumer.partitions_for_topic(topic)
-        if not partitions:
-            await consumer.topics()
-            partitions = consumer.partitions_for_topic(topic)
-        if not partitions:
-            return []
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
-        behind = {tp for tp in tps if await consumer.position(tp) < ends[tp]}
-        while behind:
-            batch = await consumer.getmany(*behind, timeout_ms=2000)
-            for rs in batch.values():
-                for r in rs:
-                    records.append(
-                        Record(
-                            r.key.decode() if r.key is not None else None,
-                            r.value,
-                            {k: v.decode() for k, v in r.headers},
-                            r.partition,
-                            r.offset,
-                        )
-                    )
-            behind = {tp for tp in behind if await consumer.position(tp) < ends[tp]}
-    return records
+    return [
+        Record(
+            r.key.decode() if r.key is not None else None,
+            r.value,
+            {k: v.decode() for k, v in r.headers},
+            r.partition,
+            r.offset,
+        )
+        for r in await kafka_reading.read_topic(settings, topic)
+    ]
 
 
 async def read_events(settings: Settings) -> list[dict[str, Any]]:

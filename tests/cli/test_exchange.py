@@ -6,11 +6,14 @@ The router runs in a thread with its own event loop (the commands run their own
 
 from __future__ import annotations
 
+import _thread
+import asyncio
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -18,6 +21,7 @@ import pytest
 from click.testing import CliRunner
 
 from bus.settings import Settings
+from cli.exchange import STOP_GRACE, _run_until_interrupted
 from cli.main import cli
 from signing import Signer
 from tests.agency_client.helpers import (  # the fixtures are found by name
@@ -200,14 +204,45 @@ def test_inbox_follow_streams_json_lines_until_interrupted(
         # Python 3.11's asyncio.wait_for dropped the cancellation of a task whose
         # publication completed at that moment, and stop() waited for that task.
         follower.send_signal(signal.SIGINT)
+        interrupted = time.monotonic()
         _, stderr = follower.communicate(timeout=15)
+        took = time.monotonic() - interrupted
     finally:
         if follower.poll() is None:
             follower.kill()
             follower.wait()
+    # The clean stop takes milliseconds and is cut short after STOP_GRACE (1 s); the
+    # rest is the interpreter's exit, slow on a busy machine.
+    assert took < 5, f"edx inbox --follow took {took:.1f} s to stop after Ctrl-C"
     assert follower.returncode == 130
     assert "Traceback" not in stderr
     assert "interrupted" in stderr
+
+
+def test_ctrl_c_ends_the_inbox_within_its_grace_when_the_clean_stop_hangs() -> None:
+    """A client stop waiting on a broker that does not answer (the last commit, leaving
+    the group, flushing the producer) does not hold ``edx inbox`` past its grace."""
+    reading_started = threading.Event()
+
+    async def reading() -> None:
+        reading_started.set()
+        try:
+            await asyncio.sleep(3600)
+        finally:
+            await asyncio.sleep(5)  # the stop, waiting on a silent broker
+
+    def press_ctrl_c() -> None:
+        assert reading_started.wait(30)
+        _thread.interrupt_main()  # what SIGINT does to the main thread
+
+    pressing = threading.Thread(target=press_ctrl_c, daemon=True)
+    pressing.start()
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        _run_until_interrupted(reading)
+    pressing.join()
+    took = time.monotonic() - started
+    assert took < STOP_GRACE + 2, f"Ctrl-C took {took:.1f} s to end the command"
 
 
 def test_a_document_sent_while_the_bus_is_down_goes_out_with_the_next_command(

@@ -23,8 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from agency_client import AgencyClient
 from bus.directory import Agency, AgencyDirectory, publish_agency
-from bus.embedded import EmbeddedBroker, free_port
-from bus.embedded_stack import DIRECTORY_SNAPSHOT, RUNTIME_FILE
+from bus.embedded import DIRECTORY_SNAPSHOT, RUNTIME_FILE, EmbeddedBroker, free_port
 from bus.settings import load_settings
 from bus.topics import describe_topic_configs
 from demo import load_scenario, register_agencies

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bus.embedded import free_port
-from bus.embedded_stack import RUNTIME_FILE
+from bus.embedded import RUNTIME_FILE, free_port
 from bus.store import create_store_engine
 from bus.tlog import Decision, LogStore
 from tests.cli.test_services import running, stop, wait_for

@@ -23,6 +23,7 @@ from bus.store import (
     upgrade,
 )
 from bus.topics import ensure_topics
+from tests.kafka_reading import read_topic
 from tests.tracker.factory import DIRECTIVE, TODAY, province_directive
 from tests.tracker.kafka_helpers import count_rows, produce, quarantine, running_tracker, wait_for
 from tests.tracker.tcp_proxy import TcpProxy
@@ -106,22 +107,9 @@ async def test_positions_in_the_database_win_over_kafka_commits(
 
 
 async def _read_back(settings: Settings, expected: int) -> list[IncomingRecord]:
-    from bus.kafka import make_consumer
-
-    consumer = make_consumer(settings, settings.topics.events, group_id=None)
-    await consumer.start()
-    records: list[IncomingRecord] = []
-    try:
-        while len(records) < expected:
-            batch = await consumer.getmany(timeout_ms=1000)
-            for tp, messages in batch.items():
-                records += [
-                    IncomingRecord(tp.topic, tp.partition, m.offset, m.key, m.value)
-                    for m in messages
-                ]
-    finally:
-        await consumer.stop()
-    return records
+    records = await read_topic(settings, settings.topics.events)
+    assert len(records) == expected, f"{len(records)} of {expected} events read back"
+    return [IncomingRecord(r.topic, r.partition, r.offset, r.key, r.value) for r in records]
 
 
 async def test_undecodable_events_are_quarantined_and_the_rest_recorded(

@@ -39,8 +39,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from bus.directory_snapshot import restore_directory_snapshot, save_directory_snapshot
-from bus.embedded import EmbeddedBroker
+from bus.directory import restore_directory_snapshot, save_directory_snapshot
+from bus.embedded.broker import EmbeddedBroker
 from bus.errors import BrokerError, BusError
 from bus.logs import get_logger, log_context
 from bus.metrics import MetricsServer, start_metrics_server

@@ -470,7 +470,3 @@ async def run_tracker(
 def main() -> None:
     """``python -m bus.tracker``: run until SIGINT or SIGTERM."""
     run_service_main("tracker", lambda settings, stop: run_tracker(settings, stop=stop))
-
-
-if __name__ == "__main__":
-    main()

@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bus.directory import Agency, AgencyDirectory, publish_agency
+from bus.directory.agencies import Agency, AgencyDirectory, publish_agency
 from bus.errors import ConfigError
 from bus.settings import Settings
 
