@@ -47,6 +47,7 @@ from bus.metrics import (
 )
 from bus.service_main import run_service_main
 from bus.settings import Settings
+from bus.start_backoff import start_with_backoff
 from bus.store import (
     IncomingRecord,
     IngestResult,
@@ -170,6 +171,16 @@ class Tracker:
             topic=self.settings.topics.events,
             group=self.settings.tracker_group,
         )
+
+    async def start_when_ready(self, stop: asyncio.Event) -> bool:
+        """Start, waiting with backoff while the broker or the database cannot be reached
+        (``False`` when ``stop`` was set first), instead of exiting."""
+
+        async def attempt() -> None:
+            self._stopping.clear()  # a failed attempt stopped everything it opened
+            await self.start(stop)
+
+        return await start_with_backoff("tracker", attempt, stop)
 
     async def stop(self) -> None:
         """Leave the group, stop following the directory, close the database."""
@@ -450,13 +461,10 @@ async def run_tracker(
 ) -> None:
     """Run one tracker until ``stop`` is set (the service entry of ``edx tracker run``)."""
     tracker = Tracker(settings, options=options)
+    stop = stop or asyncio.Event()
     try:
-        try:
-            await tracker.start(stop)
-        except DatabaseUnavailableError:
-            if stop is not None and stop.is_set():
-                return  # asked to stop while waiting for the database
-            raise
+        if not await tracker.start_when_ready(stop):
+            return  # asked to stop while waiting for the broker or the database
         await tracker.run(stop)
     finally:
         await tracker.stop()
