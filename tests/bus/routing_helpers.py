@@ -16,7 +16,7 @@ from aiokafka.structs import TopicPartition
 
 from bus.directory import Agency, publish_agency
 from bus.events import LIFECYCLE_EVENT
-from bus.kafka import make_consumer, make_producer, started
+from bus.kafka import make_consumer, make_producer, partition_ends, started
 from bus.records import Header, content_digest, encode_headers
 from bus.router import Router
 from bus.settings import Settings
@@ -107,7 +107,8 @@ async def read_topic(settings: Settings, topic: str) -> list[Record]:
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
+        # The true ends: Tansu lists the start of a partition's last batch plus one.
+        ends = await partition_ends(consumer, tps)
         behind = {tp for tp in tps if await consumer.position(tp) < ends[tp]}
         while behind:
             batch = await consumer.getmany(*behind, timeout_ms=2000)

@@ -1,25 +1,31 @@
-"""The router's writes for one batch: each record's outcome sent on, without waiting.
+"""Write: what each record of a batch becomes on the broker, sent without waiting.
 
-An accepted package goes unchanged to every recipient that lacks it (a retry also
-checks that recorded copies are still in their inboxes), with its lifecycle
-events; a refused one goes to ``edx.deadletter`` (without its body when the body
-cannot be written there) with a REJECTED event, and a rejection notice goes to
-the inbox of the agency that verifiably signed it, if any. Every send is collected in a
-:class:`_Batch`, awaited together and recorded by :mod:`bus._router_loop`.
+An accepted package goes unchanged (its signature must verify at every hop) to
+every recipient that lacks it (a retry also checks that recorded copies are
+still in their inboxes), with its lifecycle events; a refused one goes to
+``edx.deadletter`` (without its body when the body cannot be written there)
+with a REJECTED event, and a rejection notice goes to the inbox of the agency
+that verifiably signed it, if any.
+
+Every send of a batch is collected in a :class:`BatchWrites` and awaited
+together (:meth:`Writer.flush`): one round trip per batch, not per record. The
+writer is the router's only producer, so everything the router says to the world
+leaves through here; what is written is built by :mod:`bus._router_records`, and
+every lifecycle event is encoded at one place (:meth:`Writer._emit`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
-from aiokafka import ConsumerRecord
-from aiokafka.structs import TopicPartition
+from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 from bus import metrics
-from bus._router_check import CheckedPackage, Refused
 from bus._router_records import (
     REJECTION_KIND,
     Source,
@@ -30,18 +36,21 @@ from bus._router_records import (
     status_event,
     submitted_event,
 )
-from bus._router_state import RouterState
 from bus.acceptance import Accepted, Delivery
+from bus.directory import AgencyDirectory
 from bus.errors import BusError, UnreadableRecordError
 from bus.events import LIFECYCLE_EVENT
-from bus.kafka import partition_ends, translate_errors
+from bus.kafka import make_producer, translate_errors
 from bus.logs import get_logger, log_context
 from bus.records import Header, content_digest, decode_headers
-from bus.topics import ensure_inbox
+from bus.router.checker import CheckedPackage, Refused
+from bus.router.decider import Decision
+from bus.router.stats import RouterStats
+from bus.settings import Settings
 from edxml import DocumentPackage
 from edxml.errors import EdxbusError
 
-__all__ = ["RouterWrites", "record_kind"]
+__all__ = ["BatchWrites", "InboxTopics", "Writer", "record_kind"]
 
 #: The router's log lines keep the router's logger name wherever they are written.
 log = get_logger("bus.router")
@@ -51,14 +60,19 @@ _CLAIM_CHARS = 256
 
 
 @dataclass
-class _Batch:
+class BatchWrites:
     """The writes of one batch: sent, then awaited together, then recorded."""
 
     sends: list[asyncio.Future[Any]] = field(default_factory=list)
     deliveries: list[tuple[Delivery, asyncio.Future[Any]]] = field(default_factory=list)
+    #: (sender, key, recipient) of every copy sent in this batch.
     planned: set[tuple[str, str, str]] = field(default_factory=set)
     #: (sender, key) -> content digest of the packages delivered in this batch.
     digests: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def planned_for(self, accepted: Accepted) -> set[str]:
+        """The recipients of ``accepted`` whose copy this batch already writes."""
+        return {r for s, k, r in self.planned if (s, k) == (accepted.sender, accepted.key)}
 
     def acknowledged(self) -> list[Delivery]:
         """The deliveries with where they landed (call after every send is acked)."""
@@ -69,17 +83,70 @@ class _Batch:
         return landed
 
 
-class RouterWrites(RouterState):
-    """Routing each record of a batch: deliveries, events and refusals."""
+class InboxTopics(Protocol):
+    """The recipients' inboxes as the writer needs them (:class:`bus.router.inboxes.Inboxes`)."""
 
-    async def _route_record(
+    async def ensure(self, agency: str) -> None:
+        """Create ``agency``'s inbox topic if this router has not yet."""
+
+    async def lost_copies(self, accepted: Accepted, skip: Collection[str] = ()) -> list[str]:
+        """Recipients whose recorded copy is no longer in their inbox."""
+
+    def remember(self, recipient: str, partition: int, offset: int, digest: str) -> None:
+        """The broker acknowledged a copy with ``digest`` at this place of the inbox."""
+
+
+class Writer:
+    """Turns decisions into records on the broker: inbox copies, dead letters, notices, events.
+
+    ``inboxes`` creates inbox topics and says which copies are still there;
+    ``directory`` returns the directory as it is now (who may be told of a
+    refusal); ``stats`` counts what is handled, delivered and refused.
+    :meth:`start` opens the producer (``producer``, or one made from the
+    settings); :meth:`stop` closes it.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        inboxes: InboxTopics,
+        directory: Callable[[], AgencyDirectory],
+        stats: RouterStats,
+        *,
+        producer: AIOKafkaProducer | None = None,
+    ) -> None:
+        self.settings = settings
+        self._inboxes = inboxes
+        self._directory = directory
+        self._stats = stats
+        self._given = producer
+        self._producer: AIOKafkaProducer | None = None
+
+    async def start(self) -> None:
+        """Open the producer (after :func:`bus.kafka.probe_features`: it sets idempotence)."""
+        producer = self._given if self._given is not None else make_producer(self.settings)
+        self._producer = producer
+        with translate_errors("starting the router's producer"):
+            await producer.start()
+
+    async def stop(self) -> None:
+        """Flush and close the producer. Idempotent."""
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            with contextlib.suppress(Exception):
+                await producer.stop()
+
+    # --- one record -----------------------------------------------------------
+
+    async def route(
         self,
         record: ConsumerRecord[Any, Any],
         outcome: CheckedPackage | Refused,
-        decision: Accepted | EdxbusError | None,
-        work: _Batch,
+        decision: Decision,
+        writes: BatchWrites,
     ) -> None:
-        self.stats.handled += 1
+        """Send what ``record`` becomes: copies and events, or a refusal and its notice."""
+        self._stats.handled += 1
         metrics.record_submitted()
         source = Source(record.topic, record.partition, record.offset)
         headers = decode_headers(record.headers)
@@ -101,7 +168,7 @@ class RouterWrites(RouterState):
                 assert isinstance(outcome, CheckedPackage)
                 assert isinstance(decision, Accepted)
                 try:
-                    await self._route_checked(outcome, decision, source, work)
+                    await self._deliver_all(outcome, decision, source, writes)
                     return
                 except BusError as error:
                     if error.retriable:
@@ -109,28 +176,79 @@ class RouterWrites(RouterState):
                     refusal = Refused(error, outcome.sender)
                 except EdxbusError as error:
                     refusal = Refused(error, outcome.sender)
-            await self._reject(record, refusal, claimed_sender, claimed_document, source, work)
+            await self._reject(record, refusal, claimed_sender, claimed_document, source, writes)
 
-    async def _route_checked(
-        self, checked: CheckedPackage, accepted: Accepted, source: Source, work: _Batch
+    async def dead_letter_unreadable(self, error: UnreadableRecordError) -> None:
+        """Put the coordinates of an unreadable record on ``edx.deadletter``, with a
+        REJECTED event, and wait for both: routing then moves past it."""
+        writes = BatchWrites()
+        source = Source(error.topic, error.partition, error.offset)
+        self._stats.handled += 1
+        self._count_rejection(error)
+        headers = rejection_headers(
+            error, claimed_sender="", claimed_document_id="", digest="", source=source
+        )
+        writes.sends.append(
+            asyncio.ensure_future(
+                self._write_refused(self.settings.topics.deadletter, None, None, headers)
+            )
+        )
+        event = rejected_event(
+            error,
+            claimed_sender="",
+            claimed_document_id=f"unreadable:{source}",
+            package_kind="UNKNOWN",
+            digest="",
+            source=source,
+            at=datetime.now(UTC),
+        )
+        await self._emit(writes, event)
+        with translate_errors("writing the dead-letter topic"):
+            await asyncio.gather(*writes.sends)
+
+    # --- the batch --------------------------------------------------------------
+
+    async def flush(self, writes: BatchWrites) -> list[Delivery]:
+        """Wait until the broker acknowledged every send; the copies and where they landed."""
+        if writes.sends:
+            with translate_errors("writing inboxes and events"):
+                await asyncio.gather(*writes.sends)
+        return writes.acknowledged()
+
+    def recorded(self, writes: BatchWrites, landed: list[Delivery]) -> None:
+        """The batch's copies are acknowledged and recorded: count them, and vouch
+        for them until the next join (a retry then need not read them back)."""
+        for d in landed:
+            digest = writes.digests.get((d.sender, d.key))
+            if digest is not None and d.partition is not None and d.offset is not None:
+                self._inboxes.remember(d.recipient, d.partition, d.offset, digest)
+        self._stats.delivered += len(writes.deliveries)
+        metrics.record_delivered(len(writes.deliveries))
+
+    # --- accepted -------------------------------------------------------------
+
+    async def _deliver_all(
+        self, checked: CheckedPackage, accepted: Accepted, source: Source, writes: BatchWrites
     ) -> None:
         package = checked.package
         now = datetime.now(UTC)
         key = accepted.key
-        pending = [r for r in accepted.undelivered if (checked.sender, key, r) not in work.planned]
+        pending = [
+            r for r in accepted.undelivered if (checked.sender, key, r) not in writes.planned
+        ]
         if len(pending) < len(accepted.recipients):
-            self.stats.retries += 1
-            pending += await self._lost_copies(accepted, work)
+            self._stats.retries += 1
+            pending += await self._inboxes.lost_copies(accepted, writes.planned_for(accepted))
         if isinstance(package, DocumentPackage):
-            await self._emit(work, submitted_event(package, checked.digest, source, now))
+            await self._emit(writes, submitted_event(package, checked.digest, source, now))
         for recipient in pending:
-            await self._deliver(checked, accepted, recipient, source, work)
+            await self._deliver(checked, accepted, recipient, source, writes)
             if isinstance(package, DocumentPackage):
                 event = delivered_event(package, recipient, checked.digest, source, now)
             else:
                 event = status_event(package, recipient, checked.digest, source, now)
                 metrics.record_status(str(package.status_code.value))
-            await self._emit(work, event)
+            await self._emit(writes, event)
         log.info(
             "routed",
             kind=package.kind,
@@ -144,11 +262,11 @@ class RouterWrites(RouterState):
         accepted: Accepted,
         recipient: str,
         source: Source,
-        work: _Batch,
+        writes: BatchWrites,
     ) -> None:
-        producer = self._require(self._producer)
+        producer = self._started()
         value = checked.raw  # unchanged: the signature must verify at every hop
-        await self._ensure_inbox(recipient)
+        await self._inboxes.ensure(recipient)
         with translate_errors(f"writing the inbox of {recipient}"):
             future = await producer.send(
                 self.settings.topics.inbox(recipient),
@@ -156,78 +274,23 @@ class RouterWrites(RouterState):
                 key=checked.sender.encode("utf-8"),
                 headers=package_headers(checked.package, checked.sender, checked.digest, source),
             )
-        work.sends.append(future)
-        work.deliveries.append((Delivery(accepted.sender, accepted.key, recipient), future))
-        work.planned.add((accepted.sender, accepted.key, recipient))
-        work.digests[(accepted.sender, accepted.key)] = checked.digest
+        writes.sends.append(future)
+        writes.deliveries.append((Delivery(accepted.sender, accepted.key, recipient), future))
+        writes.planned.add((accepted.sender, accepted.key, recipient))
+        writes.digests[(accepted.sender, accepted.key)] = checked.digest
 
-    async def _lost_copies(self, accepted: Accepted, work: _Batch) -> list[str]:
-        """Recipients whose recorded copy is not (or no longer) in their inbox.
-
-        A retry normally skips recipients that have the package. But a broker that
-        lost its data (the embedded Tansu keeps memory only) no longer holds those
-        copies, and may meanwhile hold other records at the same offsets: the copy
-        counts as present only if the record at its recorded offset carries this
-        package's digest. The sender's retry is then what brings a lost copy back.
-        """
-        lost = []
-        for recipient in accepted.delivered:
-            if (accepted.sender, accepted.key, recipient) in work.planned:
-                continue
-            position = accepted.positions.get(recipient)
-            if position is None:
-                # Recorded without where it landed: nothing to check it against,
-                # so it is written again (receivers keep one copy per DocumentId).
-                lost.append(recipient)
-                continue
-            await self._ensure_inbox(recipient)
-            tp = TopicPartition(self.settings.topics.inbox(recipient), position[0])
-            if not await self._copy_present(tp, position[1], accepted.digest):
-                lost.append(recipient)
-        return sorted(lost)
-
-    async def _copy_present(self, tp: TopicPartition, offset: int, digest: str) -> bool:
-        """Whether the record at ``offset`` of ``tp`` is the package with ``digest``."""
-        if self._copies.holds(tp.topic, tp.partition, offset, digest):
-            return True
-        probe = self._require(self._probe)
-        with translate_errors("reading an inbox copy"):
-            probe.assign([tp])
-            ends = await probe.end_offsets([tp])
-            if ends.get(tp, 0) <= offset:
-                # Tansu lists the start of the last batch plus one: ask for the true end.
-                ends = await partition_ends(probe, [tp])
-                if ends.get(tp, 0) <= offset:
-                    return False
-            probe.seek(tp, offset)
-            batch = await probe.getmany(tp, timeout_ms=5000, max_records=1)
-        for record in batch.get(tp, []):
-            if record.offset == offset:
-                present = decode_headers(record.headers).get(Header.DIGEST) == digest
-                if present:
-                    self._copies.remember(tp.topic, tp.partition, offset, digest)
-                return present
-        return False  # not readable now: writing it again is the safe side (receivers dedup)
-
-    async def _ensure_inbox(self, agency: str) -> None:
-        """Create an inbox once per router lifetime before writing to it.
-
-        Registration creates inboxes, but a directory written by other tools may
-        not have, and a producer would wait for a missing topic instead of failing.
-        """
-        if agency not in self._inboxes:
-            await ensure_inbox(self.settings, agency)
-            self._inboxes.add(agency)
-
-    async def _emit(self, work: _Batch, event: dict[str, Any]) -> None:
-        producer = self._require(self._producer)
+    async def _emit(self, writes: BatchWrites, event: dict[str, Any]) -> None:
+        """Send one lifecycle event, keyed by its document: the one place events are encoded."""
+        producer = self._started()
         with translate_errors("writing an event"):
             future = await producer.send(
                 self.settings.topics.events,
                 LIFECYCLE_EVENT.encode(event),
                 key=str(event["document_id"]).encode("utf-8"),
             )
-        work.sends.append(future)
+        writes.sends.append(future)
+
+    # --- refused --------------------------------------------------------------
 
     async def _reject(
         self,
@@ -236,7 +299,7 @@ class RouterWrites(RouterState):
         claimed_sender: str,
         claimed_document: str,
         source: Source,
-        work: _Batch,
+        writes: BatchWrites,
     ) -> None:
         """Dead-letter a refused record, tell its signer (if it has one), emit REJECTED.
 
@@ -250,10 +313,7 @@ class RouterWrites(RouterState):
         digest = content_digest(value)
         document_id = claimed_document or f"unidentified:{digest[:16]}"
         kind = record_kind(record)
-        self.stats.rejected += 1
-        self.stats.reasons[error.reason_code] = self.stats.reasons.get(error.reason_code, 0) + 1
-        metrics.record_rejected(error.reason_code)
-        log.warning("rejected", reason_code=error.reason_code, reason=str(error))
+        self._count_rejection(error)
 
         def headers(kind: str | None) -> list[tuple[str, bytes]]:
             return rejection_headers(
@@ -268,7 +328,7 @@ class RouterWrites(RouterState):
 
         key = claimed_sender.encode("utf-8") if claimed_sender else None
         body = value if len(value) <= self.settings.max_package_bytes else None
-        work.sends.append(
+        writes.sends.append(
             asyncio.ensure_future(
                 self._write_refused(
                     self.settings.topics.deadletter, body, key, headers(kind or None)
@@ -276,10 +336,10 @@ class RouterWrites(RouterState):
             )
         )
         signer = refusal.signer
-        if signer and self._follower.directory.get(signer) is not None:
+        if signer and self._directory().get(signer) is not None:
             # Only the agency that verifiably signed the record hears of it.
-            await self._ensure_inbox(signer)
-            work.sends.append(
+            await self._inboxes.ensure(signer)
+            writes.sends.append(
                 asyncio.ensure_future(
                     self._write_refused(
                         self.settings.topics.inbox(signer),
@@ -298,45 +358,19 @@ class RouterWrites(RouterState):
             source=source,
             at=datetime.now(UTC),
         )
-        await self._emit(work, event)
+        await self._emit(writes, event)
 
-    async def _dead_letter_unreadable(self, error: UnreadableRecordError) -> None:
-        """Put the coordinates of an unreadable record on ``edx.deadletter``, with a
-        REJECTED event, and wait for both: routing then moves past it."""
-        work = _Batch()
-        source = Source(error.topic, error.partition, error.offset)
-        self.stats.handled += 1
-        self.stats.rejected += 1
-        self.stats.reasons[error.reason_code] = self.stats.reasons.get(error.reason_code, 0) + 1
+    def _count_rejection(self, error: EdxbusError) -> None:
+        self._stats.count_rejection(error.reason_code)
         metrics.record_rejected(error.reason_code)
         log.warning("rejected", reason_code=error.reason_code, reason=str(error))
-        headers = rejection_headers(
-            error, claimed_sender="", claimed_document_id="", digest="", source=source
-        )
-        work.sends.append(
-            asyncio.ensure_future(
-                self._write_refused(self.settings.topics.deadletter, None, None, headers)
-            )
-        )
-        event = rejected_event(
-            error,
-            claimed_sender="",
-            claimed_document_id=f"unreadable:{source}",
-            package_kind="UNKNOWN",
-            digest="",
-            source=source,
-            at=datetime.now(UTC),
-        )
-        await self._emit(work, event)
-        with translate_errors("writing the dead-letter topic"):
-            await asyncio.gather(*work.sends)
 
     async def _write_refused(
         self, topic: str, body: bytes | None, key: bytes | None, headers: list[tuple[str, bytes]]
     ) -> Any:
         """Write a refused record's body with its headers; if the broker will not take
         the body, write the headers alone (an outage is still raised, and retried)."""
-        producer = self._require(self._producer)
+        producer = self._started()
         if body is not None:
             try:
                 with translate_errors(f"writing a refused record to {topic}"):
@@ -350,6 +384,12 @@ class RouterWrites(RouterState):
         with translate_errors(f"writing a refused record to {topic}"):
             # A record needs a key or a value: an empty key when neither is known.
             return await (await producer.send(topic, None, key=key or b"", headers=headers))
+
+    def _started(self) -> AIOKafkaProducer:
+        producer = self._producer
+        if producer is None:
+            raise BusError("the router is not started")
+        return producer
 
 
 def record_kind(record: ConsumerRecord[Any, Any]) -> str:
