@@ -20,7 +20,7 @@ broker, with the same bytes:
   in 500 three megabytes over the package limit) refused by the router, with the
   process's memory after 200, 1,000 and all of them: flat when the growth from 200
   to 1,000 is no smaller than from 1,000 to 5,000 (nothing kept per record, and
-  the allocator keeps no freed big buffer: ``bus._router_memory``).
+  the allocator keeps no freed big buffer: ``bus.router.memory``).
 
 The broker is ``EDX_BENCH_BOOTSTRAP`` when set, else an embedded Tansu process.
 Run with ``.venv/bin/python -m bench.bench_bus``.
@@ -41,12 +41,12 @@ from pathlib import Path
 
 from aiokafka.structs import OffsetAndMetadata
 
-from bus._router_memory import keep_memory_flat
-from bus._router_workers import default_workers
 from bus.directory import Agency, publish_agency
 from bus.embedded import EmbeddedBroker
 from bus.kafka import make_consumer, make_producer, started
 from bus.router import Router
+from bus.router.memory import keep_memory_flat
+from bus.router.workers import default_workers
 from bus.settings import Settings, TopicNames
 from bus.topics import ensure_inbox, ensure_topics
 from edxml import build, new_document

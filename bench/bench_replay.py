@@ -28,11 +28,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bus._router_records import delivered_event, submitted_event
 from bus.embedded import EmbeddedBroker
 from bus.kafka import make_producer, started
 from bus.lifecycle import Source, encode_event
 from bus.records import content_digest
+from bus.router.records import delivered_event, submitted_event
 from bus.settings import Settings, load_settings
 from bus.store import IncomingRecord, create_store_engine, ingest, upgrade
 from bus.topics import ensure_topics

@@ -14,7 +14,6 @@ from fastavro.schema import parse_schema
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bus._router_records import delivered_event, rejected_event, status_event, submitted_event
 from bus.errors import EventDecodeError
 from bus.events import AGENCY_RECORD, LIFECYCLE_EVENT, AvroCodec, schema_fingerprint
 from bus.lifecycle import (
@@ -25,6 +24,7 @@ from bus.lifecycle import (
     decode_event,
     encode_event,
 )
+from bus.router.records import delivered_event, rejected_event, status_event, submitted_event
 from edxml import BusinessDocType, DocumentPackage, StatusCode, StatusPackage
 from edxml.errors import EdxmlError
 from tests.strategies import document_packages, status_packages

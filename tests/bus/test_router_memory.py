@@ -4,7 +4,7 @@ Under thousands of hostile records, some of them megabytes long, the router's
 resident memory grew with every oversized record although no Python object was
 retained (tracemalloc diffs): glibc raised its mmap threshold after freeing the
 first big buffer and served the later ones from the heap, where the freed space
-fragmented. :func:`bus._router_memory.keep_memory_flat` pins the threshold. The
+fragmented. :func:`bus.router.memory.keep_memory_flat` pins the threshold. The
 allocator's own counters say where a block came from, so this needs no timing
 and no RSS guesswork: each case runs in a fresh interpreter.
 """
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.skipif(
 _PROBE = textwrap.dedent(
     """
     import ctypes, sys
-    from bus._router_memory import keep_memory_flat
+    from bus.router.memory import keep_memory_flat
 
     class Info(ctypes.Structure):
         _fields_ = [(n, ctypes.c_size_t) for n in (

@@ -20,6 +20,7 @@ from bus.acceptance import AcceptanceStore
 from bus.kafka import make_producer, started
 from bus.records import content_digest
 from bus.settings import Settings
+from bus.verification import PackageReader
 from edxml import Mode, StatusCode
 from signing import (
     ReadPackage,
@@ -77,12 +78,13 @@ async def settings(
     return configured
 
 
-def _counting(settings: Settings) -> CountingVerifier:
-    """What ``bus.make_verifier`` builds, counting."""
+def _counting(settings: Settings) -> PackageReader:
+    """What ``bus.make_reader`` builds, its verifier counting."""
     crl = settings.resolved_crl
     trust = TrustStore.from_directory(settings.resolved_trust, [crl] if crl else [])
     CountingVerifier.calls = 0
-    return CountingVerifier(trust, VerificationPolicy(), limits=settings.package_limits)
+    verifier = CountingVerifier(trust, VerificationPolicy(), limits=settings.package_limits)
+    return PackageReader(verifier, settings.agency_pattern)
 
 
 async def test_retries_of_a_delivered_package_are_not_verified_again(
@@ -90,9 +92,9 @@ async def test_retries_of_a_delivered_package_are_not_verified_again(
 ) -> None:
     package = document(SENDER, [RECIPIENT])
     data = signed(package, signer_for(SENDER))
-    verifier = _counting(settings)
+    reader = _counting(settings)
     await submit(settings, data, sender=SENDER)
-    async with quick_router(settings, verifier=verifier) as router:
+    async with quick_router(settings, reader=reader) as router:
         await route(router, 1)
         async with started(make_producer(settings, linger_ms=20)) as producer:
             sent = [
@@ -130,7 +132,7 @@ async def test_a_retry_rewrites_a_copy_recorded_without_its_position(
 
 
 def test_copy_memory_is_bounded_and_forgets_on_request() -> None:
-    from bus._router_state import CopyMemory
+    from bus.router.inboxes import CopyMemory
 
     memory = CopyMemory(limit=3)
     for offset in range(5):

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from bus._router_check import CheckedPackage, PackageChecker, Refused
-from bus._router_workers import CheckPool
 from bus.directory import Agency, AgencyDirectory
+from bus.router.checker import CheckedPackage, PackageChecker, Refused
+from bus.router.workers import CheckPool
 from bus.settings import Settings
-from bus.verification import make_verifier
+from bus.verification import make_reader
 from edxml import StatusCode, build
 from signing import DevPki, Signer
 from tests.bus.routing_helpers import (
@@ -97,11 +97,7 @@ async def test_worker_processes_read_exactly_as_the_router_process(
         Agency.new(code, code, cert_fingerprints=[signer_for(code).fingerprint])
         for code in (SENDER, RECIPIENT, OTHER)
     )
-    local = PackageChecker(
-        make_verifier(settings),
-        max_package_bytes=settings.max_package_bytes,
-        agency_pattern=settings.agency_pattern,
-    )
+    local = PackageChecker(make_reader(settings), max_package_bytes=settings.max_package_bytes)
     expected = [_summary(local.outcome(v, directory)) for v in values]
     pool = CheckPool(settings, 2, local)
     try:
@@ -148,14 +144,14 @@ async def test_router_with_workers_keeps_each_senders_order(
 _ORPHAN_PROBE = """
 import asyncio, sys
 from pathlib import Path
-from bus._router_check import PackageChecker
-from bus._router_workers import CheckPool
+from bus.router.checker import PackageChecker
+from bus.router.workers import CheckPool
 from bus.settings import Settings
-from bus.verification import make_verifier
+from bus.verification import make_reader
 
 async def main() -> None:
     settings = Settings(home=Path(sys.argv[1]), pki=Path(sys.argv[2]))
-    local = PackageChecker(make_verifier(settings), max_package_bytes=1 << 20)
+    local = PackageChecker(make_reader(settings), max_package_bytes=1 << 20)
     pool = CheckPool(settings, 2, local)
     await pool.start()
     # Two shares at once: both workers busy, as under load.

@@ -13,7 +13,6 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine, delete, insert, update
 
-from bus._router_records import delivered_event, status_event, submitted_event
 from bus.audit import (
     DivergenceKind,
     ReplayWindow,
@@ -24,6 +23,7 @@ from bus.errors import TrailFileError
 from bus.kafka import make_producer
 from bus.lifecycle import LifecycleEvent, Source, encode_event
 from bus.records import content_digest
+from bus.router.records import delivered_event, status_event, submitted_event
 from bus.settings import Settings
 from bus.store import IncomingRecord, create_store_engine, ingest, upgrade
 from bus.store.schema import deliveries, history

@@ -4,15 +4,16 @@ One Python process verifies on one core at most: the GIL is held for much of
 a verification. With ``workers`` > 1 the consuming process keeps everything
 that carries the guarantees (the consumer group, the acceptance store, the
 writes in order and the commits after their acknowledgements) and hands only
-:meth:`bus._router_check.PackageChecker.read` of each batch to a pool of worker
-processes. A batch is split into contiguous shares and put back together in
-its order, so routing order per partition (per sender) is exactly that of a
-single process, and the directory checks stay in the consuming process, which
-follows the directory.
+:meth:`bus.router.checker.PackageChecker.read` of each batch to a pool of worker
+processes (:class:`bus.router.checker.BatchChecker` decides when). A batch is
+split into contiguous shares and put back together in its order, so routing
+order per partition (per sender) is exactly that of a single process, and the
+directory checks stay in the consuming process, which follows the directory.
 
 Workers are started with ``spawn`` (a fork of a process with an event loop and
-threads is unsafe) and build their own verifier from the same settings. What
-comes back is plain values; a refusal's error is rebuilt as its own class with
+threads is unsafe) and build their own reader from the same settings
+(:func:`bus.verification.make_reader`), so they read exactly as the router
+would. What comes back is plain values; a refusal's error is rebuilt as its own class with
 its message and attributes (:func:`_portable`), whatever its ``__init__`` takes.
 """
 
@@ -31,9 +32,9 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from bus._router_check import PackageChecker, Read, Unread
+from bus.router.checker import PackageChecker, Read, Unread
 from bus.settings import Settings
-from bus.verification import make_verifier
+from bus.verification import make_reader
 from edxml.errors import EdxbusError, MalformedXmlError
 
 __all__ = ["CheckPool", "default_workers"]
@@ -72,11 +73,7 @@ def _die_with(parent: int) -> None:
 def _start_worker(settings: Settings, parent: int) -> None:
     _die_with(parent)
     global _checker
-    _checker = PackageChecker(
-        make_verifier(settings),
-        max_package_bytes=settings.max_package_bytes,
-        agency_pattern=settings.agency_pattern,
-    )
+    _checker = PackageChecker(make_reader(settings), max_package_bytes=settings.max_package_bytes)
 
 
 def _portable(error: EdxbusError) -> _Portable:
@@ -118,7 +115,10 @@ def _warm() -> int:
 
 
 class CheckPool:
-    """``workers`` processes reading packages for one router."""
+    """``workers`` processes reading packages for one router.
+
+    The :class:`bus.router.checker.ReadPool` of its :class:`bus.router.checker.BatchChecker`.
+    """
 
     def __init__(self, settings: Settings, workers: int, local: PackageChecker) -> None:
         self.workers = workers

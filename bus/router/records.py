@@ -164,16 +164,12 @@ def rejected_event(
     *,
     claimed_sender: str,
     claimed_document_id: str,
-    package_kind: PackageKind | str,
+    package_kind: PackageKind,
     digest: str,
     source: Source,
     at: datetime,
 ) -> LifecycleEvent:
-    """REJECTED: the package went to the dead-letter topic, with its reason.
-
-    ``package_kind`` is a :class:`PackageKind` or its text (checked: an unknown one
-    is a ``ValueError``).
-    """
+    """REJECTED: the package went to the dead-letter topic, with its reason."""
     step = f"{EventKind.REJECTED.value}:{error.reason_code}"
     return LifecycleEvent(
         event_id=event_id(claimed_document_id, None, step, digest),
@@ -181,7 +177,7 @@ def rejected_event(
         occurred_at=at,
         document_id=claimed_document_id,
         actor=claimed_sender,
-        package_kind=PackageKind(package_kind),
+        package_kind=package_kind,
         content_digest=digest,
         source=source,
         reason_code=error.reason_code,
