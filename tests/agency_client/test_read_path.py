@@ -1,16 +1,18 @@
-"""One verdict per package: the SDK reads through the deployment's one read path.
+"""One verdict per package: every reader of signed bytes goes through one read path.
 
 The same hostile and borderline packages go through ``bus.make_reader(settings).read``
-directly, the SDK's receive check (an inbox reader, and a client reading its inbox
-on the broker), and its pre-send check (the publisher, and ``send()`` where a client
-can produce the package at all). Every path accepts the same ones and refuses the
-others with the same ``reason_code``, a custom agency pattern in the settings
-included (the SDK used to read without one, unlike the router).
+directly, the router's check, the audit's re-verification, the SDK's receive check
+(an inbox reader, and a client reading its inbox on the broker), and its pre-send
+check (the publisher, and ``send()`` where a client can produce the package at
+all). Every path accepts the same ones and refuses the others with the same
+``reason_code``, a custom agency pattern in the settings included (the SDK and the
+audit used to read with other options than the router).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,9 @@ from agency_client.inbox import InboxReader
 from agency_client.outbox import Outbox
 from agency_client.tuning import ClientTuning
 from bus import content_digest, make_reader
+from bus.audit.model import LogRecord
+from bus.audit.verify import audit_record
+from bus.router.checker import PackageChecker, Unread
 from bus.settings import Settings
 from edxml import build
 from edxml.errors import EdxbusError
@@ -86,6 +91,17 @@ def _packages(pki: DevPki) -> dict[str, tuple[str, str, bytes]]:
     }
 
 
+def _router_verdict(checker: PackageChecker, data: bytes) -> str:
+    read = checker.read(data)
+    return read.error.reason_code if isinstance(read, Unread) else ACCEPTED
+
+
+def _audit_verdict(rules: Settings, data: bytes) -> str:
+    record = LogRecord("edx.submit", 0, 0, datetime.now(UTC), b"k", data)
+    audited = audit_record(record, make_reader(rules))
+    return ACCEPTED if audited.verified else str(audited.reason_code)
+
+
 def _verdict(check: Callable[[bytes], Any], data: bytes) -> str:
     try:
         check(data)
@@ -94,7 +110,7 @@ def _verdict(check: Callable[[bytes], Any], data: bytes) -> str:
     return ACCEPTED
 
 
-def test_the_reader_the_receive_check_and_the_pre_send_check_agree(
+def test_the_router_the_audit_and_the_sdk_give_one_verdict(
     rules: Settings, agency_pki: DevPki, tmp_path: Path
 ) -> None:
     packages = _packages(agency_pki)
@@ -121,9 +137,12 @@ def test_the_reader_the_receive_check_and_the_pre_send_check_agree(
             resubmit_after=300.0,
             publish_timeout=5.0,
         )
+        checker = PackageChecker(make_reader(rules), max_package_bytes=rules.max_package_bytes)
         for case, (_, _, data) in packages.items():
             verdicts = {
                 "reader": _verdict(reader.read, data),
+                "router": _router_verdict(checker, data),
+                "audit": _audit_verdict(rules, data),
                 "receive": _verdict(inbox.check, data),
                 "pre-send": _verdict(publisher.check, data),
             }
