@@ -56,6 +56,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from bus.errors import DatabaseError, DatabaseUnavailableError
+from edxml.errors import EdxbusError
 
 __all__ = [
     "ALEMBIC_LOCK",
@@ -196,7 +197,7 @@ def database_errors(
             raise unavailable(f"{what} is unreachable: {detail}") from exc
         raise error(f"{what}: {detail}") from exc
     except (ConnectionError, TimeoutError) as exc:
-        if isinstance(exc, DatabaseError):
+        if isinstance(exc, EdxbusError):  # already named (a broker's, say): not ours
             raise
         raise unavailable(f"{what} is unreachable: {exc}") from exc
 

@@ -26,6 +26,7 @@ from sqlalchemy.exc import OperationalError, StatementError
 
 from bus import UtcDateTime, database_errors
 from bus.errors import (
+    BrokerUnavailableError,
     DatabaseError,
     DatabaseNotReadyError,
     DatabaseUnavailableError,
@@ -479,6 +480,9 @@ def test_database_errors_name_the_database_and_the_layer_may_choose_its_classes(
     ):
         raise broken
     assert not isinstance(caught.value, DatabaseUnavailableError)
+    # An error already named by edxbus (the broker's) passes through unchanged.
+    with pytest.raises(BrokerUnavailableError), database_errors("router store"):
+        raise BrokerUnavailableError("broker gone")
 
     class LayerError(Exception):
         pass
