@@ -16,9 +16,12 @@ dropped either: they are kept in the quarantine with the reason.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
+from types import TracebackType
+from typing import Self, TypeVar
 
 from sqlalchemy import (
     Column,
@@ -26,7 +29,6 @@ from sqlalchemy import (
     Date,
     Integer,
     LargeBinary,
-    MetaData,
     String,
     Table,
     Text,
@@ -36,9 +38,12 @@ from sqlalchemy import (
 )
 
 from agency_client._group_commit import GroupCommit
-from agency_client._store import Clock, LocalStore, UtcDateTime, utc_now
+from agency_client._store import METADATA, Clock, LocalDatabase, utc_now
+from bus import UtcDateTime
 
 __all__ = ["InboxStore", "QuarantinedPackage", "TakenPackage"]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -71,11 +76,9 @@ class QuarantinedPackage:
     at: datetime
 
 
-_metadata = MetaData()
-
 _taken = Table(
     "inbox_taken",
-    _metadata,
+    METADATA,
     Column("id", Integer, primary_key=True),
     Column("kind", String, nullable=False),
     Column("sender", String, nullable=False),
@@ -91,7 +94,7 @@ _taken = Table(
 
 _quarantine = Table(
     "inbox_quarantine",
-    _metadata,
+    METADATA,
     Column("id", Integer, primary_key=True),
     Column("source", String, nullable=False),
     Column("sender", String, nullable=False),
@@ -118,13 +121,54 @@ def _is_taken(conn: Connection, kind: str, sender: str, document_id: str, digest
     return row is not None
 
 
-class InboxStore(LocalStore):
-    """One agency's memory of taken and quarantined packages, in its local SQLite file."""
+class InboxStore:
+    """One agency's memory of taken and quarantined packages, in its local SQLite file.
+
+    The file is a :class:`LocalDatabase`: given as ``database`` (the outbox's), or
+    opened at ``path`` and owned. Its ``async`` writes go through ``group_commit``
+    when given (the outbox's: a dedup record and the 01 it calls for reach the disk
+    in one commit), else through the file's own.
+    """
 
     def __init__(
-        self, path: Path, *, clock: Clock = utc_now, group_commit: GroupCommit | None = None
+        self,
+        path: Path,
+        *,
+        clock: Clock = utc_now,
+        group_commit: GroupCommit | None = None,
+        database: LocalDatabase | None = None,
     ) -> None:
-        super().__init__(path, _metadata, clock=clock, group_commit=group_commit)
+        self._owns_database = database is None
+        self.database = database if database is not None else LocalDatabase(path)
+        self.path = self.database.path
+        self._clock = clock
+        self.group_commit = group_commit or self.database.group_commit
+
+    def close(self) -> None:
+        """Release the file, when the store opened it."""
+        if self._owns_database:
+            self.database.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _transaction(self) -> AbstractContextManager[Connection]:
+        return self.database.transaction()
+
+    def _connection(self) -> AbstractContextManager[Connection]:
+        return self.database.connection()
+
+    async def _write_together(self, write: Callable[[Connection], T]) -> T:
+        """Run ``write`` in a group-committed transaction; its result once on disk."""
+        return await self.group_commit.write(write)
 
     def has_taken(self, kind: str, sender: str, document_id: str, digest: str) -> bool:
         """Whether exactly these bytes were already handed to the application."""

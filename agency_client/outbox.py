@@ -15,17 +15,18 @@ no 01 answers a status, so they are ``published`` once the broker acknowledged t
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import Any, Self, TypeVar
 
 from sqlalchemy import (
     Column,
     Integer,
     LargeBinary,
-    MetaData,
     String,
     Table,
     Text,
@@ -40,10 +41,14 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.sql.elements import ColumnElement
 
-from agency_client._store import Clock, LocalStore, UtcDateTime, utc_now
+from agency_client._group_commit import GroupCommit
+from agency_client._store import METADATA, Clock, LocalDatabase, utc_now
 from agency_client.errors import DuplicateDocumentError
+from bus import UtcDateTime
 
 __all__ = ["Outbox", "OutboxEntry", "OutboxState", "PackageKind", "RecipientStatus"]
+
+T = TypeVar("T")
 
 
 class OutboxState(StrEnum):
@@ -98,11 +103,9 @@ class OutboxEntry:
         return tuple(r for r in self.recipients if r not in self.arrived)
 
 
-_metadata = MetaData()
-
 _packages = Table(
     "outbox_packages",
-    _metadata,
+    METADATA,
     Column("id", Integer, primary_key=True),
     Column("document_id", String, nullable=False),
     Column("kind", String, nullable=False),
@@ -122,7 +125,7 @@ _packages = Table(
 
 _recipients = Table(
     "outbox_recipients",
-    _metadata,
+    METADATA,
     Column("document_id", String, primary_key=True),
     Column("recipient", String, primary_key=True),
     Column("arrived_at", UtcDateTime, nullable=True),
@@ -130,7 +133,7 @@ _recipients = Table(
 
 _statuses = Table(
     "outbox_statuses",
-    _metadata,
+    METADATA,
     Column("id", Integer, primary_key=True),
     Column("document_id", String, nullable=False),
     Column("recipient", String, nullable=False),
@@ -142,15 +145,53 @@ _statuses = Table(
 )
 
 
-class Outbox(LocalStore):
+class Outbox:
     """One agency's outbox in its local SQLite file.
 
     Synchronous on purpose: every call is one short local transaction, and the
     order "written here, then published" must hold without any interleaving.
+    The file is a :class:`LocalDatabase`: given as ``database`` (shared with the
+    inbox store), or opened at ``path`` and owned (closed with the outbox).
     """
 
-    def __init__(self, path: Path, *, clock: Clock = utc_now) -> None:
-        super().__init__(path, _metadata, clock=clock)
+    def __init__(
+        self, path: Path, *, clock: Clock = utc_now, database: LocalDatabase | None = None
+    ) -> None:
+        self._owns_database = database is None
+        self.database = database if database is not None else LocalDatabase(path)
+        self.path = self.database.path
+        self._clock = clock
+
+    @property
+    def group_commit(self) -> GroupCommit:
+        """The group commit of the file (the inbox store may share it)."""
+        return self.database.group_commit
+
+    def close(self) -> None:
+        """Release the file, when the outbox opened it."""
+        if self._owns_database:
+            self.database.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _transaction(self) -> AbstractContextManager[Connection]:
+        return self.database.transaction()
+
+    def _connection(self) -> AbstractContextManager[Connection]:
+        return self.database.connection()
+
+    async def _write_together(self, write: Callable[[Connection], T]) -> T:
+        """Run ``write`` in a group-committed transaction; its result once on disk."""
+        return await self.database.group_commit.write(write)
 
     # --- writing -------------------------------------------------------------
 

@@ -35,16 +35,23 @@ from bus.metrics import start_metrics_server
 from bus.records import Header, content_digest, decode_headers, encode_headers
 from bus.router import Router, RouterStats, run_router
 from bus.settings import Settings, TopicNames, load_settings
+from bus.sql import (
+    Adoption,
+    UtcDateTime,
+    create_store_engine,
+    database_errors,
+    redact,
+    run_environment,
+    run_migrations,
+    schema_revision,
+)
 from bus.store import (
     DocumentStatus,
     TrackedDocument,
     TrackFilter,
     Trail,
-    create_store_engine,
     document_status,
     document_trail,
-    run_environment,
-    run_migrations,
     track,
 )
 from bus.tlog import (
@@ -84,6 +91,7 @@ __all__ = [
     "TIMESTAMP_HEADER",
     "AcceptanceStore",
     "Accepted",
+    "Adoption",
     "Agency",
     "AgencyDirectory",
     "AgencyState",
@@ -121,6 +129,7 @@ __all__ = [
     "TrackedDocument",
     "Tracker",
     "Trail",
+    "UtcDateTime",
     "audit_log",
     "certificate_fingerprints",
     "checkpoint_now",
@@ -128,6 +137,7 @@ __all__ = [
     "consistency_between",
     "content_digest",
     "create_store_engine",
+    "database_errors",
     "decode_event",
     "decode_headers",
     "document_status",
@@ -154,6 +164,7 @@ __all__ = [
     "prove_leaf",
     "publish_agency",
     "read_trail_file",
+    "redact",
     "reinstate_agency",
     "run_environment",
     "run_log",
@@ -162,6 +173,7 @@ __all__ = [
     "run_router",
     "run_tracker",
     "running_bus",
+    "schema_revision",
     "start_metrics_server",
     "started",
     "suspend_agency",

@@ -15,8 +15,11 @@ store at national volume (tens of millions of rows a year, ~200 bytes each);
 a replay of a document older than the horizon is no longer recognised.
 
 SQLAlchemy, so SQLite by default (``settings.resolved_router_db_url``) and
-PostgreSQL when routers run on several machines. The calls are synchronous and
-short; the router runs them in a worker thread.
+PostgreSQL when routers run on several machines, opened through the one SQL
+foundation (:mod:`bus.sql`). The schema is under Alembic (``bus/acceptance_migrations``,
+version table ``acceptance_alembic_version``): opening the store migrates it, and a
+store created before it had migrations is adopted as it is. The calls are
+synchronous and short; the router runs them in a worker thread.
 """
 
 from __future__ import annotations
@@ -25,15 +28,14 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import datetime, timedelta
+from importlib import resources
 from types import TracebackType
 from typing import Self
 
 from sqlalchemy import (
     BigInteger,
     Column,
-    DateTime,
     Engine,
     Index,
     Integer,
@@ -42,60 +44,97 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
-    create_engine,
     delete,
-    event,
     func,
     insert,
-    inspect,
     select,
     tuple_,
     update,
 )
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import Connection
 
-from bus.errors import DatabaseError, DatabaseUnavailableError, ReplayError
+from bus.errors import DatabaseError, ReplayError
+from bus.sql import Adoption, UtcDateTime, create_store_engine, database_errors, run_migrations
 
 __all__ = [
+    "ADOPTION",
     "DEFAULT_HORIZON",
+    "VERSION_TABLE",
     "AcceptanceSession",
     "AcceptanceStore",
     "Accepted",
     "Delivery",
+    "metadata",
     "status_key",
+    "upgrade",
 ]
 
 #: How long accepted packages are remembered.
 DEFAULT_HORIZON = timedelta(days=730)
 
-_metadata = MetaData()
+#: The store's tables; ``bus/acceptance_migrations`` creates exactly these.
+metadata = MetaData()
+
+#: The store's own Alembic version table (it may share a database with other schemas).
+VERSION_TABLE = "acceptance_alembic_version"
+
+# An arbitrary, fixed key for pg_advisory_xact_lock: "edx acceptance migrations".
+_ADVISORY_LOCK_KEY = 0x6564785F616363
 
 accepted_table = Table(
     "router_accepted",
-    _metadata,
+    metadata,
     Column("sender", String(64), primary_key=True),
     Column("doc_key", String(512), primary_key=True),
     Column("digest", String(64), nullable=False),
     Column("recipients", Text, nullable=False),  # JSON list of agency codes
-    Column("accepted_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("accepted_at", UtcDateTime, nullable=False, index=True),
 )
 #: Finds a re-submission by its bytes alone, before any signature is verified again.
 _digest_index = Index("ix_router_accepted_digest", accepted_table.c.digest)
 
 delivered_table = Table(
     "router_delivered",
-    _metadata,
+    metadata,
     Column("sender", String(64), primary_key=True),
     Column("doc_key", String(512), primary_key=True),
     Column("recipient", String(64), primary_key=True),
-    Column("delivered_at", DateTime(timezone=True), nullable=False),
+    Column("delivered_at", UtcDateTime, nullable=False),
     # Where the copy landed in the recipient's inbox: a broker that lost its data
     # (the embedded Tansu keeps memory only) is recognised by an inbox that ends
     # before this offset, and the copy is written again on the sender's retry.
     Column("inbox_partition", Integer, nullable=True),
     Column("inbox_offset", BigInteger, nullable=True),
 )
+
+
+def _complete_unversioned(connection: Connection) -> None:
+    """Bring a store made before migrations to revision ``acceptance0001``.
+
+    Such a store was made by ``create_all`` with both tables; the oldest lack the
+    digest index, added here. Nothing is dropped or rewritten.
+    """
+    _digest_index.create(connection, checkfirst=True)
+
+
+#: How a store created before it had migrations is taken over: as it is, at 0001.
+ADOPTION = Adoption(
+    revision="acceptance0001",
+    tables=(accepted_table.name, delivered_table.name),
+    prepare=_complete_unversioned,
+)
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Bring the acceptance store in ``engine``'s database to ``revision``."""
+    with database_errors("router store (migrating)"):
+        run_migrations(
+            engine,
+            str(resources.files("bus").joinpath("acceptance_migrations")),
+            revision,
+            advisory_key=_ADVISORY_LOCK_KEY,
+        )
 
 
 def status_key(digest: str) -> str:
@@ -144,21 +183,15 @@ class AcceptanceStore:
     # --- lifecycle ------------------------------------------------------------
 
     def open(self) -> None:
-        """Connect and create the tables if they are missing."""
+        """Connect and bring the schema to the newest revision (adopting an older store)."""
         if self._engine is not None:
             return
-        url = make_url(self.url)
-        connect_args: dict[str, object] = {}
-        if url.get_backend_name() == "sqlite":
-            connect_args["check_same_thread"] = False  # used from one worker thread at a time
-            if url.database and url.database != ":memory:":
-                Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        with self._translated("opening the router store"):
-            engine = create_engine(url, connect_args=connect_args)
-            if url.get_backend_name() == "sqlite":
-                event.listen(engine, "connect", _sqlite_pragmas)
-            _metadata.create_all(engine)
-            _create_digest_index(engine)
+        engine = create_store_engine(self.url)
+        try:
+            upgrade(engine)
+        except BaseException:
+            engine.dispose()
+            raise
         self._engine = engine
 
     def close(self) -> None:
@@ -195,7 +228,7 @@ class AcceptanceStore:
         wanted = sorted(set(digests))
         if not wanted:
             return {}
-        with self._connection("reading the router store") as conn:
+        with self._connection("reading") as conn:
             rows = conn.execute(
                 select(accepted_table.c.sender, accepted_table.c.doc_key).where(
                     accepted_table.c.digest.in_(wanted)
@@ -226,7 +259,7 @@ class AcceptanceStore:
         (:class:`ReplayError`) raised by :meth:`AcceptanceSession.accept` undoes
         nothing else, so callers may catch it per package and go on.
         """
-        with self._connection("using the router store") as conn:
+        with self._connection("using") as conn:
             yield AcceptanceSession(conn)
 
     def mark_delivered(
@@ -240,7 +273,7 @@ class AcceptanceStore:
         if not latest:
             return
         columns = delivered_table.c
-        with self._connection("writing the router store") as conn:
+        with self._connection("writing") as conn:
             already = conn.execute(
                 select(columns.sender, columns.doc_key, columns.recipient).where(
                     tuple_(columns.sender, columns.doc_key, columns.recipient).in_(list(latest))
@@ -284,7 +317,7 @@ class AcceptanceStore:
     def prune(self, *, now: datetime) -> int:
         """Forget packages accepted before ``now - horizon``; returns how many."""
         cutoff = now - self.horizon
-        with self._connection("pruning the router store") as conn:
+        with self._connection("pruning") as conn:
             old = select(accepted_table.c.sender, accepted_table.c.doc_key).where(
                 accepted_table.c.accepted_at < cutoff
             )
@@ -300,7 +333,7 @@ class AcceptanceStore:
 
     def count(self) -> int:
         """How many packages are remembered."""
-        with self._connection("reading the router store") as conn:
+        with self._connection("reading") as conn:
             return int(conn.execute(select(func.count()).select_from(accepted_table)).scalar_one())
 
     # --- plumbing -----------------------------------------------------------------
@@ -309,26 +342,8 @@ class AcceptanceStore:
     def _connection(self, action: str) -> Iterator[Connection]:
         if self._engine is None:
             raise DatabaseError("the router store is not open")
-        with self._translated(action), self._engine.begin() as conn:
+        with database_errors(f"router store ({action})"), self._engine.begin() as conn:
             yield conn
-
-    @contextmanager
-    def _translated(self, action: str) -> Iterator[None]:
-        try:
-            yield
-        except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
-            raise DatabaseUnavailableError(
-                f"router store unavailable while {action}: {exc.orig}"
-            ) from exc
-        except sa_exc.DBAPIError as exc:
-            if not exc.connection_invalidated:
-                raise DatabaseError(f"router store failed while {action}: {exc}") from exc
-            # The connection died under the statement (a cut, a server restart).
-            raise DatabaseUnavailableError(
-                f"router store unavailable while {action}: {exc.orig}"
-            ) from exc
-        except sa_exc.SQLAlchemyError as exc:
-            raise DatabaseError(f"router store failed while {action}: {exc}") from exc
 
 
 class AcceptanceSession:
@@ -370,17 +385,6 @@ class AcceptanceSession:
         return existing
 
 
-def _create_digest_index(engine: Engine) -> None:
-    """Add the digest index to a store made before it existed (once; routers that
-    start together may race to it, and the loser finds it made)."""
-    try:
-        _digest_index.create(engine, checkfirst=True)
-    except sa_exc.SQLAlchemyError:
-        names = {ix["name"] for ix in inspect(engine).get_indexes(accepted_table.name)}
-        if _digest_index.name not in names:
-            raise
-
-
 def _read(conn: Connection, sender: str, key: str) -> Accepted | None:
     row = conn.execute(
         select(accepted_table).where(
@@ -400,23 +404,12 @@ def _read(conn: Connection, sender: str, key: str) -> Accepted | None:
     positions = {
         r[0]: (int(r[1]), int(r[2])) for r in rows if r[1] is not None and r[2] is not None
     }
-    accepted_at = row.accepted_at
-    if accepted_at.tzinfo is None:  # SQLite hands back naive datetimes
-        accepted_at = accepted_at.replace(tzinfo=UTC)
     return Accepted(
         sender=sender,
         key=key,
         digest=row.digest,
         recipients=tuple(json.loads(row.recipients)),
         delivered=frozenset(delivered),
-        accepted_at=accepted_at,
+        accepted_at=row.accepted_at,
         positions=positions,
     )
-
-
-def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
-    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
-    cursor.close()

@@ -26,7 +26,8 @@ from bus.audit.model import (
     TrackedStep,
 )
 from bus.lifecycle import EventKind, PackageKind
-from bus.store import translate_errors as translate_db_errors
+from bus.sql import database_errors
+from bus.store.engine import TRACKER_DATABASE
 from bus.store.schema import STEP_COLUMNS, deliveries, documents, history
 from edxml import StatusCode
 
@@ -99,7 +100,7 @@ class TrackerComparison:
                 min(low, package.record.offset),
                 max(high, package.record.offset),
             )
-        with translate_db_errors(), self._engine.connect() as connection:
+        with database_errors(TRACKER_DATABASE), self._engine.connect() as connection:
             for chunk in _chunks(document_ids):
                 for row in connection.execute(
                     select(documents).where(documents.c.document_id.in_(chunk))
@@ -200,7 +201,7 @@ class TrackerComparison:
             history.c.document_id,
             history.c.sequence,
         )
-        with translate_db_errors(), self._engine.connect() as connection:
+        with database_errors(TRACKER_DATABASE), self._engine.connect() as connection:
             result = connection.execution_options(stream_results=True, yield_per=2000)
             for step in result.execute(query).mappings():
                 partition, offset = step["source_partition"], step["source_offset"]

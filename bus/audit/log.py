@@ -24,8 +24,9 @@ from bus.errors import DatabaseUnavailableError
 from bus.lifecycle import EventKind
 from bus.records import content_digest
 from bus.settings import Settings
+from bus.sql import database_errors
 from bus.store import create_store_engine
-from bus.store import translate_errors as translate_db_errors
+from bus.store.engine import TRACKER_DATABASE
 from bus.tlog.audit import audit_log
 from bus.tlog.errors import NoCheckpointError
 from bus.tlog.leaf import Decision
@@ -76,7 +77,7 @@ class LogLeaves:
         self._engine = engine
         self._sizes: array[int] = array("q")
         self._times: list[datetime] = []
-        with translate_db_errors(), engine.connect() as connection:
+        with database_errors(TRACKER_DATABASE), engine.connect() as connection:
             self._positions = {
                 (row.topic, row.partition): row.next_offset
                 for row in connection.execute(select(positions))
@@ -106,7 +107,7 @@ class LogLeaves:
             return list(records)
         first: dict[str, int] = {}
         digests = sorted(undated)
-        with translate_db_errors(), self._engine.connect() as connection:
+        with database_errors(TRACKER_DATABASE), self._engine.connect() as connection:
             for start in range(0, len(digests), 500):
                 for row in connection.execute(
                     select(leaves.c.digest, func.min(leaves.c.leaf_index))
@@ -134,7 +135,7 @@ class LogLeaves:
             return []
         digests = sorted({package.content_digest for package, _ in due})
         held: set[tuple[str, str]] = set()
-        with translate_db_errors(), self._engine.connect() as connection:
+        with database_errors(TRACKER_DATABASE), self._engine.connect() as connection:
             for start in range(0, len(digests), 500):
                 chunk = digests[start : start + 500]
                 held.update(

@@ -6,7 +6,7 @@ reached through SQLAlchemy 2 and every driver error leaves this package as a
 """
 
 from bus.store.chain import GENESIS, ChainCheck, row_hash, verify_chain
-from bus.store.engine import create_store_engine, redact, translate_errors
+from bus.store.engine import create_store_engine, redact
 from bus.store.migrate import (
     current_revision,
     head_revision,
@@ -72,7 +72,6 @@ __all__ = [
     "status_words",
     "stored_positions",
     "track",
-    "translate_errors",
     "upgrade",
     "verify_chain",
 ]

@@ -31,8 +31,9 @@ from sqlalchemy import (
 )
 
 from bus.errors import DatabaseNotReadyError, UnknownDocumentError
+from bus.sql import database_errors
 from bus.store.chain import ChainCheck, verify_chain
-from bus.store.engine import translate_errors
+from bus.store.engine import TRACKER_DATABASE
 from bus.store.placement import place
 from bus.store.schema import STEP_COLUMNS, deliveries, documents, history, quarantine
 from edxml import StatusCode
@@ -141,7 +142,7 @@ def document_status(
 ) -> DocumentStatus:
     """Every recipient of ``document_id`` (sorted by level, then code) and the totals."""
     today = today or _today()
-    with translate_errors(), engine.connect() as connection:
+    with database_errors(TRACKER_DATABASE), engine.connect() as connection:
         _require_schema(engine, connection)
         doc = (
             connection.execute(select(documents).where(documents.c.document_id == document_id))
@@ -338,7 +339,7 @@ def track(
         .where(*conditions)
         .group_by(deliveries.c.document_id, deliveries.c.recipient_level)
     )
-    with translate_errors(), engine.connect() as connection:
+    with database_errors(TRACKER_DATABASE), engine.connect() as connection:
         _require_schema(engine, connection)
         ids = list(connection.scalars(chosen))
         if not ids:
@@ -436,7 +437,7 @@ TRAIL_FIELDS = tuple(TrailEntry.__dataclass_fields__)
 
 def document_trail(engine: Engine, document_id: str) -> Trail:
     """The history of ``document_id`` in order, with the hash chain verified."""
-    with translate_errors(), engine.connect() as connection:
+    with database_errors(TRACKER_DATABASE), engine.connect() as connection:
         _require_schema(engine, connection)
         rows = (
             connection.execute(
@@ -481,7 +482,7 @@ class QuarantinedRecord:
 
 def quarantined_records(engine: Engine, *, limit: int = 1000) -> list[QuarantinedRecord]:
     """The quarantined records, oldest first, for an operator to inspect or replay."""
-    with translate_errors(), engine.connect() as connection:
+    with database_errors(TRACKER_DATABASE), engine.connect() as connection:
         _require_schema(engine, connection)
         rows = (
             connection.execute(

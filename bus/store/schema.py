@@ -19,15 +19,10 @@ compares the migrated database with this metadata, so the two cannot drift.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
-
 from sqlalchemy import (
     BigInteger,
     Column,
     Date,
-    DateTime,
-    Dialect,
     Index,
     Integer,
     LargeBinary,
@@ -35,10 +30,10 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    TypeDecorator,
     UniqueConstraint,
 )
 
+from bus.sql import UtcDateTime
 from edxml import StatusCode
 
 __all__ = [
@@ -50,35 +45,6 @@ __all__ = [
     "history",
     "quarantine",
 ]
-
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """A timestamp stored in UTC and always read back UTC-aware.
-
-    SQLite has no time zones and returns naive values; PostgreSQL returns aware
-    ones. Both come back as aware UTC datetimes, and naive values are refused on
-    the way in, so a local-time value can never slip into the audit trail.
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError(f"naive datetime {value!r} cannot be stored: use UTC-aware values")
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if not isinstance(value, datetime):
-            raise TypeError(f"expected a datetime from the database, got {value!r}")
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
-
 
 # Naming convention so that constraint names are stable across backends and migrations.
 METADATA = MetaData(

@@ -26,8 +26,9 @@ from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, select
 
 from bus.errors import EventDecodeError
 from bus.lifecycle import EventKind, LifecycleEvent, PackageKind, decode_event
+from bus.sql import database_errors
 from bus.store.chain import GENESIS, row_hash
-from bus.store.engine import translate_errors
+from bus.store.engine import TRACKER_DATABASE
 from bus.store.placement import place
 from bus.store.schema import (
     STEP_COLUMNS,
@@ -82,7 +83,7 @@ def stored_positions(engine: Engine, group: str, topic: str) -> dict[int, int]:
     query = select(consumer_positions.c.partition, consumer_positions.c.next_offset).where(
         consumer_positions.c.consumer_group == group, consumer_positions.c.topic == topic
     )
-    with translate_errors(), engine.connect() as connection:
+    with database_errors(TRACKER_DATABASE), engine.connect() as connection:
         return {int(p): int(o) for p, o in connection.execute(query)}
 
 
@@ -97,7 +98,7 @@ def ingest(
     """Record a batch in one transaction (see the module docstring). Idempotent."""
     if not records:
         return IngestResult()
-    with translate_errors(), engine.begin() as connection:
+    with database_errors(TRACKER_DATABASE), engine.begin() as connection:
         return _Batch(connection, group, names or (lambda _code: None), now()).run(records)
 
 
@@ -116,7 +117,7 @@ def quarantine_records(
     """
     if not records:
         return IngestResult()
-    with translate_errors(), engine.begin() as connection:
+    with database_errors(TRACKER_DATABASE), engine.begin() as connection:
         batch = _Batch(connection, group, lambda _code: None, now())
         positions = batch._positions({(r.topic, r.partition) for r in records})
         batch._quarantine([(record, error) for record in records])

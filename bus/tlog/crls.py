@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from sqlalchemy import Engine, insert, select
 
 from bus.settings import Settings
-from bus.store import translate_errors
+from bus.sql import database_errors
 from bus.tlog.schema import crls
 
 __all__ = ["CrlArchive", "current_crl_files"]
@@ -73,7 +73,7 @@ class CrlArchive:
                 }
         if not wanted:
             return 0
-        with translate_errors(_WHAT), self.engine.begin() as connection:
+        with database_errors(_WHAT), self.engine.begin() as connection:
             known = set(
                 connection.execute(
                     select(crls.c.digest).where(crls.c.digest.in_(sorted(wanted)))
@@ -88,7 +88,7 @@ class CrlArchive:
         """For each issuer, the DER of the CRL current at ``at`` (the latest ``thisUpdate``
         not after it); empty when the log holds none that old."""
         latest: dict[str, tuple[datetime, bytes]] = {}
-        with translate_errors(_WHAT), self.engine.connect() as connection:
+        with database_errors(_WHAT), self.engine.connect() as connection:
             for row in connection.execute(select(crls).where(crls.c.this_update <= at)):
                 known = latest.get(row.issuer)
                 if known is None or row.this_update > known[0]:

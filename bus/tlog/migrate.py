@@ -10,7 +10,7 @@ from importlib import resources
 
 from sqlalchemy import Engine
 
-from bus.store import translate_errors
+from bus.sql import database_errors
 from bus.store.migrate import run_migrations
 
 __all__ = ["upgrade"]
@@ -21,7 +21,7 @@ _ADVISORY_LOCK_KEY = 0x6564785F746C67
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the log's tables in ``engine``'s database to ``revision``."""
-    with translate_errors("log database"):
+    with database_errors("log database"):
         run_migrations(
             engine,
             str(resources.files("bus.tlog").joinpath("migrations")),

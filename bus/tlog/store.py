@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, tuple_, update
 
 from bus.errors import UnknownDocumentError
-from bus.store import translate_errors
+from bus.sql import database_errors
 from bus.tlog.leaf import LeafRecord
 from bus.tlog.schema import checkpoints, leaves, nodes, positions
 from signing import (
@@ -77,7 +77,7 @@ class LogStore:
 
     def size(self) -> int:
         """How many leaves the log holds."""
-        with translate_errors(_WHAT), self.engine.connect() as connection:
+        with database_errors(_WHAT), self.engine.connect() as connection:
             return int(connection.scalar(select(func.count()).select_from(leaves)) or 0)
 
     def leaf_hashes(self, end: int | None = None) -> list[bytes]:
@@ -85,7 +85,7 @@ class LogStore:
         query = select(leaves.c.leaf_hash).order_by(leaves.c.leaf_index)
         if end is not None:
             query = query.where(leaves.c.leaf_index < end)
-        with translate_errors(_WHAT), self.engine.connect() as connection:
+        with database_errors(_WHAT), self.engine.connect() as connection:
             return [bytes(row[0]) for row in connection.execute(query)]
 
     def positions(self, topic: str) -> dict[int, int]:
@@ -93,14 +93,14 @@ class LogStore:
         query = select(positions.c.partition, positions.c.next_offset).where(
             positions.c.topic == topic
         )
-        with translate_errors(_WHAT), self.engine.connect() as connection:
+        with database_errors(_WHAT), self.engine.connect() as connection:
             return {int(p): int(o) for p, o in connection.execute(query)}
 
     def append(
         self, records: Sequence[LeafRecord], ends: Mapping[tuple[str, int], int]
     ) -> AppendResult:
         """Append the records not yet logged and move the positions to ``ends``, atomically."""
-        with translate_errors(_WHAT), self.engine.begin() as connection:
+        with database_errors(_WHAT), self.engine.begin() as connection:
             size = int(connection.scalar(select(func.count()).select_from(leaves)) or 0)
             frontier = self._frontier(connection, size)
             completed: list[dict[str, object]] = []
@@ -160,7 +160,7 @@ class LogStore:
         query = select(leaves.c.leaf_index, leaves.c.record, leaves.c.leaf_hash).where(
             leaves.c.leaf_index == index
         )
-        with translate_errors(_WHAT), self.engine.connect() as connection:
+        with database_errors(_WHAT), self.engine.connect() as connection:
             row = connection.execute(query).first()
         if row is None:
             raise UnknownDocumentError(f"the log has no leaf {index}")
@@ -171,7 +171,7 @@ class LogStore:
         query = select(leaves.c.leaf_index, leaves.c.record, leaves.c.leaf_hash).order_by(
             leaves.c.leaf_index
         )
-        with translate_errors(_WHAT), self.engine.connect() as connection:
+        with database_errors(_WHAT), self.engine.connect() as connection:
             return [StoredLeaf(int(i), bytes(r), bytes(h)) for i, r, h in connection.execute(query)]
 
     def leaf_chunks(self, size: int = 5000) -> Iterator[list[StoredLeaf]]:
@@ -184,7 +184,7 @@ class LogStore:
                 .order_by(leaves.c.leaf_index)
                 .limit(size)
             )
-            with translate_errors(_WHAT), self.engine.connect() as connection:
+            with database_errors(_WHAT), self.engine.connect() as connection:
                 chunk = [
                     StoredLeaf(int(i), bytes(r), bytes(h)) for i, r, h in connection.execute(query)
                 ]
@@ -199,7 +199,7 @@ class LogStore:
         for level, index in wanted:
             by_level.setdefault(level, []).append(index)
         found: dict[NodeId, bytes] = {}
-        with translate_errors(_WHAT), self.engine.connect() as connection:
+        with database_errors(_WHAT), self.engine.connect() as connection:
             for level, indexes in by_level.items():
                 for start in range(0, len(indexes), 500):
                     query = select(nodes.c.node_index, nodes.c.hash).where(
@@ -216,18 +216,18 @@ class LogStore:
             for level in range(1, 63)
         ]
         query = select(nodes.c.level, nodes.c.node_index).where(or_(*clauses))
-        with translate_errors(_WHAT), self.engine.connect() as connection:
+        with database_errors(_WHAT), self.engine.connect() as connection:
             return sorted((int(lv), int(i)) for lv, i in connection.execute(query))
 
     def all_nodes(self) -> dict[NodeId, bytes]:
         """Every stored subtree hash (level >= 1), for the audit."""
         query = select(nodes.c.level, nodes.c.node_index, nodes.c.hash)
-        with translate_errors(_WHAT), self.engine.connect() as connection:
+        with database_errors(_WHAT), self.engine.connect() as connection:
             return {(int(lv), int(i)): bytes(d) for lv, i, d in connection.execute(query)}
 
     def checkpoints(self) -> list[StoredCheckpoint]:
         """Every stored checkpoint, smallest tree first."""
-        with translate_errors(_WHAT), self.engine.connect() as connection:
+        with database_errors(_WHAT), self.engine.connect() as connection:
             rows = (
                 connection.execute(select(checkpoints).order_by(checkpoints.c.tree_size))
                 .mappings()
@@ -251,7 +251,7 @@ class LogStore:
             .where(leaves.c.document_id == document_id)
             .order_by(leaves.c.leaf_index)
         )
-        with translate_errors(_WHAT), self.engine.connect() as connection:
+        with database_errors(_WHAT), self.engine.connect() as connection:
             return [StoredLeaf(int(i), bytes(r), bytes(h)) for i, r, h in connection.execute(query)]
 
     def _nodes(self, connection: Connection, wanted: set[NodeId]) -> dict[NodeId, bytes]:
@@ -284,13 +284,13 @@ class LogStore:
 
     def frontier(self) -> Frontier:
         """The tree's right edge as stored (its size and root), from O(log n) rows."""
-        with translate_errors(_WHAT), self.engine.connect() as connection:
+        with database_errors(_WHAT), self.engine.connect() as connection:
             size = int(connection.scalar(select(func.count()).select_from(leaves)) or 0)
             return self._frontier(connection, size)
 
     def _proof(self, ranges: list[tuple[int, int]]) -> list[bytes]:
         wanted = {node for a, b in ranges for node in subtree_ids(a, b)}
-        with translate_errors(_WHAT), self.engine.connect() as connection:
+        with database_errors(_WHAT), self.engine.connect() as connection:
             stored = self._nodes(connection, wanted)
         return [subtree_hash(a, b, stored) for a, b in ranges]
 
@@ -317,7 +317,7 @@ class LogStore:
     ) -> StoredCheckpoint:
         """Store a published checkpoint (a second one for the same size is kept out)."""
         now = datetime.now(UTC)
-        with translate_errors(_WHAT), self.engine.begin() as connection:
+        with database_errors(_WHAT), self.engine.begin() as connection:
             existing = connection.execute(
                 select(checkpoints.c.tree_size).where(checkpoints.c.tree_size == tree_size)
             ).first()
@@ -338,7 +338,7 @@ class LogStore:
     def previous_checkpoint_size(self, tree_size: int) -> int | None:
         """The size of the largest stored checkpoint smaller than ``tree_size``."""
         query = select(func.max(checkpoints.c.tree_size)).where(checkpoints.c.tree_size < tree_size)
-        with translate_errors(_WHAT), self.engine.connect() as connection:
+        with database_errors(_WHAT), self.engine.connect() as connection:
             found = connection.scalar(query)
         return None if found is None else int(found)
 
@@ -347,7 +347,7 @@ class LogStore:
         query = select(func.max(checkpoints.c.tree_size)).where(
             checkpoints.c.timestamp_token.is_not(None)
         )
-        with translate_errors(_WHAT), self.engine.connect() as connection:
+        with database_errors(_WHAT), self.engine.connect() as connection:
             found = connection.scalar(query)
         return None if found is None else int(found)
 
@@ -356,7 +356,7 @@ class LogStore:
         query = select(checkpoints).order_by(checkpoints.c.tree_size.desc()).limit(1)
         if tree_size is not None:
             query = select(checkpoints).where(checkpoints.c.tree_size == tree_size)
-        with translate_errors(_WHAT), self.engine.connect() as connection:
+        with database_errors(_WHAT), self.engine.connect() as connection:
             row = connection.execute(query).mappings().first()
         if row is None:
             return None

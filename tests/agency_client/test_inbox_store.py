@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import date
+import sqlite3
+from contextlib import closing
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from agency_client._inbox_store import InboxStore
@@ -65,3 +67,46 @@ def test_quarantine_keeps_the_bytes_and_the_reason_once(tmp_path: Path) -> None:
             ("digest-mismatch", b"x"),
             ("digest-mismatch", b"y"),
         ]
+
+
+def test_a_store_written_before_migrations_reads_the_same(tmp_path: Path) -> None:
+    """A file the older stores wrote (epoch seconds) is adopted; every instant is kept."""
+    path = tmp_path / "store.sqlite"
+    taken_at, quarantined_at = 1763863200.4999995, 1763863205.25
+    with closing(sqlite3.connect(path)) as db, db:
+        db.execute(
+            """CREATE TABLE inbox_taken (
+                id INTEGER NOT NULL, kind VARCHAR NOT NULL, sender VARCHAR NOT NULL,
+                document_id VARCHAR NOT NULL, digest VARCHAR(64) NOT NULL, data BLOB NOT NULL,
+                taken_at FLOAT NOT NULL, code VARCHAR NOT NULL, promulgation_date DATE,
+                status_code VARCHAR(2), PRIMARY KEY (id),
+                CONSTRAINT uq_inbox_taken UNIQUE (kind, sender, document_id, digest))"""
+        )
+        db.execute(
+            """CREATE TABLE inbox_quarantine (
+                id INTEGER NOT NULL, source VARCHAR NOT NULL, sender VARCHAR NOT NULL,
+                document_id VARCHAR NOT NULL, reason_code VARCHAR NOT NULL, reason TEXT NOT NULL,
+                digest VARCHAR(64) NOT NULL, data BLOB NOT NULL, at FLOAT NOT NULL,
+                PRIMARY KEY (id), CONSTRAINT uq_inbox_quarantine UNIQUE (source, digest))"""
+        )
+        db.execute(
+            "INSERT INTO inbox_taken (id, kind, sender, document_id, digest, data, taken_at,"
+            " code, promulgation_date) VALUES (1, 'document', ?, ?, 'a', x'78', ?,"
+            " '12/UBND-VP', '2026-11-23')",
+            (SENDER, DOC, taken_at),
+        )
+        db.execute(
+            "INSERT INTO inbox_quarantine (id, source, sender, document_id, reason_code,"
+            " reason, digest, data, at) VALUES (1, 'inbox.H41:0:7', ?, ?, 'bad-signature',"
+            " 'no', 'q', x'79', ?)",
+            (SENDER, DOC, quarantined_at),
+        )
+    with InboxStore(path) as store:
+        taken = store.received_document(DOC)
+        assert taken is not None
+        assert taken.taken_at == datetime.fromtimestamp(taken_at, UTC)
+        assert taken.promulgation_date == date(2026, 11, 23)
+        assert store.has_taken("document", SENDER, DOC, "a")
+        (kept,) = store.quarantined()
+        assert kept.at == datetime.fromtimestamp(quarantined_at, UTC)
+        assert kept.reason_code == "bad-signature"

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import create_engine
 
 from agency_client import DuplicateDocumentError, OutboxError
+from agency_client._inbox_store import InboxStore
+from agency_client._store import METADATA, VERSION_TABLE, LocalDatabase
 from agency_client.outbox import Outbox, OutboxState, PackageKind
 from bus.records import content_digest
+
+_HEAD = "agency0002"
 
 DOC = "000.00.00.H41,2026/11/23,12/UBND-VP"
 DATA = b"<edXML>signed bytes</edXML>"
@@ -169,3 +178,116 @@ def test_settled_packages_can_be_forgotten_pending_ones_never(
     assert outbox.get(DOC) is None
     assert outbox.statuses(DOC) == []
     assert [e.document_id for e in outbox.pending()] == [waiting]
+
+
+# --- a file written before the schema had migrations ------------------------------------
+
+# The tables exactly as the stores created them then: timestamps were epoch seconds.
+_LEGACY_OUTBOX = (
+    """CREATE TABLE outbox_packages (
+        id INTEGER NOT NULL, document_id VARCHAR NOT NULL, kind VARCHAR NOT NULL,
+        digest VARCHAR(64) NOT NULL, data BLOB NOT NULL, state VARCHAR NOT NULL,
+        created_at FLOAT NOT NULL, submitted_at FLOAT, submit_count INTEGER NOT NULL,
+        reason_code VARCHAR, reason TEXT, answers VARCHAR, status_code VARCHAR(2),
+        PRIMARY KEY (id),
+        CONSTRAINT uq_outbox_package UNIQUE (kind, document_id, digest))""",
+    """CREATE TABLE outbox_recipients (
+        document_id VARCHAR NOT NULL, recipient VARCHAR NOT NULL, arrived_at FLOAT,
+        PRIMARY KEY (document_id, recipient))""",
+    """CREATE TABLE outbox_statuses (
+        id INTEGER NOT NULL, document_id VARCHAR NOT NULL, recipient VARCHAR NOT NULL,
+        status_code VARCHAR(2) NOT NULL, description TEXT NOT NULL,
+        digest VARCHAR(64) NOT NULL, at FLOAT NOT NULL, PRIMARY KEY (id),
+        CONSTRAINT uq_outbox_status UNIQUE (document_id, recipient, digest))""",
+)
+
+# Instants the old code wrote with ``datetime.timestamp()``; the last rounds up on reading.
+_CREATED = 1763863200.123456
+_SUBMITTED = 1763863201.9999996
+_ARRIVED = 1763863260.5
+_STATUS_AT = 1763863261.0000004
+
+
+def _old_reading(seconds: float) -> datetime:
+    """What the old code read back from an epoch-seconds column."""
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def _write_legacy_outbox(path: Path) -> None:
+    with closing(sqlite3.connect(path)) as db, db:
+        for statement in _LEGACY_OUTBOX:
+            db.execute(statement)
+        db.execute(
+            "INSERT INTO outbox_packages (id, document_id, kind, digest, data, state,"
+            " created_at, submitted_at, submit_count) VALUES (1, ?, 'document', ?, ?,"
+            " 'pending', ?, ?, 1)",
+            (DOC, content_digest(DATA), DATA, _CREATED, _SUBMITTED),
+        )
+        db.executemany(
+            "INSERT INTO outbox_recipients (document_id, recipient, arrived_at) VALUES (?, ?, ?)",
+            [
+                (DOC, RECIPIENTS[0], _ARRIVED),
+                (DOC, RECIPIENTS[1], None),
+                (DOC, RECIPIENTS[2], None),
+            ],
+        )
+        db.execute(
+            "INSERT INTO outbox_statuses (id, document_id, recipient, status_code, description,"
+            " digest, at) VALUES (1, ?, ?, '01', '', 'a', ?)",
+            (DOC, RECIPIENTS[0], _STATUS_AT),
+        )
+
+
+def test_an_outbox_written_before_migrations_reads_the_same(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite"
+    _write_legacy_outbox(path)
+    with Outbox(path) as box:
+        entry = box.get(DOC)
+        assert entry is not None
+        assert entry.created_at == _old_reading(_CREATED)
+        assert entry.submitted_at == _old_reading(_SUBMITTED)
+        assert entry.arrived == frozenset({RECIPIENTS[0]})
+        assert entry.data == DATA
+        (status,) = box.statuses(DOC)
+        assert status.at == _old_reading(_STATUS_AT)
+        # Times compare as before: sent a year ago, due again unless "after" is longer.
+        assert [e.document_id for e in box.due_for_resubmit(timedelta(days=1))] == [DOC]
+        assert box.due_for_resubmit(timedelta(days=3650)) == []
+    with closing(sqlite3.connect(path)) as db:
+        assert db.execute("SELECT version_num FROM agency_alembic_version").fetchall() == [(_HEAD,)]
+        # The inbox store's tables, which an outbox opened alone never made, were added.
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+        assert {"inbox_taken", "inbox_quarantine"} <= tables
+    # Opening it again changes nothing.
+    with Outbox(path) as box:
+        again = box.get(DOC)
+        assert again is not None
+        assert again.created_at == _old_reading(_CREATED)
+
+
+def test_the_migrated_file_is_exactly_the_stores_tables(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite"
+    _write_legacy_outbox(path)
+    for opened in (path, tmp_path / "fresh.sqlite"):
+        Outbox(opened).close()
+        engine = create_engine(f"sqlite:///{opened}")
+        try:
+            with engine.connect() as connection:
+                context = MigrationContext.configure(
+                    connection, opts={"compare_type": True, "version_table": VERSION_TABLE}
+                )
+                assert compare_metadata(context, METADATA) == []
+        finally:
+            engine.dispose()
+
+
+def test_outbox_and_inbox_store_share_one_given_file(tmp_path: Path, clock: FakeClock) -> None:
+    with LocalDatabase(tmp_path / "agency.sqlite") as database:
+        box = Outbox(database.path, clock=clock, database=database)
+        store = InboxStore(database.path, clock=clock, database=database)
+        assert box.group_commit is store.group_commit
+        box.add_document(DOC, DATA, content_digest(DATA), RECIPIENTS)
+        store.record_taken("document", "000.00.00.H44", DOC, "d", b"x")
+        box.close()  # not its file: the store goes on
+        assert store.taken_count() == 1
+        assert box.get(DOC) is not None

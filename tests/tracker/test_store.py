@@ -3,15 +3,35 @@ hash chain, quarantine, positions and every query the clerk's commands use."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+import sqlite3
+import stat
+from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, delete, func, select, update
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import (
+    Column,
+    Engine,
+    MetaData,
+    Table,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import OperationalError, StatementError
 
-from bus.errors import DatabaseNotReadyError, DatabaseUnavailableError, UnknownDocumentError
+from bus import UtcDateTime, database_errors
+from bus.errors import (
+    BrokerUnavailableError,
+    DatabaseError,
+    DatabaseNotReadyError,
+    DatabaseUnavailableError,
+    UnknownDocumentError,
+)
 from bus.lifecycle import EventKind
 from bus.store import (
     LevelCounts,
@@ -418,3 +438,76 @@ def test_take_back_and_rejection_are_recorded(store: Engine) -> None:
     assert status.totals["overdue"] == 0  # taken back: nobody is late any more
     assert document_status(store, "bad-doc").rejected_reason == "signature-error"
     assert document_trail(store, "bad-doc").entries[0].reason_code == "signature-error"
+
+
+# --- the SQL foundation every store opens its database through -------------------------
+
+
+@pytest.mark.parametrize(("durable", "synchronous"), [(False, 1), (True, 2)])
+def test_sqlite_files_are_opened_alike_durable_ones_sync_every_commit(
+    tmp_path: Path, durable: bool, synchronous: int
+) -> None:
+    engine = create_store_engine(f"sqlite:///{tmp_path / 'a' / 'x.db'}", durable=durable)
+    try:
+        with engine.connect() as connection:
+            pragma = connection.exec_driver_sql
+            assert pragma("PRAGMA journal_mode").scalar() == "wal"
+            assert pragma("PRAGMA synchronous").scalar() == synchronous
+            assert pragma("PRAGMA foreign_keys").scalar() == 1
+            assert pragma("PRAGMA busy_timeout").scalar() == 10000
+    finally:
+        engine.dispose()
+
+
+def test_a_private_sqlite_file_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    path = tmp_path / "secrets.db"
+    path.write_bytes(b"")
+    path.chmod(0o644)
+    create_store_engine(f"sqlite:///{path}", private=True).dispose()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_database_errors_name_the_database_and_the_layer_may_choose_its_classes() -> None:
+    locked = OperationalError("INSERT", {}, sqlite3.OperationalError("database is locked"))
+    broken = OperationalError("SELECT", {}, sqlite3.OperationalError("no such table: x"))
+    with (
+        pytest.raises(DatabaseUnavailableError, match="router store is unreachable"),
+        database_errors("router store"),
+    ):
+        raise locked
+    with (
+        pytest.raises(DatabaseError, match=r"^router store: no such table") as caught,
+        database_errors("router store"),
+    ):
+        raise broken
+    assert not isinstance(caught.value, DatabaseUnavailableError)
+    # An error already named by edxbus (the broker's) passes through unchanged.
+    with pytest.raises(BrokerUnavailableError), database_errors("router store"):
+        raise BrokerUnavailableError("broker gone")
+
+    class LayerError(Exception):
+        pass
+
+    with (
+        pytest.raises(LayerError, match="local store is unreachable"),
+        database_errors("local store", error=LayerError, unavailable=LayerError),
+    ):
+        raise locked
+
+
+def test_timestamps_are_utc_aware_in_and_out(tmp_path: Path) -> None:
+    table = Table("t", MetaData(), Column("at", UtcDateTime))
+    engine = create_store_engine(f"sqlite:///{tmp_path / 't.db'}")
+    try:
+        table.metadata.create_all(engine)
+        local = datetime(2026, 11, 23, 10, 0, 0, 123456, tzinfo=timezone(timedelta(hours=7)))
+        with engine.begin() as connection:
+            connection.execute(insert(table).values(at=local))
+            with pytest.raises(StatementError, match="naive datetime"):
+                connection.execute(insert(table).values(at=datetime(2026, 11, 23)))
+        with engine.connect() as connection:
+            stored = connection.execute(select(table.c.at)).scalar_one()
+        assert stored == local
+        assert stored.tzinfo == UTC
+    finally:
+        engine.dispose()
