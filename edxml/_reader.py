@@ -15,7 +15,7 @@ from typing import TypeVar
 
 from lxml import etree
 
-from edxml._dates import parse_date, parse_timestamp
+from edxml._dates import known_date, known_timestamp, parse_date, parse_timestamp
 from edxml._issues import Issues
 from edxml._names import EDXML_NS, find_path
 from edxml.codes import BusinessDocType, StatusCode
@@ -170,10 +170,21 @@ def _flag(text: str, path: str, issues: Issues) -> bool | None:
 
 
 def _date(text: str, path: str, issues: Issues) -> date | None:
+    if not text:
+        return None
+    # The same few dates come again and again: read once, refused the full way.
+    known = known_date(text)
+    if known is not None:
+        return known
     return _convert(text, path, issues, lambda t: parse_date(t, path), None)
 
 
 def _timestamp(text: str, path: str, issues: Issues) -> datetime | None:
+    if not text:
+        return None
+    known = known_timestamp(text)
+    if known is not None:
+        return known
     return _convert(text, path, issues, lambda t: parse_timestamp(t, path), None)
 
 

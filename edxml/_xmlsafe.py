@@ -164,9 +164,10 @@ def safe_fromstring(
     prefixes (``xlink:href`` in a field sample); every other check still holds.
     """
     limits = limits or _DEFAULT_LIMITS
-    if not isinstance(data, bytes | bytearray | memoryview):
-        raise TypeError("safe_fromstring takes bytes")
-    data = bytes(data)
+    if data.__class__ is not bytes:
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise TypeError("safe_fromstring takes bytes")
+        data = bytes(data)
     if len(data) > limits.max_package_bytes:
         raise PackageTooLargeError(limits.max_package_bytes, len(data))
     refuse_wide_encodings(data)
@@ -180,8 +181,8 @@ def safe_fromstring(
         root = etree.fromstring(data, make_parser(recover=True, large_text=limits.large_text))
         if root is None:
             raise _translate(error, limits) from None
-    tree = root.getroottree()
-    if getattr(tree.docinfo, "doctype", "") or tree.docinfo.internalDTD is not None:
+    docinfo = root.getroottree().docinfo
+    if getattr(docinfo, "doctype", "") or docinfo.internalDTD is not None:
         raise ForbiddenDtdError("a DOCTYPE (DTD) is not allowed in EDXML")
     if _deeper_than(root, limits.max_depth):
         raise TooDeepError(limits.max_depth, element_depth(root))
