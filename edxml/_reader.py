@@ -203,15 +203,16 @@ _STAFF = ("Department", "Staff", "Email", "Mobile")
 
 def _record(node: _Node, names: tuple[str, ...]) -> list[str]:
     """The texts of ``names`` under ``node``, in that order (a record of plain fields)."""
-    fields = node.fields
+    get = node.fields.get
     texts = []
+    append = texts.append
     for name in names:
-        found = fields.get(name)
+        found = get(name)
         if not found:
-            texts.append("")
+            append("")
         else:
             value = found[0]
-            texts.append(value if isinstance(value, str) else _value_text(value))
+            append(value if value.__class__ is str else _value_text(value))
     return texts
 
 

@@ -50,6 +50,7 @@ _ENVELOPE, _HEADER, _BODY, _MESSAGE = (
     q("MessageHeader"),
 )
 _SIGNATURE_TAGS = (f"{{{DSIG_NS}}}Signature", q("Signature"), "Signature")
+_NO_SIGNATURE = SignatureInfo()
 
 
 def parse(
@@ -243,7 +244,7 @@ def _signature_info(header: _Element | None, root: _Element) -> SignatureInfo:
     if not candidates:
         candidates = [c for c in root.iter(*_SIGNATURE_TAGS)]
     if not candidates:
-        return SignatureInfo()
+        return _NO_SIGNATURE
     signature = candidates[0]
     signed_info = _find_local(signature, "SignedInfo")
 
