@@ -49,6 +49,8 @@ def _looks_like_placeholder(head: str) -> bool:
     if "$" not in head and "TODO" not in head and "PLACEHOLDER" not in head:
         return False
     return _PLACEHOLDER.search(head) is not None
+
+
 _Element = etree._Element
 
 

@@ -94,6 +94,8 @@ _FIELD_EXC_C14N_TYPO = "http://www.w3.org/TR/xml-exc-c14n#"
 _DSIG = f"{{{DSIG_NS}}}"
 #: A signer certificate and its CA chain; more is padding meant to slow the chain search.
 _MAX_KEYINFO_CERTIFICATES = 8
+#: Limits are immutable: the defaults are made once.
+_DEFAULT_LIMITS = Limits()
 _SIGNATURE_LOCATION = f"./{{{EDXML_NS}}}edXMLEnvelope/{{{EDXML_NS}}}edXMLHeader/"
 
 
@@ -444,7 +446,7 @@ class Verifier:
         cost of one parse instead of three.
         """
         when = _when(at)
-        limits = self.limits or Limits()
+        limits = self.limits or _DEFAULT_LIMITS
         verified, tree = self._verify(parse_package(data, self.limits), when)
         if len(verified.signed_bytes) > limits.max_package_bytes:
             raise PackageTooLargeError(limits.max_package_bytes, len(verified.signed_bytes))
