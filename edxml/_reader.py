@@ -204,7 +204,7 @@ _STAFF = ("Department", "Staff", "Email", "Mobile")
 def _record(node: _Node, names: tuple[str, ...]) -> list[str]:
     """The texts of ``names`` under ``node``, in that order (a record of plain fields)."""
     get = node.fields.get
-    texts = []
+    texts: list[str] = []
     append = texts.append
     for name in names:
         found = get(name)
