@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime
+from functools import lru_cache
 from typing import TypeVar
 
 from lxml import etree
@@ -216,8 +217,22 @@ def _record(node: _Node, names: tuple[str, ...]) -> list[str]:
     return texts
 
 
+#: Record texts longer than this in all are never remembered.
+_MEMO_TEXT = 1024
+
+
+@lru_cache(maxsize=4096)
+def _remembered_organization(texts: tuple[str, ...]) -> Organization:
+    return Organization(*texts)
+
+
 def _organization(node: _Node) -> Organization:
-    return Organization(*_record(node, _ORGANIZATION))
+    # A router meets the same few senders and recipients all day; an Organization is
+    # immutable, so each distinct one is built once.
+    texts = _record(node, _ORGANIZATION)
+    if sum(map(len, texts)) <= _MEMO_TEXT:
+        return _remembered_organization(tuple(texts))
+    return Organization(*texts)
 
 
 def _staff(node: _Node | None) -> StaffInfo | None:

@@ -125,7 +125,10 @@ def _deeper_than(root: etree._Element, limit: int) -> bool:
     compiled: dict[int, etree.XPath] = _XPATHS.__dict__.setdefault("by_limit", {})
     xpath = compiled.get(limit)
     if xpath is None:
-        xpath = compiled[limit] = etree.XPath("boolean(/" + "/".join(["*"] * (limit + 1)) + ")")
+        # No EXSLT regular expressions: the walk uses none, and each call registers less.
+        xpath = compiled[limit] = etree.XPath(
+            "boolean(/" + "/".join(["*"] * (limit + 1)) + ")", regexp=False
+        )
     return bool(xpath(root))
 
 
