@@ -2,8 +2,8 @@
 
 Two packages: a typical 5 KB document (five recipients, one small attachment)
 and one carrying a 1 MB attachment. For each, the rate of ``edxml.parse`` in
-strict and tolerant mode (hardened parse, model, attachments decoded and
-hashed-ready, semantic rules, XSD), of the hardened parse followed by
+strict and tolerant mode (hardened parse, model, attachments checked and
+decoded when first read, semantic rules, XSD), of the hardened parse followed by
 ``edxml.parse_tree`` (the reading ``signing.Verifier.read`` does on the tree it
 verified) and of ``edxml.build`` is printed with the
 rate of ``lxml.etree.fromstring`` on the same bytes, measured in the same run,

@@ -9,10 +9,19 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, timedelta, timezone
+from functools import lru_cache
 
 from edxml.errors import InvalidDateError
 
-__all__ = ["VIETNAM_TIME", "format_date", "format_timestamp", "parse_date", "parse_timestamp"]
+__all__ = [
+    "VIETNAM_TIME",
+    "format_date",
+    "format_timestamp",
+    "known_date",
+    "known_timestamp",
+    "parse_date",
+    "parse_timestamp",
+]
 
 #: Indochina Time, fixed (Vietnam has no daylight saving).
 VIETNAM_TIME = timezone(timedelta(hours=7), "ICT")
@@ -56,3 +65,35 @@ def format_timestamp(value: datetime) -> str:
         raise InvalidDateError("Timestamp", value.isoformat(), "has no time zone")
     local = value.astimezone(VIETNAM_TIME)
     return f"{format_date(local.date())} {local.hour:02d}:{local.minute:02d}:{local.second:02d}"
+
+
+#: Texts longer than this are never remembered (a date is 10 characters, a timestamp 19).
+_MEMO_TEXT = 32
+
+
+@lru_cache(maxsize=4096)
+def _date_memo(text: str) -> date | None:
+    try:
+        return parse_date(text)
+    except InvalidDateError:
+        return None
+
+
+@lru_cache(maxsize=4096)
+def _timestamp_memo(text: str) -> datetime | None:
+    try:
+        return parse_timestamp(text)
+    except InvalidDateError:
+        return None
+
+
+def known_date(text: str) -> date | None:
+    """What :func:`parse_date` reads from ``text``, remembered (a router reads the same
+    few dates all day); None when it would refuse it (call it for the named error)."""
+    return _date_memo(text) if len(text) <= _MEMO_TEXT else None
+
+
+def known_timestamp(text: str) -> datetime | None:
+    """What :func:`parse_timestamp` reads from ``text``, remembered; None when it would
+    refuse it (call it for the named error)."""
+    return _timestamp_memo(text) if len(text) <= _MEMO_TEXT else None

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime
+from functools import lru_cache
 from typing import TypeVar
 
 from lxml import etree
 
-from edxml._dates import parse_date, parse_timestamp
+from edxml._dates import known_date, known_timestamp, parse_date, parse_timestamp
 from edxml._issues import Issues
 from edxml._names import EDXML_NS, find_path
 from edxml.codes import BusinessDocType, StatusCode
@@ -170,10 +171,21 @@ def _flag(text: str, path: str, issues: Issues) -> bool | None:
 
 
 def _date(text: str, path: str, issues: Issues) -> date | None:
+    if not text:
+        return None
+    # The same few dates come again and again: read once, refused the full way.
+    known = known_date(text)
+    if known is not None:
+        return known
     return _convert(text, path, issues, lambda t: parse_date(t, path), None)
 
 
 def _timestamp(text: str, path: str, issues: Issues) -> datetime | None:
+    if not text:
+        return None
+    known = known_timestamp(text)
+    if known is not None:
+        return known
     return _convert(text, path, issues, lambda t: parse_timestamp(t, path), None)
 
 
@@ -192,20 +204,35 @@ _STAFF = ("Department", "Staff", "Email", "Mobile")
 
 def _record(node: _Node, names: tuple[str, ...]) -> list[str]:
     """The texts of ``names`` under ``node``, in that order (a record of plain fields)."""
-    fields = node.fields
-    texts = []
+    get = node.fields.get
+    texts: list[str] = []
+    append = texts.append
     for name in names:
-        found = fields.get(name)
+        found = get(name)
         if not found:
-            texts.append("")
+            append("")
         else:
             value = found[0]
-            texts.append(value if isinstance(value, str) else _value_text(value))
+            append(value if value.__class__ is str else _value_text(value))
     return texts
 
 
+#: Record texts longer than this in all are never remembered.
+_MEMO_TEXT = 1024
+
+
+@lru_cache(maxsize=4096)
+def _remembered_organization(texts: tuple[str, ...]) -> Organization:
+    return Organization(*texts)
+
+
 def _organization(node: _Node) -> Organization:
-    return Organization(*_record(node, _ORGANIZATION))
+    # A router meets the same few senders and recipients all day; an Organization is
+    # immutable, so each distinct one is built once.
+    texts = _record(node, _ORGANIZATION)
+    if sum(map(len, texts)) <= _MEMO_TEXT:
+        return _remembered_organization(tuple(texts))
+    return Organization(*texts)
 
 
 def _staff(node: _Node | None) -> StaffInfo | None:

@@ -125,7 +125,10 @@ def _deeper_than(root: etree._Element, limit: int) -> bool:
     compiled: dict[int, etree.XPath] = _XPATHS.__dict__.setdefault("by_limit", {})
     xpath = compiled.get(limit)
     if xpath is None:
-        xpath = compiled[limit] = etree.XPath("boolean(/" + "/".join(["*"] * (limit + 1)) + ")")
+        # No EXSLT regular expressions: the walk uses none, and each call registers less.
+        xpath = compiled[limit] = etree.XPath(
+            "boolean(/" + "/".join(["*"] * (limit + 1)) + ")", regexp=False
+        )
     return bool(xpath(root))
 
 
@@ -164,9 +167,10 @@ def safe_fromstring(
     prefixes (``xlink:href`` in a field sample); every other check still holds.
     """
     limits = limits or _DEFAULT_LIMITS
-    if not isinstance(data, bytes | bytearray | memoryview):
-        raise TypeError("safe_fromstring takes bytes")
-    data = bytes(data)
+    if data.__class__ is not bytes:
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise TypeError("safe_fromstring takes bytes")
+        data = bytes(data)
     if len(data) > limits.max_package_bytes:
         raise PackageTooLargeError(limits.max_package_bytes, len(data))
     refuse_wide_encodings(data)
@@ -180,8 +184,8 @@ def safe_fromstring(
         root = etree.fromstring(data, make_parser(recover=True, large_text=limits.large_text))
         if root is None:
             raise _translate(error, limits) from None
-    tree = root.getroottree()
-    if getattr(tree.docinfo, "doctype", "") or tree.docinfo.internalDTD is not None:
+    docinfo = root.getroottree().docinfo
+    if getattr(docinfo, "doctype", "") or docinfo.internalDTD is not None:
         raise ForbiddenDtdError("a DOCTYPE (DTD) is not allowed in EDXML")
     if _deeper_than(root, limits.max_depth):
         raise TooDeepError(limits.max_depth, element_depth(root))

@@ -50,6 +50,9 @@ _ENVELOPE, _HEADER, _BODY, _MESSAGE = (
     q("MessageHeader"),
 )
 _SIGNATURE_TAGS = (f"{{{DSIG_NS}}}Signature", q("Signature"), "Signature")
+_NO_SIGNATURE = SignatureInfo()
+#: Limits are immutable: the defaults are made once.
+_DEFAULT_LIMITS = Limits()
 
 
 def parse(
@@ -60,7 +63,7 @@ def parse(
     agency_pattern: str | None = None,
 ) -> ParseResult:
     """Read one package. See the module docstring for what each mode does."""
-    limits = limits or Limits()
+    limits = limits or _DEFAULT_LIMITS
     mode = Mode(mode)
     if isinstance(data, str):
         raise TypeError("edxml.parse takes the package's bytes, not text")
@@ -91,7 +94,7 @@ def parse_tree(
     the business of whoever parsed them; ``signing.Verifier.read`` hands over the
     tree of what the signature covers, which is canonical UTF-8 by definition.
     """
-    return _read_tree(root, Mode(mode), limits or Limits(), agency_pattern, Issues())
+    return _read_tree(root, Mode(mode), limits or _DEFAULT_LIMITS, agency_pattern, Issues())
 
 
 def _read_tree(
@@ -243,7 +246,7 @@ def _signature_info(header: _Element | None, root: _Element) -> SignatureInfo:
     if not candidates:
         candidates = [c for c in root.iter(*_SIGNATURE_TAGS)]
     if not candidates:
-        return SignatureInfo()
+        return _NO_SIGNATURE
     signature = candidates[0]
     signed_info = _find_local(signature, "SignedInfo")
 

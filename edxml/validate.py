@@ -9,6 +9,7 @@ recorded with its named error; :func:`edxml.parse` decides what to do with them.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from edxml._issues import Issues
 from edxml.agency import AgencyCode
@@ -32,22 +33,55 @@ def _require(value: object, field: str, issues: Issues) -> None:
         issues.add(MissingFieldError(field), field)
 
 
+#: Texts longer than this are checked every time, never remembered (an agency code is
+#: 13 characters, a DocumentId a few dozen).
+_MEMO_TEXT = 256
+_NULL, _INVALID = 1, 2
+
+
+def _agency_verdict(code: str, pattern: str | None) -> int:
+    if code.lower() == "null":
+        return _NULL
+    return 0 if AgencyCode.is_valid(code, pattern) else _INVALID
+
+
+#: A router checks the same few agency codes all day: each verdict is worked out once.
+_remembered_verdict = lru_cache(maxsize=4096)(_agency_verdict)
+
+
 def _agency(code: str, field: str, pattern: str | None, issues: Issues) -> None:
     if not code:
         return
-    if code.lower() == "null":
+    verdict = (
+        _remembered_verdict(code, pattern)
+        if len(code) <= _MEMO_TEXT
+        else _agency_verdict(code, pattern)
+    )
+    if verdict == _NULL:
         issues.add(
             InvalidAgencyCodeError(code, field, "is the text 'null', not an agency code"),
             field,
             "null-organ-id",
         )
-    elif not AgencyCode.is_valid(code, pattern):
+    elif verdict == _INVALID:
         issues.add(InvalidAgencyCodeError(code, field), field)
+
+
+@lru_cache(maxsize=4096)
+def _known_document_id(text: str) -> DocumentId | None:
+    try:
+        return DocumentId.parse(text)
+    except InvalidDocumentIdError:
+        return None
 
 
 def _document_id(text: str, field: str, issues: Issues) -> DocumentId | None:
     if not text:
         return None
+    if len(text) <= _MEMO_TEXT:
+        known = _known_document_id(text)  # a DocumentId is immutable: read once
+        if known is not None:
+            return known
     try:
         return DocumentId.parse(text)
     except InvalidDocumentIdError as error:

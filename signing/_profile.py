@@ -51,8 +51,10 @@ __all__ = [
     "ShapeMemo",
     "SignatureParts",
     "in_profile",
+    "shape_and_values",
     "signature_parts",
     "signature_shape",
+    "signed_info_from",
     "verify_in_profile",
 ]
 
@@ -106,12 +108,21 @@ def signature_shape(signature: etree._Element, parts: SignatureParts) -> bytes:
     again (strict base64). The texts are set aside in the tree for the
     serialisation and put back.
     """
-    value_text, digest_text = parts.value.text, parts.digest.text
-    parts.value.text = parts.digest.text = None
+    return shape_and_values(signature, parts)[0]
+
+
+def shape_and_values(
+    signature: etree._Element, parts: SignatureParts
+) -> tuple[bytes, str | None, str | None]:
+    """:func:`signature_shape`, and the two texts it left out (signature value, digest
+    value) as they stand, read once for both."""
+    value, digest = parts.value, parts.digest
+    value_text, digest_text = value.text, digest.text
+    value.text = digest.text = None
     try:
-        return etree.tostring(signature, with_tail=False)
+        return etree.tostring(signature, with_tail=False), value_text, digest_text
     finally:
-        parts.value.text, parts.digest.text = value_text, digest_text
+        value.text, digest.text = value_text, digest_text
 
 
 class ShapeMemo:
@@ -137,10 +148,46 @@ class ShapeMemo:
 @dataclass(frozen=True)
 class ProfileResult:
     """What the digest covers: its canonical bytes, and the same tree without the
-    signature and without comments (the infoset of those bytes)."""
+    signature and without comments (the infoset of those bytes).
+
+    ``signed_info_template``: on a first reading (not ``known_shape``), the canonical
+    ``SignedInfo`` split around its digest value (see :func:`signed_info_from`), or
+    None when it could not be split."""
 
     signed_bytes: bytes
     signed_root: etree._Element
+    signed_info_template: tuple[bytes, bytes] | None = None
+
+
+#: Stands in for the digest value while the template is made: no base64 text holds "-".
+_MARKER = "-edxbus-digest-value-"
+
+
+def _signed_info_template(parts: SignatureParts) -> tuple[bytes, bytes] | None:
+    """Canonical ``SignedInfo`` before and after the digest value's text.
+
+    Every signature of one shape (:func:`signature_shape`: the same serialisation,
+    in-scope namespaces included, but for the two values) has the same canonical
+    ``SignedInfo`` but for that text, so a later package of the shape only needs
+    its own text put in between (:func:`signed_info_from`)."""
+    digest = parts.digest
+    text = digest.text
+    digest.text = _MARKER
+    try:
+        canonical = _canonical(parts.signed_info)
+    finally:
+        digest.text = text
+    before, found, after = canonical.partition(_MARKER.encode("ascii"))
+    if not found or _MARKER.encode("ascii") in after:
+        return None
+    return before, after
+
+
+def signed_info_from(template: tuple[bytes, bytes], digest_text: str) -> bytes:
+    """The canonical ``SignedInfo`` of a signature of the template's shape whose digest
+    value text is ``digest_text``: canonical base64 with no whitespace (C14N writes
+    such a text as it is)."""
+    return template[0] + digest_text.encode("ascii") + template[1]
 
 
 def in_profile(
@@ -249,6 +296,7 @@ def verify_in_profile(
     *,
     known_shape: bool = False,
     values: tuple[bytes, bytes] | None = None,
+    signed_info: bytes | None = None,
 ) -> ProfileResult:
     """Check a signature :func:`in_profile` accepted, on the tree it sits in.
 
@@ -256,7 +304,10 @@ def verify_in_profile(
     what is returned is exactly what the digest covers. Raise the named refusal.
     ``known_shape``: the signature's shape already passed the schema. ``values``:
     the signature value and digest value, when the caller has decoded them already.
+    ``signed_info``: the canonical ``SignedInfo``, when the caller made it from the
+    shape's template (:func:`signed_info_from`).
     """
+    template = None
     if not known_shape:
         _check_schema(signature)
     # Both texts were read as strict base64 already (the form, or the known shape).
@@ -265,12 +316,14 @@ def verify_in_profile(
         expected = base64.b64decode("".join((parts.digest.text or "").split()))
     else:
         value, expected = values
-    canonical_info = _canonical(parts.signed_info)
+    canonical_info = _canonical(parts.signed_info) if signed_info is None else signed_info
     _check_value(canonical_info, value, method, cert)
+    if not known_shape:
+        template = _signed_info_template(parts)  # while the signature is in the tree
     remove_enveloped(signature)
     signed_bytes = _canonical(root)
     if not hmac.compare_digest(hashlib.sha256(signed_bytes).digest(), expected):
         raise DigestMismatchError()
     if next(root.iter(etree.Comment), None) is not None:
         etree.strip_tags(root, etree.Comment)
-    return ProfileResult(signed_bytes, root)
+    return ProfileResult(signed_bytes, root, template)

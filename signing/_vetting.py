@@ -16,10 +16,12 @@ Failures are never remembered.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import operator
 import threading
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from cryptography import x509
 
@@ -50,8 +52,37 @@ class _Memo:
     revoked_from: datetime | None
     crl_due: datetime | None
     crl_missing: bool
+    #: ``(earliest, latest, revoked_from)``: the UTC times at which :meth:`holds_at`
+    #: answers True, worked out once for the policy (None: ask the long way).
+    window: tuple[datetime, datetime, datetime | None] | None = None
 
     def holds_at(self, at: datetime, policy: VerificationPolicy) -> bool:
+        window = self.window
+        if window is not None and at.tzinfo is UTC:
+            earliest, latest, revoked_from = window
+            return earliest <= at <= latest and (revoked_from is None or at < revoked_from)
+        return self.holds_slowly(at, policy)
+
+    def with_window(self, policy: VerificationPolicy) -> _Memo:
+        """This memo with :attr:`window` worked out for ``policy``: the same answers as
+        :meth:`holds_slowly` for any time in UTC (fixed offset: adding the skew to the
+        time or taking it from the bounds is the same comparison)."""
+        skew = policy.clock_skew
+        try:
+            earliest = self.valid_from - skew
+            latest = self.valid_until + skew
+            revoked_from = None
+            if policy.check_revocation:
+                if self.crl_missing and (policy.require_crl or policy.require_fresh_crl):
+                    return self  # never holds: the long way refuses
+                revoked_from = self.revoked_from
+                if policy.require_fresh_crl and self.crl_due is not None:
+                    latest = min(latest, self.crl_due + skew)
+        except OverflowError:  # a bound beyond datetime's range: keep the long way
+            return self
+        return dataclasses.replace(self, window=(earliest, latest, revoked_from))
+
+    def holds_slowly(self, at: datetime, policy: VerificationPolicy) -> bool:
         skew = policy.clock_skew
         if at + skew < self.valid_from or at - skew > self.valid_until:
             return False
@@ -86,7 +117,8 @@ class CertificateVetting:
         memo = self._memo.get(key)
         if (
             memo is not None
-            and all(a is b for a, b in zip(memo.certificates, certificates, strict=True))
+            and len(memo.certificates) == len(certificates)
+            and all(map(operator.is_, memo.certificates, certificates))
             and memo.holds_at(at, self.policy)
         ):
             return memo.vetted
@@ -138,4 +170,4 @@ class CertificateVetting:
             revoked_from=min(revoked, default=None),
             crl_due=min(dues, default=None),
             crl_missing=missing,
-        )
+        ).with_window(self.policy)

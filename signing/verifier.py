@@ -49,8 +49,9 @@ from edxml import Limits, Mode, Package, PackageTooLargeError, ParseResult, pars
 from signing._profile import (
     ShapeMemo,
     in_profile,
+    shape_and_values,
     signature_parts,
-    signature_shape,
+    signed_info_from,
     verify_in_profile,
 )
 from signing._vetting import CertificateVetting
@@ -93,6 +94,8 @@ _FIELD_EXC_C14N_TYPO = "http://www.w3.org/TR/xml-exc-c14n#"
 _DSIG = f"{{{DSIG_NS}}}"
 #: A signer certificate and its CA chain; more is padding meant to slow the chain search.
 _MAX_KEYINFO_CERTIFICATES = 8
+#: Limits are immutable: the defaults are made once.
+_DEFAULT_LIMITS = Limits()
 _SIGNATURE_LOCATION = f"./{{{EDXML_NS}}}edXMLEnvelope/{{{EDXML_NS}}}edXMLHeader/"
 
 
@@ -121,6 +124,15 @@ class SignatureForm:
         """The rest: intermediates that may help build the chain (never trusted as such)."""
         leaf = self.signer_certificate
         return tuple(c for c in self.certificates if c is not leaf)
+
+
+@dataclass(frozen=True)
+class _KnownShape:
+    """What a signature shape's first reading concluded: its form, and its canonical
+    ``SignedInfo`` around the digest value (``signing._profile``)."""
+
+    form: SignatureForm
+    signed_info_template: tuple[bytes, bytes] | None
 
 
 @functools.lru_cache(maxsize=2048)
@@ -257,12 +269,21 @@ def _strict_base64(element: etree._Element, what: str) -> bytes:
 def _strict_base64_text(text: str, what: str) -> bytes:
     text = "".join(text.split())
     try:
-        value = base64.b64decode(text, validate=True)
+        # One C pass: what strict mode accepts, ``b64decode(validate=True)`` accepts and
+        # reads the same; anything else gets that function's own verdict.
+        value = binascii.a2b_base64(text, strict_mode=True)
     except (binascii.Error, ValueError):
-        raise MalformedSignatureError(f"{what} is not valid base64") from None
+        try:
+            value = base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            raise MalformedSignatureError(f"{what} is not valid base64") from None
     if base64.b64encode(value).decode("ascii") != text:
         raise UnsignedContentError(f"{what} is not canonical base64")
     return value
+
+
+def _plain_base64(value: bytes) -> str:
+    return base64.b64encode(value).decode("ascii")
 
 
 #: catch_warnings swaps process-wide filters: verifiers in several threads take turns.
@@ -320,10 +341,15 @@ _SENDER_PATH = (
 )
 
 
-def _sender_of(root: etree._Element) -> str | None:
+def _sender_of(root: etree._Element, header: etree._Element | None = None) -> str | None:
     """``From/OrganId`` of the signed root, stripped; None when absent or empty (the
-    same answer as ``signing.signer.sender_code_in``, without climbing to the root)."""
-    organ = find_path(root, *_SENDER_PATH)
+    same answer as ``signing.signer.sender_code_in``, without climbing to the root).
+
+    ``header``: the root's first ``edXMLEnvelope/edXMLHeader`` (``find_header``), where
+    the search of the whole path would look first."""
+    organ = None if header is None else find_path(header, *_SENDER_PATH[2:])
+    if organ is None:
+        organ = find_path(root, *_SENDER_PATH)
     code = "" if organ is None else (organ.text or "").strip()
     return code or None
 
@@ -420,7 +446,7 @@ class Verifier:
         cost of one parse instead of three.
         """
         when = _when(at)
-        limits = self.limits or Limits()
+        limits = self.limits or _DEFAULT_LIMITS
         verified, tree = self._verify(parse_package(data, self.limits), when)
         if len(verified.signed_bytes) > limits.max_package_bytes:
             raise PackageTooLargeError(limits.max_package_bytes, len(verified.signed_bytes))
@@ -460,16 +486,22 @@ class Verifier:
         if signature.getparent() is not header:
             raise SignatureWrappingError("the signature does not sit in edXMLHeader")
         parts = signature_parts(signature) if self.use_profile else None
-        shape = b"" if parts is None else signature_shape(signature, parts)
+        shape, value_text, digest_text = (
+            (b"", None, None) if parts is None else shape_and_values(signature, parts)
+        )
         known = self._shapes.get(shape)
         values: tuple[bytes, bytes] | None = None
-        if isinstance(known, SignatureForm) and parts is not None:
+        signed_info: bytes | None = None
+        if isinstance(known, _KnownShape) and parts is not None:
             # The same signature as one already read but for its two values: read those.
-            form = known
+            form = known.form
             values = (
-                _strict_base64(parts.value, "SignatureValue"),
-                _strict_base64(parts.digest, "DigestValue"),
+                _strict_base64_text(value_text or "", "SignatureValue"),
+                _strict_base64_text(digest_text or "", "DigestValue"),
             )
+            template = known.signed_info_template
+            if template is not None and digest_text == _plain_base64(values[1]):
+                signed_info = signed_info_from(template, digest_text)
         else:
             known = None
             form = read_signature_form(signature)
@@ -490,16 +522,18 @@ class Verifier:
                 parts,
                 known_shape=known is not None,
                 values=values,
+                signed_info=signed_info,
             )
             if known is None:
-                self._shapes.remember(shape, form)
+                self._shapes.remember(shape, _KnownShape(form, checked.signed_info_template))
             signed_bytes, signed_root = checked.signed_bytes, checked.signed_root
         else:
             result = self._check_signature(root, leaf, form, when)
             signed_bytes, signed_root = result.signed_data, result.signed_xml
         if signed_root is None or signed_root.tag != f"{{{EDXML_NS}}}edXML":
             raise SignatureWrappingError("the signed content is not the EDXML package")
-        sender = _sender_of(signed_root)
+        # On the hardened parse's tree the header found above is still the first one.
+        sender = _sender_of(signed_root, header if own_tree else None)
         if self.policy.require_sender_binding and sender != vetted.agency_code:
             raise SenderMismatchError(sender or "", vetted.agency_code)
         verified = VerifiedPackage(

@@ -24,6 +24,7 @@ from lxml import etree
 from signxml.verifier import SignatureConfiguration, XMLVerifier
 
 import edxml
+import signing.verifier as verifier_module
 from edxml import EdxbusError, EdxmlError, Mode
 from signing import (
     CertificateExpiredError,
@@ -35,7 +36,7 @@ from signing import (
     TrustStore,
     Verifier,
 )
-from signing._profile import in_profile, signature_parts, verify_in_profile
+from signing._profile import in_profile, signature_parts, signed_info_from, verify_in_profile
 from signing._xml import find_signatures, parse_package
 from signing.verifier import _refuse_unsigned_content, read_signature_form
 from tests.signing._packages import document, raw_sign
@@ -347,6 +348,42 @@ def test_signature_shape_memo_still_reads_the_values(
     assert _same_answer(verifier, broken) == "malformed-signature"
     padded = signed[:start] + signed[start:end][:-4] + b"AB==" + signed[end:]
     assert _same_answer(verifier, padded) == "unsigned-content"
+
+
+def test_known_shape_signed_info_from_its_template(
+    signer_for: Callable[[str], Signer], verifier: Verifier, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once a shape is known, SignedInfo's canonical bytes are put together from the
+    shape's template and the package's own digest value: packages of that shape get
+    the same answers as through signxml, whether the digest value is written plainly
+    (the template), across lines (canonicalised the long way) or swapped for another
+    package's (SignedInfo no longer what was signed)."""
+    signer = signer_for(H41)
+    first = signer.sign(document(number="11"))
+    second = signer.sign(document(number="12", subject="Một văn bản khác"))
+    assert _same_answer(verifier, first) == "ok"  # the shape is now remembered
+    made: list[bytes] = []
+
+    def from_template(template: tuple[bytes, bytes], digest_text: str) -> bytes:
+        made.append(signed_info_from(template, digest_text))
+        return made[-1]
+
+    monkeypatch.setattr(verifier_module, "signed_info_from", from_template)
+    assert _same_answer(verifier, second) == "ok"
+    assert len(made) == 1  # the profile path took SignedInfo from the template
+    assert _same_answer(verifier, first) == "ok"
+    start = second.index(b"<ds:DigestValue>") + len(b"<ds:DigestValue>")
+    end = second.index(b"</ds:DigestValue>")
+    value = second[start:end]
+    wrapped = second[:start] + value[:20] + b"\n" + value[20:] + second[end:]
+    assert _same_answer(verifier, wrapped) == "signature-mismatch"
+    other = first[first.index(b"<ds:DigestValue>") + len(b"<ds:DigestValue>") :]
+    other_value = other[: other.index(b"</ds:DigestValue>")]
+    swapped = second[:start] + other_value + second[end:]
+    assert _same_answer(verifier, swapped) == "signature-mismatch"
+    tampered = second.replace("văn bản khác".encode(), "văn bản khấc".encode())
+    assert tampered != second
+    assert _same_answer(verifier, tampered) == "digest-mismatch"
 
 
 def test_xmlsec1_verifies_the_profile_tree_is_what_was_signed(
