@@ -53,19 +53,19 @@ from typing import Any
 from agency_client import AgencyClient, IncomingDocument
 from bus import (
     Agency,
-    EmbeddedBroker,
     Header,
-    Router,
     Settings,
     certificate_fingerprints,
     decode_headers,
     ensure_topics,
     make_consumer,
     make_producer,
-    probe_features,
     publish_agency,
     running_bus,
 )
+from bus.embedded import EmbeddedBroker
+from bus.kafka import probe_features
+from bus.router import Router
 from edxml import Attachment, DocumentPackage, build, new_document
 from signing import DevPki
 

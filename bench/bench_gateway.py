@@ -31,8 +31,9 @@ from pathlib import Path
 import httpx
 
 from agency_client import AgencyClient
-from bus import Agency, EmbeddedBroker, Settings, TopicNames, publish_agency
-from bus.embedded import free_port
+from bus import Agency, Settings, publish_agency
+from bus.embedded import EmbeddedBroker, free_port
+from bus.settings import TopicNames
 from edxml import Attachment, DocumentPackage, build, new_document
 from gateway import GatewayConfig, SystemRegistry, open_gateway_engine, sdk_hash_file
 from gateway.api_auth import RequestSigner

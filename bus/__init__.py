@@ -4,46 +4,31 @@ the auditor's replay, logs and metrics, and the embedded broker.
 Layers above (``agency_client``, ``cli``) import only the names exported here.
 """
 
-from bus.acceptance import AcceptanceStore, Accepted
-from bus.audit import ReplayReport, ReplayWindow, read_trail_file, run_replay, write_trail_file
+from bus.audit import ReplayWindow, read_trail_file, run_replay
 from bus.directory import (
     Agency,
     AgencyDirectory,
-    AgencyState,
     DirectoryFollower,
     certificate_fingerprints,
-    load_directory,
     publish_agency,
     reinstate_agency,
     suspend_agency,
 )
-from bus.embedded import EmbeddedBroker, EmbeddedStack, find_broker_binary, running_bus
+from bus.embedded import EmbeddedStack, running_bus
 from bus.errors import BusError
-from bus.events import AGENCY_RECORD, LIFECYCLE_EVENT, AvroCodec
-from bus.kafka import (
-    BrokerFeatures,
-    make_admin,
-    make_consumer,
-    make_producer,
-    probe_features,
-    started,
-    translate_errors,
-)
-from bus.lifecycle import EventKind, LifecycleEvent, PackageKind, Source, decode_event, encode_event
-from bus.logs import configure_logging, get_logger, log_context
+from bus.kafka import make_consumer, make_producer, translate_errors
+from bus.logs import configure_logging, get_logger
 from bus.metrics import start_metrics_server
 from bus.records import Header, content_digest, decode_headers, encode_headers
-from bus.router import Router, RouterStats, run_router
-from bus.settings import Settings, TopicNames, load_settings
+from bus.router import run_router
+from bus.settings import Settings, load_settings
 from bus.sql import (
     Adoption,
     UtcDateTime,
     create_store_engine,
     database_errors,
-    redact,
     run_environment,
     run_migrations,
-    schema_revision,
 )
 from bus.store import (
     DocumentStatus,
@@ -57,15 +42,8 @@ from bus.store import (
 from bus.tlog import (
     CONSISTENCY_FROM_HEADER,
     CONSISTENCY_PROOF_HEADER,
-    TIMESTAMP_HEADER,
-    BundleReport,
-    EvidenceError,
-    ExportedBundle,
     LeafProof,
     LeafRecord,
-    LogAudit,
-    LogError,
-    LogService,
     LogSettings,
     NoCheckpointError,
     StoredCheckpoint,
@@ -79,55 +57,31 @@ from bus.tlog import (
     run_log,
     verify_evidence,
 )
-from bus.topics import ensure_checkpoint_topic, ensure_inbox, ensure_topics
-from bus.tracker import Tracker, run_tracker
+from bus.topics import ensure_topics
+from bus.tracker import run_tracker
 from bus.verification import PackageReader, make_reader, make_verifier
 
 __all__ = [
-    "AGENCY_RECORD",
     "CONSISTENCY_FROM_HEADER",
     "CONSISTENCY_PROOF_HEADER",
-    "LIFECYCLE_EVENT",
-    "TIMESTAMP_HEADER",
-    "AcceptanceStore",
-    "Accepted",
     "Adoption",
     "Agency",
     "AgencyDirectory",
-    "AgencyState",
-    "AvroCodec",
-    "BrokerFeatures",
-    "BundleReport",
     "BusError",
     "DirectoryFollower",
     "DocumentStatus",
-    "EmbeddedBroker",
     "EmbeddedStack",
-    "EventKind",
-    "EvidenceError",
-    "ExportedBundle",
     "Header",
     "LeafProof",
     "LeafRecord",
-    "LifecycleEvent",
-    "LogAudit",
-    "LogError",
-    "LogService",
     "LogSettings",
     "NoCheckpointError",
-    "PackageKind",
     "PackageReader",
-    "ReplayReport",
     "ReplayWindow",
-    "Router",
-    "RouterStats",
     "Settings",
-    "Source",
     "StoredCheckpoint",
-    "TopicNames",
     "TrackFilter",
     "TrackedDocument",
-    "Tracker",
     "Trail",
     "UtcDateTime",
     "audit_log",
@@ -138,33 +92,23 @@ __all__ = [
     "content_digest",
     "create_store_engine",
     "database_errors",
-    "decode_event",
     "decode_headers",
     "document_status",
     "document_trail",
-    "encode_event",
     "encode_headers",
-    "ensure_checkpoint_topic",
-    "ensure_inbox",
     "ensure_topics",
     "export_evidence",
-    "find_broker_binary",
     "get_logger",
-    "load_directory",
     "load_settings",
-    "log_context",
     "log_store",
-    "make_admin",
     "make_consumer",
     "make_producer",
     "make_reader",
     "make_verifier",
-    "probe_features",
     "prove_document",
     "prove_leaf",
     "publish_agency",
     "read_trail_file",
-    "redact",
     "reinstate_agency",
     "run_environment",
     "run_log",
@@ -173,12 +117,9 @@ __all__ = [
     "run_router",
     "run_tracker",
     "running_bus",
-    "schema_revision",
     "start_metrics_server",
-    "started",
     "suspend_agency",
     "track",
     "translate_errors",
     "verify_evidence",
-    "write_trail_file",
 ]

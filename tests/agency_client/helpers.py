@@ -17,9 +17,10 @@ from typing import Any
 import pytest
 
 from agency_client import AgencyClient, InboxItem
-from bus import Agency, Router, publish_agency
+from bus import Agency, publish_agency
 from bus.kafka import make_producer
 from bus.records import Header, content_digest, encode_headers
+from bus.router import Router
 from bus.settings import Settings
 from bus.topics import ensure_topics
 from edxml import DocumentPackage, new_document

@@ -17,8 +17,8 @@ import pytest
 from aiokafka import TopicPartition
 
 from agency_client import AgencyClient, IncomingDocument, OutboxState, RejectionNotice
-from bus import EmbeddedBroker, Settings
-from bus.embedded import free_port
+from bus import Settings
+from bus.embedded import EmbeddedBroker, free_port
 from bus.records import Header
 from bus.topics import ensure_topics
 from edxml import DocumentPackage, build

@@ -19,8 +19,8 @@ from agency_client import (
     RejectionNotice,
     SubmissionRejectedError,
 )
-from bus import EmbeddedBroker, Settings
-from bus.embedded import free_port
+from bus import Settings
+from bus.embedded import EmbeddedBroker, free_port
 from bus.errors import BrokerUnavailableError
 from bus.logs import record_fields
 from bus.records import Header, decode_headers

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from bus import Settings, TopicNames, load_settings, make_verifier
+from bus import Settings, load_settings, make_verifier
 from bus.errors import ConfigError
-from bus.settings import ENV_VARS
+from bus.settings import ENV_VARS, TopicNames
 from signing import DevPki
 
 

@@ -24,8 +24,8 @@ from typing import Self
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from bus import Agency, EmbeddedBroker, Settings, ensure_topics, publish_agency
-from bus.embedded import free_port
+from bus import Agency, Settings, ensure_topics, publish_agency
+from bus.embedded import EmbeddedBroker, free_port
 from signing import DevPki
 from tests.chaos.journal import Entry, read_journal
 from tests.chaos.processes import Process

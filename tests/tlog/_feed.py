@@ -6,7 +6,8 @@ import asyncio
 import os
 from pathlib import Path
 
-from bus import LifecycleEvent, Settings, encode_event, make_producer
+from bus import Settings, make_producer
+from bus.lifecycle import LifecycleEvent, encode_event
 from bus.tlog import LogSettings
 
 

@@ -7,7 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bus import LogService, LogSettings, Settings
+from bus import LogSettings, Settings
+from bus.tlog import LogService
 from edxml import DocumentPackage, StatusCode
 from signing import Signer
 from tests.bus.routing_helpers import document, quick_router, register, route, signed, status

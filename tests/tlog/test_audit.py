@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bus import Settings, audit_log, make_admin, make_producer, started
+from bus import Settings, audit_log, make_producer
+from bus.kafka import make_admin, started
 from bus.tlog import FindingKind
 from signing import DevPki, Signer, leaf_hash
 from tests.fixtures.demo import clean_env, run_edx

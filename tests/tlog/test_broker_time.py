@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from aiokafka.structs import TopicPartition
 
-from bus import Settings, ensure_topics, make_consumer, make_producer, started
+from bus import Settings, ensure_topics, make_consumer, make_producer
+from bus.kafka import started
 from bus.topics import (
     LOG_APPEND_TIME,
     broker_applies_log_append_time,

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from bus import Settings, Tracker, audit_log, run_replay
+from bus import Settings, audit_log, run_replay
 from bus.tlog import Decision, log_store
 from bus.topics import broker_applies_log_append_time
+from bus.tracker import Tracker
 from signing import DevPki, Signer
 from tests.tlog._routed import routed_log
 

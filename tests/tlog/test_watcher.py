@@ -12,13 +12,13 @@ from agency_client import CheckpointWatcher, LogRewrittenError
 from bus import (
     CONSISTENCY_FROM_HEADER,
     CONSISTENCY_PROOF_HEADER,
-    LogService,
     LogSettings,
     Settings,
     ensure_topics,
     make_producer,
 )
 from bus.lifecycle import EventKind
+from bus.tlog import LogService
 from signing import (
     Checkpoint,
     DevPki,

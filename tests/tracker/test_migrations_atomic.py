@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect, text
 
-from bus import create_store_engine, run_migrations, schema_revision
+from bus import create_store_engine, run_migrations
+from bus.sql import schema_revision
 
 _ENV = """
 from alembic import context

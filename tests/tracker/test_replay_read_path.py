@@ -10,9 +10,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bus import Settings, Tracker, make_reader, run_replay
+from bus import Settings, make_reader, run_replay
 from bus.audit import LogRecord, audit_record
 from bus.lifecycle import EventKind, decode_event
+from bus.tracker import Tracker
 from edxml import EdxbusError
 from signing import DevPki, Signer
 from tests.bus.routing_helpers import (

@@ -22,7 +22,10 @@ from typing import Any
 
 import pytest
 
-from bus import LogService, LogSettings, Settings, Tracker, make_admin, make_producer, started
+from bus import LogSettings, Settings, make_producer
+from bus.kafka import make_admin, started
+from bus.tlog import LogService
+from bus.tracker import Tracker
 from edxml import StatusCode
 from signing import DevPki, Signer
 from tests.bus.routing_helpers import (
