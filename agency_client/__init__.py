@@ -7,6 +7,7 @@ from its inbox exactly once, and answer 01 automatically. See
 docs/AGENCY_INTEGRATION.md.
 """
 
+from agency_client._follow_ups import carried_over, free_notation
 from agency_client._inbox_store import QuarantinedPackage
 from agency_client.checkpoints import CheckpointWatcher, LogRewrittenError, WatchedCheckpoint
 from agency_client.clerk import SendOutcome, read_inbox, report_status, send_document
@@ -59,6 +60,8 @@ __all__ = [
     "SubmissionRejectedError",
     "UnknownDocumentError",
     "WatchedCheckpoint",
+    "carried_over",
+    "free_notation",
     "read_inbox",
     "report_status",
     "send_document",

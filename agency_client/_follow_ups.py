@@ -6,6 +6,7 @@ notation that gives a DocumentId not used yet today).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from agency_client._inbox_store import InboxStore
@@ -25,7 +26,7 @@ from edxml import (
     parse,
 )
 
-__all__ = ["REPORTABLE_STATUSES", "FollowUps"]
+__all__ = ["REPORTABLE_STATUSES", "FollowUps", "carried_over", "free_notation"]
 
 #: Statuses an application reports by hand with :meth:`AgencyClient.report`.
 #: 01 is sent automatically on arrival; 13 is :meth:`AgencyClient.take_back`.
@@ -87,20 +88,10 @@ class FollowUps:
     ) -> str:
         """A revocation, update or replacement of a sent document, sent; its DocumentId."""
         original = self._sent.document(document_id)
-        notation = fields.pop("notation", None) or self._free_notation(original, business)
-        values: dict[str, Any] = {
-            "number": original.code.number,
-            "notation": notation,
-            "subject": original.subject,
-            "content": original.content,
-            "due_date": original.due_date,
-            "attachments": original.attachments,
-            "signer_name": original.signer.full_name,
-            "signer_position": original.signer.position,
-            "signer_competence": original.signer.competence,
-            "place": original.promulgation.place,
-            "document_type": original.document_type.type,
-        }
+        notation = fields.pop("notation", None) or free_notation(
+            self.agency, original, business, self._sent.exists
+        )
+        values = carried_over(original, notation)
         values.update(fields)
         package = new_document(
             self.agency,
@@ -112,13 +103,36 @@ class FollowUps:
         )
         return await self._publisher.send(package)
 
-    def _free_notation(self, original: DocumentPackage, business: BusinessDocType) -> str:
-        """A notation for a follow-up that gives a DocumentId not used yet today."""
-        base = f"{original.code.notation}-{_FOLLOW_UP_SUFFIX[business]}"
-        today = now_in_vietnam().date()  # the promulgation date new_document will use
-        for n in range(1, 1000):
-            notation = base if n == 1 else f"{base}{n}"
-            candidate = DocumentId.build(self.agency, today, original.code.number, notation)
-            if not self._sent.exists(str(candidate)):
-                return notation
-        return f"{base}{now_in_vietnam():%H%M%S}"
+
+def carried_over(original: DocumentPackage, notation: str) -> dict[str, Any]:
+    """The fields a follow-up of ``original`` carries over (``new_document``'s keywords)."""
+    return {
+        "number": original.code.number,
+        "notation": notation,
+        "subject": original.subject,
+        "content": original.content,
+        "due_date": original.due_date,
+        "attachments": original.attachments,
+        "signer_name": original.signer.full_name,
+        "signer_position": original.signer.position,
+        "signer_competence": original.signer.competence,
+        "place": original.promulgation.place,
+        "document_type": original.document_type.type,
+    }
+
+
+def free_notation(
+    agency: str,
+    original: DocumentPackage,
+    business: BusinessDocType,
+    used: Callable[[str], bool],
+) -> str:
+    """A notation for a follow-up that gives a DocumentId not ``used`` yet today."""
+    base = f"{original.code.notation}-{_FOLLOW_UP_SUFFIX[business]}"
+    today = now_in_vietnam().date()  # the promulgation date new_document will use
+    for n in range(1, 1000):
+        notation = base if n == 1 else f"{base}{n}"
+        candidate = DocumentId.build(agency, today, original.code.number, notation)
+        if not used(str(candidate)):
+            return notation
+    return f"{base}{now_in_vietnam():%H%M%S}"

@@ -22,7 +22,13 @@ from bus import (
     reinstate_agency,
     suspend_agency,
 )
-from cli.options import bootstrap_option, current_settings, home_option, quiet_driver
+from cli.options import (
+    bootstrap_option,
+    current_settings,
+    home_option,
+    option_group,
+    quiet_driver,
+)
 from cli.render import echo_json, table
 
 __all__ = ["COMMANDS"]
@@ -33,9 +39,7 @@ def _settings(bootstrap: str | None) -> Settings:
     return current_settings(bootstrap=bootstrap)
 
 
-def _common(command: click.decorators.FC) -> click.decorators.FC:
-    command = bootstrap_option(command)
-    return home_option(command)
+_common = option_group(home_option, bootstrap_option)
 
 
 def _row(agency: Agency) -> list[object]:
@@ -129,9 +133,13 @@ def list_agencies(
 
 
 def _change_state(
-    code: str, bootstrap: str | None, change: Callable[[Settings, str], Coroutine[Any, Any, Agency]]
-) -> Agency:
-    return asyncio.run(change(_settings(bootstrap), code))
+    code: str,
+    bootstrap: str | None,
+    change: Callable[[Settings, str], Coroutine[Any, Any, Agency]],
+    done: str,
+) -> None:
+    changed = asyncio.run(change(_settings(bootstrap), code))
+    click.echo(f"{done} {changed.code}: {changed.name}")
 
 
 @agency.command("suspend")
@@ -139,8 +147,7 @@ def _change_state(
 @_common
 def suspend(code: str, bootstrap: str | None) -> None:
     """Suspend agency CODE: the router refuses its packages and packages to it."""
-    suspended = _change_state(code, bootstrap, suspend_agency)
-    click.echo(f"suspended {suspended.code}: {suspended.name}")
+    _change_state(code, bootstrap, suspend_agency, "suspended")
 
 
 @agency.command("reinstate")
@@ -148,8 +155,7 @@ def suspend(code: str, bootstrap: str | None) -> None:
 @_common
 def reinstate(code: str, bootstrap: str | None) -> None:
     """Make a suspended agency CODE active again."""
-    active = _change_state(code, bootstrap, reinstate_agency)
-    click.echo(f"reinstated {active.code}: {active.name}")
+    _change_state(code, bootstrap, reinstate_agency, "reinstated")
 
 
 COMMANDS: list[click.Command] = [agency]

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Coroutine
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
@@ -33,27 +33,26 @@ from agency_client import (
     send_document,
 )
 from bus import Settings, content_digest, make_verifier
-from cli.options import current_settings, home_option, quiet_driver, read_input
+from cli.options import current_settings, home_option, option_group, quiet_driver, read_input
 from cli.render import echo_json, to_jsonable
 from edxml import DocumentPackage, StatusCode
 from gateway import Custody, CustodyResult, System
 
 __all__ = ["COMMANDS"]
 
-F = TypeVar("F", bound=Callable[..., Any])
+_PEM = click.Path(path_type=Path, dir_okay=False, exists=True)
 
-
-def _credentials(command: F) -> F:
-    """``--key``/``--cert``: the agency's key and certificate, if not in $EDX_PKI;
-    ``--home``: the state directory holding the agency's outbox and inbox stores."""
-    path = click.Path(path_type=Path, dir_okay=False, exists=True)
-    command = home_option(command)
-    command = click.option(
-        "--cert", "cert_path", type=path, help="Certificate (default: $EDX_PKI/agencies/CODE/)."
-    )(command)
-    return click.option(
-        "--key", "key_path", type=path, help="Private key (default: $EDX_PKI/agencies/CODE/)."
-    )(command)
+#: ``--key``/``--cert``: the agency's key and certificate, if not in $EDX_PKI;
+#: ``--home``: the state directory holding the agency's outbox and inbox stores.
+_credentials = option_group(
+    click.option(
+        "--key", "key_path", type=_PEM, help="Private key (default: $EDX_PKI/agencies/CODE/)."
+    ),
+    click.option(
+        "--cert", "cert_path", type=_PEM, help="Certificate (default: $EDX_PKI/agencies/CODE/)."
+    ),
+    home_option,
+)
 
 
 def _codes(value: str) -> list[str]:

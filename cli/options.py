@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -29,9 +30,12 @@ __all__ = [
     "current_settings",
     "home_option",
     "json_option",
+    "option_group",
     "quiet_driver",
     "read_input",
 ]
+
+_Command = TypeVar("_Command", bound=Callable[..., Any])
 
 #: Exit status of a command that failed with a named error.
 EXIT_ERROR = 1
@@ -80,6 +84,17 @@ bootstrap_option = click.option(
 json_option = click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON document instead of text."
 )
+
+
+def option_group(*options: Callable[[Any], Any]) -> Callable[[_Command], _Command]:
+    """Several options (click decorators) as one decorator, listed in the order given."""
+
+    def decorate(command: _Command) -> _Command:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
 
 
 def current_settings(**overrides: Any) -> Settings:

@@ -11,12 +11,12 @@ broken, ``replay`` when anything diverges or does not verify.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 from sqlalchemy import Engine
@@ -32,23 +32,21 @@ from bus import (
     document_trail,
 )
 from bus import track as track_query
-from cli.options import EXIT_NOT_VERIFIED, current_settings, home_option
+from cli.options import EXIT_NOT_VERIFIED, current_settings, home_option, option_group
 from cli.render import echo_json, table
 from edxml import StatusCode
 
 __all__ = ["COMMANDS"]
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _store_options(command: F) -> F:
-    command = click.option(
-        "--json", "as_json", is_flag=True, help="Print one JSON document instead of a table."
-    )(command)
-    command = click.option(
+_store_options = option_group(
+    home_option,
+    click.option(
         "--db-url", default=None, metavar="URL", help="The tracker's database (EDX_DB_URL)."
-    )(command)
-    return home_option(command)
+    ),
+    click.option(
+        "--json", "as_json", is_flag=True, help="Print one JSON document instead of a table."
+    ),
+)
 
 
 @contextmanager

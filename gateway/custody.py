@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bus import Settings
-from edxml import DocumentPackage, Limits, Mode, StatusPackage, build, parse
+from edxml import DocumentPackage, Limits, Mode, ParseResult, StatusPackage, build, parse
 from edxml.errors import EdxbusError
 from gateway.errors import NotPermittedError, PackageRefusedError
 from gateway.systems import System
@@ -67,6 +67,18 @@ class Custody:
         """The package limits every read uses."""
         return self._settings.package_limits
 
+    def kept_document(self, data: bytes) -> DocumentPackage:
+        """A document the gateway keeps (accepted once), read back."""
+        package = parse(data, mode=Mode.TOLERANT, limits=self.limits).package
+        assert isinstance(package, DocumentPackage)
+        return package
+
+    def _read(self, data: bytes, mode: Mode) -> ParseResult:
+        """``data`` read in ``mode`` with the gateway's limits and agency codes."""
+        return parse(
+            data, mode=mode, limits=self.limits, agency_pattern=self._settings.agency_pattern
+        )
+
     def signer(self, agency: str) -> Signer:
         """The agency's signer; refused when the gateway holds no key for it."""
         signer = self._signers.get(agency)
@@ -95,22 +107,12 @@ class Custody:
     def take(self, body: bytes, system: System) -> CustodyResult:
         """The package to publish for ``body`` sent by ``system`` (see the module docstring)."""
         try:  # the strict read first: what well-built software sends needs no second read
-            tolerant = parse(
-                body,
-                mode=Mode.STRICT,
-                limits=self.limits,
-                agency_pattern=self._settings.agency_pattern,
-            )
+            tolerant = self._read(body, Mode.STRICT)
             strict_ok = True
         except EdxbusError:
             strict_ok = False
             try:
-                tolerant = parse(
-                    body,
-                    mode=Mode.TOLERANT,
-                    limits=self.limits,
-                    agency_pattern=self._settings.agency_pattern,
-                )
+                tolerant = self._read(body, Mode.TOLERANT)
             except EdxbusError as exc:
                 raise PackageRefusedError(
                     f"the package cannot be read: {exc}", exc.reason_code
@@ -129,12 +131,7 @@ class Custody:
     def _signed(self, body: bytes, sender: str) -> CustodyResult:
         try:
             verified = self._verifier.verify(body)
-            strict = parse(
-                verified.signed_bytes,
-                mode=Mode.STRICT,
-                limits=self.limits,
-                agency_pattern=self._settings.agency_pattern,
-            )
+            strict = self._read(verified.signed_bytes, Mode.STRICT)
         except EdxbusError as exc:
             raise PackageRefusedError(
                 f"the package's signature does not verify: {exc}", exc.reason_code
@@ -156,12 +153,7 @@ class Custody:
         changes = tuple(str(d) for d in deviations) or ("rebuilt in the strict form",)
         try:
             unsigned = build(package)
-            strict = parse(
-                unsigned,
-                mode=Mode.STRICT,
-                limits=self.limits,
-                agency_pattern=self._settings.agency_pattern,
-            )
+            strict = self._read(unsigned, Mode.STRICT)
         except EdxbusError as exc:
             raise PackageRefusedError(
                 f"the package cannot be brought into the strict form: {exc}",

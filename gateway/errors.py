@@ -22,7 +22,7 @@ exception tree)::
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from edxml.errors import ClientError
 
@@ -49,6 +49,13 @@ class GatewayError(ClientError):
     reason_code: ClassVar[str] = "gateway-error"
     vxp_code: ClassVar[str] = "400"
     http_status: ClassVar[int] = 400
+
+    def __init_subclass__(cls, *, status: int | None = None, **kwargs: Any) -> None:
+        """``status``: the refusal's number, the hub's ErrorCode and the HTTP status alike."""
+        super().__init_subclass__(**kwargs)
+        if status is not None:
+            cls.vxp_code = str(status)
+            cls.http_status = status
 
     @property
     def cause_code(self) -> str:
@@ -87,12 +94,10 @@ class UploadTooLargeError(BadRequestError):
         self.limit = limit
 
 
-class AuthenticationError(GatewayError):
+class AuthenticationError(GatewayError, status=401):
     """The request's signature is missing or wrong, or the system is unknown."""
 
     reason_code = "authentication-failed"
-    vxp_code = "401"
-    http_status = 401
 
 
 class StaleRequestError(AuthenticationError):
@@ -107,49 +112,37 @@ class ReplayedRequestError(AuthenticationError):
     reason_code = "replayed-request"
 
 
-class NotPermittedError(GatewayError):
+class NotPermittedError(GatewayError, status=403):
     """The system may not act for that agency, or may not use that operation."""
 
     reason_code = "not-permitted"
-    vxp_code = "403"
-    http_status = 403
 
 
-class NotFoundError(GatewayError):
+class NotFoundError(GatewayError, status=404):
     """No such item visible to this system (never says whether it exists elsewhere)."""
 
     reason_code = "not-found"
-    vxp_code = "404"
-    http_status = 404
 
 
-class ConflictError(GatewayError):
+class ConflictError(GatewayError, status=409):
     """A terminal state cannot change, or a key was reused for another request."""
 
     reason_code = "conflict"
-    vxp_code = "409"
-    http_status = 409
 
 
-class RateLimitedError(GatewayError):
+class RateLimitedError(GatewayError, status=429):
     """The system exceeded its request rate; nothing was done, try again shortly."""
 
     reason_code = "rate-limited"
-    vxp_code = "429"
-    http_status = 429
 
 
-class NotSupportedError(GatewayError):
+class NotSupportedError(GatewayError, status=501):
     """The operation is switched off on this gateway."""
 
     reason_code = "not-supported"
-    vxp_code = "501"
-    http_status = 501
 
 
-class UnavailableError(GatewayError):
+class UnavailableError(GatewayError, status=503):
     """The bus does not answer: nothing was accepted, try again later."""
 
     reason_code = "bus-unavailable"
-    vxp_code = "503"
-    http_status = 503

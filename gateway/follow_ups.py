@@ -10,17 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from agency_client import REPORTABLE_STATUSES, carried_over, free_notation
 from edxml import (
     BusinessDocType,
-    DocumentId,
-    DocumentPackage,
-    Mode,
     StatusCode,
     build,
     new_document,
     new_status,
-    now_in_vietnam,
-    parse,
 )
 from gateway.errors import BadRequestError
 from gateway.model import Accepted
@@ -30,23 +26,7 @@ from gateway.systems import System
 __all__ = ["REPORTABLE", "follow_up", "report", "take_back"]
 
 #: Statuses a system reports on a received document (01 is the gateway's, 13 is take_back).
-REPORTABLE = frozenset(
-    {
-        StatusCode.REFUSED,
-        StatusCode.ACCEPTED,
-        StatusCode.ASSIGNED,
-        StatusCode.PROCESSING,
-        StatusCode.COMPLETED,
-        StatusCode.CHANGE_AGREED,
-        StatusCode.CHANGE_REFUSED,
-    }
-)
-
-_SUFFIX = {
-    BusinessDocType.REVOCATION: "TH",
-    BusinessDocType.UPDATE: "CN",
-    BusinessDocType.REPLACEMENT: "TT",
-}
+REPORTABLE = REPORTABLE_STATUSES
 
 
 async def report(
@@ -69,8 +49,7 @@ async def report(
     entry, data = gateway.item(system, doc_id)
     if entry.message_type != "edoc":
         raise BadRequestError(f"item {doc_id} is a status, not a document")
-    package = parse(data, mode=Mode.TOLERANT, limits=gateway.custody.limits).package
-    assert isinstance(package, DocumentPackage)
+    package = gateway.custody.kept_document(data)
     status = new_status(entry.agency, package, StatusCode(code), description)
     return await gateway.send(
         system, build(status), message_type="status", scope=scope, key=key, fingerprint=fingerprint
@@ -110,20 +89,10 @@ async def follow_up(
     """A revocation, update or replacement of a sent document, its fields carried over."""
     original = gateway.sent_document(system, doc_id)
     sender = original.sender_code
-    notation = fields.pop("notation", None) or _free_notation(gateway, original, business)
-    values: dict[str, Any] = {
-        "number": original.code.number,
-        "notation": notation,
-        "subject": original.subject,
-        "content": original.content,
-        "due_date": original.due_date,
-        "attachments": original.attachments,
-        "signer_name": original.signer.full_name,
-        "signer_position": original.signer.position,
-        "signer_competence": original.signer.competence,
-        "place": original.promulgation.place,
-        "document_type": original.document_type.type,
-    }
+    notation = fields.pop("notation", None) or free_notation(
+        sender, original, business, lambda taken: gateway.outboxes.of(sender).get(taken) is not None
+    )
+    values = carried_over(original, notation)
     values.update({k: v for k, v in fields.items() if v is not None})
     package = new_document(
         sender,
@@ -136,15 +105,3 @@ async def follow_up(
     return await gateway.send(
         system, build(package), message_type="edoc", scope=scope, key=key, fingerprint=fingerprint
     )
-
-
-def _free_notation(gateway: Gateway, original: DocumentPackage, business: BusinessDocType) -> str:
-    base = f"{original.code.notation}-{_SUFFIX[business]}"
-    outbox = gateway.outboxes.of(original.sender_code)
-    today = now_in_vietnam().date()
-    for n in range(1, 1000):
-        notation = base if n == 1 else f"{base}{n}"
-        candidate = DocumentId.build(original.sender_code, today, original.code.number, notation)
-        if outbox.get(str(candidate)) is None:
-            return notation
-    return f"{base}{now_in_vietnam():%H%M%S}"

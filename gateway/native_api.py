@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -56,6 +57,9 @@ PROBLEM_TYPE = "https://edxbus.example/problems/"
 
 #: The ``Idempotency-Key`` header (documented with the signature headers, see ``extra``).
 Key = Annotated[str | None, Header(alias="Idempotency-Key", include_in_schema=False)]
+
+#: Composes a package from a stored one and sends it (see ``composing``).
+Compose = Callable[..., Awaitable[Accepted]]
 
 _SIGNED = {
     "X-Edx-System": "The system id.",
@@ -143,31 +147,11 @@ _SEND_BODY = {
 
 
 def _accepted(accepted: Accepted) -> AcceptedOut:
-    return AcceptedOut(
-        doc_id=accepted.doc_id,
-        document_id=accepted.document_id,
-        message_type=accepted.message_type,
-        sender=accepted.sender,
-        recipients=list(accepted.recipients),
-        repeated=accepted.repeated,
-        signed_here=accepted.signed_here,
-        changes=list(accepted.changes),
-    )
+    return AcceptedOut.model_validate(accepted, from_attributes=True)
 
 
 def _item(entry: InboxEntry) -> InboxItemOut:
-    return InboxItemOut(
-        doc_id=entry.doc_id,
-        agency=entry.agency,
-        message_type=entry.message_type,
-        sender=entry.sender,
-        document_id=entry.document_id,
-        status_code=entry.status_code,
-        digest=entry.digest,
-        state=entry.state.value,
-        created_at=entry.created_at,
-        updated_at=entry.updated_at,
-    )
+    return InboxItemOut.model_validate(entry, from_attributes=True)
 
 
 def _parse(model: type[Any], body: bytes) -> Any:
@@ -366,29 +350,48 @@ def create_native_api(
 
         return await once(system, "api-ack", require_key(key), fingerprint(request, body), 200, act)
 
-    @api.post(
-        "/inbox/{doc_id}/status",
-        status_code=201,
-        response_model=AcceptedOut,
-        responses=_ERRORS,
-        openapi_extra=extra(True, _json_body(ReportIn)),
-        summary="Report a status (02-06, 15, 16) on a received document",
-    )
-    async def report_status(request: Request, doc_id: str, key: Key = None) -> AcceptedOut:
-        system, body = await caller(request)
-        wanted: ReportIn = _parse(ReportIn, body)
-        return _accepted(
-            await report(
-                gateway,
+    def composing(
+        path: str, name: str, scope: str, model: type[BaseModel], summary: str, compose: Compose
+    ) -> None:
+        """A write that composes a package from a stored one and sends it:
+        ``compose(system, doc_id, wanted, scope=, key=, fingerprint=)``."""
+
+        async def route(request: Request, doc_id: str, key: Key = None) -> AcceptedOut:
+            system, body = await caller(request)
+            wanted = _parse(model, body)
+            accepted = await compose(
                 system,
                 doc_id,
-                wanted.code,
-                wanted.description,
-                scope="api-report",
+                wanted,
+                scope=scope,
                 key=require_key(key),
                 fingerprint=fingerprint(request, body),
             )
+            return _accepted(accepted)
+
+        api.add_api_route(
+            path,
+            route,
+            methods=["POST"],
+            status_code=201,
+            response_model=AcceptedOut,
+            responses=_ERRORS,
+            openapi_extra=extra(True, _json_body(model)),
+            name=name,
+            summary=summary,
         )
+
+    async def report_on(system: System, doc_id: str, wanted: ReportIn, **once: str) -> Accepted:
+        return await report(gateway, system, doc_id, wanted.code, wanted.description, **once)
+
+    composing(
+        "/inbox/{doc_id}/status",
+        "report_status",
+        "api-report",
+        ReportIn,
+        "Report a status (02-06, 15, 16) on a received document",
+        report_on,
+    )
 
     # --- what was sent -----------------------------------------------------------
 
@@ -428,43 +431,32 @@ def create_native_api(
             ],
         )
 
-    @api.post(
+    async def take_back_of(
+        system: System, doc_id: str, wanted: TakeBackIn, **once: str
+    ) -> Accepted:
+        return await take_back(gateway, system, doc_id, wanted.description, **once)
+
+    composing(
         "/documents/{doc_id}/take-back",
-        status_code=201,
-        response_model=AcceptedOut,
-        responses=_ERRORS,
-        openapi_extra=extra(True, _json_body(TakeBackIn)),
-        summary="Ask every recipient to hand a sent document back (13)",
+        "take_back_document",
+        "api-take-back",
+        TakeBackIn,
+        "Ask every recipient to hand a sent document back (13)",
+        take_back_of,
     )
-    async def take_back_document(request: Request, doc_id: str, key: Key = None) -> AcceptedOut:
-        system, body = await caller(request)
-        wanted: TakeBackIn = _parse(TakeBackIn, body)
-        return _accepted(
-            await take_back(
-                gateway,
-                system,
-                doc_id,
-                wanted.description,
-                scope="api-take-back",
-                key=require_key(key),
-                fingerprint=fingerprint(request, body),
-            )
-        )
 
     for action, business in (
         ("revoke", BusinessDocType.REVOCATION),
         ("update", BusinessDocType.UPDATE),
         ("replace", BusinessDocType.REPLACEMENT),
     ):
-        _follow_up_route(
-            api,
-            gateway,
+        composing(
+            f"/documents/{{doc_id}}/{action}",
             action,
-            business,
-            caller,
-            fingerprint,
-            require_key,
-            extra(True, _json_body(FollowUpIn)),
+            f"api-{action}",
+            FollowUpIn,
+            f"Send a {business.name.lower()} of a sent document",
+            _follow_up_of(gateway, business),
         )
 
     # --- directory ---------------------------------------------------------------
@@ -486,45 +478,14 @@ def create_native_api(
     return api
 
 
-def _follow_up_route(
-    api: FastAPI,
-    gateway: Gateway,
-    action: str,
-    business: BusinessDocType,
-    caller: Any,
-    fingerprint: Any,
-    require_key: Any,
-    openapi_extra: dict[str, Any],
-) -> None:
-    async def route(request: Request, doc_id: str, key: Key = None) -> AcceptedOut:
-        system, body = await caller(request)
-        wanted: FollowUpIn = _parse(FollowUpIn, body)
-        fields = {"subject": wanted.subject, "content": wanted.content, "notation": wanted.notation}
-        return _accepted(
-            await follow_up(
-                gateway,
-                system,
-                doc_id,
-                business,
-                wanted.reason,
-                fields,
-                scope=f"api-{action}",
-                key=require_key(key),
-                fingerprint=fingerprint(request, body),
-            )
-        )
+def _follow_up_of(gateway: Gateway, business: BusinessDocType) -> Compose:
+    """What composes the follow-up ``business`` of a sent document (see ``composing``)."""
 
-    api.add_api_route(
-        f"/documents/{{doc_id}}/{action}",
-        route,
-        methods=["POST"],
-        status_code=201,
-        response_model=AcceptedOut,
-        responses=_ERRORS,
-        openapi_extra=openapi_extra,
-        name=action,
-        summary=f"Send a {business.name.lower()} of a sent document",
-    )
+    async def compose(system: System, doc_id: str, wanted: FollowUpIn, **once: str) -> Accepted:
+        fields = {"subject": wanted.subject, "content": wanted.content, "notation": wanted.notation}
+        return await follow_up(gateway, system, doc_id, business, wanted.reason, fields, **once)
+
+    return compose
 
 
 async def _from_fields(request: Request) -> tuple[bytes, str]:

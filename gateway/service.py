@@ -15,12 +15,12 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from agency_client import DuplicateDocumentError, OutboxEntry, OutboxState
 from bus import Settings, content_digest, get_logger
-from edxml import DocumentPackage, Mode, StatusCode, StatusPackage, build, new_status, parse
+from edxml import DocumentPackage, StatusCode, StatusPackage, build, new_status
 from gateway._time import utc_now
 from gateway.custody import Custody, CustodyResult
 from gateway.directory_view import DirectoryView
@@ -44,6 +44,9 @@ __all__ = ["Gateway"]
 _log = get_logger("gateway")
 
 ARRIVED_TEXT = "Đã đến (arrived)"
+
+#: The transport states of items still listed (and counted) for a system.
+_LISTED = [state.value for state in TransportState if state.listed]
 
 
 class Gateway:
@@ -149,52 +152,14 @@ class Gateway:
             raise NotFoundError(f"unknown recipient agency: {', '.join(unknown)}")
 
     def _earlier(self, system: System, scope: str, key: str, fingerprint: str) -> Accepted | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(IDEMPOTENCY).where(
-                    IDEMPOTENCY.c.system_id == system.system_id,
-                    IDEMPOTENCY.c.scope == scope,
-                    IDEMPOTENCY.c.key == key,
-                )
-            ).first()
-        if row is None:
-            return None
-        if row.fingerprint != fingerprint:
-            raise ConflictError(f"idempotency key {key} was used for another request")
-        answer = json.loads(row.answer)
-        return Accepted(
-            doc_id=answer["doc_id"],
-            document_id=answer["document_id"],
-            message_type=answer["message_type"],
-            sender=answer["sender"],
-            recipients=tuple(answer["recipients"]),
-            repeated=True,
-            signed_here=answer.get("signed_here", False),
-            changes=tuple(answer.get("changes", ())),
-        )
+        answer = self.earlier_answer(system, scope, key, fingerprint)
+        return None if answer is None else _accepted(answer)
 
     def _remember(
         self, system: System, scope: str, key: str, fingerprint: str, accepted: Accepted
     ) -> Accepted:
-        answer = _answer_text(accepted)
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(
-                    insert(IDEMPOTENCY).values(
-                        system_id=system.system_id,
-                        scope=scope,
-                        key=key,
-                        fingerprint=fingerprint,
-                        answer=answer,
-                        created_at=utc_now(),
-                    )
-                )
-        except IntegrityError:  # a concurrent repeat recorded it first: answer as it did
-            earlier = self._earlier(system, scope, key, fingerprint)
-            if earlier is not None:
-                return earlier
-            raise
-        return accepted
+        earlier = self._keep_answer(system, scope, key, fingerprint, _answer_text(accepted))
+        return accepted if earlier is None else _accepted(earlier)
 
     def _keep_document(
         self,
@@ -218,29 +183,14 @@ class Gateway:
                 f"document {package.document_id} was already sent by {sender} with other "
                 "content; send an update or a replacement instead"
             ) from exc
-        accepted = Accepted(
-            new_doc_id(),
-            package.document_id,
-            "edoc",
-            sender,
-            recipients,
-            signed_here=result.signed_here,
-            changes=result.changes,
-        )
-        self._record_message(
+        accepted = self._accept(
             system,
-            sender,
-            "edoc",
-            service_type,
-            package.document_id,
-            None,
+            result,
+            ("edoc", service_type, package.document_id, None),
             digest,
             recipients,
-            package.subject,
-            str(package.code),
-            result.changes,
-            doc_id=accepted.doc_id,
-            remember=(*remember, _answer_text(accepted)),
+            (package.subject, str(package.code)),
+            remember,
         )
         return accepted, entry
 
@@ -264,31 +214,57 @@ class Gateway:
         recipients = self._status_recipients(package)
         digest = content_digest(result.data)
         entry = outbox.add_status(answers, code.value, result.data, digest)
+        accepted = self._accept(
+            system,
+            result,
+            ("status", service_type, answers, code.value),
+            digest,
+            recipients,
+            (package.description, code.value),
+            remember,
+        )
+        return accepted, entry
+
+    def _accept(
+        self,
+        system: System,
+        result: CustodyResult,
+        message: tuple[str, str, str, str | None],
+        digest: str,
+        recipients: tuple[str, ...],
+        shown: tuple[str, str],
+        remember: tuple[str, str, str],
+    ) -> Accepted:
+        """Record a message kept in its outbox, and the answer to its request.
+
+        ``message``: its type, service type, DocumentId and status code; ``shown``: its
+        title and notation.
+        """
+        message_type, service_type, document_id, status_code = message
         accepted = Accepted(
             new_doc_id(),
-            answers,
-            "status",
-            sender,
+            document_id,
+            message_type,
+            result.sender,
             recipients,
             signed_here=result.signed_here,
             changes=result.changes,
         )
         self._record_message(
             system,
-            sender,
-            "status",
+            result.sender,
+            message_type,
             service_type,
-            answers,
-            code.value,
+            document_id,
+            status_code,
             digest,
             recipients,
-            package.description,
-            code.value,
+            *shown,
             result.changes,
             doc_id=accepted.doc_id,
             remember=(*remember, _answer_text(accepted)),
         )
-        return accepted, entry
+        return accepted
 
     def _status_recipients(self, package: StatusPackage) -> tuple[str, ...]:
         target = package.response_for.organ_id
@@ -343,17 +319,7 @@ class Gateway:
         doc_id = doc_id or new_doc_id()
         with self.engine.begin() as conn:
             if remember is not None:
-                scope, key, fingerprint, answer = remember
-                conn.execute(
-                    insert(IDEMPOTENCY).values(
-                        system_id=system.system_id,
-                        scope=scope,
-                        key=key,
-                        fingerprint=fingerprint,
-                        answer=answer,
-                        created_at=utc_now(),
-                    )
-                )
+                _insert_answer(conn, system, *remember)
             conn.execute(
                 insert(MESSAGES).values(
                     doc_id=doc_id,
@@ -405,24 +371,22 @@ class Gateway:
         self, system: System, scope: str, key: str, fingerprint: str, answer: str
     ) -> str:
         """Keep the answer of a write; a concurrent repeat gets the answer stored first."""
+        earlier = self._keep_answer(system, scope, key, fingerprint, answer)
+        return answer if earlier is None else earlier
+
+    def _keep_answer(
+        self, system: System, scope: str, key: str, fingerprint: str, answer: str
+    ) -> str | None:
+        """Keep ``answer``: None, or the answer a concurrent repeat stored first."""
         try:
             with self.engine.begin() as conn:
-                conn.execute(
-                    insert(IDEMPOTENCY).values(
-                        system_id=system.system_id,
-                        scope=scope,
-                        key=key,
-                        fingerprint=fingerprint,
-                        answer=answer,
-                        created_at=utc_now(),
-                    )
-                )
-        except IntegrityError:
+                _insert_answer(conn, system, scope, key, fingerprint, answer)
+        except IntegrityError:  # a concurrent repeat recorded it first: answer as it did
             earlier = self.earlier_answer(system, scope, key, fingerprint)
             if earlier is not None:
                 return earlier
             raise
-        return answer
+        return None
 
     def sent_document(self, system: System, doc_id: str) -> DocumentPackage:
         """A document the system sent (by its ``DocId``), as it was sent."""
@@ -437,9 +401,7 @@ class Gateway:
         entry = self.outboxes.of(message.agency).get(message.document_id)
         if entry is None:
             raise NotFoundError(f"document {doc_id} is no longer kept")
-        package = parse(entry.data, mode=Mode.TOLERANT, limits=self.custody.limits).package
-        assert isinstance(package, DocumentPackage)
-        return package
+        return self.custody.kept_document(entry.data)
 
     # --- receiving ---------------------------------------------------------------
 
@@ -449,7 +411,7 @@ class Gateway:
             return []
         query = select(INBOX).where(
             INBOX.c.agency.in_(sorted(system.agencies)),
-            INBOX.c.state.in_([TransportState.INITIAL.value, TransportState.PROCESSING.value]),
+            INBOX.c.state.in_(_LISTED),
         )
         if message_type:
             query = query.where(INBOX.c.message_type == message_type.lower())
@@ -468,9 +430,7 @@ class Gateway:
                 .where(
                     INBOX.c.agency.in_(sorted(system.agencies)),
                     INBOX.c.message_type == message_type,
-                    INBOX.c.state.in_(
-                        [TransportState.INITIAL.value, TransportState.PROCESSING.value]
-                    ),
+                    INBOX.c.state.in_(_LISTED),
                 )
             ).scalar()
         return int(value or 0)
@@ -512,9 +472,7 @@ class Gateway:
                 update(INBOX)
                 .where(
                     INBOX.c.doc_id == doc_id,
-                    INBOX.c.state.in_(
-                        [TransportState.INITIAL.value, TransportState.PROCESSING.value]
-                    ),
+                    INBOX.c.state.in_(_LISTED),
                 )
                 .values(state=new.value, updated_at=now)
             )
@@ -527,8 +485,7 @@ class Gateway:
         for kept in outbox.sent_statuses(entry.document_id):
             if kept.status_code == StatusCode.ARRIVED.value:
                 return kept
-        package = parse(data, mode=Mode.TOLERANT, limits=self.custody.limits).package
-        assert isinstance(package, DocumentPackage)
+        package = self.custody.kept_document(data)
         status = new_status(entry.agency, package, StatusCode.ARRIVED, ARRIVED_TEXT)
         signer = self.custody.signer(entry.agency)
         signed = signer.sign(build(status), check_sender=True, limits=self.custody.limits)
@@ -647,6 +604,36 @@ def _answer_text(accepted: Accepted) -> str:
             "signed_here": accepted.signed_here,
             "changes": list(accepted.changes),
         }
+    )
+
+
+def _accepted(answer: str) -> Accepted:
+    """The answer kept by :func:`_answer_text`, as given again to a repeat."""
+    fields = json.loads(answer)
+    return Accepted(
+        doc_id=fields["doc_id"],
+        document_id=fields["document_id"],
+        message_type=fields["message_type"],
+        sender=fields["sender"],
+        recipients=tuple(fields["recipients"]),
+        repeated=True,
+        signed_here=fields.get("signed_here", False),
+        changes=tuple(fields.get("changes", ())),
+    )
+
+
+def _insert_answer(
+    conn: Connection, system: System, scope: str, key: str, fingerprint: str, answer: str
+) -> None:
+    conn.execute(
+        insert(IDEMPOTENCY).values(
+            system_id=system.system_id,
+            scope=scope,
+            key=key,
+            fingerprint=fingerprint,
+            answer=answer,
+            created_at=utc_now(),
+        )
     )
 
 

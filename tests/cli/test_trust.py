@@ -23,6 +23,16 @@ from tests.signing._packages import DSIG, document, raw_sign
 H41 = "000.00.00.H41"
 
 
+@pytest.fixture
+def configured_pki(runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``$EDX_PKI``: a PKI made with ``edx pki``, its root and H41 issued."""
+    pki = tmp_path / "pki"
+    monkeypatch.setenv("EDX_PKI", str(pki))
+    assert runner.invoke(cli, ["pki", "init", str(pki)]).exit_code == 0
+    assert runner.invoke(cli, ["pki", "issue", str(pki), H41]).exit_code == 0
+    return pki
+
+
 def _xmlsec1(root: Path, package: Path) -> subprocess.CompletedProcess[str]:
     binary = shutil.which("xmlsec1")
     if binary is None:
@@ -90,13 +100,8 @@ def test_sign_then_verify_with_edx_and_xmlsec1(runner: CliRunner, tmp_path: Path
     assert "FAIL" in outside.stdout + outside.stderr
 
 
-def test_sign_as_an_agency_from_the_configured_pki(
-    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    pki = tmp_path / "pki"
-    monkeypatch.setenv("EDX_PKI", str(pki))
-    assert runner.invoke(cli, ["pki", "init", str(pki)]).exit_code == 0
-    assert runner.invoke(cli, ["pki", "issue", str(pki), H41]).exit_code == 0
+@pytest.mark.usefixtures("configured_pki")
+def test_sign_as_an_agency_from_the_configured_pki(runner: CliRunner, tmp_path: Path) -> None:
     unsigned = tmp_path / "in.edxml"
     unsigned.write_bytes(document())
     out = tmp_path / "out.edxml"
@@ -342,13 +347,10 @@ def test_strict_revocation_needs_a_crl(runner: CliRunner, dev_pki: DevPki, tmp_p
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("configured_pki")
 def test_large_attachments_setting_reaches_edx_sign_and_verify(
     runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    pki = tmp_path / "pki"
-    monkeypatch.setenv("EDX_PKI", str(pki))
-    assert runner.invoke(cli, ["pki", "init", str(pki)]).exit_code == 0
-    assert runner.invoke(cli, ["pki", "issue", str(pki), H41]).exit_code == 0
     unsigned = tmp_path / "scan.edxml"
     unsigned.write_bytes(document(attachment_size=9_000_000))
     out = tmp_path / "signed.edxml"

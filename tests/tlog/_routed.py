@@ -23,11 +23,13 @@ ORIGIN = "edxbus.test/log"
 
 @dataclass(frozen=True)
 class RoutedLog:
-    """What went through: the document, its signed bytes, and the log's settings."""
+    """What went through: the document, its signed bytes, and the log's settings (and
+    the bus's, on which it went)."""
 
     package: DocumentPackage
     data: bytes
     log_settings: LogSettings
+    settings: Settings
 
 
 async def routed_log(
@@ -56,4 +58,4 @@ async def routed_log(
             assert asyncio.get_running_loop().time() < deadline, "the log missed decisions"
             await service.step()
         await service.checkpoint()
-    return RoutedLog(package, data, log_settings)
+    return RoutedLog(package, data, log_settings, settings)

@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from bus import Settings, audit_log, make_producer
+from bus import audit_log, make_producer
 from bus.kafka import make_admin, started
 from bus.tlog import FindingKind
-from signing import DevPki, Signer, leaf_hash
+from signing import DevPki, leaf_hash
 from tests.fixtures.demo import clean_env, run_edx
-from tests.tlog._routed import ORIGIN, routed_log
+from tests.tlog._routed import ORIGIN, RoutedLog
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -25,13 +24,9 @@ def _db(url: str) -> Path:
 
 
 async def test_a_healthy_log_agrees_and_each_tampering_is_named(
-    bus_settings: Settings,
-    dev_pki: DevPki,
-    signer_for: Callable[[str], Signer],
-    tmp_path: Path,
+    routed: RoutedLog, dev_pki: DevPki, tmp_path: Path
 ) -> None:
-    settings = bus_settings.with_overrides(pki=dev_pki.directory)
-    routed = await routed_log(settings, signer_for, tmp_path)
+    settings = routed.settings
     healthy = await audit_log(settings, routed.log_settings)
     assert healthy.ok, healthy.findings
     assert (healthy.leaves, healthy.checkpoints) == (3, 1)

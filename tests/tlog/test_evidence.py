@@ -22,14 +22,13 @@ import pytest
 from cryptography import x509
 
 from bus import (
-    Settings,
     export_evidence,
     verify_evidence,
 )
 from bus.tlog import EvidenceFormatError
-from signing import DevPki, NoteSigner, Signer, load_log_verifier
+from signing import DevPki, NoteSigner, load_log_verifier
 from tests.fixtures.demo import clean_env, run_edx
-from tests.tlog._routed import ORIGIN, routed_log
+from tests.tlog._routed import ORIGIN, RoutedLog
 from tests.tlog._tools import openssl_chain_verifies, openssl_ts_verifies, xmlsec1_verifies
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
@@ -57,13 +56,9 @@ def _flip(data: bytes) -> bytes:
 
 
 async def test_an_exported_bundle_verifies_offline_and_every_tampering_is_named(
-    bus_settings: Settings,
-    dev_pki: DevPki,
-    signer_for: Callable[[str], Signer],
-    tmp_path: Path,
+    routed: RoutedLog, dev_pki: DevPki, tmp_path: Path
 ) -> None:
-    settings = bus_settings.with_overrides(pki=dev_pki.directory)
-    routed = await routed_log(settings, signer_for, tmp_path)
+    settings = routed.settings
     package, data, log_settings = routed.package, routed.data, routed.log_settings
     bundle = tmp_path / "evidence.zip"
     exported = await export_evidence(settings, package.document_id, bundle, log_settings)

@@ -5,29 +5,20 @@ finds no divergence, and the log names the refusal."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
-from bus import Settings, audit_log, run_replay
+from bus import audit_log, run_replay
 from bus.tlog import Decision, log_store
 from bus.topics import broker_applies_log_append_time
 from bus.tracker import Tracker
-from signing import DevPki, Signer
-from tests.tlog._routed import routed_log
+from tests.tlog._routed import RoutedLog
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 
-async def test_a_refused_replay_is_no_divergence(
-    bus_settings: Settings,
-    dev_pki: DevPki,
-    signer_for: Callable[[str], Signer],
-    tmp_path: Path,
-) -> None:
-    settings = bus_settings.with_overrides(pki=dev_pki.directory)
-    routed = await routed_log(settings, signer_for, tmp_path)
+async def test_a_refused_replay_is_no_divergence(routed: RoutedLog) -> None:
+    settings = routed.settings
     async with Tracker(settings) as tracker:
         deadline = asyncio.get_running_loop().time() + 60
         while tracker.stats.recorded < 4:  # SUBMITTED, DELIVERED, STATUS, REJECTED
