@@ -95,12 +95,18 @@ def redact(url: str) -> str:
 
 
 def create_store_engine(
-    url: str, *, must_exist: bool = False, durable: bool = False, private: bool = False
+    url: str,
+    *,
+    must_exist: bool = False,
+    written_by: str = "the service that writes it",
+    durable: bool = False,
+    private: bool = False,
 ) -> Engine:
     """An engine for a store's database at ``url`` (SQLite or PostgreSQL).
 
     With ``must_exist``, a SQLite file that does not exist is an error instead of
-    being created empty (a reader's queries must not invent a database). A
+    being created empty (a reader's queries must not invent a database); the error
+    asks whether ``written_by`` runs, so a clerk knows what to start. A
     ``durable`` SQLite store syncs every commit to the disk (``synchronous=FULL``);
     a ``private`` SQLite file is created readable by its owner only (0600; SQLite
     gives its WAL and journal files the same mode).
@@ -117,7 +123,7 @@ def create_store_engine(
             path = Path(database)
             if must_exist and not path.exists():
                 raise DatabaseUnavailableError(
-                    f"database {path} does not exist (is the service that writes it running?)"
+                    f"database {path} does not exist (is {written_by} running?)"
                 )
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)

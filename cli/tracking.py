@@ -51,7 +51,9 @@ _store_options = option_group(
 
 @contextmanager
 def _engine(settings: Settings) -> Iterator[Engine]:
-    engine = create_store_engine(settings.resolved_db_url, must_exist=True)
+    engine = create_store_engine(
+        settings.resolved_db_url, must_exist=True, written_by="the tracker"
+    )
     try:
         yield engine
     finally:

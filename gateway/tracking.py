@@ -29,7 +29,9 @@ class TrackerView:
         """What the tracker knows of a document, or ``None`` (unknown, or no tracker)."""
         try:
             if self._engine is None:
-                self._engine = create_store_engine(self._url, must_exist=True)
+                self._engine = create_store_engine(
+                    self._url, must_exist=True, written_by="the tracker"
+                )
             return document_status(self._engine, document_id)
         except EdxbusError as exc:
             _log.debug("tracker has no answer for %s: %s", document_id, exc)

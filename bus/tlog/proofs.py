@@ -87,7 +87,7 @@ class ConsistencyAnswer:
 def log_store(settings: Settings, log_settings: LogSettings | None = None) -> Iterator[LogStore]:
     """The log's store for a reader (the database must exist: readers invent nothing)."""
     chosen = log_settings or LogSettings.from_env(settings)
-    engine = create_store_engine(chosen.db_url, must_exist=True)
+    engine = create_store_engine(chosen.db_url, must_exist=True, written_by="the log")
     try:
         yield LogStore(engine)
     finally:

@@ -406,7 +406,7 @@ async def checkpoint_now(
     chosen = log_settings or LogSettings.from_env(settings)
     pki = settings.resolved_pki
     signer = await asyncio.to_thread(load_log_signer, pki, chosen.origin)
-    engine = create_store_engine(chosen.db_url, must_exist=True)
+    engine = create_store_engine(chosen.db_url, must_exist=True, written_by="the log")
     server: TsaServer | None = None
     try:
         store = LogStore(engine)
@@ -425,7 +425,7 @@ async def checkpoint_now(
     with translate_errors("starting a producer"):
         await producer.start()
     try:
-        engine = create_store_engine(chosen.db_url, must_exist=True)
+        engine = create_store_engine(chosen.db_url, must_exist=True, written_by="the log")
         try:
             await _send_checkpoint(producer, chosen, LogStore(engine), stored)
         finally:
