@@ -86,7 +86,10 @@ def _status_json(result: DocumentStatus) -> dict[str, Any]:
 
 
 _as_of_option = click.option(
-    "--as-of", "as_of", metavar="DATE", help="Judge lateness as of DATE instead of today (UTC)."
+    "--as-of",
+    "as_of",
+    metavar="DATE",
+    help="Judge lateness as of DATE, not today in Vietnam.",
 )
 
 

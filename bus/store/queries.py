@@ -7,8 +7,10 @@
 - :func:`document_trail`: a document's whole ordered history with its hash chain
   checked.
 
-A recipient is *overdue* when the document's due date has passed (the day after
-``DueDate``, UTC) and the recipient has neither completed (06) nor refused (02) it,
+A recipient is *overdue* when the document's due date has passed (from the day
+after ``DueDate`` on the Vietnamese calendar: EDXML's dates are dates in Vietnam,
+UTC+7, so a document due on the 29th is late from midnight in Hà Nội, not seven
+hours later) and the recipient has neither completed (06) nor refused (02) it,
 and the sender has not taken it back (13). Refusals are counted on their own.
 """
 
@@ -36,7 +38,7 @@ from bus.store.chain import ChainCheck, verify_chain
 from bus.store.engine import TRACKER_DATABASE
 from bus.store.placement import place
 from bus.store.schema import STEP_COLUMNS, deliveries, documents, history, quarantine
-from edxml import StatusCode
+from edxml import VIETNAM_TIME, StatusCode
 from edxml.errors import InvalidAgencyCodeError, InvalidCodeListError
 
 __all__ = [
@@ -80,7 +82,8 @@ def status_words(code: str) -> str:
 
 
 def _today() -> date:
-    return datetime.now(UTC).date()
+    """Today on the calendar due dates are written in (Vietnam's)."""
+    return datetime.now(VIETNAM_TIME).date()
 
 
 # --- edx status --------------------------------------------------------------
