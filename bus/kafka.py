@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -32,11 +33,13 @@ from aiokafka.helpers import create_ssl_context
 from aiokafka.structs import TopicPartition
 
 from bus.errors import BrokerError, BrokerUnavailableError, ConfigError, TopicError
+from bus.logs import get_logger
 from bus.settings import Settings
 from edxml.errors import EdxbusError
 
 __all__ = [
     "BrokerFeatures",
+    "LostPartitionWatch",
     "connection_options",
     "group_timing",
     "make_admin",
@@ -48,6 +51,8 @@ __all__ = [
     "started",
     "translate_errors",
 ]
+
+_log = get_logger(__name__)
 
 _SECURITY_PROTOCOLS = frozenset({"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"})
 _SASL_MECHANISMS = frozenset({"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "GSSAPI", "OAUTHBEARER"})
@@ -384,6 +389,35 @@ async def rewind_lost_partitions(consumer: AIOKafkaConsumer) -> list[TopicPartit
     if lost:
         await consumer.seek_to_beginning(*lost)
     return lost
+
+
+class LostPartitionWatch:
+    """:func:`rewind_lost_partitions` for one service's consumer, at most every ``every`` s.
+
+    A service calls :meth:`look` after each fetch that brought nothing; the look is
+    paced so a quiet service does not ask the broker for its ends on every poll,
+    and a partition sent back is logged once, naming ``topic``.
+    """
+
+    def __init__(self, topic: str, *, every: float = 2.0) -> None:
+        self.topic = topic
+        self.every = every
+        self._next = 0.0
+
+    async def look(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
+        """The partitions sent back to their start this time (none when not due)."""
+        now = time.monotonic()
+        if now < self._next:
+            return []
+        self._next = now + self.every
+        with translate_errors(f"reading the ends of {self.topic}"):
+            lost = await rewind_lost_partitions(consumer)
+        if lost:
+            _log.warning(
+                f"the broker lost {self.topic} partitions: reading them again from their start",
+                partitions=",".join(str(tp.partition) for tp in lost),
+            )
+        return lost
 
 
 _MIN_SESSION_CONFIG = "group.min.session.timeout.ms"

@@ -32,7 +32,7 @@ from aiokafka.structs import OffsetAndMetadata, TopicPartition
 
 from bus import metrics
 from bus.errors import BrokerError, BusError, UnreadableRecordError
-from bus.kafka import make_consumer, rewind_lost_partitions, translate_errors
+from bus.kafka import LostPartitionWatch, make_consumer, translate_errors
 from bus.logs import get_logger
 from bus.router.checker import BatchChecker
 from bus.router.decider import Decider
@@ -58,8 +58,6 @@ _LOST_PARTITIONS = (
 MAX_BATCH = 200
 #: Longest wait after a retriable failure before the batch is tried again.
 MAX_BACKOFF_SECONDS = 30.0
-#: Seconds between two looks for partitions the broker lost (on quiet fetches only).
-LOSS_CHECK_SECONDS = 2.0
 
 _Batch = dict[TopicPartition, list[ConsumerRecord[Any, Any]]]
 
@@ -115,8 +113,7 @@ class RouteLoop:
         self._consumer: AIOKafkaConsumer | None = None
         #: A partition read record by record after a corrupt batch, and where it failed.
         self._careful: tuple[TopicPartition, int] | None = None
-        #: When to look next for partitions the broker lost (event-loop time).
-        self._next_loss_check = 0.0
+        self._loss_watch = LostPartitionWatch(settings.topics.submit)
 
     # --- membership -------------------------------------------------------------
 
@@ -231,24 +228,11 @@ class RouteLoop:
         await asyncio.to_thread(self._decider.handled, len(records), now=now)
 
     async def _rewind_lost_partitions(self, consumer: AIOKafkaConsumer) -> None:
-        """Between quiet fetches, look for partitions the broker lost under this router.
-
-        Its position would lie past the new log's end, and Tansu never says so: the
-        senders' re-submissions below that position would wait unseen
-        (:func:`bus.kafka.rewind_lost_partitions`).
-        """
-        loop = asyncio.get_running_loop()
-        if loop.time() < self._next_loss_check:
-            return
-        self._next_loss_check = loop.time() + LOSS_CHECK_SECONDS
-        with translate_errors("reading the ends of edx.submit"):
-            lost = await rewind_lost_partitions(consumer)
-        if lost:
+        """Between quiet fetches, look for partitions the broker lost under this router
+        (the senders' re-submissions below a position of the old log would wait
+        unseen); copies it vouched for may have gone with them."""
+        if await self._loss_watch.look(consumer):
             self._inboxes.forget()
-            log.warning(
-                "the broker lost edx.submit partitions: reading them again from their start",
-                partitions=",".join(str(tp.partition) for tp in lost),
-            )
 
     def _count_settled(self, count: int) -> None:
         """Re-submissions of bytes every recipient has: handled, as retries, with nothing

@@ -36,7 +36,7 @@ from aiokafka.structs import TopicPartition
 from sqlalchemy import Engine
 
 from bus.errors import BusError, DatabaseError, DatabaseUnavailableError
-from bus.kafka import make_consumer, probe_features, rewind_lost_partitions, translate_errors
+from bus.kafka import LostPartitionWatch, make_consumer, probe_features, translate_errors
 from bus.logs import get_logger
 from bus.metrics import (
     EVENTS_QUARANTINED,
@@ -65,8 +65,6 @@ __all__ = ["Tracker", "TrackerOptions", "main", "run_tracker"]
 log = get_logger(__name__)
 
 _SERVICE = "tracker"
-#: Seconds between two looks for partitions the broker lost (on quiet fetches only).
-LOSS_CHECK_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -131,7 +129,7 @@ class Tracker:
         self._consumer: AIOKafkaConsumer | None = None
         self._directory: Any = None
         self._last_lag = 0.0
-        self._last_loss_check = 0.0
+        self._loss_watch = LostPartitionWatch(settings.topics.events)
         self._last_directory = 0.0
         self._stopping = asyncio.Event()
 
@@ -234,7 +232,9 @@ class Tracker:
         ]
         await self._housekeeping()
         if not records:
-            await self._rewind_lost_partitions(consumer)
+            # Tansu leaves a position of a lost log waiting: read such partitions
+            # again from the start, the history keeps each event_id once.
+            await self._loss_watch.look(consumer)
             return False
         with time_processing(_SERVICE):
             recorded = await self._record(records, stop)
@@ -390,25 +390,6 @@ class Tracker:
             return None if agency is None else str(agency.name)
 
         return lookup
-
-    async def _rewind_lost_partitions(self, consumer: AIOKafkaConsumer) -> None:
-        """Between quiet fetches, look for partitions the broker lost under the tracker.
-
-        Its stored position would lie past the new log's end, and Tansu never says
-        so: the events written there since would wait unseen. Read again from the
-        start, the history keeps each ``event_id`` once.
-        """
-        now = time.monotonic()
-        if now - self._last_loss_check < LOSS_CHECK_SECONDS:
-            return
-        self._last_loss_check = now
-        with translate_errors("reading the ends of edx.events"):
-            lost = await rewind_lost_partitions(consumer)
-        if lost:
-            log.warning(
-                "the broker lost edx.events partitions: reading them again from their start",
-                partitions=",".join(str(tp.partition) for tp in lost),
-            )
 
     async def _housekeeping(self) -> None:
         now = time.monotonic()
