@@ -16,12 +16,10 @@ dropped either: they are kept in the quarantine with the reason.
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from types import TracebackType
-from typing import Self, TypeVar
+from typing import Self
 
 from sqlalchemy import (
     Column,
@@ -38,12 +36,10 @@ from sqlalchemy import (
 )
 
 from agency_client._group_commit import GroupCommit
-from agency_client._store import METADATA, Clock, LocalDatabase, utc_now
+from agency_client._store import METADATA, Clock, LocalDatabase, StoreFile, utc_now
 from bus import UtcDateTime
 
 __all__ = ["InboxStore", "QuarantinedPackage", "TakenPackage"]
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -138,41 +134,25 @@ class InboxStore:
         group_commit: GroupCommit | None = None,
         database: LocalDatabase | None = None,
     ) -> None:
-        self._owns_database = database is None
-        self.database = database if database is not None else LocalDatabase(path)
+        self._file = StoreFile.hold(path, database)
+        self.database = self._file.database
         self.path = self.database.path
         self._clock = clock
         self.group_commit = group_commit or self.database.group_commit
 
     def close(self) -> None:
         """Release the file, when the store opened it."""
-        if self._owns_database:
-            self.database.close()
+        self._file.close()
 
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-    def _transaction(self) -> AbstractContextManager[Connection]:
-        return self.database.transaction()
-
-    def _connection(self) -> AbstractContextManager[Connection]:
-        return self.database.connection()
-
-    async def _write_together(self, write: Callable[[Connection], T]) -> T:
-        """Run ``write`` in a group-committed transaction; its result once on disk."""
-        return await self.group_commit.write(write)
 
     def has_taken(self, kind: str, sender: str, document_id: str, digest: str) -> bool:
         """Whether exactly these bytes were already handed to the application."""
-        with self._connection() as conn:
+        with self.database.connection() as conn:
             return _is_taken(conn, kind, sender, document_id, digest)
 
     def record_taken(
@@ -191,7 +171,7 @@ class InboxStore:
         write = self._taken_writer(
             kind, sender, document_id, digest, data, code, promulgation_date, status_code
         )
-        with self._transaction() as conn:
+        with self.database.transaction() as conn:
             return write(conn)
 
     async def remember_taken(
@@ -207,7 +187,7 @@ class InboxStore:
         status_code: str | None = None,
     ) -> bool:
         """:meth:`record_taken`, committed together with concurrent writes (one fsync)."""
-        return await self._write_together(
+        return await self.group_commit.write(
             self._taken_writer(
                 kind, sender, document_id, digest, data, code, promulgation_date, status_code
             )
@@ -248,7 +228,7 @@ class InboxStore:
 
     def received_document(self, document_id: str) -> TakenPackage | None:
         """The document received under this DocumentId (the latest, if several)."""
-        with self._connection() as conn:
+        with self.database.connection() as conn:
             row = conn.execute(
                 select(_taken)
                 .where(_taken.c.kind == "document", _taken.c.document_id == document_id)
@@ -273,7 +253,7 @@ class InboxStore:
         query = select(_taken.c.id)
         if kind is not None:
             query = query.where(_taken.c.kind == kind)
-        with self._connection() as conn:
+        with self.database.connection() as conn:
             return len(conn.execute(query).all())
 
     def quarantine(
@@ -287,7 +267,7 @@ class InboxStore:
         digest: str,
     ) -> None:
         """Keep a record that failed verification, with why; idempotent per record."""
-        with self._transaction() as conn:
+        with self.database.transaction() as conn:
             if conn.execute(
                 select(_quarantine.c.id).where(
                     _quarantine.c.source == source, _quarantine.c.digest == digest
@@ -309,7 +289,7 @@ class InboxStore:
 
     def quarantined(self) -> list[QuarantinedPackage]:
         """Every record kept back from the application, oldest first."""
-        with self._connection() as conn:
+        with self.database.connection() as conn:
             rows = conn.execute(select(_quarantine).order_by(_quarantine.c.id)).all()
         return [
             QuarantinedPackage(

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from types import TracebackType
-from typing import Self, TypeVar
+from typing import Self
 
 from sqlalchemy import (
     Column,
@@ -51,10 +51,9 @@ __all__ = [
     "VERSION_TABLE",
     "Clock",
     "LocalDatabase",
+    "StoreFile",
     "utc_now",
 ]
-
-T = TypeVar("T")
 
 Clock = Callable[[], datetime]
 
@@ -66,6 +65,7 @@ VERSION_TABLE = "agency_alembic_version"
 
 # An arbitrary, fixed key (advisory locks are PostgreSQL's; the file is SQLite).
 _ADVISORY_LOCK_KEY = 0x6564785F616763
+_MIGRATIONS = resources.files("agency_client") / "migrations"
 
 
 def utc_now() -> datetime:
@@ -181,12 +181,7 @@ class LocalDatabase:
             raise OutboxError(f"cannot open the local store {path}: {exc}") from exc
         try:
             with self._errors():
-                run_migrations(
-                    self._engine,
-                    str(resources.files("agency_client").joinpath("migrations")),
-                    "head",
-                    advisory_key=_ADVISORY_LOCK_KEY,
-                )
+                run_migrations(self._engine, _MIGRATIONS, "head", advisory_key=_ADVISORY_LOCK_KEY)
         except BaseException:
             self._engine.dispose()
             raise
@@ -201,12 +196,7 @@ class LocalDatabase:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def transaction(self) -> AbstractContextManager[Connection]:
@@ -226,3 +216,24 @@ class LocalDatabase:
     ) -> Iterator[Connection]:
         with self._errors(), opener() as conn:
             yield conn
+
+
+@dataclass(frozen=True)
+class StoreFile:
+    """A store's hold on the local file: opened by the store and closed with it, or
+    given by whoever opened it (who closes it), so stores can share one file."""
+
+    database: LocalDatabase
+    owned: bool
+
+    @classmethod
+    def hold(cls, path: Path, database: LocalDatabase | None) -> StoreFile:
+        """The ``database`` given, else the file at ``path``, opened and owned."""
+        if database is None:
+            return cls(LocalDatabase(path), owned=True)
+        return cls(database, owned=False)
+
+    def close(self) -> None:
+        """Release the file, when the store opened it."""
+        if self.owned:
+            self.database.close()

@@ -15,13 +15,11 @@ no 01 answers a status, so they are ``published`` once the broker acknowledged t
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Self
 
 from sqlalchemy import (
     Column,
@@ -42,13 +40,11 @@ from sqlalchemy.engine import Connection, Row
 from sqlalchemy.sql.elements import ColumnElement
 
 from agency_client._group_commit import GroupCommit
-from agency_client._store import METADATA, Clock, LocalDatabase, utc_now
+from agency_client._store import METADATA, Clock, LocalDatabase, StoreFile, utc_now
 from agency_client.errors import DuplicateDocumentError
 from bus import UtcDateTime
 
 __all__ = ["Outbox", "OutboxEntry", "OutboxState", "PackageKind", "RecipientStatus"]
-
-T = TypeVar("T")
 
 
 class OutboxState(StrEnum):
@@ -157,8 +153,8 @@ class Outbox:
     def __init__(
         self, path: Path, *, clock: Clock = utc_now, database: LocalDatabase | None = None
     ) -> None:
-        self._owns_database = database is None
-        self.database = database if database is not None else LocalDatabase(path)
+        self._file = StoreFile.hold(path, database)
+        self.database = self._file.database
         self.path = self.database.path
         self._clock = clock
 
@@ -169,29 +165,13 @@ class Outbox:
 
     def close(self) -> None:
         """Release the file, when the outbox opened it."""
-        if self._owns_database:
-            self.database.close()
+        self._file.close()
 
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-    def _transaction(self) -> AbstractContextManager[Connection]:
-        return self.database.transaction()
-
-    def _connection(self) -> AbstractContextManager[Connection]:
-        return self.database.connection()
-
-    async def _write_together(self, write: Callable[[Connection], T]) -> T:
-        """Run ``write`` in a group-committed transaction; its result once on disk."""
-        return await self.database.group_commit.write(write)
 
     # --- writing -------------------------------------------------------------
 
@@ -204,7 +184,7 @@ class Outbox:
         outbox with other bytes: the router would refuse them as a replay.
         """
         write = self._document_writer(document_id, data, digest, recipients)
-        with self._transaction() as conn:
+        with self.database.transaction() as conn:
             write(conn)
         entry = self.get(document_id)
         assert entry is not None
@@ -217,7 +197,7 @@ class Outbox:
 
         Returns once the document is on disk; raises as :meth:`add_document` does.
         """
-        await self._write_together(self._document_writer(document_id, data, digest, recipients))
+        await self.group_commit.write(self._document_writer(document_id, data, digest, recipients))
 
     def _document_writer(
         self, document_id: str, data: bytes, digest: str, recipients: Sequence[str]
@@ -237,17 +217,7 @@ class Outbox:
                 if existing.digest != digest:
                     raise DuplicateDocumentError(document_id)
                 return
-            conn.execute(
-                insert(_packages).values(
-                    document_id=document_id,
-                    kind=PackageKind.DOCUMENT,
-                    digest=digest,
-                    data=data,
-                    state=OutboxState.PENDING,
-                    created_at=self._clock(),
-                    submit_count=0,
-                )
-            )
+            self._insert_pending(conn, PackageKind.DOCUMENT, document_id, digest, data)
             conn.execute(
                 insert(_recipients),
                 [{"document_id": document_id, "recipient": r} for r in unique],
@@ -257,7 +227,7 @@ class Outbox:
 
     def add_status(self, answers: str, status_code: str, data: bytes, digest: str) -> OutboxEntry:
         """Keep a status package before it is published; idempotent for the same bytes."""
-        with self._transaction() as conn:
+        with self.database.transaction() as conn:
             self._status_writer(answers, status_code, data, digest)(conn)
         entry = self._get_status(digest)
         assert entry is not None
@@ -267,7 +237,7 @@ class Outbox:
         self, answers: str, status_code: str, data: bytes, digest: str
     ) -> OutboxEntry:
         """:meth:`add_status`, committed together with concurrent writes (one fsync)."""
-        await self._write_together(self._status_writer(answers, status_code, data, digest))
+        await self.group_commit.write(self._status_writer(answers, status_code, data, digest))
         entry = self._get_status(digest)
         assert entry is not None
         return entry
@@ -282,30 +252,26 @@ class Outbox:
                 )
             ).first()
             if found is None:
-                conn.execute(
-                    insert(_packages).values(
-                        document_id=answers,
-                        kind=PackageKind.STATUS,
-                        digest=digest,
-                        data=data,
-                        state=OutboxState.PENDING,
-                        created_at=self._clock(),
-                        submit_count=0,
-                        answers=answers,
-                        status_code=status_code,
-                    )
+                self._insert_pending(
+                    conn,
+                    PackageKind.STATUS,
+                    answers,
+                    digest,
+                    data,
+                    answers=answers,
+                    status_code=status_code,
                 )
 
         return write
 
     def mark_submitted(self, kind: PackageKind, document_id: str, digest: str) -> None:
         """The broker acknowledged (acks=all) one submission of these bytes."""
-        with self._transaction() as conn:
+        with self.database.transaction() as conn:
             self._submitted_writer(kind, document_id, digest)(conn)
 
     async def note_submitted(self, kind: PackageKind, document_id: str, digest: str) -> None:
         """:meth:`mark_submitted`, committed together with concurrent writes (one fsync)."""
-        await self._write_together(self._submitted_writer(kind, document_id, digest))
+        await self.group_commit.write(self._submitted_writer(kind, document_id, digest))
 
     def _submitted_writer(
         self, kind: PackageKind, document_id: str, digest: str
@@ -346,7 +312,7 @@ class Outbox:
         write = self._recipient_status_writer(
             document_id, recipient, status_code, description, digest, at
         )
-        with self._transaction() as conn:
+        with self.database.transaction() as conn:
             return write(conn)
 
     async def note_status(
@@ -359,7 +325,7 @@ class Outbox:
         at: datetime | None = None,
     ) -> bool:
         """:meth:`record_status`, committed together with concurrent writes (one fsync)."""
-        return await self._write_together(
+        return await self.group_commit.write(
             self._recipient_status_writer(
                 document_id, recipient, status_code, description, digest, at
             )
@@ -419,7 +385,7 @@ class Outbox:
         bytes again; the re-submitter publishes them.
         """
         since = self._clock() - within
-        with self._transaction() as conn:
+        with self.database.transaction() as conn:
             result = conn.execute(
                 update(_packages)
                 .where(
@@ -439,7 +405,7 @@ class Outbox:
         Returns the entry refused, or ``None`` when the outbox holds no such bytes
         (a rejection of a package sent from elsewhere under this agency's name).
         """
-        with self._transaction() as conn:
+        with self.database.transaction() as conn:
             query = select(_packages.c.kind, _packages.c.document_id).where(
                 _packages.c.digest == digest
             )
@@ -465,7 +431,7 @@ class Outbox:
         the history); pending and rejected packages are always kept.
         """
         cutoff = self._clock() - older_than
-        with self._transaction() as conn:
+        with self.database.transaction() as conn:
             settled = conn.execute(
                 select(_packages.c.id, _packages.c.kind, _packages.c.document_id).where(
                     _packages.c.state.in_([OutboxState.DELIVERED, OutboxState.PUBLISHED]),
@@ -484,7 +450,7 @@ class Outbox:
 
     def get(self, document_id: str) -> OutboxEntry | None:
         """The document sent under this DocumentId, if this agency sent it."""
-        with self._connection() as conn:
+        with self.database.connection() as conn:
             row = conn.execute(
                 select(_packages).where(
                     _packages.c.kind == PackageKind.DOCUMENT,
@@ -496,7 +462,7 @@ class Outbox:
     def due_for_resubmit(self, after: timedelta) -> list[OutboxEntry]:
         """Pending packages never published, or silent for longer than ``after``."""
         cutoff = self._clock() - after
-        with self._connection() as conn:
+        with self.database.connection() as conn:
             rows = conn.execute(
                 select(_packages)
                 .where(
@@ -515,7 +481,7 @@ class Outbox:
 
     def pending(self) -> list[OutboxEntry]:
         """Every package still waiting for an arrival (or for its first publication)."""
-        with self._connection() as conn:
+        with self.database.connection() as conn:
             rows = conn.execute(
                 select(_packages)
                 .where(_packages.c.state == OutboxState.PENDING)
@@ -525,7 +491,7 @@ class Outbox:
 
     def statuses(self, document_id: str) -> list[RecipientStatus]:
         """Every status the recipients reported on a document, oldest first."""
-        with self._connection() as conn:
+        with self.database.connection() as conn:
             rows = conn.execute(
                 select(_statuses)
                 .where(_statuses.c.document_id == document_id)
@@ -535,7 +501,7 @@ class Outbox:
 
     def sent_statuses(self, answers: str) -> list[OutboxEntry]:
         """The status packages this agency sent on a document, oldest first."""
-        with self._connection() as conn:
+        with self.database.connection() as conn:
             rows = conn.execute(
                 select(_packages)
                 .where(_packages.c.kind == PackageKind.STATUS, _packages.c.answers == answers)
@@ -546,13 +512,39 @@ class Outbox:
     # --- internals -----------------------------------------------------------
 
     def _get_status(self, digest: str) -> OutboxEntry | None:
-        with self._connection() as conn:
+        with self.database.connection() as conn:
             row = conn.execute(
                 select(_packages).where(
                     _packages.c.kind == PackageKind.STATUS, _packages.c.digest == digest
                 )
             ).first()
             return None if row is None else self._entry(conn, row)
+
+    def _insert_pending(
+        self,
+        conn: Connection,
+        kind: PackageKind,
+        document_id: str,
+        digest: str,
+        data: bytes,
+        *,
+        answers: str | None = None,
+        status_code: str | None = None,
+    ) -> None:
+        """A new package, pending its first publication (a status names what it answers)."""
+        conn.execute(
+            insert(_packages).values(
+                document_id=document_id,
+                kind=kind,
+                digest=digest,
+                data=data,
+                state=OutboxState.PENDING,
+                created_at=self._clock(),
+                submit_count=0,
+                answers=answers,
+                status_code=status_code,
+            )
+        )
 
     @staticmethod
     def _where(kind: PackageKind, document_id: str, digest: str) -> ColumnElement[bool]:

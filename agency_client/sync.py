@@ -19,7 +19,6 @@ import asyncio
 import threading
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from concurrent.futures import Future
-from types import TracebackType
 from typing import Any, TypeVar
 
 from agency_client._inbox_store import QuarantinedPackage
@@ -83,12 +82,7 @@ class BlockingAgencyClient:
         self.start()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
         self.close(settle=exc_type is None)
 
     # --- the SDK, blocking -------------------------------------------------------

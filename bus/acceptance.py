@@ -30,7 +30,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from importlib import resources
-from types import TracebackType
 from typing import Self
 
 from sqlalchemy import (
@@ -81,6 +80,7 @@ VERSION_TABLE = "acceptance_alembic_version"
 
 # An arbitrary, fixed key for pg_advisory_xact_lock: "edx acceptance migrations".
 _ADVISORY_LOCK_KEY = 0x6564785F616363
+_MIGRATIONS = resources.files("bus") / "acceptance_migrations"
 
 accepted_table = Table(
     "router_accepted",
@@ -129,12 +129,7 @@ ADOPTION = Adoption(
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the acceptance store in ``engine``'s database to ``revision``."""
     with database_errors("router store (migrating)"):
-        run_migrations(
-            engine,
-            str(resources.files("bus").joinpath("acceptance_migrations")),
-            revision,
-            advisory_key=_ADVISORY_LOCK_KEY,
-        )
+        run_migrations(engine, _MIGRATIONS, revision, advisory_key=_ADVISORY_LOCK_KEY)
 
 
 def status_key(digest: str) -> str:
@@ -204,12 +199,7 @@ class AcceptanceStore:
         self.open()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     # --- queries ----------------------------------------------------------------

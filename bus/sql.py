@@ -17,6 +17,8 @@ so they all behave alike:
   is gone, the server is down or busy) or :class:`~bus.errors.DatabaseError`
   (anything else), or the error classes a layer above names.
 - :class:`UtcDateTime`: the one timestamp column type, UTC-aware in and out.
+- :func:`record_columns` and :func:`position_columns`: the columns that find a Kafka
+  record again and a consumer's position, typed alike in every store.
 - :func:`run_migrations` and :func:`run_environment`: each schema's Alembic
   migrations in one transaction, concurrent starts serialised, with its own version
   table; a database created before its schema had migrations is adopted
@@ -32,6 +34,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -40,11 +43,15 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import (
+    BigInteger,
+    Column,
     Connection,
     DateTime,
     Dialect,
     Engine,
+    Integer,
     MetaData,
+    String,
     TypeDecorator,
     create_engine,
     event,
@@ -65,6 +72,8 @@ __all__ = [
     "UtcDateTime",
     "create_store_engine",
     "database_errors",
+    "position_columns",
+    "record_columns",
     "redact",
     "run_environment",
     "run_migrations",
@@ -239,6 +248,30 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
+# --- columns --------------------------------------------------------------------------
+
+
+def record_columns(prefix: str = "", *, nullable: bool = True) -> tuple[Column[Any], ...]:
+    """Where a Kafka record is: ``<prefix>topic``, ``<prefix>partition``, ``<prefix>offset``."""
+    return (
+        Column(f"{prefix}topic", String(255), nullable=nullable),
+        Column(f"{prefix}partition", Integer, nullable=nullable),
+        Column(f"{prefix}offset", BigInteger, nullable=nullable),
+    )
+
+
+def position_columns() -> tuple[Column[Any], ...]:
+    """A consumer's next offset (``next_offset``) per ``topic`` and ``partition`` (the key).
+
+    Written in the same transaction as the rows the records before it produced.
+    """
+    return (
+        Column("topic", String(255), primary_key=True),
+        Column("partition", Integer, primary_key=True, autoincrement=False),
+        Column("next_offset", BigInteger, nullable=False),
+    )
+
+
 # --- migrations -----------------------------------------------------------------------
 
 #: Alembic's ``context`` and ``op`` are process-wide proxies: two migrations running
@@ -292,7 +325,7 @@ def _sqlite_file_lock(engine: Engine) -> Iterator[None]:
 
 def run_migrations(
     engine: Engine,
-    script_location: str,
+    script_location: str | os.PathLike[str] | Traversable,
     revision: str,
     *,
     advisory_key: int,
@@ -309,7 +342,7 @@ def run_migrations(
     to create again.
     """
     config = Config()
-    config.set_main_option("script_location", script_location)
+    config.set_main_option("script_location", str(script_location))
     with _sqlite_file_lock(engine), engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": advisory_key})

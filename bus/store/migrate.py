@@ -36,12 +36,12 @@ __all__ = [
 
 # An arbitrary, fixed key for pg_advisory_lock: "edx tracker migrations".
 _ADVISORY_LOCK_KEY = 0x6564785F747263
+_MIGRATIONS = resources.files("bus.store") / "migrations"
 
 
 def _config() -> Config:
-    location = resources.files("bus.store").joinpath("migrations")
     config = Config()
-    config.set_main_option("script_location", str(location))
+    config.set_main_option("script_location", str(_MIGRATIONS))
     return config
 
 
@@ -64,12 +64,7 @@ def upgrade(engine_url: str | Engine, revision: str = "head") -> None:
     engine = engine_url if isinstance(engine_url, Engine) else create_store_engine(engine_url)
     try:
         with database_errors(TRACKER_DATABASE):
-            run_migrations(
-                engine,
-                str(resources.files("bus.store").joinpath("migrations")),
-                revision,
-                advisory_key=_ADVISORY_LOCK_KEY,
-            )
+            run_migrations(engine, _MIGRATIONS, revision, advisory_key=_ADVISORY_LOCK_KEY)
     finally:
         if not isinstance(engine_url, Engine):
             engine.dispose()

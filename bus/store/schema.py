@@ -33,7 +33,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from bus.sql import UtcDateTime
+from bus.sql import UtcDateTime, position_columns, record_columns
 from edxml import StatusCode
 
 __all__ = [
@@ -59,6 +59,14 @@ _CODE = 64  # agency codes (field systems use ids longer than the 13-character s
 _DOC_ID = 255
 _DIGEST = 64
 
+
+def _row_id() -> Column[int]:
+    """A 64-bit serial key (SQLite's INTEGER PRIMARY KEY is its 64-bit rowid already)."""
+    return Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+
+
 documents = Table(
     "documents",
     METADATA,
@@ -79,9 +87,7 @@ documents = Table(
     Column("rejected_at", UtcDateTime),
     Column("reason_code", String(64)),
     Column("taken_back_at", UtcDateTime),
-    Column("source_topic", String(255)),
-    Column("source_partition", Integer),
-    Column("source_offset", BigInteger),
+    *record_columns("source_"),
     Index(None, "sender"),
     Index(None, "submitted_at"),
 )
@@ -121,9 +127,7 @@ deliveries = Table(
     Column("status_description", Text),
     Column("status_at", UtcDateTime),
     *(Column(name, UtcDateTime) for name in STEP_COLUMNS.values()),
-    Column("source_topic", String(255)),
-    Column("source_partition", Integer),
-    Column("source_offset", BigInteger),
+    *record_columns("source_"),
     Index(None, "recipient"),
     Index(None, "recipient_unit", "recipient_g3", "recipient_g2"),
     Index(None, "sender"),
@@ -132,9 +136,7 @@ deliveries = Table(
 history = Table(
     "history",
     METADATA,
-    Column(
-        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
-    ),
+    _row_id(),
     Column("document_id", String(_DOC_ID), nullable=False),
     Column("sequence", Integer, nullable=False),
     Column("event_id", String(128), nullable=False),
@@ -147,12 +149,8 @@ history = Table(
     Column("description", Text),
     Column("reason_code", String(64)),
     Column("content_digest", String(_DIGEST), nullable=False),
-    Column("source_topic", String(255), nullable=False),
-    Column("source_partition", Integer, nullable=False),
-    Column("source_offset", BigInteger, nullable=False),
-    Column("events_topic", String(255), nullable=False),
-    Column("events_partition", Integer, nullable=False),
-    Column("events_offset", BigInteger, nullable=False),
+    *record_columns("source_", nullable=False),
+    *record_columns("events_", nullable=False),
     Column("prev_hash", String(_DIGEST), nullable=False),
     Column("row_hash", String(_DIGEST), nullable=False),
     UniqueConstraint("event_id"),
@@ -164,21 +162,15 @@ consumer_positions = Table(
     "consumer_positions",
     METADATA,
     Column("consumer_group", String(255), primary_key=True),
-    Column("topic", String(255), primary_key=True),
-    Column("partition", Integer, primary_key=True),
-    Column("next_offset", BigInteger, nullable=False),
+    *position_columns(),
     Column("updated_at", UtcDateTime, nullable=False),
 )
 
 quarantine = Table(
     "quarantine",
     METADATA,
-    Column(
-        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
-    ),
-    Column("topic", String(255), nullable=False),
-    Column("partition", Integer, nullable=False),
-    Column("offset", BigInteger, nullable=False),
+    _row_id(),
+    *record_columns(nullable=False),
     Column("record_key", LargeBinary),
     Column("record_value", LargeBinary),
     Column("reason_code", String(64), nullable=False),

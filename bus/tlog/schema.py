@@ -30,7 +30,7 @@ from sqlalchemy import (
     Table,
 )
 
-from bus.store.schema import UtcDateTime
+from bus.sql import UtcDateTime, position_columns
 
 __all__ = ["METADATA", "checkpoints", "crls", "leaves", "nodes", "positions"]
 
@@ -65,9 +65,7 @@ nodes = Table(
 positions = Table(
     "tlog_positions",
     METADATA,
-    Column("topic", String(255), primary_key=True),
-    Column("partition", Integer, primary_key=True, autoincrement=False),
-    Column("next_offset", BigInteger, nullable=False),
+    *position_columns(),
 )
 
 checkpoints = Table(

@@ -19,16 +19,12 @@ __all__ = ["open_gateway_engine", "upgrade"]
 
 # An arbitrary, fixed key for pg_advisory_xact_lock: "edx gateway migrations".
 _ADVISORY_LOCK_KEY = 0x6564785F677779
+_MIGRATIONS = resources.files("gateway.store") / "migrations"
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the gateway's database to ``revision`` (the newest by default)."""
-    run_migrations(
-        engine,
-        str(resources.files("gateway.store").joinpath("migrations")),
-        revision,
-        advisory_key=_ADVISORY_LOCK_KEY,
-    )
+    run_migrations(engine, _MIGRATIONS, revision, advisory_key=_ADVISORY_LOCK_KEY)
 
 
 def open_gateway_engine(url: str) -> Engine:

@@ -4,7 +4,7 @@ Run programmatically through :func:`bus.store.migrate.upgrade`, or by an operato
 with ``alembic -c bus/store/alembic.ini -x url=URL upgrade head``.
 """
 
-from bus.store.migrate import run_environment
+from bus.sql import run_environment
 from bus.store.schema import METADATA
 
 run_environment(METADATA)

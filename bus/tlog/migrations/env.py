@@ -6,7 +6,7 @@ is ``tlog_alembic_version``, so the tracker's migrations and these never collide
 in a shared database.
 """
 
-from bus.store.migrate import run_environment
+from bus.sql import run_environment
 from bus.tlog.schema import METADATA
 
 run_environment(METADATA, version_table="tlog_alembic_version")
