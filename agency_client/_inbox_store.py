@@ -15,8 +15,7 @@ dropped either: they are kept in the quarantine with the reason.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import date, datetime
 from pathlib import Path
 from typing import Self
@@ -105,6 +104,18 @@ _quarantine = Table(
 )
 
 
+#: The columns of ``inbox_taken`` that a :class:`TakenPackage` holds, in its field order.
+_TAKEN_FIELDS = tuple(_taken.c[f.name] for f in fields(TakenPackage))
+
+
+def _remember(conn: Connection, taken: TakenPackage) -> bool:
+    """Insert ``taken`` unless exactly these bytes are remembered already."""
+    if _is_taken(conn, taken.kind, taken.sender, taken.document_id, taken.digest):
+        return False
+    conn.execute(insert(_taken).values(asdict(taken)))
+    return True
+
+
 def _is_taken(conn: Connection, kind: str, sender: str, document_id: str, digest: str) -> bool:
     row = conn.execute(
         select(_taken.c.id).where(
@@ -168,11 +179,12 @@ class InboxStore:
         status_code: str | None = None,
     ) -> bool:
         """Remember a package as taken; ``False`` when it was already remembered."""
-        write = self._taken_writer(
-            kind, sender, document_id, digest, data, code, promulgation_date, status_code
+        now = self._clock()
+        taken = TakenPackage(
+            kind, sender, document_id, digest, data, now, code, promulgation_date, status_code
         )
         with self.database.transaction() as conn:
-            return write(conn)
+            return _remember(conn, taken)
 
     async def remember_taken(
         self,
@@ -187,66 +199,21 @@ class InboxStore:
         status_code: str | None = None,
     ) -> bool:
         """:meth:`record_taken`, committed together with concurrent writes (one fsync)."""
-        return await self.group_commit.write(
-            self._taken_writer(
-                kind, sender, document_id, digest, data, code, promulgation_date, status_code
-            )
-        )
-
-    def _taken_writer(
-        self,
-        kind: str,
-        sender: str,
-        document_id: str,
-        digest: str,
-        data: bytes,
-        code: str,
-        promulgation_date: date | None,
-        status_code: str | None,
-    ) -> Callable[[Connection], bool]:
         now = self._clock()
-
-        def write(conn: Connection) -> bool:
-            if _is_taken(conn, kind, sender, document_id, digest):
-                return False
-            conn.execute(
-                insert(_taken).values(
-                    kind=kind,
-                    sender=sender,
-                    document_id=document_id,
-                    digest=digest,
-                    data=data,
-                    taken_at=now,
-                    code=code,
-                    promulgation_date=promulgation_date,
-                    status_code=status_code,
-                )
-            )
-            return True
-
-        return write
+        taken = TakenPackage(
+            kind, sender, document_id, digest, data, now, code, promulgation_date, status_code
+        )
+        return await self.group_commit.write(lambda conn: _remember(conn, taken))
 
     def received_document(self, document_id: str) -> TakenPackage | None:
         """The document received under this DocumentId (the latest, if several)."""
         with self.database.connection() as conn:
             row = conn.execute(
-                select(_taken)
+                select(*_TAKEN_FIELDS)
                 .where(_taken.c.kind == "document", _taken.c.document_id == document_id)
                 .order_by(_taken.c.id.desc())
             ).first()
-        if row is None:
-            return None
-        return TakenPackage(
-            kind=row.kind,
-            sender=row.sender,
-            document_id=row.document_id,
-            digest=row.digest,
-            data=row.data,
-            taken_at=row.taken_at,
-            code=row.code,
-            promulgation_date=row.promulgation_date,
-            status_code=row.status_code,
-        )
+        return None if row is None else TakenPackage(*row)
 
     def taken_count(self, kind: str | None = None) -> int:
         """How many packages the application has taken (of one kind, or all)."""

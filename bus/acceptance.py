@@ -82,11 +82,19 @@ VERSION_TABLE = "acceptance_alembic_version"
 _ADVISORY_LOCK_KEY = 0x6564785F616363
 _MIGRATIONS = resources.files("bus") / "acceptance_migrations"
 
+
+def _package_key() -> tuple[Column[str], ...]:
+    """The columns that name a package: its sender and key (see :func:`status_key`)."""
+    return (
+        Column("sender", String(64), primary_key=True),
+        Column("doc_key", String(512), primary_key=True),
+    )
+
+
 accepted_table = Table(
     "router_accepted",
     metadata,
-    Column("sender", String(64), primary_key=True),
-    Column("doc_key", String(512), primary_key=True),
+    *_package_key(),
     Column("digest", String(64), nullable=False),
     Column("recipients", Text, nullable=False),  # JSON list of agency codes
     Column("accepted_at", UtcDateTime, nullable=False, index=True),
@@ -97,8 +105,7 @@ _digest_index = Index("ix_router_accepted_digest", accepted_table.c.digest)
 delivered_table = Table(
     "router_delivered",
     metadata,
-    Column("sender", String(64), primary_key=True),
-    Column("doc_key", String(512), primary_key=True),
+    *_package_key(),
     Column("recipient", String(64), primary_key=True),
     Column("delivered_at", UtcDateTime, nullable=False),
     # Where the copy landed in the recipient's inbox: a broker that lost its data

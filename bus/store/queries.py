@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, time
 from typing import Any
 
@@ -234,6 +234,10 @@ class LevelCounts:
     overdue: int = 0
 
 
+#: The counters of :class:`LevelCounts`, as the query labels them.
+_LEVEL_COUNTS = tuple(f.name for f in fields(LevelCounts) if f.name != "level")
+
+
 @dataclass(frozen=True)
 class TrackedDocument:
     """A document with its recipients counted per level and in total."""
@@ -359,18 +363,7 @@ def track(
             per_level.setdefault(row["document_id"], []).append(
                 LevelCounts(
                     level=row["recipient_level"],
-                    **{
-                        name: int(row[name] or 0)
-                        for name in (
-                            "recipients",
-                            "delivered",
-                            "arrived",
-                            "accepted",
-                            "completed",
-                            "refused",
-                            "overdue",
-                        )
-                    },
+                    **{name: int(row[name] or 0) for name in _LEVEL_COUNTS},
                 )
             )
     result = []
