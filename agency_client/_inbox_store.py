@@ -183,8 +183,7 @@ class InboxStore:
         taken = TakenPackage(
             kind, sender, document_id, digest, data, now, code, promulgation_date, status_code
         )
-        with self.database.transaction() as conn:
-            return _remember(conn, taken)
+        return self.database.write(lambda conn: _remember(conn, taken))
 
     async def remember_taken(
         self,

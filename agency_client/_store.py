@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Self
+from typing import Self, TypeVar
 
 from sqlalchemy import (
     Column,
@@ -54,6 +54,8 @@ __all__ = [
     "StoreFile",
     "utc_now",
 ]
+
+T = TypeVar("T")
 
 Clock = Callable[[], datetime]
 
@@ -202,6 +204,15 @@ class LocalDatabase:
     def transaction(self) -> AbstractContextManager[Connection]:
         """One transaction, committed when the block ends."""
         return self._guarded(self._engine.begin)
+
+    def write(self, write: Callable[[Connection], T]) -> T:
+        """Run ``write`` in a transaction of its own; its result once committed.
+
+        The synchronous twin of :meth:`GroupCommit.write`: the same writes go
+        through either.
+        """
+        with self.transaction() as conn:
+            return write(conn)
 
     def connection(self) -> AbstractContextManager[Connection]:
         """A connection for reads."""

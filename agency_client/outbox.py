@@ -183,9 +183,7 @@ class Outbox:
         Raises :class:`DuplicateDocumentError` when the DocumentId is already in the
         outbox with other bytes: the router would refuse them as a replay.
         """
-        write = self._document_writer(document_id, data, digest, recipients)
-        with self.database.transaction() as conn:
-            write(conn)
+        self.database.write(self._document_writer(document_id, data, digest, recipients))
         entry = self.get(document_id)
         assert entry is not None
         return entry
@@ -227,8 +225,7 @@ class Outbox:
 
     def add_status(self, answers: str, status_code: str, data: bytes, digest: str) -> OutboxEntry:
         """Keep a status package before it is published; idempotent for the same bytes."""
-        with self.database.transaction() as conn:
-            self._status_writer(answers, status_code, data, digest)(conn)
+        self.database.write(self._status_writer(answers, status_code, data, digest))
         entry = self._get_status(digest)
         assert entry is not None
         return entry
@@ -266,8 +263,7 @@ class Outbox:
 
     def mark_submitted(self, kind: PackageKind, document_id: str, digest: str) -> None:
         """The broker acknowledged (acks=all) one submission of these bytes."""
-        with self.database.transaction() as conn:
-            self._submitted_writer(kind, document_id, digest)(conn)
+        self.database.write(self._submitted_writer(kind, document_id, digest))
 
     async def note_submitted(self, kind: PackageKind, document_id: str, digest: str) -> None:
         """:meth:`mark_submitted`, committed together with concurrent writes (one fsync)."""
@@ -309,11 +305,11 @@ class Outbox:
         come without the document), so it counts as that recipient's arrival even
         if its 01 was lost. Returns ``True`` when this status was new.
         """
-        write = self._recipient_status_writer(
-            document_id, recipient, status_code, description, digest, at
+        return self.database.write(
+            self._recipient_status_writer(
+                document_id, recipient, status_code, description, digest, at
+            )
         )
-        with self.database.transaction() as conn:
-            return write(conn)
 
     async def note_status(
         self,
@@ -450,44 +446,24 @@ class Outbox:
 
     def get(self, document_id: str) -> OutboxEntry | None:
         """The document sent under this DocumentId, if this agency sent it."""
-        with self.database.connection() as conn:
-            row = conn.execute(
-                select(_packages).where(
-                    _packages.c.kind == PackageKind.DOCUMENT,
-                    _packages.c.document_id == document_id,
-                )
-            ).first()
-            return None if row is None else self._entry(conn, row)
+        return self._first(
+            _packages.c.kind == PackageKind.DOCUMENT, _packages.c.document_id == document_id
+        )
 
     def due_for_resubmit(self, after: timedelta) -> list[OutboxEntry]:
         """Pending packages never published, or silent for longer than ``after``."""
         cutoff = self._clock() - after
-        with self.database.connection() as conn:
-            rows = conn.execute(
-                select(_packages)
-                .where(
-                    _packages.c.state == OutboxState.PENDING,
-                    or_(
-                        _packages.c.submitted_at.is_(None),
-                        and_(
-                            _packages.c.kind == PackageKind.DOCUMENT,
-                            _packages.c.submitted_at <= cutoff,
-                        ),
-                    ),
-                )
-                .order_by(_packages.c.id)
-            ).all()
-            return [self._entry(conn, row) for row in rows]
+        return self._oldest_first(
+            _packages.c.state == OutboxState.PENDING,
+            or_(
+                _packages.c.submitted_at.is_(None),
+                and_(_packages.c.kind == PackageKind.DOCUMENT, _packages.c.submitted_at <= cutoff),
+            ),
+        )
 
     def pending(self) -> list[OutboxEntry]:
         """Every package still waiting for an arrival (or for its first publication)."""
-        with self.database.connection() as conn:
-            rows = conn.execute(
-                select(_packages)
-                .where(_packages.c.state == OutboxState.PENDING)
-                .order_by(_packages.c.id)
-            ).all()
-            return [self._entry(conn, row) for row in rows]
+        return self._oldest_first(_packages.c.state == OutboxState.PENDING)
 
     def statuses(self, document_id: str) -> list[RecipientStatus]:
         """Every status the recipients reported on a document, oldest first."""
@@ -501,24 +477,24 @@ class Outbox:
 
     def sent_statuses(self, answers: str) -> list[OutboxEntry]:
         """The status packages this agency sent on a document, oldest first."""
-        with self.database.connection() as conn:
-            rows = conn.execute(
-                select(_packages)
-                .where(_packages.c.kind == PackageKind.STATUS, _packages.c.answers == answers)
-                .order_by(_packages.c.id)
-            ).all()
-            return [self._entry(conn, row) for row in rows]
+        return self._oldest_first(
+            _packages.c.kind == PackageKind.STATUS, _packages.c.answers == answers
+        )
 
     # --- internals -----------------------------------------------------------
 
     def _get_status(self, digest: str) -> OutboxEntry | None:
+        return self._first(_packages.c.kind == PackageKind.STATUS, _packages.c.digest == digest)
+
+    def _first(self, *where: ColumnElement[bool]) -> OutboxEntry | None:
         with self.database.connection() as conn:
-            row = conn.execute(
-                select(_packages).where(
-                    _packages.c.kind == PackageKind.STATUS, _packages.c.digest == digest
-                )
-            ).first()
+            row = conn.execute(select(_packages).where(*where)).first()
             return None if row is None else self._entry(conn, row)
+
+    def _oldest_first(self, *where: ColumnElement[bool]) -> list[OutboxEntry]:
+        with self.database.connection() as conn:
+            rows = conn.execute(select(_packages).where(*where).order_by(_packages.c.id)).all()
+            return [self._entry(conn, row) for row in rows]
 
     def _insert_pending(
         self,
