@@ -16,8 +16,6 @@ from agency_client._store import LEGACY_METADATA
 
 revision = "agency0001"
 down_revision = None
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

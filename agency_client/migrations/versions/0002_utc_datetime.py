@@ -20,8 +20,6 @@ from bus import UtcDateTime
 
 revision = "agency0002"
 down_revision = "agency0001"
-branch_labels = None
-depends_on = None
 
 # table -> (column, nullable)
 _TIMESTAMPS: dict[str, tuple[tuple[str, bool], ...]] = {

@@ -15,8 +15,6 @@ from alembic import op
 
 revision = "acceptance0001"
 down_revision = None
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -14,8 +14,6 @@ from alembic import op
 
 revision = "tlog0002"
 down_revision = "tlog0001"
-branch_labels = None
-depends_on = None
 
 
 def _node(left: bytes, right: bytes) -> bytes:

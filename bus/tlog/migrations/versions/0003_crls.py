@@ -14,8 +14,6 @@ from bus.store.schema import UtcDateTime
 
 revision = "tlog0003"
 down_revision = "tlog0002"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
