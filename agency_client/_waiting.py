@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from agency_client._sent import SentDocuments
 from agency_client.errors import DeliveryTimeoutError, SubmissionRejectedError
@@ -17,6 +18,8 @@ __all__ = ["AnswerWaiter"]
 
 #: Longest sleep between two looks at the outbox when nothing signalled a change.
 _LOOK_AGAIN = 0.5
+
+_T = TypeVar("_T")
 
 
 class AnswerWaiter:
@@ -33,20 +36,11 @@ class AnswerWaiter:
     # A named timeout, not asyncio.timeout: the error must say who stayed silent.
     async def wait_delivered(self, document_id: str, timeout: float) -> OutboxEntry:  # noqa: ASYNC109
         """Wait until every recipient returned 01 (see ``AgencyClient.wait_delivered``)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            entry = self._sent.entry(document_id)
-            if entry.state is OutboxState.DELIVERED:
-                return entry
-            if entry.state is OutboxState.REJECTED:
-                raise SubmissionRejectedError(
-                    entry.reason_code or "rejected", entry.reason or "", document_id
-                )
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise DeliveryTimeoutError(document_id, timeout, entry.missing)
-            await self._wait_change(min(remaining, _LOOK_AGAIN))
+
+        def delivered(entry: OutboxEntry) -> tuple[OutboxEntry | None, Sequence[str]]:
+            return (entry if entry.state is OutboxState.DELIVERED else None), entry.missing
+
+        return await self._until(document_id, timeout, delivered)
 
     async def wait_for_status(
         self,
@@ -58,21 +52,36 @@ class AnswerWaiter:
     ) -> list[RecipientStatus]:
         """Wait until ``status`` came back from every recipient named (default: all)."""
         code = StatusCode(status).value
+
+        def reported(entry: OutboxEntry) -> tuple[list[RecipientStatus] | None, Sequence[str]]:
+            wanted = set(recipients or entry.recipients)
+            found = [s for s in self._sent.statuses(document_id) if s.status_code == code]
+            missing = sorted(wanted - {s.recipient for s in found})
+            return (None if missing else found), missing
+
+        return await self._until(document_id, timeout, reported)
+
+    async def _until(
+        self,
+        document_id: str,
+        timeout: float,  # noqa: ASYNC109 (a named timeout saying who stayed silent)
+        look: Callable[[OutboxEntry], tuple[_T | None, Sequence[str]]],
+    ) -> _T:
+        """Look at the document's entry until ``look`` gives an answer; raise when the
+        router refused it, or when ``timeout`` passed, naming who ``look`` still misses."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
             entry = self._sent.entry(document_id)
-            wanted = set(recipients or entry.recipients)
-            found = [s for s in self._sent.statuses(document_id) if s.status_code == code]
-            if wanted <= {s.recipient for s in found}:
-                return found
+            answer, missing = look(entry)
+            if answer is not None:
+                return answer
             if entry.state is OutboxState.REJECTED:
                 raise SubmissionRejectedError(
                     entry.reason_code or "rejected", entry.reason or "", document_id
                 )
             remaining = deadline - loop.time()
             if remaining <= 0:
-                missing = sorted(wanted - {s.recipient for s in found})
                 raise DeliveryTimeoutError(document_id, timeout, missing)
             await self._wait_change(min(remaining, _LOOK_AGAIN))
 

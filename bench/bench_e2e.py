@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from agency_client import AgencyClient, IncomingDocument
+from bench._documents import RECIPIENT, SENDER, bench_document
 from bus import (
     Agency,
     Header,
@@ -66,24 +67,14 @@ from bus import (
 from bus.embedded import EmbeddedBroker
 from bus.kafka import probe_features
 from bus.router import Router
-from edxml import Attachment, DocumentPackage, build, new_document
+from edxml import DocumentPackage, build
 from signing import DevPki
 
-SENDER = "000.00.00.H44"
-RECIPIENT = "000.00.24.H44"
 PACKAGE_BYTES = 5 * 1024
 
 
 def _document(number: int, padding: int) -> DocumentPackage:
-    return new_document(
-        SENDER,
-        [RECIPIENT],
-        number=str(number),
-        notation="UBND-BENCH",
-        subject="Về việc đo hiệu năng trục liên thông",
-        signer_name="Nguyễn Văn A",
-        attachments=[Attachment.from_bytes("noi-dung.txt", b"x" * padding)],
-    )
+    return bench_document(SENDER, number, padding, "Về việc đo hiệu năng trục liên thông")
 
 
 async def _register(settings: Settings) -> None:

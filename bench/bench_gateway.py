@@ -31,32 +31,23 @@ from pathlib import Path
 import httpx
 
 from agency_client import AgencyClient
+from bench._documents import RECIPIENT, SENDER, bench_document
 from bus import Agency, Settings, publish_agency
 from bus.embedded import EmbeddedBroker, free_port
 from bus.settings import TopicNames
-from edxml import Attachment, DocumentPackage, build, new_document
+from edxml import DocumentPackage, build
 from gateway import GatewayConfig, SystemRegistry, open_gateway_engine, sdk_hash_file
 from gateway.api_auth import RequestSigner
 from gateway.vxp_auth import sign_parameters
 from signing import DevPki
 
-SENDER = "000.00.00.H44"
-RECIPIENT = "000.00.24.H44"
 SDK_SENDER = "000.00.00.H41"
 PADDING = 200  # bytes of attachment: a signed package of about 5 KB
 EDX = Path(sys.executable).with_name("edx")
 
 
 def _document(sender: str, number: int) -> DocumentPackage:
-    return new_document(
-        sender,
-        [RECIPIENT],
-        number=str(number),
-        notation="UBND-BENCH",
-        subject="Về việc đo hiệu năng cổng kết nối",
-        signer_name="Nguyễn Văn A",
-        attachments=[Attachment.from_bytes("noi-dung.txt", b"x" * PADDING)],
-    )
+    return bench_document(sender, number, PADDING, "Về việc đo hiệu năng cổng kết nối")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -62,17 +62,19 @@ def _rate(action: Callable[[], object], seconds: float = SECONDS, rounds: int = 
     (at least 2 runs each). On a shared machine the best slice is the one least
     disturbed by other work."""
     action()  # warm up
-    best = 0.0
-    for _ in range(rounds):
-        runs, start = 0, time.perf_counter()
-        while True:
-            action()
-            runs += 1
-            elapsed = time.perf_counter() - start
-            if elapsed >= seconds / rounds and runs >= 2:
-                break
-        best = max(best, runs / elapsed)
-    return best
+    return max(_slice(action, seconds / rounds, time.perf_counter) for _ in range(rounds))
+
+
+def _slice(action: Callable[[], object], seconds: float, clock: Callable[[], float]) -> float:
+    """Runs per second of ``action`` over one slice of at least ``seconds`` by
+    ``clock``, and at least 2 runs."""
+    runs, start = 0, clock()
+    while True:
+        action()
+        runs += 1
+        elapsed = clock() - start
+        if elapsed >= seconds and runs >= 2:
+            return runs / elapsed
 
 
 def _bare(signer: Signer, data: bytes) -> tuple[Callable[[], object], Callable[[], object]]:
@@ -138,14 +140,8 @@ def _interleaved(actions: dict[str, Callable[[], object]], seconds: float) -> di
         action()
     for _ in range(rounds):
         for name, action in actions.items():
-            runs, start = 0, time.process_time()
-            while True:
-                action()
-                runs += 1
-                elapsed = time.process_time() - start
-                if elapsed >= seconds / rounds and runs >= 2:
-                    break
-            best[name] = max(best[name], runs / elapsed)
+            rate = _slice(action, seconds / rounds, time.process_time)
+            best[name] = max(best[name], rate)
     return best
 
 

@@ -22,18 +22,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
-
+from bench._postgres import scratch_database
 from bench.bench_signing import SENDER, _package
 from bus.lifecycle import EventKind, LifecycleEvent, PackageKind, Source, event_id
 from bus.store import create_store_engine
@@ -44,9 +38,6 @@ from signing import DevPki, DevTsa, Frontier, Verifier, load_log_signer
 
 LEAVES = 100_000
 BATCH = 2_000
-POSTGRES = os.environ.get(
-    "EDX_BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 
 
 #: The step an event id covers, as the router names it.
@@ -86,20 +77,6 @@ def _leaves(count: int) -> list[LeafRecord]:
         assert leaf is not None
         found.append(leaf)
     return found
-
-
-@contextmanager
-def _postgres() -> Iterator[str]:
-    name = f"bench_tlog_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(POSTGRES).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def _append_rate(url: str, leaves: list[LeafRecord]) -> tuple[float, LogStore]:
@@ -155,7 +132,7 @@ def main() -> None:
         rows = []
         sqlite_rate, sqlite_store = _append_rate(f"sqlite:///{Path(tmp) / 'log.db'}", leaves)
         rows.append(("SQLite", sqlite_rate))
-        with _postgres() as url:
+        with scratch_database("bench_tlog") as url:
             pg_rate, pg_store = _append_rate(url, leaves)
             rows.append(("PostgreSQL", pg_rate))
             pg_latency = asyncio.run(_checkpoint_latency(pg_store, pki))

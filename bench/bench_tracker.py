@@ -16,18 +16,17 @@ PostgreSQL: ``EDX_BENCH_DATABASE_URL`` names a server (default the local one at
 from __future__ import annotations
 
 import hashlib
-import os
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
-from sqlalchemy import create_engine, insert, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import insert, select
 
+from bench._postgres import scratch_database
 from bus.audit import LogRecord, audit_record, build_trails
 from bus.lifecycle import EventKind, LifecycleEvent, PackageKind, Source, encode_event, event_id
 from bus.store import IncomingRecord, create_store_engine, ingest, upgrade
@@ -40,9 +39,6 @@ DOCUMENTS = 200
 RECIPIENTS_PER_DOCUMENT = 20
 BATCH = 1000
 REPLAY_DOCUMENTS = 30
-POSTGRES = os.environ.get(
-    "EDX_BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 
 
 def _event(
@@ -107,10 +103,10 @@ def _rate(count: int, seconds: float) -> float:
 
 
 def _measure_ingest(
-    url_factory: Callable[[], Iterator[str]], records: list[IncomingRecord]
+    url_factory: Callable[[], AbstractContextManager[str]], records: list[IncomingRecord]
 ) -> tuple[float, float]:
     """(ingest events/s, bare executemany rows-of-the-same-events/s)."""
-    with contextmanager(url_factory)() as url:
+    with url_factory() as url:
         upgrade(url)
         engine = create_store_engine(url)
         started = time.perf_counter()
@@ -141,22 +137,10 @@ def _measure_ingest(
     return _rate(len(records), ingest_seconds), _rate(len(records), bare_seconds)
 
 
+@contextmanager
 def _sqlite_url() -> Iterator[str]:
     with tempfile.TemporaryDirectory() as directory:
         yield f"sqlite:///{Path(directory) / 'bench.db'}"
-
-
-def _postgres_url() -> Iterator[str]:
-    name = f"edx_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(POSTGRES).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def _replay_figures() -> tuple[float, float, int]:
@@ -204,7 +188,10 @@ def main() -> None:
         f"tracker ingest: {len(records)} events ({DOCUMENTS} documents x "
         f"{RECIPIENTS_PER_DOCUMENT} recipients), batches of {BATCH}"
     )
-    for name, factory in (("sqlite", _sqlite_url), ("postgresql", _postgres_url)):
+    for name, factory in (
+        ("sqlite", _sqlite_url),
+        ("postgresql", partial(scratch_database, "edx_bench")),
+    ):
         try:
             ingest_rate, bare_rate = _measure_ingest(factory, records)
         except Exception as error:  # a bench without a server reports it and goes on

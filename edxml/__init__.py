@@ -8,7 +8,7 @@ The public API of the format layer; other packages import only these names::
 """
 
 from edxml._dates import VIETNAM_TIME, format_date, format_timestamp, parse_date, parse_timestamp
-from edxml._names import DSIG_NS, EDXML_NS
+from edxml._names import DSIG_NS, EDXML_NS, find_path
 from edxml._xmlsafe import safe_fromstring
 from edxml.agency import DEFAULT_AGENCY_PATTERN, AgencyCode
 from edxml.attachments import decode_base64, encode_base64, make_attachment, package_digest
@@ -130,6 +130,7 @@ __all__ = [
     "decode_base64",
     "detect_kind",
     "encode_base64",
+    "find_path",
     "format_date",
     "format_timestamp",
     "make_attachment",

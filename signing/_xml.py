@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from lxml import etree
 
-from edxml import Limits, safe_fromstring
+from edxml import DSIG_NS, EDXML_NS, Limits, find_path, safe_fromstring
 from signing.errors import MalformedSignatureError
 
 __all__ = [
@@ -23,9 +23,6 @@ __all__ = [
     "internal_parser",
     "parse_package",
 ]
-
-DSIG_NS = "http://www.w3.org/2000/09/xmldsig#"
-EDXML_NS = "http://www.mic.gov.vn/TBT/QCVN_102_2016"
 
 
 def internal_parser() -> etree.XMLParser:
@@ -42,21 +39,6 @@ def internal_parser() -> etree.XMLParser:
 _DSIG_SIGNATURE = f"{{{DSIG_NS}}}Signature"
 _ENVELOPE = f"{{{EDXML_NS}}}edXMLEnvelope"
 _HEADER = f"{{{EDXML_NS}}}edXMLHeader"
-
-
-def find_path(parent: etree._Element, *tags: str) -> etree._Element | None:
-    """What ``parent.find("a/b/c")`` finds for the tags ``a, b, c`` (the first ``c``
-    under any ``b`` under any ``a``, in document order), without ElementPath's
-    generators: the path is a few steps through a few children each."""
-    first, rest = tags[0], tags[1:]
-    for child in parent:  # cheaper than setting up a tag filter for a few children
-        if child.tag == first:
-            if not rest:
-                return child
-            found = find_path(child, *rest)
-            if found is not None:
-                return found
-    return None
 
 
 def parse_package(data: bytes, limits: Limits | None = None) -> etree._Element:

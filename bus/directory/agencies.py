@@ -22,12 +22,12 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 
+from bus._service import AsyncService
 from bus.errors import ConfigError, InactiveAgencyError, UnknownAgencyError
 from bus.events import AGENCY_RECORD
 from bus.kafka import make_consumer, make_producer, partition_ends, started, translate_errors
@@ -210,7 +210,7 @@ class AgencyDirectory:
         self._by_code[agency.code] = agency
 
 
-class DirectoryFollower:
+class DirectoryFollower(AsyncService):
     """Keeps an :class:`AgencyDirectory` in step with ``edx.agencies``.
 
     ``start()`` reads the topic to its end; ``refresh()`` reads whatever was
@@ -312,18 +312,6 @@ class DirectoryFollower:
         consumer.assign(self._partitions)
         await consumer.seek_to_beginning(*self._partitions)
         return True
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
 
 async def load_directory(settings: Settings) -> AgencyDirectory:

@@ -36,9 +36,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
+from bus._service import AsyncService
 from bus.directory import restore_directory_snapshot, save_directory_snapshot
 from bus.embedded.broker import EmbeddedBroker
 from bus.errors import BrokerError, BusError
@@ -162,7 +161,7 @@ def _port_free(port: int) -> bool:
     return True
 
 
-class EmbeddedStack:
+class EmbeddedStack(AsyncService):
     """Broker + topics + router + tracker, started and stopped together.
 
     ``async with EmbeddedStack(settings) as stack:`` starts everything and
@@ -332,15 +331,3 @@ class EmbeddedStack:
             await asyncio.to_thread(self._broker.stop)
             self._broker = None
         self._settings = None
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()

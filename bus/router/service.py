@@ -30,12 +30,12 @@ import asyncio
 from collections.abc import Awaitable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from aiokafka.structs import TopicPartition
 
 from bus import metrics
+from bus._service import AsyncService
 from bus.acceptance import AcceptanceStore
 from bus.directory import DirectoryFollower
 from bus.errors import BusError
@@ -73,7 +73,7 @@ class _Parts:
     loop: RouteLoop
 
 
-class Router:
+class Router(AsyncService):
     """One router: an async context manager around the fetch-check-decide-write loop.
 
     ``reader`` defaults to the read path of ``settings``
@@ -171,18 +171,6 @@ class Router:
         await parts.directory.stop()
         await asyncio.to_thread(parts.store.close)
         await parts.checker.close()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     # --- routing ----------------------------------------------------------------
 

@@ -31,13 +31,13 @@ import contextlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 from sqlalchemy import Engine
 
+from bus._service import AsyncService
 from bus.errors import BusError, EventDecodeError
 from bus.kafka import make_consumer, make_producer, translate_errors
 from bus.lifecycle import decode_event
@@ -119,7 +119,7 @@ async def make_checkpoint(
     return await asyncio.to_thread(store.save_checkpoint, size, root, note, token)
 
 
-class LogService:
+class LogService(AsyncService):
     """The log as an async context manager: ``async with LogService(settings) as log``.
 
     ``start()`` migrates the database, loads the tree and the key, starts the dev
@@ -232,18 +232,6 @@ class LogService:
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     # --- the loop ---------------------------------------------------------------
 

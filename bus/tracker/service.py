@@ -28,13 +28,13 @@ import contextlib
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
 from aiokafka.structs import TopicPartition
 from sqlalchemy import Engine
 
+from bus._service import AsyncService
 from bus.errors import BusError, DatabaseError, DatabaseUnavailableError
 from bus.kafka import LostPartitionWatch, make_consumer, probe_features, translate_errors
 from bus.logs import get_logger
@@ -104,7 +104,7 @@ class _SeekToStoredPositions(ConsumerRebalanceListener):  # type: ignore[misc]
         await self.tracker._seek_to_stored(assigned)
 
 
-class Tracker:
+class Tracker(AsyncService):
     """The tracker as an async context manager: ``async with Tracker(settings) as t``.
 
     ``start()`` migrates the database (waiting while it is unreachable) and joins the
@@ -195,18 +195,6 @@ class Tracker:
         if engine is not None:
             engine.dispose()
         clear_consumer_lag(_SERVICE)
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     # --- the loop ---------------------------------------------------------------
 

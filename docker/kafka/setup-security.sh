@@ -11,7 +11,6 @@
 set -euo pipefail
 
 : "${KAFKA_ADMIN_PASSWORD:?}" "${EDX_ROUTER_PASSWORD:?}" "${EDX_TRACKER_PASSWORD:?}"
-: "${KAFKA_BOOTSTRAP:=kafka-1:9092,kafka-2:9092,kafka-3:9092}"
 # Names as the code has them by default (bus.settings); tests/test_compose.py checks them.
 : "${EDX_TOPIC_SUBMIT:=edx.submit}"
 : "${EDX_TOPIC_INBOX_PREFIX:=edx.inbox.}"
@@ -21,29 +20,12 @@ set -euo pipefail
 : "${EDX_ROUTER_GROUP:=edx-router}"
 : "${EDX_TRACKER_GROUP:=edx-tracker}"
 
-BIN=/opt/kafka/bin
-ADMIN=/tmp/admin.properties
-cat >"$ADMIN" <<PROPERTIES
-security.protocol=SASL_PLAINTEXT
-sasl.mechanism=SCRAM-SHA-512
-sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="${KAFKA_ADMIN_PASSWORD}";
-PROPERTIES
+source "${BASH_SOURCE[0]%/*}/admin.sh"
 
 until "$BIN/kafka-broker-api-versions.sh" --bootstrap-server "$KAFKA_BOOTSTRAP" \
         --command-config "$ADMIN" >/dev/null 2>&1; do
     echo "waiting for the brokers..."; sleep 3
 done
-
-user() {  # user NAME PASSWORD
-    "$BIN/kafka-configs.sh" --bootstrap-server "$KAFKA_BOOTSTRAP" --command-config "$ADMIN" \
-        --alter --entity-type users --entity-name "$1" \
-        --add-config "SCRAM-SHA-512=[iterations=8192,password=$2]"
-}
-acl() {  # acl PRINCIPAL ARGS...
-    local principal=$1; shift
-    "$BIN/kafka-acls.sh" --bootstrap-server "$KAFKA_BOOTSTRAP" --command-config "$ADMIN" \
-        --add --allow-principal "User:$principal" "$@"
-}
 
 user router "$EDX_ROUTER_PASSWORD"
 acl router --operation Read --topic "$EDX_TOPIC_SUBMIT"
