@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 from bus import Settings, get_logger, make_verifier
+from gateway.answers import KeptAnswers
 from gateway.config import GatewayConfig
 from gateway.custody import Custody
 from gateway.directory_view import DirectoryView
@@ -64,7 +65,15 @@ def build_parts(settings: Settings, config: GatewayConfig) -> GatewayParts:
     limiter = RateLimiter(config.rate_per_system, config.burst_per_system)
     directory = DirectoryView(settings)
     gateway = Gateway(
-        settings, engine, registry, custody, outboxes, TrackerView(settings), limiter, directory
+        settings,
+        engine,
+        registry,
+        custody,
+        outboxes,
+        TrackerView(settings),
+        limiter,
+        directory,
+        KeptAnswers(engine, config.answers_kept_for),
     )
     pump = InboxPump(
         settings, engine, registry, verifier, outboxes, refresh_seconds=config.refresh_seconds

@@ -9,9 +9,11 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from bus import Settings
+from gateway.answers import DEFAULT_ANSWERS_KEPT_FOR
 
 __all__ = ["GatewayConfig"]
 
@@ -31,6 +33,8 @@ class GatewayConfig:
     #: Requests a second each system may make on average (0: no limit), and its burst.
     rate_per_system: float = 50.0
     burst_per_system: int = 200
+    #: How long the answer to a write is kept for a repeat with the same key.
+    answers_kept_for: timedelta = DEFAULT_ANSWERS_KEPT_FOR
 
     @classmethod
     def from_settings(
@@ -43,10 +47,13 @@ class GatewayConfig:
         limit = int(env.get("EDX_GATEWAY_MAX_UPLOAD") or settings.max_package_bytes + 4096)
         rate = float(env.get("EDX_GATEWAY_RATE") or 50.0)
         burst = int(env.get("EDX_GATEWAY_BURST") or 200)
+        days = env.get("EDX_GATEWAY_ANSWER_DAYS")
+        kept_for = timedelta(days=float(days)) if days else DEFAULT_ANSWERS_KEPT_FOR
         return cls(
             db_url=url,
             state_dir=state,
             max_upload_bytes=limit,
             rate_per_system=rate,
             burst_per_system=burst,
+            answers_kept_for=kept_for,
         )

@@ -213,10 +213,10 @@ def create_native_api(
     async def once(
         system: System, scope: str, key: str, fp: str, status: int, act: Any
     ) -> JSONResponse:
-        earlier = gateway.earlier_answer(system, scope, key, fp)
+        earlier = gateway.answers.earlier(system.system_id, scope, key, fp)
         if earlier is None:
             answer = json.dumps(jsonable(await act()))
-            earlier = gateway.remember_answer(system, scope, key, fp, answer)
+            earlier = gateway.answers.remember(system.system_id, scope, key, fp, answer)
         return JSONResponse(json.loads(earlier), status_code=status)
 
     # --- errors: RFC 9457 --------------------------------------------------------

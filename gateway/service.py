@@ -22,6 +22,7 @@ from agency_client import DuplicateDocumentError, OutboxEntry, OutboxState
 from bus import Settings, content_digest, get_logger
 from edxml import DocumentPackage, StatusCode, StatusPackage, build, new_status
 from gateway._time import utc_now
+from gateway.answers import KeptAnswers
 from gateway.custody import Custody, CustodyResult
 from gateway.directory_view import DirectoryView
 from gateway.errors import (
@@ -35,7 +36,7 @@ from gateway.ids import new_doc_id, receiver_doc_id
 from gateway.limits import RateLimiter
 from gateway.model import Accepted, Delivery, InboxEntry, TransportState
 from gateway.outboxes import Outboxes
-from gateway.store.schema import IDEMPOTENCY, INBOX, MESSAGES
+from gateway.store.schema import INBOX, MESSAGES
 from gateway.systems import System, SystemRegistry
 from gateway.tracking import TrackerView
 
@@ -62,9 +63,12 @@ class Gateway:
         tracker: TrackerView | None = None,
         limiter: RateLimiter | None = None,
         directory: DirectoryView | None = None,
+        answers: KeptAnswers | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
+        #: The answers of writes, for repeats of the same request (idempotency keys).
+        self.answers = answers or KeptAnswers(engine)
         self.registry = registry
         self.custody = custody
         self.outboxes = outboxes
@@ -152,14 +156,15 @@ class Gateway:
             raise NotFoundError(f"unknown recipient agency: {', '.join(unknown)}")
 
     def _earlier(self, system: System, scope: str, key: str, fingerprint: str) -> Accepted | None:
-        answer = self.earlier_answer(system, scope, key, fingerprint)
+        answer = self.answers.earlier(system.system_id, scope, key, fingerprint)
         return None if answer is None else _accepted(answer)
 
     def _remember(
         self, system: System, scope: str, key: str, fingerprint: str, accepted: Accepted
     ) -> Accepted:
-        earlier = self._keep_answer(system, scope, key, fingerprint, _answer_text(accepted))
-        return accepted if earlier is None else _accepted(earlier)
+        text = _answer_text(accepted)
+        answer = self.answers.remember(system.system_id, scope, key, fingerprint, text)
+        return accepted if answer == text else _accepted(answer)
 
     def _keep_document(
         self,
@@ -319,7 +324,7 @@ class Gateway:
         doc_id = doc_id or new_doc_id()
         with self.engine.begin() as conn:
             if remember is not None:
-                _insert_answer(conn, system, *remember)
+                self.answers.keep(conn, system.system_id, *remember)
             conn.execute(
                 insert(MESSAGES).values(
                     doc_id=doc_id,
@@ -348,45 +353,6 @@ class Gateway:
                 agency=agency,
             )
         return doc_id
-
-    # --- answers of other writes, for their idempotency keys ----------------------
-
-    def earlier_answer(self, system: System, scope: str, key: str, fingerprint: str) -> str | None:
-        """The answer given to an earlier request with this key; a different request is refused."""
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(IDEMPOTENCY).where(
-                    IDEMPOTENCY.c.system_id == system.system_id,
-                    IDEMPOTENCY.c.scope == scope,
-                    IDEMPOTENCY.c.key == key,
-                )
-            ).first()
-        if row is None:
-            return None
-        if row.fingerprint != fingerprint:
-            raise ConflictError(f"idempotency key {key} was used for another request")
-        return str(row.answer)
-
-    def remember_answer(
-        self, system: System, scope: str, key: str, fingerprint: str, answer: str
-    ) -> str:
-        """Keep the answer of a write; a concurrent repeat gets the answer stored first."""
-        earlier = self._keep_answer(system, scope, key, fingerprint, answer)
-        return answer if earlier is None else earlier
-
-    def _keep_answer(
-        self, system: System, scope: str, key: str, fingerprint: str, answer: str
-    ) -> str | None:
-        """Keep ``answer``: None, or the answer a concurrent repeat stored first."""
-        try:
-            with self.engine.begin() as conn:
-                _insert_answer(conn, system, scope, key, fingerprint, answer)
-        except IntegrityError:  # a concurrent repeat recorded it first: answer as it did
-            earlier = self.earlier_answer(system, scope, key, fingerprint)
-            if earlier is not None:
-                return earlier
-            raise
-        return None
 
     def sent_document(self, system: System, doc_id: str) -> DocumentPackage:
         """A document the system sent (by its ``DocId``), as it was sent."""
@@ -619,21 +585,6 @@ def _accepted(answer: str) -> Accepted:
         repeated=True,
         signed_here=fields.get("signed_here", False),
         changes=tuple(fields.get("changes", ())),
-    )
-
-
-def _insert_answer(
-    conn: Connection, system: System, scope: str, key: str, fingerprint: str, answer: str
-) -> None:
-    conn.execute(
-        insert(IDEMPOTENCY).values(
-            system_id=system.system_id,
-            scope=scope,
-            key=key,
-            fingerprint=fingerprint,
-            answer=answer,
-            created_at=utc_now(),
-        )
     )
 
 

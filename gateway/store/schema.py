@@ -11,7 +11,8 @@
   position is recorded (same transaction), handed out until the system confirms them.
 - ``gw_positions``: the inbox reader's next offset per topic partition.
 - ``gw_messages``: what each system sent (sender ``DocId``), for ``getSentEdocList``.
-- ``gw_idempotency``: answers of writes, by (system, scope, key), for repeats.
+- ``gw_idempotency``: answers of writes, by (system, scope, key), for repeats; kept
+  for ``GatewayConfig.answers_kept_for``, then deleted (``gateway.answers``).
 - ``gw_quarantine``: inbox records that failed verification, kept with their reason.
 - ``gw_nonces``: nonces of signed native-API requests seen within the freshness window
   (a replayed request is refused).
@@ -136,6 +137,7 @@ IDEMPOTENCY = Table(
     Column("fingerprint", String(64), nullable=False),
     Column("answer", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_gw_idempotency_created_at", "created_at"),
 )
 
 QUARANTINE = Table(
