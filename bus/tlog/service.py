@@ -39,7 +39,7 @@ from sqlalchemy import Engine
 
 from bus._service import AsyncService
 from bus.errors import BusError, EventDecodeError
-from bus.kafka import make_consumer, make_producer, translate_errors
+from bus.kafka import LostPartitionWatch, make_consumer, make_producer, translate_errors
 from bus.lifecycle import decode_event
 from bus.logs import get_logger
 from bus.settings import Settings
@@ -149,6 +149,7 @@ class LogService(AsyncService):
         self._last_checkpoint_size = -1
         self._last_checkpoint_at = 0.0
         self._stopping = asyncio.Event()
+        self._loss_watch = LostPartitionWatch(settings.topics.events)
 
     # --- life cycle -------------------------------------------------------------
 
@@ -276,6 +277,11 @@ class LogService(AsyncService):
             if messages:
                 ends[(tp.topic, tp.partition)] = messages[-1].offset + 1
         if not ends:
+            # A broker that lost edx.events (Tansu keeps memory only) leaves the stored
+            # positions past the new log's end, where Tansu answers with nothing: read
+            # such partitions again from the start. The store keeps each event_id
+            # once, so what the old log held is not appended twice.
+            await self._loss_watch.look(consumer)
             return 0
         try:
             result = await asyncio.to_thread(store.append, records, ends)

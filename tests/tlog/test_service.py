@@ -119,6 +119,37 @@ async def test_the_log_appends_decisions_and_publishes_timestamped_checkpoints(
     assert dict(record.headers)[TIMESTAMP_HEADER] == stored.timestamp_token
 
 
+async def test_positions_of_a_log_the_broker_lost_are_read_again_from_the_start(
+    log_bus: Settings, tmp_path: Path
+) -> None:
+    """The log's stored positions came from an edx.events the broker has since lost
+    (the embedded broker restarted empty): they lie past the new log's end, where the
+    broker answers with nothing. The log reads those partitions again from the start,
+    so the decisions of the new log are appended, each once."""
+    await ensure_topics(log_bus)
+    log_settings = _log_settings(tmp_path)
+    engine = create_store_engine(log_settings.db_url)
+    try:
+        upgrade(engine)
+        old_ends = {(log_bus.topics.events, p): 1_000 for p in range(log_bus.partitions)}
+        LogStore(engine).append([], old_ends)
+    finally:
+        engine.dispose()
+    events = _events(0, 12)
+    await produce_events(log_bus, events)
+    stop = asyncio.Event()
+    async with LogService(log_bus, log_settings, poll_seconds=0.1) as service:
+        task = asyncio.create_task(service.run(stop))
+        try:
+            await _until(lambda: service.size == _leaf_count(events), "the new log's leaves", 60)
+        finally:
+            stop.set()
+            await task
+        positions = service.store.positions(log_bus.topics.events)
+    assert _count(log_settings.db_url)[:2] == (_leaf_count(events), _leaf_count(events))
+    assert all(offset < 1_000 for offset in positions.values())
+
+
 def _count(url: str) -> tuple[int, int, int]:
     engine = create_store_engine(url)
     try:
