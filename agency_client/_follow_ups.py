@@ -73,7 +73,7 @@ class FollowUps:
         if received is None:
             raise UnknownDocumentError(document_id, "no such document in this agency's inbox")
         original = parse(
-            received.data, mode=Mode.TOLERANT, limits=self.settings.package_limits
+            received.data, mode=Mode.TOLERANT, limits=self.settings.packages.limits
         ).package
         assert isinstance(original, DocumentPackage)
         return await self._publisher.send_status(original, code, description)

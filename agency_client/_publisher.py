@@ -103,7 +103,7 @@ class Publisher:
                 self.agency,
                 f"the package names {package.sender_code} as its sender, not {self.agency}",
             )
-        limits = self.settings.package_limits
+        limits = self.settings.packages.limits
         signed = self.signer.sign(build(package), check_sender=True, limits=limits)
         self.check(signed)  # our own package must pass what the router checks
         digest = content_digest(signed)
@@ -116,8 +116,8 @@ class Publisher:
         return parse(
             data,
             mode=Mode.STRICT,
-            limits=self.settings.package_limits,
-            agency_pattern=self.settings.agency_pattern,
+            limits=self.settings.packages.limits,
+            agency_pattern=self.settings.packages.agency_pattern,
         ).package
 
     async def send_status(
@@ -149,7 +149,7 @@ class Publisher:
         """Build, sign and keep a status in the outbox (not yet published)."""
         status = new_status(self.agency, answering, code, description)
         signed = self.signer.sign(
-            build(status), check_sender=True, limits=self.settings.package_limits
+            build(status), check_sender=True, limits=self.settings.packages.limits
         )
         return await self._outbox.keep_status(
             answering.document_id, code.value, signed, content_digest(signed)

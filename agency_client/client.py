@@ -113,7 +113,7 @@ class AgencyClient:
         # A verifier given (tests) is read through with the settings' package rules.
         self._verifier = verifier
         self.resubmit_after = (
-            settings.resubmit_after_seconds if resubmit_after is None else resubmit_after
+            settings.delivery.resubmit_after_seconds if resubmit_after is None else resubmit_after
         )
         self.publish_timeout = publish_timeout
         self.group_id = group_id or f"edx-agency-{agency}"
@@ -192,7 +192,7 @@ class AgencyClient:
             resubmit_after=self.resubmit_after,
             publish_timeout=self.publish_timeout,
         )
-        sent = SentDocuments(outbox, self.settings.package_limits)
+        sent = SentDocuments(outbox, self.settings.packages.limits)
         waiter = AnswerWaiter(sent)
         inbox = InboxReader(
             agency=self.agency,

@@ -56,4 +56,4 @@ def load_reader(settings: Settings, verifier: Verifier | None = None) -> Package
     """The read path of ``settings`` (its agency pattern), over ``verifier`` if given."""
     if verifier is None:
         return make_reader(settings)
-    return PackageReader(verifier, settings.agency_pattern)
+    return PackageReader(verifier, settings.packages.agency_pattern)

@@ -190,7 +190,7 @@ def _hostile(pki: DevPki, forger: DevPki, packages: list[bytes], count: int) -> 
         lambda n: forged,
     ]
     records = [kinds[n % len(kinds)](n) for n in range(count)]
-    oversized = b"<x>" + b"A" * (Settings().max_package_bytes + 3 * 1024 * 1024) + b"</x>"
+    oversized = b"<x>" + b"A" * (Settings().packages.max_package_bytes + 3 * 1024 * 1024) + b"</x>"
     for at in range(10, count, 500):  # the first early, so every figure holds its cost
         records[at] = oversized
     return records
@@ -245,8 +245,7 @@ def _bench_verify(pki: DevPki, packages: list[bytes]) -> float:
 async def _fresh(settings: Settings, pki: DevPki, name: str) -> Settings:
     """The same broker with topics, group, directory and router store of its own."""
     prefix = f"{name}{uuid.uuid4().hex[:8]}"
-    fresh = replace(
-        settings,
+    fresh = settings.with_values(
         topics=_topics(prefix),
         router_group=f"{prefix}-router",
         router_db_url=f"sqlite:///{settings.home / (prefix + '-router.db')}",
@@ -265,7 +264,7 @@ async def _run(workdir: Path) -> None:
     packages = _packages(pki, PACKAGES)
     size = sum(len(p) for p in packages) // len(packages)
     async with _broker() as bootstrap:
-        settings = Settings(
+        settings = Settings.of(
             home=workdir,
             bootstrap=bootstrap,
             pki=pki.directory,

@@ -45,7 +45,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -106,13 +105,13 @@ def _edx_up(home: Path) -> Iterator[Settings]:
     log = (home.parent / "edx-up.log").open("wb")
     process = subprocess.Popen([str(edx), "up"], env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        settings = Settings(home=home)
+        settings = Settings.of(home=home)
         deadline = time.monotonic() + 120
         while (bootstrap := running_bus(settings)) is None:
             if process.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit(f"edx up did not start; see {log.name}")
             time.sleep(0.2)
-        yield Settings(home=home, bootstrap=bootstrap)
+        yield Settings.of(home=home, bootstrap=bootstrap)
     finally:
         process.send_signal(signal.SIGINT)
         try:
@@ -130,10 +129,10 @@ def _serve_router(home: str, fetch_wait_ms: int, ready: object, stop: object) ->
 
 async def _serve_router_async(home: Path, fetch_wait_ms: int, ready: object, stop: object) -> None:
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
-    settings = Settings(home=home)
+    settings = Settings.of(home=home)
     DevPki.init(settings.resolved_pki, exist_ok=True)
     with EmbeddedBroker() as broker:
-        settings = replace(settings, bootstrap=broker.bootstrap)
+        settings = settings.with_values(bootstrap=broker.bootstrap)
         await ensure_topics(settings)
         stopping = asyncio.Event()
         options = {"fetch_max_wait_ms": fetch_wait_ms}
@@ -156,7 +155,7 @@ def _router_with_fetch_wait(home: Path, fetch_wait_ms: int) -> Iterator[Settings
     )
     process.start()
     try:
-        yield Settings(home=home, bootstrap=ready.get(timeout=120))
+        yield Settings.of(home=home, bootstrap=ready.get(timeout=120))
     finally:
         stop.set()
         process.join(timeout=60)
@@ -298,7 +297,7 @@ async def probe() -> None:
     """What the fetch wait and the linger cost on the embedded broker (see ``ClientTuning``)."""
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker() as broker:
-        settings = Settings(home=Path(tmp), bootstrap=broker.bootstrap)
+        settings = Settings.of(home=Path(tmp), bootstrap=broker.bootstrap)
         await probe_features(settings)
         producer = make_producer(settings)
         await producer.start()

@@ -122,7 +122,7 @@ def _gateway(settings: Settings, config: GatewayConfig, workdir: Path) -> Iterat
     env = {k: v for k, v in os.environ.items() if not k.startswith("EDX_")}
     env.update(
         EDX_HOME=str(settings.home),
-        EDX_BOOTSTRAP=settings.bootstrap,
+        EDX_BOOTSTRAP=settings.broker.bootstrap,
         EDX_PKI=str(settings.resolved_pki),
         EDX_GATEWAY_DB_URL=config.db_url,
         EDX_GATEWAY_HOME=str(config.state_dir),
@@ -163,7 +163,7 @@ async def run(documents: int, clients: int) -> None:
         pki = DevPki.init(home / "pki")
         for code in (SENDER, RECIPIENT, SDK_SENDER):
             pki.issue(code, f"Agency {code}")
-        settings = Settings(
+        settings = Settings.of(
             home=home,
             bootstrap=broker.bootstrap,
             pki=home / "pki",

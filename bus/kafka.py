@@ -125,13 +125,13 @@ def translate_errors(action: str = "talking to the broker") -> Iterator[None]:
 
 
 def _ssl_context(settings: Settings) -> ssl.SSLContext | None:
-    if "SSL" not in settings.security_protocol.upper():
+    if "SSL" not in settings.broker.security_protocol.upper():
         return None
     try:
         context: ssl.SSLContext = create_ssl_context(
-            cafile=str(settings.ssl_cafile) if settings.ssl_cafile else None,
-            certfile=str(settings.ssl_certfile) if settings.ssl_certfile else None,
-            keyfile=str(settings.ssl_keyfile) if settings.ssl_keyfile else None,
+            cafile=str(settings.broker.ssl_cafile) if settings.broker.ssl_cafile else None,
+            certfile=str(settings.broker.ssl_certfile) if settings.broker.ssl_certfile else None,
+            keyfile=str(settings.broker.ssl_keyfile) if settings.broker.ssl_keyfile else None,
         )
     except (OSError, ssl.SSLError) as exc:
         raise ConfigError(f"TLS files cannot be loaded: {exc}") from exc
@@ -140,30 +140,30 @@ def _ssl_context(settings: Settings) -> ssl.SSLContext | None:
 
 def connection_options(settings: Settings) -> dict[str, Any]:
     """The keyword arguments every aiokafka client takes: servers and security."""
-    protocol = settings.security_protocol.upper()
+    protocol = settings.broker.security_protocol.upper()
     if protocol not in _SECURITY_PROTOCOLS:
         raise ConfigError(
-            f"security_protocol {settings.security_protocol!r} is not one of "
+            f"security_protocol {settings.broker.security_protocol!r} is not one of "
             f"{', '.join(sorted(_SECURITY_PROTOCOLS))}"
         )
     options: dict[str, Any] = {
-        "bootstrap_servers": settings.bootstrap,
+        "bootstrap_servers": settings.broker.bootstrap,
         "security_protocol": protocol,
     }
     context = _ssl_context(settings)
     if context is not None:
         options["ssl_context"] = context
     if protocol.startswith("SASL"):
-        mechanism = (settings.sasl_mechanism or "PLAIN").upper()
+        mechanism = (settings.broker.sasl_mechanism or "PLAIN").upper()
         if mechanism not in _SASL_MECHANISMS:
-            raise ConfigError(f"sasl_mechanism {settings.sasl_mechanism!r} is not supported")
+            raise ConfigError(f"sasl_mechanism {settings.broker.sasl_mechanism!r} is not supported")
         if mechanism in {"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"} and not (
-            settings.sasl_username and settings.sasl_password
+            settings.broker.sasl_username and settings.broker.sasl_password
         ):
             raise ConfigError(f"SASL {mechanism} needs sasl_username and sasl_password")
         options["sasl_mechanism"] = mechanism
-        options["sasl_plain_username"] = settings.sasl_username
-        options["sasl_plain_password"] = settings.sasl_password
+        options["sasl_plain_username"] = settings.broker.sasl_username
+        options["sasl_plain_password"] = settings.broker.sasl_password
     return options
 
 
@@ -173,12 +173,12 @@ def make_producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
     Idempotence is on only when :func:`probe_features` found the broker supports
     it; ``overrides`` win over every default.
     """
-    known = _features.get(settings.bootstrap)
+    known = _features.get(settings.broker.bootstrap)
     options: dict[str, Any] = {
         **connection_options(settings),
         "acks": "all",
         "enable_idempotence": bool(known and known.idempotent_producer),
-        "max_request_size": max(settings.max_package_bytes + 64 * 1024, 1_048_576),
+        "max_request_size": max(settings.packages.max_package_bytes + 64 * 1024, 1_048_576),
         "linger_ms": 5,
     }
     options.update(overrides)
@@ -194,12 +194,14 @@ def make_consumer(
         "group_id": group_id,
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",
-        "fetch_max_bytes": max(settings.max_package_bytes + 64 * 1024, 52_428_800),
-        "max_partition_fetch_bytes": max(settings.max_package_bytes + 64 * 1024, 1_048_576),
+        "fetch_max_bytes": max(settings.packages.max_package_bytes + 64 * 1024, 52_428_800),
+        "max_partition_fetch_bytes": max(
+            settings.packages.max_package_bytes + 64 * 1024, 1_048_576
+        ),
         # A lone record is not held at the broker for long, and a reader that looks
         # up one record (the router checking an inbox copy) does not wait aiokafka's
         # 500 ms default at an offset the broker has nothing for yet.
-        "fetch_max_wait_ms": settings.fetch_max_wait_ms,
+        "fetch_max_wait_ms": settings.broker.fetch_max_wait_ms,
     }
     if group_id is not None:
         options.update(group_timing(settings))
@@ -214,23 +216,23 @@ def group_timing(settings: Settings) -> dict[str, Any]:
     session for it before its partitions move (to the others, or to the same
     service restarted), so the session bounds the time back to work. aiokafka's
     10 s default made a restart take about 20 s. The session is
-    ``settings.group_session_timeout_ms`` when set, else the shortest the broker
+    ``settings.groups.session_timeout_ms`` when set, else the shortest the broker
     accepts (probed by :func:`probe_features`; Kafka's usual 6 s until probed)
     but no less than :data:`SHORT_SESSION_MS`; heartbeats go six times a session.
-    ``settings.group_instance_id`` turns on static membership, where a restarted
+    ``settings.groups.instance_id`` turns on static membership, where a restarted
     member takes its partitions back at once.
     """
-    session = settings.group_session_timeout_ms
+    session = settings.groups.session_timeout_ms
     if session is None:
-        known = _features.get(settings.bootstrap)
+        known = _features.get(settings.broker.bootstrap)
         least = _KAFKA_MIN_SESSION_MS if known is None else known.min_session_timeout_ms
         session = max(SHORT_SESSION_MS, least or 0)
     options: dict[str, Any] = {
         "session_timeout_ms": session,
         "heartbeat_interval_ms": max(100, session // 6),
     }
-    if settings.group_instance_id:
-        options["group_instance_id"] = settings.group_instance_id
+    if settings.groups.instance_id:
+        options["group_instance_id"] = settings.groups.instance_id
     return options
 
 
@@ -279,7 +281,7 @@ async def probe_features(settings: Settings, *, wait_seconds: float = 10.0) -> B
     starts)? Kafka says yes, Tansu no. An unreachable broker raises
     :class:`BrokerUnavailableError` and nothing is remembered.
     """
-    cached = _features.get(settings.bootstrap)
+    cached = _features.get(settings.broker.bootstrap)
     if cached is not None:
         return cached
     producer = make_producer(settings, enable_idempotence=True)
@@ -296,16 +298,18 @@ async def probe_features(settings: Settings, *, wait_seconds: float = 10.0) -> B
     ):
         supported = False
     except _UNAVAILABLE as exc:
-        raise BrokerUnavailableError(f"broker {settings.bootstrap} unavailable: {exc}") from exc
+        raise BrokerUnavailableError(
+            f"broker {settings.broker.bootstrap} unavailable: {exc}"
+        ) from exc
     except (TimeoutError, kafka_errors.KafkaError) as exc:
         raise BrokerUnavailableError(
-            f"broker {settings.bootstrap} did not answer the feature probe: {exc}"
+            f"broker {settings.broker.bootstrap} did not answer the feature probe: {exc}"
         ) from exc
     finally:
         await _close(producer)
     least = await _min_session_timeout(settings, supported, wait_seconds)
     features = BrokerFeatures(idempotent_producer=supported, min_session_timeout_ms=least)
-    _features[settings.bootstrap] = features
+    _features[settings.broker.bootstrap] = features
     return features
 
 

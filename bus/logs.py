@@ -11,7 +11,7 @@ to the current task through a :class:`~contextvars.ContextVar`; asyncio copies i
 into the tasks started inside the block. :func:`get_logger` returns a logger that
 adds the bound fields, plus keyword fields given on the call, to each record.
 :func:`configure_logging` installs one handler that writes text or JSON lines
-(``settings.log_format``) and also stamps the bound fields on records from plain
+(``settings.observability.log_format``) and also stamps the bound fields on records from plain
 :mod:`logging` loggers (aiokafka, SQLAlchemy)::
 
     log = get_logger(__name__)
@@ -63,7 +63,7 @@ _CONTEXT: ContextVar[Mapping[str, object]] = ContextVar("edx_log_context", defau
 
 
 class LogFormat(StrEnum):
-    """The line formats of ``settings.log_format``."""
+    """The line formats of ``settings.observability.log_format``."""
 
     TEXT = "text"  # for people reading a terminal
     JSON = "json"  # one JSON object a line, for log collectors
@@ -182,17 +182,19 @@ def configure_logging(
     level: int | str = logging.INFO,
     stream: TextIO | None = None,
 ) -> logging.Handler:
-    """Send every log line to ``stream`` (stderr) in ``settings.log_format``.
+    """Send every log line to ``stream`` (stderr) in ``settings.observability.log_format``.
 
     Called once by each entry point (``edx``, ``python -m bus.router``, ...);
     calling it again replaces the handler it installed before, so tests and the
     embedded stack may reconfigure freely. Returns the installed handler.
     """
     try:
-        log_format = LogFormat(settings.log_format)
+        log_format = LogFormat(settings.observability.log_format)
     except ValueError as exc:
         choices = ", ".join(f.value for f in LogFormat)
-        raise ConfigError(f"log format {settings.log_format!r} is not one of: {choices}") from exc
+        raise ConfigError(
+            f"log format {settings.observability.log_format!r} is not one of: {choices}"
+        ) from exc
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(TextFormatter() if log_format is LogFormat.TEXT else JsonFormatter())
     handler.addFilter(_ContextFilter())

@@ -9,7 +9,7 @@ The metrics live in one registry of their own, :data:`REGISTRY` (plus the
 process and platform collectors), so that several services running in one
 process (``edx up``) share it and a test can read exact values from it.
 Each service calls :func:`start_metrics_server` with its settings: with
-``settings.metrics_port`` 0 (the default) no port is opened.
+``settings.observability.metrics_port`` 0 (the default) no port is opened.
 
 Names (all counters are cumulative since the process started)::
 
@@ -212,7 +212,7 @@ async def update_consumer_lag(consumer: LagSource, service: str) -> int:
 
 
 # Binding every interface is the point of the endpoint: Prometheus scrapes it from
-# the monitoring network. The port stays closed unless settings.metrics_port is set.
+# the monitoring network. The port stays closed unless settings.observability.metrics_port is set.
 _ALL_INTERFACES: Final = "0.0.0.0"  # noqa: S104
 
 
@@ -246,11 +246,12 @@ class MetricsServer:
 def start_metrics_server(
     settings: Settings, *, address: str = _ALL_INTERFACES, port: int | None = None
 ) -> MetricsServer | None:
-    """Serve :data:`REGISTRY` on ``settings.metrics_port`` (or ``port``); ``None`` when 0.
+    """Serve :data:`REGISTRY` on ``settings.observability.metrics_port`` (or ``port``);
+    ``None`` when 0.
 
     ``port=-1`` asks the system for a free port (tests, ``edx up`` next to others).
     """
-    wanted = settings.metrics_port if port is None else port
+    wanted = settings.observability.metrics_port if port is None else port
     if wanted == 0:
         return None
     if wanted < -1 or wanted > 65535:

@@ -92,7 +92,7 @@ def _carries_packages(settings: Settings) -> dict[str, str]:
 
 def _record_room(settings: Settings) -> int:
     # Headers, key and the record batch framing come on top of the package.
-    return settings.max_package_bytes + 64 * 1024
+    return settings.packages.max_package_bytes + 64 * 1024
 
 
 def topic_specs(settings: Settings, agencies: Iterable[str] = ()) -> list[TopicSpec]:
@@ -100,10 +100,14 @@ def topic_specs(settings: Settings, agencies: Iterable[str] = ()) -> list[TopicS
     names = settings.topics
     specs = [
         TopicSpec(
-            names.submit, settings.partitions, {**_carries_packages(settings), **_BROKER_TIME}
+            names.submit,
+            settings.topic_layout.partitions,
+            {**_carries_packages(settings), **_BROKER_TIME},
         ),
-        TopicSpec(names.events, settings.partitions, {**_keep_forever(), **_BROKER_TIME}),
-        TopicSpec(names.deadletter, settings.partitions, _carries_packages(settings)),
+        TopicSpec(
+            names.events, settings.topic_layout.partitions, {**_keep_forever(), **_BROKER_TIME}
+        ),
+        TopicSpec(names.deadletter, settings.topic_layout.partitions, _carries_packages(settings)),
         # One partition: the directory is small and read whole, in order, by everyone.
         TopicSpec(names.agencies, 1, {"cleanup.policy": "compact", "retention.ms": FOREVER}),
     ]
@@ -113,7 +117,7 @@ def topic_specs(settings: Settings, agencies: Iterable[str] = ()) -> list[TopicS
 
 def _inbox_spec(settings: Settings, agency: str) -> TopicSpec:
     return TopicSpec(
-        settings.topics.inbox(agency), settings.partitions, _carries_packages(settings)
+        settings.topics.inbox(agency), settings.topic_layout.partitions, _carries_packages(settings)
     )
 
 
@@ -128,7 +132,7 @@ async def ensure_topics(settings: Settings, agencies: Iterable[str] = ()) -> Non
         compacted = [spec.name for spec in specs if spec.compacted]
         await _check_compacted(admin, compacted)
         await _check_broker_time(admin, [settings.topics.submit, settings.topics.events])
-    first_probe = settings.bootstrap not in _applies
+    first_probe = settings.broker.bootstrap not in _applies
     if not await broker_applies_log_append_time(settings) and first_probe:
         log.warning(
             "the broker does not apply LogAppendTime: record times on %s and %s are the "
@@ -179,7 +183,7 @@ def _new_topic(settings: Settings, spec: TopicSpec, *, with_configs: bool) -> Ne
     return NewTopic(
         spec.name,
         spec.partitions,
-        settings.replication_factor,
+        settings.topic_layout.replication_factor,
         topic_configs=dict(spec.configs) if with_configs else {},
     )
 
@@ -239,7 +243,7 @@ async def broker_applies_log_append_time(settings: Settings) -> bool:
     config, kept one hour) and reads its time back; the answer is kept per
     bootstrap address for the life of the process.
     """
-    known = _applies.get(settings.bootstrap)
+    known = _applies.get(settings.broker.bootstrap)
     if known is not None:
         return known
     probe = f"{settings.topics.events}.time-probe"
@@ -253,7 +257,7 @@ async def broker_applies_log_append_time(settings: Settings) -> bool:
             )
     # What a reader sees is what counts: the record's own timestamp type.
     applies = await _read_back(settings, probe, metadata.partition, metadata.offset)
-    _applies[settings.bootstrap] = applies
+    _applies[settings.broker.bootstrap] = applies
     return applies
 
 

@@ -25,7 +25,7 @@ def make_verifier(settings: Settings, policy: VerificationPolicy | None = None) 
     """A verifier over ``settings``' trust anchors and CRL (when one exists)."""
     crl = settings.resolved_crl
     trust = TrustStore.from_directory(settings.resolved_trust, [crl] if crl else [])
-    return Verifier(trust, policy or VerificationPolicy(), limits=settings.package_limits)
+    return Verifier(trust, policy or VerificationPolicy(), limits=settings.packages.limits)
 
 
 @dataclass(frozen=True)
@@ -49,4 +49,4 @@ class PackageReader:
 
 def make_reader(settings: Settings, policy: VerificationPolicy | None = None) -> PackageReader:
     """The read path of ``settings``: its verifier and its agency pattern."""
-    return PackageReader(make_verifier(settings, policy), settings.agency_pattern)
+    return PackageReader(make_verifier(settings, policy), settings.packages.agency_pattern)

@@ -92,7 +92,9 @@ def add(
     """Register (or update) agency CODE named NAME, and create its inbox."""
     settings = _settings(bootstrap)
     fingerprints = [fp for path in certs for fp in certificate_fingerprints(path)]
-    record = Agency.new(code, name, cert_fingerprints=fingerprints, pattern=settings.agency_pattern)
+    record = Agency.new(
+        code, name, cert_fingerprints=fingerprints, pattern=settings.packages.agency_pattern
+    )
     published = asyncio.run(publish_agency(settings, record))
     if as_json:
         echo_json(_as_json(published))

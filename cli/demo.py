@@ -18,7 +18,6 @@ import contextlib
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -57,7 +56,7 @@ async def _demo_on_own_bus(
     timeout: float,  # noqa: ASYNC109
 ) -> DemoResult:
     async with EmbeddedStack(settings, prepare=register_agencies) as stack:
-        progress(f"embedded bus started for the demo: broker {stack.settings.bootstrap}")
+        progress(f"embedded bus started for the demo: broker {stack.settings.broker.bootstrap}")
         return await run_demo(stack.settings, progress=progress, timeout=timeout, registered=True)
 
 
@@ -115,7 +114,7 @@ def demo(ctx: click.Context, timeout: float) -> None:
     if bootstrap is not None:
         click.echo(f"using the embedded bus running at {bootstrap} (edx up)")
         result = asyncio.run(
-            run_demo(replace(settings, bootstrap=bootstrap), progress=progress, timeout=timeout)
+            run_demo(settings.with_values(bootstrap=bootstrap), progress=progress, timeout=timeout)
         )
     else:
         previous = _move_aside_previous_state(settings)

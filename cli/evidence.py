@@ -82,7 +82,7 @@ def evidence_verify(bundle: Path, trust: Path | None, log_key: Path | None, as_j
         bundle,
         _anchors(trust or settings.resolved_trust),
         verifier,
-        limits=settings.package_limits,
+        limits=settings.packages.limits,
     )
     if as_json:
         echo_json(

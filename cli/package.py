@@ -40,7 +40,7 @@ EXIT_UNREADABLE = 3
 
 
 def _pattern(option: str | None) -> str:
-    return option or current_settings().agency_pattern
+    return option or current_settings().packages.agency_pattern
 
 
 _pattern_option = click.option(

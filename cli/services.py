@@ -2,14 +2,13 @@
 
 Each runs in the foreground until Ctrl-C (SIGINT) or SIGTERM, which ask the
 service to finish its batch, commit, and stop: the same path a container stop
-takes in docker/compose.yaml. Logs go to stderr in ``settings.log_format``;
-metrics are served on ``settings.metrics_port`` (``--metrics-port``) when set.
+takes in docker/compose.yaml. Logs go to stderr in ``settings.observability.log_format``;
+metrics are served on ``settings.observability.metrics_port`` (``--metrics-port``) when set.
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 
 import click
 
@@ -43,7 +42,7 @@ def _serve(settings: Settings, run: ServiceRunner) -> None:
         click.echo(f"metrics: {server.url}", err=True)
     try:
         # The endpoint is served here once; the service must not open the port again.
-        asyncio.run(run_until_stopped(replace(settings, metrics_port=0), run))
+        asyncio.run(run_until_stopped(settings.with_values(metrics_port=0), run))
     finally:
         if server is not None:
             server.stop()
@@ -83,7 +82,7 @@ def router_run(metrics_port: int | None, workers: int | None) -> None:
 
     settings = _settings(metrics_port)
     if workers is not None:
-        settings = replace(settings, router_workers=workers)
+        settings = settings.with_values(router_workers=workers)
     _serve(settings, run_router)
 
 
@@ -118,9 +117,10 @@ def topics_init(agencies: tuple[str, ...]) -> None:
     names = settings.topics
     created = [names.submit, names.events, names.deadletter, names.agencies]
     created += [names.inbox(code) for code in agencies]
+    layout = settings.topic_layout
     click.echo(
-        f"topics ready on {settings.bootstrap} (replication {settings.replication_factor}, "
-        f"{settings.partitions} partitions): {', '.join(created)}"
+        f"topics ready on {settings.broker.bootstrap} (replication {layout.replication_factor}, "
+        f"{layout.partitions} partitions): {', '.join(created)}"
     )
 
 
@@ -130,7 +130,7 @@ async def _up(
     stack = EmbeddedStack(settings, port=port, metrics_port=metrics_port)
     async with stack, serving(stack.settings, port=gateway_port) as gateway_url:
         running = stack.settings
-        click.echo(f"edxbus is up: broker {running.bootstrap}, state in {running.home}/")
+        click.echo(f"edxbus is up: broker {running.broker.bootstrap}, state in {running.home}/")
         click.echo(f"  tracker database  {running.resolved_db_url}")
         click.echo(f"  log database      {LogSettings.from_env(running).db_url}")
         if stack.metrics_url:
@@ -138,7 +138,7 @@ async def _up(
         if gateway_url:
             click.echo(f"  gateway           {gateway_url}/vxp  {gateway_url}/api/v1")
         click.echo("In other terminals:")
-        click.echo(f"  export EDX_BOOTSTRAP={running.bootstrap} EDX_HOME={running.home}")
+        click.echo(f"  export EDX_BOOTSTRAP={running.broker.bootstrap} EDX_HOME={running.home}")
         click.echo("  edx demo    # or edx send / edx inbox / edx track ...")
         click.echo("Ctrl-C stops the bus.")
         with on_stop_signals(stack.request_stop):

@@ -85,7 +85,7 @@ def sign(
     signed = signer.sign(
         read_input(source),
         check_sender=not no_check_sender,
-        limits=current_settings().package_limits,
+        limits=current_settings().packages.limits,
     )
     if str(target) == "-":
         sys.stdout.buffer.write(signed)
@@ -195,7 +195,7 @@ def verify(
         require_crl=strict_revocation,
         require_fresh_crl=strict_revocation,
     )
-    verifier = Verifier(_trust(trust, crls), policy, limits=current_settings().package_limits)
+    verifier = Verifier(_trust(trust, crls), policy, limits=current_settings().packages.limits)
     reports: list[dict[str, Any]] = []
     for path in files:
         try:

@@ -153,7 +153,7 @@ async def register_agencies(settings: Settings, scenario: Scenario | None = None
                 agency.code,
                 agency.name,
                 cert_fingerprints=certificate_fingerprints(cert),
-                pattern=settings.agency_pattern,
+                pattern=settings.packages.agency_pattern,
             )
         )
     await asyncio.gather(*(publish_agency(settings, a) for a in agencies))

@@ -44,7 +44,7 @@ class GatewayConfig:
         env = os.environ if environ is None else environ
         state = Path(env.get("EDX_GATEWAY_HOME") or settings.home / "gateway")
         url = env.get("EDX_GATEWAY_DB_URL") or f"sqlite:///{state / 'gateway.db'}"
-        limit = int(env.get("EDX_GATEWAY_MAX_UPLOAD") or settings.max_package_bytes + 4096)
+        limit = int(env.get("EDX_GATEWAY_MAX_UPLOAD") or settings.packages.max_package_bytes + 4096)
         rate = float(env.get("EDX_GATEWAY_RATE") or 50.0)
         burst = int(env.get("EDX_GATEWAY_BURST") or 200)
         days = env.get("EDX_GATEWAY_ANSWER_DAYS")

@@ -65,7 +65,7 @@ class Custody:
     @property
     def limits(self) -> Limits:
         """The package limits every read uses."""
-        return self._settings.package_limits
+        return self._settings.packages.limits
 
     def kept_document(self, data: bytes) -> DocumentPackage:
         """A document the gateway keeps (accepted once), read back."""
@@ -76,7 +76,10 @@ class Custody:
     def _read(self, data: bytes, mode: Mode) -> ParseResult:
         """``data`` read in ``mode`` with the gateway's limits and agency codes."""
         return parse(
-            data, mode=mode, limits=self.limits, agency_pattern=self._settings.agency_pattern
+            data,
+            mode=mode,
+            limits=self.limits,
+            agency_pattern=self._settings.packages.agency_pattern,
         )
 
     def signer(self, agency: str) -> Signer:

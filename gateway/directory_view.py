@@ -58,7 +58,7 @@ class DirectoryView:
     async def register(self, code: str, name: str) -> Agency:
         """Add an agency to the directory (granted systems only)."""
         try:
-            agency = Agency.new(code, name, pattern=self._settings.agency_pattern)
+            agency = Agency.new(code, name, pattern=self._settings.packages.agency_pattern)
         except EdxbusError as exc:
             raise BadRequestError(f"the agency cannot be registered: {exc}") from exc
         return await publish_agency(self._settings, agency)

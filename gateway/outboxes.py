@@ -127,7 +127,7 @@ class Outboxes:
 
     async def resubmit_due(self) -> int:
         """Publish whatever every outbox holds as due; how many packages went out."""
-        after = timedelta(seconds=self._settings.resubmit_after_seconds)
+        after = timedelta(seconds=self._settings.delivery.resubmit_after_seconds)
         count = 0
         for agency in self.known_agencies():
             for entry in self.of(agency).due_for_resubmit(after):

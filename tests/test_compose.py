@@ -131,10 +131,9 @@ def compose_problems(compose: dict[str, Any]) -> list[str]:
         problems.append(f"router runs {replicas} replica(s), expected 2")
     if "topics-init" in services:
         init_settings = load_settings(environ=service_env(services["topics-init"]))
-        if init_settings.partitions < replicas:
-            problems.append(
-                f"{init_settings.partitions} partitions leave some of {replicas} routers idle"
-            )
+        partitions = init_settings.topic_layout.partitions
+        if partitions < replicas:
+            problems.append(f"{partitions} partitions leave some of {replicas} routers idle")
     for name in ("router", "tracker"):
         needs = (services.get(name) or {}).get("depends_on") or {}
         if (needs.get("topics-init") or {}).get("condition") != ("service_completed_successfully"):
@@ -163,14 +162,13 @@ def _edxbus_env_problems(name: str, env: dict[str, str], *, broker_count: int) -
         connection_options(settings)
     except Exception as exc:
         problems.append(f"{name}: the code cannot connect with these settings: {exc}")
-    servers = settings.bootstrap.split(",")
+    servers = settings.broker.bootstrap.split(",")
     if len(servers) != broker_count:
         problems.append(f"{name}: EDX_BOOTSTRAP names {len(servers)} of {broker_count} brokers")
-    if "EDX_REPLICATION_FACTOR" in env and settings.replication_factor != broker_count:
-        problems.append(
-            f"{name}: replication factor {settings.replication_factor} != {broker_count} brokers"
-        )
-    if name == "router" and settings.metrics_port == 0:
+    replication = settings.topic_layout.replication_factor
+    if "EDX_REPLICATION_FACTOR" in env and replication != broker_count:
+        problems.append(f"{name}: replication factor {replication} != {broker_count} brokers")
+    if name == "router" and settings.observability.metrics_port == 0:
         problems.append("router: metrics are off")
     return problems
 
@@ -211,8 +209,8 @@ def test_acl_scripts_name_the_topics_and_groups_of_the_code() -> None:
     assert _script_default(setup, "EDX_TOPIC_EVENTS") == topics.events
     assert _script_default(setup, "EDX_TOPIC_DEADLETTER") == topics.deadletter
     assert _script_default(setup, "EDX_TOPIC_AGENCIES") == topics.agencies
-    assert _script_default(setup, "EDX_ROUTER_GROUP") == settings.router_group
-    assert _script_default(setup, "EDX_TRACKER_GROUP") == settings.tracker_group
+    assert _script_default(setup, "EDX_ROUTER_GROUP") == settings.groups.router
+    assert _script_default(setup, "EDX_TRACKER_GROUP") == settings.groups.tracker
     assert _script_default(agency, "EDX_TOPIC_SUBMIT") == topics.submit
     assert _script_default(agency, "EDX_TOPIC_INBOX_PREFIX") == topics.inbox_prefix
     # An agency may read its own inbox only: a literal ACL, never a prefixed one.
@@ -237,7 +235,7 @@ def test_broker_defaults_agree_with_the_topics_the_code_creates() -> None:
         assert spec.configs.get("retention.ms") == FOREVER, spec.name
     # The cluster keeps records as long as the topics ask, and takes the largest package.
     assert _broker_property("log.retention.ms") == FOREVER
-    assert int(_broker_property("message.max.bytes") or 0) >= settings.max_package_bytes
+    assert int(_broker_property("message.max.bytes") or 0) >= settings.packages.max_package_bytes
     assert _broker_property("auto.create.topics.enable") == "false"
     assert _broker_property("allow.everyone.if.no.acl.found") == "false"
     assert "controller" in (_broker_property("process.roles") or ""), "KRaft mode"

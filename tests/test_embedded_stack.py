@@ -48,7 +48,7 @@ async def _until_delivered(settings: Settings, document_id: str, recipient: str)
 async def test_outbox_resubmission_reaches_inboxes_the_restarted_broker_lost(
     tmp_path: Path,
 ) -> None:
-    settings = Settings(home=tmp_path / ".edx", bootstrap=f"127.0.0.1:{free_port()}")
+    settings = Settings.of(home=tmp_path / ".edx", bootstrap=f"127.0.0.1:{free_port()}")
     document = new_document(
         NGHE_AN.code,
         [VINH_CITY.code],
@@ -117,7 +117,7 @@ async def _taken(client: AgencyClient, wanted: set[str], within: float) -> list[
 async def test_running_clients_carry_on_across_a_restart_of_the_stack(tmp_path: Path) -> None:
     """`edx up` stopped (SIGTERM) and started again while the agencies' software runs:
     every pending document is recovered, none reaches the recipient twice."""
-    settings = Settings(home=tmp_path / ".edx", bootstrap=f"127.0.0.1:{free_port()}")
+    settings = Settings.of(home=tmp_path / ".edx", bootstrap=f"127.0.0.1:{free_port()}")
     stack = EmbeddedStack(settings, prepare=register_agencies)
     await stack.start()
     try:
@@ -135,7 +135,7 @@ async def test_running_clients_carry_on_across_a_restart_of_the_stack(tmp_path: 
             kept = [await sender.send(_invitation(n)) for n in range(6, 8)]
             stack = EmbeddedStack(settings)
             await stack.start()
-            assert stack.settings.bootstrap == running.bootstrap
+            assert stack.settings.broker.bootstrap == running.broker.bootstrap
             taken += await _taken(recipient, {*routed, *kept}, within=120)
             for document_id in [*sent, *routed, *kept]:
                 await sender.wait_delivered(document_id, timeout=60)

@@ -49,7 +49,7 @@ def _json_lines(stream: io.StringIO) -> list[dict[str, object]]:
 
 
 def test_json_lines_carry_document_and_agency_bound_by_context(log_stream: io.StringIO) -> None:
-    configure_logging(Settings(log_format="json"), stream=log_stream)
+    configure_logging(Settings.of(log_format="json"), stream=log_stream)
     log = get_logger("bus.router")
     with log_context(document_id=DOC, agency=AGENCY):
         log.info("accepted")
@@ -68,7 +68,7 @@ def test_json_lines_carry_document_and_agency_bound_by_context(log_stream: io.St
 
 
 def test_plain_library_loggers_get_the_bound_fields_too(log_stream: io.StringIO) -> None:
-    configure_logging(Settings(log_format="json"), stream=log_stream)
+    configure_logging(Settings.of(log_format="json"), stream=log_stream)
     with log_context(document_id=DOC, agency=AGENCY):
         logging.getLogger("sqlalchemy.engine.test").warning("slow statement")
     (line,) = _json_lines(log_stream)
@@ -79,7 +79,7 @@ def test_plain_library_loggers_get_the_bound_fields_too(log_stream: io.StringIO)
 def test_text_lines_put_document_and_agency_first_and_quote_spaces(
     log_stream: io.StringIO,
 ) -> None:
-    configure_logging(Settings(log_format="text"), stream=log_stream)
+    configure_logging(Settings.of(log_format="text"), stream=log_stream)
     with log_context(agency=AGENCY), log_context(document_id=DOC):
         get_logger("bus.tracker").warning("refused", reason="quá hạn xử lý")
     line = log_stream.getvalue().strip()
@@ -90,7 +90,7 @@ def test_text_lines_put_document_and_agency_first_and_quote_spaces(
 
 
 async def test_context_follows_tasks_started_inside_the_block(log_stream: io.StringIO) -> None:
-    configure_logging(Settings(log_format="json"), stream=log_stream)
+    configure_logging(Settings.of(log_format="json"), stream=log_stream)
     log = get_logger("bus.router")
 
     async def deliver(recipient: str) -> None:
@@ -106,7 +106,7 @@ async def test_context_follows_tasks_started_inside_the_block(log_stream: io.Str
 
 
 def test_exceptions_are_logged_with_their_traceback_in_json(log_stream: io.StringIO) -> None:
-    configure_logging(Settings(log_format="json"), stream=log_stream)
+    configure_logging(Settings.of(log_format="json"), stream=log_stream)
     try:
         raise RuntimeError("broker went away")
     except RuntimeError:
@@ -121,15 +121,15 @@ def test_exceptions_are_logged_with_their_traceback_in_json(log_stream: io.Strin
 def test_reconfiguring_replaces_the_handler_instead_of_doubling_lines(
     log_stream: io.StringIO,
 ) -> None:
-    configure_logging(Settings(log_format="text"), stream=log_stream)
-    configure_logging(Settings(log_format="json"), stream=log_stream)
+    configure_logging(Settings.of(log_format="text"), stream=log_stream)
+    configure_logging(Settings.of(log_format="json"), stream=log_stream)
     get_logger("edx").info("once")
     assert len(_json_lines(log_stream)) == 1
 
 
 def test_unknown_log_format_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="yaml"):
-        configure_logging(Settings(log_format="yaml"))
+        configure_logging(Settings.of(log_format="yaml"))
 
 
 def _value(name: str, **labels: str) -> float:
@@ -192,7 +192,7 @@ async def test_consumer_lag_is_end_offset_minus_position_per_partition() -> None
 
 
 def test_metrics_port_zero_opens_nothing() -> None:
-    assert start_metrics_server(Settings(metrics_port=0)) is None
+    assert start_metrics_server(Settings.of(metrics_port=0)) is None
 
 
 def test_endpoint_serves_the_counters_in_prometheus_text_format() -> None:
@@ -222,4 +222,4 @@ def test_endpoint_on_a_taken_port_is_a_config_error() -> None:
     first = start_metrics_server(Settings(), address="127.0.0.1", port=-1)
     assert first is not None
     with first, pytest.raises(ConfigError, match="cannot serve metrics"):
-        start_metrics_server(Settings(metrics_port=first.port), address="127.0.0.1")
+        start_metrics_server(Settings.of(metrics_port=first.port), address="127.0.0.1")

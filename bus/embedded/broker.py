@@ -163,7 +163,7 @@ class EmbeddedBroker:
 
     @property
     def bootstrap(self) -> str:
-        """``host:port`` for ``Settings.bootstrap``."""
+        """``host:port`` for ``Settings.broker.bootstrap``."""
         if self._process is None:
             raise BrokerError("the embedded broker is not running")
         return f"{self.host}:{self.port}"

@@ -18,7 +18,7 @@ publishes it again at the next start, since the embedded broker forgets
 The router's memory of accepted documents stays: it notices inboxes the new
 broker lost and writes a re-submitted package to them again.
 
-The broker listens on the port of ``settings.bootstrap`` when that is a local
+The broker listens on the port of ``settings.broker.bootstrap`` when that is a local
 address and the port is free (so other terminals need no settings at all), else
 on a free port, which :meth:`EmbeddedStack.settings` and the runtime file report.
 """
@@ -33,7 +33,6 @@ import signal
 import socket
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -136,7 +135,7 @@ def ensure_dev_pki(settings: Settings) -> DevPki | None:
     The router verifies against ``settings.resolved_trust`` from its start, so the
     embedded default needs a root there before the first agency is issued.
     """
-    if settings.trust is not None:
+    if settings.keys.trust is not None:
         return None
     return DevPki.init(settings.resolved_pki, exist_ok=True)
 
@@ -210,12 +209,12 @@ class EmbeddedStack(AsyncService):
         home.mkdir(parents=True, exist_ok=True)
         port = self._port
         if port is None:
-            wanted = _local_port(self._requested.bootstrap)
+            wanted = _local_port(self._requested.broker.bootstrap)
             port = wanted if wanted is not None and _port_free(wanted) else None
         self._broker = EmbeddedBroker(port=port, log_path=home / "broker.log")
         try:
             await self._broker.start_async()
-            settings = replace(self._requested, bootstrap=self._broker.bootstrap)
+            settings = self._requested.with_values(bootstrap=self._broker.bootstrap)
             self._settings = settings
             await asyncio.to_thread(ensure_dev_pki, settings)  # key generation: off the loop
             await ensure_topics(settings)
@@ -230,7 +229,7 @@ class EmbeddedStack(AsyncService):
         except BaseException:
             await self.stop()
             raise
-        log.info("embedded bus running", bootstrap=settings.bootstrap, home=str(home))
+        log.info("embedded bus running", bootstrap=settings.broker.bootstrap, home=str(home))
 
     def _start_services(self, settings: Settings) -> None:
         # Imported here: the services import much of the bus; the stack is their one wiring.
@@ -239,7 +238,7 @@ class EmbeddedStack(AsyncService):
         from bus.tracker import run_tracker
 
         # One endpoint for both services (started by the stack): they must not open it.
-        settings = replace(settings, metrics_port=0)
+        settings = settings.with_values(metrics_port=0)
 
         async def service(name: str, run: Callable[..., Awaitable[None]]) -> None:
             with log_context(service=name):
@@ -271,7 +270,7 @@ class EmbeddedStack(AsyncService):
 
     def _write_runtime_file(self, settings: Settings) -> None:
         info = {
-            "bootstrap": settings.bootstrap,
+            "bootstrap": settings.broker.bootstrap,
             "pid": os.getpid(),
             "broker_pid": self._broker.pid if self._broker is not None else None,
             "started_at": datetime.now(UTC).isoformat(),

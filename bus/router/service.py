@@ -78,9 +78,9 @@ class Router(AsyncService):
 
     ``reader`` defaults to the read path of ``settings``
     (:func:`bus.verification.make_reader`); ``group_id`` to
-    ``settings.router_group``; ``consumer_options`` go to the aiokafka consumer
+    ``settings.groups.router``; ``consumer_options`` go to the aiokafka consumer
     (session timeouts and the like); ``workers`` processes verify and parse
-    (default ``settings.router_workers``, else one per core; 1 reads in this
+    (default ``settings.delivery.router_workers``, else one per core; 1 reads in this
     process, and so does a router given its ``reader``: worker processes build
     theirs from the settings). Use :meth:`run` (until ``stop`` is set) or
     :meth:`route_available` (tests, tools) inside ``async with``.
@@ -96,9 +96,9 @@ class Router(AsyncService):
         workers: int | None = None,
     ) -> None:
         self.settings = settings
-        self.group_id = group_id or settings.router_group
+        self.group_id = group_id or settings.groups.router
         self.stats = RouterStats()
-        wanted = workers or settings.router_workers or default_workers()
+        wanted = workers or settings.delivery.router_workers or default_workers()
         self.workers = 1 if reader is not None else max(1, wanted)
         self._reader = reader
         self._consumer_options = dict(consumer_options or {})
@@ -213,7 +213,7 @@ def _wire(
     directory = DirectoryFollower(settings, follow=True)
     store = AcceptanceStore(settings.resolved_router_db_url)
     inboxes = Inboxes(settings)
-    package_checker = PackageChecker(reader, max_package_bytes=settings.max_package_bytes)
+    package_checker = PackageChecker(reader, max_package_bytes=settings.packages.max_package_bytes)
     pool = CheckPool(settings, workers, package_checker) if workers > 1 else None
     checker = BatchChecker(package_checker, directory, pool)
 

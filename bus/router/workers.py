@@ -73,7 +73,9 @@ def _die_with(parent: int) -> None:
 def _start_worker(settings: Settings, parent: int) -> None:
     _die_with(parent)
     global _checker
-    _checker = PackageChecker(make_reader(settings), max_package_bytes=settings.max_package_bytes)
+    _checker = PackageChecker(
+        make_reader(settings), max_package_bytes=settings.packages.max_package_bytes
+    )
 
 
 def _portable(error: EdxbusError) -> _Portable:

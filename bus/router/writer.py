@@ -329,7 +329,7 @@ class Writer:
             )
 
         key = claimed_sender.encode("utf-8") if claimed_sender else None
-        body = value if len(value) <= self.settings.max_package_bytes else None
+        body = value if len(value) <= self.settings.packages.max_package_bytes else None
         writes.sends.append(
             asyncio.ensure_future(
                 self._write_refused(

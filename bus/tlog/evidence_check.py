@@ -52,6 +52,8 @@ from signing import (
 
 __all__ = ["BundleCheck", "BundleReport", "verify_evidence"]
 
+#: The largest part of a bundle; a package part may also be as large as the package
+#: limit the bundle is checked with (``limits.max_package_bytes``, from the settings).
 _MAX_MEMBER = 64 * 1024 * 1024
 _MAX_MEMBERS = 10_000
 
@@ -82,7 +84,8 @@ class BundleReport:
 
 
 class _Bundle:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, max_member: int = _MAX_MEMBER) -> None:
+        self._max_member = max_member
         try:
             self._zip = zipfile.ZipFile(path)
         except (OSError, zipfile.BadZipFile) as error:
@@ -95,11 +98,11 @@ class _Bundle:
             info = self._zip.getinfo(name)
         except KeyError as error:
             raise EvidenceFormatError(f"the bundle has no {name}") from error
-        if info.file_size > _MAX_MEMBER:
+        if info.file_size > self._max_member:
             raise EvidenceFormatError(f"{name} in the bundle is larger than any part may be")
         with self._zip.open(info) as member:
-            data = member.read(_MAX_MEMBER + 1)
-        if len(data) > _MAX_MEMBER:
+            data = member.read(self._max_member + 1)
+        if len(data) > self._max_member:
             raise EvidenceFormatError(f"{name} in the bundle is larger than any part may be")
         return data
 
@@ -129,7 +132,7 @@ def verify_evidence(
     limits: Limits | None = None,
 ) -> BundleReport:
     """Check the bundle at ``path`` against ``anchors`` and the log's key, offline."""
-    bundle = _Bundle(path)
+    bundle = _Bundle(path, max(_MAX_MEMBER, (limits or Limits()).max_package_bytes))
     try:
         return _verify(bundle, anchors, log_key, limits)
     except (KeyError, TypeError, ValueError, AttributeError) as error:

@@ -146,7 +146,7 @@ class Tracker(AsyncService):
             await probe_features(self.settings)
             consumer = make_consumer(
                 self.settings,
-                group_id=self.settings.tracker_group,
+                group_id=self.settings.groups.tracker,
                 max_poll_records=self.options.batch_size,
                 **self._consumer_options,
             )
@@ -167,7 +167,7 @@ class Tracker(AsyncService):
             "tracker started",
             database=redact(url),
             topic=self.settings.topics.events,
-            group=self.settings.tracker_group,
+            group=self.settings.groups.tracker,
         )
 
     async def start_when_ready(self, stop: asyncio.Event) -> bool:
@@ -243,7 +243,7 @@ class Tracker(AsyncService):
         """Ingest one batch, waiting out database outages. ``False`` if stopped first."""
         engine = self._require_engine()
         names = self._name_lookup()
-        group = self.settings.tracker_group
+        group = self.settings.groups.tracker
         try:
             result = await self._with_database_retry(
                 lambda: ingest(engine, records, group=group, names=names), stop
@@ -267,7 +267,7 @@ class Tracker(AsyncService):
         )
         engine = self._require_engine()
         names = self._name_lookup()
-        group = self.settings.tracker_group
+        group = self.settings.groups.tracker
         total = IngestResult()
         for record in records:
             try:
@@ -338,7 +338,7 @@ class Tracker(AsyncService):
         topic = self.settings.topics.events
         try:
             positions = await asyncio.to_thread(
-                stored_positions, engine, self.settings.tracker_group, topic
+                stored_positions, engine, self.settings.groups.tracker, topic
             )
         except DatabaseError as error:
             # Resuming from Kafka's committed offsets is safe too: ingest skips

@@ -52,7 +52,7 @@ async def own_broker(tmp_path: Path) -> AsyncIterator[EmbeddedBroker]:
 
 def _settings(tmp_path: Path, broker: EmbeddedBroker, pki: DevPki) -> Settings:
     prefix = unique_name()
-    return Settings(
+    return Settings.of(
         home=tmp_path / "edx",
         bootstrap=broker.bootstrap,
         topics=topic_names(prefix),

@@ -217,7 +217,7 @@ async def test_a_nine_megabyte_scan_travels_when_large_attachments_are_on(
 ) -> None:
     """Over libxml2's text-node cap: signed by the sender, verified and parsed by the
     router and the recipient, byte for byte, once ``large_attachments`` is set."""
-    settings = replace(inbox_topics, large_attachments=True)
+    settings = inbox_topics.with_values(large_attachments=True)
     await register_agencies(settings, dev_pki, ALL_AGENCIES)
     scan = Attachment.from_bytes("ban-scan.pdf", bytes(range(256)) * 35_000)  # 8.96 MB
     package = make_document(PROVINCE, (DISTRICT,), subject="Hồ sơ quét", attachments=[scan])

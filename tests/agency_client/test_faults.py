@@ -121,7 +121,7 @@ async def test_a_broker_that_loses_its_data_loses_no_document(
     broker.start()
     try:
         prefix = unique_name()
-        settings = Settings(
+        settings = Settings.of(
             home=tmp_path / "edx",
             bootstrap=broker.bootstrap,
             topics=topic_names(prefix),
@@ -172,7 +172,7 @@ async def test_a_client_started_while_the_broker_is_down_keeps_and_later_sends(
 ) -> None:
     port = free_port()
     prefix = unique_name()
-    settings = Settings(
+    settings = Settings.of(
         home=tmp_path / "edx",
         bootstrap=f"127.0.0.1:{port}",
         topics=topic_names(prefix),
@@ -204,7 +204,7 @@ async def test_a_client_started_while_the_broker_is_down_keeps_and_later_sends(
 async def test_without_connect_later_an_unreachable_broker_is_a_named_error(
     tmp_path: Path, agency_pki: DevPki
 ) -> None:
-    settings = Settings(
+    settings = Settings.of(
         home=tmp_path / "edx", bootstrap=f"127.0.0.1:{free_port()}", pki=agency_pki.directory
     )
     with pytest.raises(BrokerUnavailableError):
@@ -214,7 +214,7 @@ async def test_without_connect_later_an_unreachable_broker_is_a_named_error(
 async def test_an_offline_client_logs_its_agency_as_a_field(
     tmp_path: Path, agency_pki: DevPki, caplog: pytest.LogCaptureFixture
 ) -> None:
-    settings = Settings(
+    settings = Settings.of(
         home=tmp_path / "edx", bootstrap=f"127.0.0.1:{free_port()}", pki=agency_pki.directory
     )
     with caplog.at_level("INFO", logger="agency_client"):

@@ -29,7 +29,7 @@ def test_the_examples_run(
     topics = settings.topics
     for name, value in {
         "EDX_HOME": str(settings.home),
-        "EDX_BOOTSTRAP": settings.bootstrap,
+        "EDX_BOOTSTRAP": settings.broker.bootstrap,
         "EDX_PKI": str(settings.resolved_pki),
         "EDX_TOPIC_SUBMIT": topics.submit,
         "EDX_TOPIC_INBOX_PREFIX": topics.inbox_prefix,

@@ -64,7 +64,7 @@ EXPECTED = {
 @pytest.fixture
 def rules(agency_pki: DevPki, tmp_path: Path) -> Settings:
     """Settings (no broker) with the dev PKI, a custom agency pattern, a small limit."""
-    return Settings(
+    return Settings.of(
         home=tmp_path,
         pki=agency_pki.directory,
         agency_pattern=H44_ONLY,
@@ -137,7 +137,9 @@ def test_the_router_the_audit_and_the_sdk_give_one_verdict(
             resubmit_after=300.0,
             publish_timeout=5.0,
         )
-        checker = PackageChecker(make_reader(rules), max_package_bytes=rules.max_package_bytes)
+        checker = PackageChecker(
+            make_reader(rules), max_package_bytes=rules.packages.max_package_bytes
+        )
         for case, (_, _, data) in packages.items():
             verdicts = {
                 "reader": _verdict(reader.read, data),

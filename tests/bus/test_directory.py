@@ -149,14 +149,13 @@ async def test_directory_reads_every_agency_of_a_batched_write(
 ) -> None:
     # On Tansu the listed end of a partition is the start of its last batch plus
     # one: agencies written in one batch (a restore, a bulk import) must all be read.
-    from dataclasses import replace
 
     from bus.embedded import EmbeddedBroker
     from bus.topics import ensure_topics
 
     codes = [f"000.00.{n:02d}.H44" for n in range(1, 13)]
     with EmbeddedBroker(log_path=tmp_path / "tansu.log") as broker:
-        settings = replace(bus_settings, bootstrap=broker.bootstrap)
+        settings = bus_settings.with_values(bootstrap=broker.bootstrap)
         await ensure_topics(settings)
         async with started(make_producer(settings, linger_ms=200)) as producer:
             sent = [

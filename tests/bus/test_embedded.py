@@ -66,7 +66,7 @@ async def test_starts_answers_and_stops(tmp_path: Path) -> None:
         assert broker.running
         host, port = broker.bootstrap.split(":")
         assert host == "127.0.0.1"
-        async with started(make_admin(Settings(bootstrap=broker.bootstrap))) as admin:
+        async with started(make_admin(Settings.of(bootstrap=broker.bootstrap))) as admin:
             assert isinstance(await admin.list_topics(), list)
     assert not broker.running
     assert _refuses(host, int(port))

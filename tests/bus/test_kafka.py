@@ -23,12 +23,12 @@ from bus.settings import Settings
 
 
 def test_plaintext_options() -> None:
-    options = connection_options(Settings(bootstrap="a:1,b:2"))
+    options = connection_options(Settings.of(bootstrap="a:1,b:2"))
     assert options == {"bootstrap_servers": "a:1,b:2", "security_protocol": "PLAINTEXT"}
 
 
 def test_sasl_ssl_options(tmp_path: Path) -> None:
-    settings = Settings(
+    settings = Settings.of(
         security_protocol="sasl_ssl",
         sasl_mechanism="SCRAM-SHA-512",
         sasl_username="router",
@@ -43,32 +43,32 @@ def test_sasl_ssl_options(tmp_path: Path) -> None:
 
 def test_sasl_without_credentials_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="sasl_username"):
-        connection_options(Settings(security_protocol="SASL_PLAINTEXT"))
+        connection_options(Settings.of(security_protocol="SASL_PLAINTEXT"))
 
 
 def test_unknown_protocol_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="security_protocol"):
-        connection_options(Settings(security_protocol="CARRIER_PIGEON"))
+        connection_options(Settings.of(security_protocol="CARRIER_PIGEON"))
 
 
 def test_unreadable_tls_file_is_a_config_error(tmp_path: Path) -> None:
-    settings = Settings(security_protocol="SSL", ssl_cafile=tmp_path / "missing.pem")
+    settings = Settings.of(security_protocol="SSL", ssl_cafile=tmp_path / "missing.pem")
     with pytest.raises(ConfigError, match="TLS"):
         connection_options(settings)
 
 
 async def test_producer_waits_for_all_replicas_and_is_not_idempotent_unprobed() -> None:
-    producer = make_producer(Settings(bootstrap="127.0.0.1:1"))
+    producer = make_producer(Settings.of(bootstrap="127.0.0.1:1"))
     try:
         assert producer._sender._acks == -1  # acks="all"
         assert producer._txn_manager is None  # idempotence only once probed
-        assert producer._max_request_size > Settings().max_package_bytes
+        assert producer._max_request_size > Settings().packages.max_package_bytes
     finally:
         await producer.stop()
 
 
 async def test_consumer_never_autocommits() -> None:
-    consumer = make_consumer(Settings(bootstrap="127.0.0.1:1"), "x", group_id="g")
+    consumer = make_consumer(Settings.of(bootstrap="127.0.0.1:1"), "x", group_id="g")
     try:
         assert consumer._enable_auto_commit is False
         assert consumer._group_id == "g"
@@ -99,7 +99,7 @@ def test_unavailable_is_retriable() -> None:
 
 
 async def test_unreachable_broker_is_unavailable() -> None:
-    settings = Settings(bootstrap="127.0.0.1:1")
+    settings = Settings.of(bootstrap="127.0.0.1:1")
     producer = make_producer(settings, request_timeout_ms=1000)
     with pytest.raises(BrokerUnavailableError):
         async with started(producer):
@@ -151,7 +151,7 @@ def test_group_timing_follows_the_broker_and_the_settings(
     import bus.kafka
     from bus.kafka import SHORT_SESSION_MS, BrokerFeatures, group_timing
 
-    settings = Settings(bootstrap="broker:9092")
+    settings = Settings.of(bootstrap="broker:9092")
     monkeypatch.setattr(bus.kafka, "_features", {})
     assert group_timing(settings)["session_timeout_ms"] == 6000  # not probed: Kafka's least
     bus.kafka._features["broker:9092"] = BrokerFeatures(False, min_session_timeout_ms=None)

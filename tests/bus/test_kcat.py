@@ -93,14 +93,16 @@ async def test_kcat_reads_inbox_and_dead_letter_records_with_their_headers(
         await route(router, 2)
 
     environment = _kcat_environment(tmp_path)
-    (delivered,) = await _kcat(settings.bootstrap, settings.topics.inbox(RECIPIENT), environment)
+    (delivered,) = await _kcat(
+        settings.broker.bootstrap, settings.topics.inbox(RECIPIENT), environment
+    )
     assert delivered["key"] == SENDER
     assert delivered["payload"].encode("utf-8") == good_bytes
     headers = _headers(delivered)
     assert headers["edx-kind"] == "document"
     assert headers["edx-document-id"] == good.document_id
 
-    (dead,) = await _kcat(settings.bootstrap, settings.topics.deadletter, environment)
+    (dead,) = await _kcat(settings.broker.bootstrap, settings.topics.deadletter, environment)
     assert dead["key"] == SENDER
     assert dead["payload"].encode("utf-8") == misaddressed
     reasons = _headers(dead)

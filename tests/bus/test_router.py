@@ -121,7 +121,7 @@ async def test_same_bytes_again_is_a_retry_and_other_bytes_a_replay(
     await submit(settings, other, sender=CENTRAL, document_id=package.document_id)
     # A new router in another group reads edx.submit from the start: the first
     # record and its retry are both retries now.
-    async with quick_router(settings, group_id=settings.router_group + "-2") as router:
+    async with quick_router(settings, group_id=settings.groups.router + "-2") as router:
         await route(router, 3)
     assert router.stats.retries == 2
     inbox = await read_topic(settings, settings.topics.inbox(PROVINCE))

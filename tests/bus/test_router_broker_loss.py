@@ -9,7 +9,6 @@ a retry it has already served.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -42,7 +41,9 @@ async def test_retry_after_broker_data_loss_delivers_again(
 
     async def one_life(log: str, first: bytes | None = None) -> tuple[Settings, list[bytes | None]]:
         async with EmbeddedBroker(log_path=tmp_path / log) as broker:
-            settings = replace(bus_settings, bootstrap=broker.bootstrap).with_overrides(pki=pki_dir)
+            settings = bus_settings.with_values(bootstrap=broker.bootstrap).with_overrides(
+                pki=pki_dir
+            )
             await register(settings, signer_for, [SENDER, *RECIPIENTS])
             if first is not None:
                 await submit(settings, first, sender=SENDER)

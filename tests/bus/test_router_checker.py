@@ -34,8 +34,10 @@ def _directory(signer_for: Callable[[str], Signer], *codes: str) -> AgencyDirect
 
 @pytest.fixture
 def checker(pki_dir: Path, tmp_path: Path) -> PackageChecker:
-    settings = Settings(home=tmp_path, pki=pki_dir)
-    return PackageChecker(make_reader(settings), max_package_bytes=settings.max_package_bytes)
+    settings = Settings.of(home=tmp_path, pki=pki_dir)
+    return PackageChecker(
+        make_reader(settings), max_package_bytes=settings.packages.max_package_bytes
+    )
 
 
 def _reason(outcome: CheckedPackage | Refused) -> tuple[str, str | None]:
@@ -123,8 +125,10 @@ def test_the_directory_refuses_unlisted_certificates_and_suspended_agencies(
 def test_a_package_over_the_limit_is_refused_before_it_is_read(
     pki_dir: Path, tmp_path: Path, signer_for: Callable[[str], Signer]
 ) -> None:
-    settings = Settings(home=tmp_path, pki=pki_dir, max_package_bytes=2000)
-    small = PackageChecker(make_reader(settings), max_package_bytes=settings.max_package_bytes)
+    settings = Settings.of(home=tmp_path, pki=pki_dir, max_package_bytes=2000)
+    small = PackageChecker(
+        make_reader(settings), max_package_bytes=settings.packages.max_package_bytes
+    )
     data = signed(document(SENDER, [RECIPIENT]), signer_for(SENDER))
     assert len(data) > 2000
     read = small.read(data)

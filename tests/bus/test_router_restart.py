@@ -35,9 +35,9 @@ def _environment(settings: Settings) -> dict[str, str]:
     environment.update(
         {
             "EDX_HOME": str(settings.home),
-            "EDX_BOOTSTRAP": settings.bootstrap,
+            "EDX_BOOTSTRAP": settings.broker.bootstrap,
             "EDX_PKI": str(settings.resolved_pki),
-            "EDX_ROUTER_GROUP": settings.router_group,
+            "EDX_ROUTER_GROUP": settings.groups.router,
             "EDX_LOG_FORMAT": "json",
         }
     )

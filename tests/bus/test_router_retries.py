@@ -83,8 +83,8 @@ def _counting(settings: Settings) -> PackageReader:
     crl = settings.resolved_crl
     trust = TrustStore.from_directory(settings.resolved_trust, [crl] if crl else [])
     CountingVerifier.calls = 0
-    verifier = CountingVerifier(trust, VerificationPolicy(), limits=settings.package_limits)
-    return PackageReader(verifier, settings.agency_pattern)
+    verifier = CountingVerifier(trust, VerificationPolicy(), limits=settings.packages.limits)
+    return PackageReader(verifier, settings.packages.agency_pattern)
 
 
 async def test_retries_of_a_delivered_package_are_not_verified_again(

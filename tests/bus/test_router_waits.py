@@ -14,7 +14,6 @@ import gc
 import socket
 import warnings
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -56,7 +55,7 @@ async def test_router_started_before_its_broker_waits_and_routes(
     bus_settings: Settings, pki_dir: Path, signer_for: Callable[[str], Signer], tmp_path: Path
 ) -> None:
     port = _free_port()
-    settings = replace(bus_settings, bootstrap=f"127.0.0.1:{port}").with_overrides(pki=pki_dir)
+    settings = bus_settings.with_values(bootstrap=f"127.0.0.1:{port}").with_overrides(pki=pki_dir)
     stop = asyncio.Event()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ResourceWarning)

@@ -88,7 +88,7 @@ async def test_worker_processes_read_exactly_as_the_router_process(
     forger.issue(SENDER, "Forged")
     values = _records(signer_for, forger.signer(SENDER))
     # One value over a smaller limit, so the size refusal is exercised too.
-    settings = Settings(
+    settings = Settings.of(
         home=tmp_path,
         pki=pki_dir,
         max_package_bytes=max(len(v) for v in values if v and not v.startswith(b"<x>")) + 100,
@@ -97,7 +97,9 @@ async def test_worker_processes_read_exactly_as_the_router_process(
         Agency.new(code, code, cert_fingerprints=[signer_for(code).fingerprint])
         for code in (SENDER, RECIPIENT, OTHER)
     )
-    local = PackageChecker(make_reader(settings), max_package_bytes=settings.max_package_bytes)
+    local = PackageChecker(
+        make_reader(settings), max_package_bytes=settings.packages.max_package_bytes
+    )
     expected = [_summary(local.outcome(v, directory)) for v in values]
     pool = CheckPool(settings, 2, local)
     try:
@@ -150,7 +152,7 @@ from bus.settings import Settings
 from bus.verification import make_reader
 
 async def main() -> None:
-    settings = Settings(home=Path(sys.argv[1]), pki=Path(sys.argv[2]))
+    settings = Settings.of(home=Path(sys.argv[1]), pki=Path(sys.argv[2]))
     local = PackageChecker(make_reader(settings), max_package_bytes=1 << 20)
     pool = CheckPool(settings, 2, local)
     await pool.start()

@@ -97,7 +97,7 @@ class _Inboxes:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(home=tmp_path)
+    return Settings.of(home=tmp_path)
 
 
 def _writer(

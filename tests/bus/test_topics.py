@@ -20,7 +20,7 @@ async def _topics(settings: Settings) -> set[str]:
 
 
 def test_specs_keep_everything_and_compact_the_directory() -> None:
-    specs = {s.name: s for s in topic_specs(Settings(partitions=4), ["000.00.00.H41"])}
+    specs = {s.name: s for s in topic_specs(Settings.of(partitions=4), ["000.00.00.H41"])}
     assert set(specs) == {
         "edx.submit",
         "edx.events",
@@ -36,7 +36,7 @@ def test_specs_keep_everything_and_compact_the_directory() -> None:
         assert specs[name].partitions == 4
     for name in ("edx.submit", "edx.deadletter", "edx.inbox.000.00.00.H41"):
         # Room for the largest package the settings allow.
-        assert int(specs[name].configs["max.message.bytes"]) > Settings().max_package_bytes
+        assert int(specs[name].configs["max.message.bytes"]) > Settings().packages.max_package_bytes
 
 
 async def test_creates_all_topics_idempotently(bus_settings: Settings) -> None:
@@ -54,7 +54,7 @@ async def test_creates_all_topics_idempotently(bus_settings: Settings) -> None:
     assert expected <= present
     async with started(make_admin(bus_settings)) as admin:
         described = {t["topic"]: t for t in await admin.describe_topics([names.submit])}
-    assert len(described[names.submit]["partitions"]) == bus_settings.partitions
+    assert len(described[names.submit]["partitions"]) == bus_settings.topic_layout.partitions
 
 
 async def test_directory_topic_is_compacted(bus_settings: Settings) -> None:

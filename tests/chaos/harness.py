@@ -173,7 +173,7 @@ class ChaosBus:
             router_db = await self._proxied_database("router")
             tracker_db = await self._proxied_database("tracker")
         self.broker.start()
-        self.settings = Settings(
+        self.settings = Settings.of(
             home=home,
             bootstrap=self.broker.bootstrap,
             pki=self.pki.directory,
@@ -185,13 +185,13 @@ class ChaosBus:
         await self.prepare_broker()
         env = clean_env(
             EDX_HOME=str(home),
-            EDX_BOOTSTRAP=self.settings.bootstrap,
+            EDX_BOOTSTRAP=self.settings.broker.bootstrap,
             EDX_PKI=str(self.pki.directory),
             EDX_PARTITIONS="2",
             EDX_ROUTER_DB_URL=router_db,
             EDX_DB_URL=tracker_db,
             EDX_RESUBMIT_AFTER_SECONDS=str(self.size.resubmit_after),
-            EDX_MAX_PACKAGE_BYTES=str(self.settings.max_package_bytes),
+            EDX_MAX_PACKAGE_BYTES=str(self.settings.packages.max_package_bytes),
             PYTHONUNBUFFERED="1",
         )
         self._add("router", [str(EDX), "router", "run"], env)

@@ -100,7 +100,7 @@ class HostileRecords:
         count: int,
         recipients: Sequence[str],
     ) -> HostileRecords:
-        limit = settings.max_package_bytes
+        limit = settings.packages.max_package_bytes
         return cls(await asyncio.to_thread(_records, pki, rng, count, recipients, limit))
 
     def waves(self, count: int) -> list[list[tuple[str, bytes, str]]]:
@@ -110,7 +110,7 @@ class HostileRecords:
 
 async def write_hostile(settings: Settings, records: Sequence[tuple[str, bytes, str]]) -> None:
     """Write hostile records as fast as the broker takes them."""
-    room = 4 * settings.max_package_bytes  # the oversized ones must reach the broker
+    room = 4 * settings.packages.max_package_bytes  # the oversized ones must reach the broker
     producer = make_producer(settings.with_overrides(max_package_bytes=room))
     await producer.start()
     try:

@@ -23,7 +23,7 @@ OTHER_PROVINCE = "000.00.00.H41"
 def env(bus_settings: Settings) -> dict[str, str]:
     """The environment pointing the CLI at the test's broker and own topics."""
     values = {
-        "EDX_BOOTSTRAP": bus_settings.bootstrap,
+        "EDX_BOOTSTRAP": bus_settings.broker.bootstrap,
         "EDX_HOME": str(bus_settings.home),
     }
     for field in fields(bus_settings.topics):

@@ -41,7 +41,7 @@ def _env(settings: Settings) -> dict[str, str]:
     topics = settings.topics
     return {
         "EDX_HOME": str(settings.home),
-        "EDX_BOOTSTRAP": settings.bootstrap,
+        "EDX_BOOTSTRAP": settings.broker.bootstrap,
         "EDX_PKI": str(settings.resolved_pki),
         "EDX_TOPIC_SUBMIT": topics.submit,
         "EDX_TOPIC_INBOX_PREFIX": topics.inbox_prefix,

@@ -22,9 +22,9 @@ def gateway_env(settings: Settings, config: GatewayConfig, **extra: str) -> dict
     """The environment that makes ``edx gateway run`` use the test's topics and state."""
     env = clean_env(
         EDX_HOME=str(settings.home),
-        EDX_BOOTSTRAP=settings.bootstrap,
+        EDX_BOOTSTRAP=settings.broker.bootstrap,
         EDX_PKI=str(settings.resolved_pki),
-        EDX_RESUBMIT_AFTER_SECONDS=str(settings.resubmit_after_seconds),
+        EDX_RESUBMIT_AFTER_SECONDS=str(settings.delivery.resubmit_after_seconds),
         EDX_GATEWAY_DB_URL=config.db_url,
         EDX_GATEWAY_HOME=str(config.state_dir),
         EDX_GATEWAY_MAX_UPLOAD=str(config.max_upload_bytes),

@@ -32,7 +32,7 @@ async def test_a_healthy_log_agrees_and_each_tampering_is_named(
     assert (healthy.leaves, healthy.checkpoints) == (3, 1)
     env = clean_env(
         EDX_HOME=str(settings.home),
-        EDX_BOOTSTRAP=settings.bootstrap,
+        EDX_BOOTSTRAP=settings.broker.bootstrap,
         EDX_PKI=str(dev_pki.directory),
         EDX_LOG_DB_URL=routed.log_settings.db_url,
         EDX_LOG_ORIGIN=ORIGIN,

@@ -122,7 +122,7 @@ async def test_the_watcher_reads_the_log_s_topic_and_catches_a_forged_checkpoint
     assert await watcher.catch_up(settings, log_settings) == 2
     env = clean_env(
         EDX_HOME=str(settings.home),
-        EDX_BOOTSTRAP=settings.bootstrap,
+        EDX_BOOTSTRAP=settings.broker.bootstrap,
         EDX_PKI=str(dev_pki.directory),
         EDX_LOG_TOPIC=log_settings.topic,
         EDX_LOG_ORIGIN=ORIGIN,

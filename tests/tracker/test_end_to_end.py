@@ -40,7 +40,7 @@ async def test_router_tracker_and_replay_agree(
     signer_for: Callable[[str], Signer],
     sqlite_url: str,
 ) -> None:
-    settings = replace(bus_settings, pki=dev_pki.directory, db_url=sqlite_url)
+    settings = bus_settings.with_values(pki=dev_pki.directory, db_url=sqlite_url)
     await ensure_topics(settings)
     await register(settings, signer_for, [PROVINCE, *RECIPIENTS])
     upgrade(sqlite_url)

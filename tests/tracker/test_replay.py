@@ -126,7 +126,7 @@ def _route(engine: Engine, settings: Settings, log: list[Submitted]) -> None:
 
 @pytest.fixture
 def audited(bus_settings: Settings, dev_pki: DevPki, db_url: str) -> Settings:
-    return replace(bus_settings, pki=dev_pki.directory, db_url=db_url)
+    return bus_settings.with_values(pki=dev_pki.directory, db_url=db_url)
 
 
 @pytest.fixture
@@ -247,8 +247,8 @@ async def test_cli_replay_and_trail_from_file(
     log = await _exchange(audited, signer_for)
     _route(tracker_db, audited, log)
     for name, value in {
-        "EDX_BOOTSTRAP": audited.bootstrap,
-        "EDX_PKI": str(audited.pki),
+        "EDX_BOOTSTRAP": audited.broker.bootstrap,
+        "EDX_PKI": str(audited.keys.pki),
         "EDX_DB_URL": audited.resolved_db_url,
         "EDX_TOPIC_SUBMIT": audited.topics.submit,
         "EDX_HOME": str(audited.home),

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -54,7 +53,7 @@ async def _batched(settings: Settings, topic: str, values: list[bytes], key: byt
 async def test_partition_ends_count_every_record_of_the_last_batch(
     bus_settings: Settings, embedded: str
 ) -> None:
-    settings = replace(bus_settings, bootstrap=embedded, partitions=1)
+    settings = bus_settings.with_values(bootstrap=embedded, partitions=1)
     await ensure_topics(settings)
     topic = settings.topics.events
     await _batched(settings, topic, [b"%d" % n for n in range(17)], b"k")
@@ -74,7 +73,7 @@ async def test_replay_is_clean_after_many_batched_documents(
     sqlite_url: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    settings = replace(bus_settings, bootstrap=embedded, pki=pki_dir, db_url=sqlite_url)
+    settings = bus_settings.with_values(bootstrap=embedded, pki=pki_dir, db_url=sqlite_url)
     await ensure_topics(settings)
     await register(settings, signer_for, [PROVINCE, *RECIPIENTS])
     upgrade(sqlite_url)
@@ -93,7 +92,7 @@ async def test_replay_is_clean_after_many_batched_documents(
     finally:
         reader.dispose()
     for name, value in {
-        "EDX_BOOTSTRAP": settings.bootstrap,
+        "EDX_BOOTSTRAP": settings.broker.bootstrap,
         "EDX_PKI": str(pki_dir),
         "EDX_DB_URL": sqlite_url,
         "EDX_HOME": str(settings.home),

@@ -43,7 +43,7 @@ def _router_reason(settings: Settings, data: bytes) -> str:
 def test_a_package_off_the_agency_pattern_reads_as_refused_with_the_read_paths_reason(
     dev_pki: DevPki, signer_for: Callable[[str], Signer]
 ) -> None:
-    settings = Settings(pki=dev_pki.directory, agency_pattern=ONLY_G)
+    settings = Settings.of(pki=dev_pki.directory, agency_pattern=ONLY_G)
     data = signed(document(PROVINCE, [CENTRAL]), signer_for(PROVINCE))
     reason = _router_reason(settings, data)
     record = LogRecord("edx.submit", 0, 0, datetime.now(UTC), None, data)
@@ -54,7 +54,7 @@ def test_a_package_off_the_agency_pattern_reads_as_refused_with_the_read_paths_r
     assert audited.reason_code == reason
     assert audited.signer_agency is None  # a refusal names no signer
     # The default pattern lets the same signed bytes through.
-    assert audit_record(record, make_reader(Settings(pki=dev_pki.directory))).verified
+    assert audit_record(record, make_reader(Settings.of(pki=dev_pki.directory))).verified
 
 
 @pytest.mark.kafka

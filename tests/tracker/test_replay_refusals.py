@@ -135,7 +135,7 @@ async def test_refusals_of_every_kind_are_no_divergence_and_tampering_is_named(
     assert leaves == 10  # two accepted, eight refused: each decision has its leaf
     env = clean_env(
         EDX_HOME=str(settings.home),
-        EDX_BOOTSTRAP=settings.bootstrap,
+        EDX_BOOTSTRAP=settings.broker.bootstrap,
         EDX_PKI=str(dev_pki.directory),
         EDX_DB_URL=settings.resolved_db_url,
         EDX_LOG_DB_URL=log_settings.db_url,

@@ -11,7 +11,7 @@ import os
 import signal
 import sys
 import time
-from dataclasses import fields, replace
+from dataclasses import fields
 
 import pytest
 
@@ -31,9 +31,9 @@ async def _tracker(settings: Settings) -> asyncio.subprocess.Process:
     environment.update(
         {
             "EDX_HOME": str(settings.home),
-            "EDX_BOOTSTRAP": settings.bootstrap,
+            "EDX_BOOTSTRAP": settings.broker.bootstrap,
             "EDX_DB_URL": settings.resolved_db_url,
-            "EDX_TRACKER_GROUP": settings.tracker_group,
+            "EDX_TRACKER_GROUP": settings.groups.tracker,
         }
     )
     for field in fields(settings.topics):
@@ -53,7 +53,7 @@ async def _tracker(settings: Settings) -> asyncio.subprocess.Process:
 async def test_a_tracker_restarted_after_kill_9_records_again_quickly(
     bus_settings: Settings, sqlite_url: str
 ) -> None:
-    settings = replace(bus_settings, db_url=sqlite_url)
+    settings = bus_settings.with_values(db_url=sqlite_url)
     await ensure_topics(settings)
     features = await probe_features(settings)
     assert group_timing(settings)["session_timeout_ms"] == max(

@@ -5,7 +5,6 @@ what does not decode."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
 
 import pytest
 from sqlalchemy import Engine
@@ -35,7 +34,7 @@ EXPECTED_TOTALS = {"delivered": 2, "01": 14, "02": 2, "03": 4, "06": 4, "overdue
 
 @pytest.fixture
 def settings(bus_settings: Settings, db_url: str) -> Settings:
-    return replace(bus_settings, db_url=db_url)
+    return bus_settings.with_values(db_url=db_url)
 
 
 @pytest.fixture
@@ -97,7 +96,7 @@ async def test_positions_in_the_database_win_over_kafka_commits(
     # died before committing to Kafka (Kafka has no committed offset for the group).
     records = await _read_back(settings, len(events))
     first = [r for r in records if r.offset < 15]
-    ingest(reader, first, group=settings.tracker_group)
+    ingest(reader, first, group=settings.groups.tracker)
     async with running_tracker(settings) as tracker:
         await wait_for(lambda: count_rows(reader) == len(events), what="the rest recorded")
     # Whatever it re-read (it seeks to the stored positions, but a fetch may race the
@@ -137,7 +136,7 @@ async def test_database_going_away_under_load_loses_nothing(
     through_proxy = server.set(host="127.0.0.1", port=proxy.port).render_as_string(
         hide_password=False
     )
-    settings = replace(bus_settings, db_url=through_proxy)
+    settings = bus_settings.with_values(db_url=through_proxy)
     upgrade(postgres_url)
     direct = create_store_engine(postgres_url)
     await ensure_topics(settings)
@@ -168,17 +167,17 @@ async def test_python_m_bus_tracker_runs_until_sigterm(
     import signal
     import sys
 
-    settings = replace(bus_settings, db_url=sqlite_url)
+    settings = bus_settings.with_values(db_url=sqlite_url)
     await ensure_topics(settings)
     upgrade(sqlite_url)  # before the process starts: two first migrations must not race
     env = {
         **os.environ,
-        "EDX_BOOTSTRAP": settings.bootstrap,
+        "EDX_BOOTSTRAP": settings.broker.bootstrap,
         "EDX_DB_URL": sqlite_url,
         "EDX_HOME": str(settings.home),
         "EDX_TOPIC_EVENTS": settings.topics.events,
         "EDX_TOPIC_AGENCIES": settings.topics.agencies,
-        "EDX_TRACKER_GROUP": settings.tracker_group,
+        "EDX_TRACKER_GROUP": settings.groups.tracker,
     }
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -218,7 +217,7 @@ async def test_a_record_the_database_refuses_is_quarantined_alone(
     coordinates, every other record of its batch is recorded."""
     from tests.tracker.factory import event
 
-    settings = replace(bus_settings, db_url=postgres_url)
+    settings = bus_settings.with_values(db_url=postgres_url)
     await ensure_topics(settings)
     upgrade(postgres_url)
     reader = create_store_engine(postgres_url)

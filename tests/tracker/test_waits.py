@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -37,7 +36,7 @@ async def test_tracker_started_before_its_broker_waits_and_records(
     bus_settings: Settings, sqlite_url: str, tmp_path: Path
 ) -> None:
     port = _free_port()
-    settings = replace(bus_settings, bootstrap=f"127.0.0.1:{port}", db_url=sqlite_url)
+    settings = bus_settings.with_values(bootstrap=f"127.0.0.1:{port}", db_url=sqlite_url)
     stop = asyncio.Event()
     task = asyncio.create_task(
         run_tracker(settings, stop=stop, options=TrackerOptions(use_directory=False))
@@ -65,7 +64,7 @@ async def test_tracker_started_before_its_broker_waits_and_records(
 async def test_tracker_asked_to_stop_while_waiting_ends_quietly(
     bus_settings: Settings, sqlite_url: str
 ) -> None:
-    settings = replace(bus_settings, bootstrap=f"127.0.0.1:{_free_port()}", db_url=sqlite_url)
+    settings = bus_settings.with_values(bootstrap=f"127.0.0.1:{_free_port()}", db_url=sqlite_url)
     stop = asyncio.Event()
     task = asyncio.create_task(
         run_tracker(settings, stop=stop, options=TrackerOptions(use_directory=False))
