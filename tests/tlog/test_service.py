@@ -131,7 +131,9 @@ async def test_positions_of_a_log_the_broker_lost_are_read_again_from_the_start(
     engine = create_store_engine(log_settings.db_url)
     try:
         upgrade(engine)
-        old_ends = {(log_bus.topics.events, p): 1_000 for p in range(log_bus.partitions)}
+        old_ends = {
+            (log_bus.topics.events, p): 1_000 for p in range(log_bus.topic_layout.partitions)
+        }
         LogStore(engine).append([], old_ends)
     finally:
         engine.dispose()
