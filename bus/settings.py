@@ -134,12 +134,12 @@ class KeyPaths:
     crl: Path | None = None
 
 
-#: The one default size of a package, everywhere the bus reads or writes one: the
+#: The one default size of a package, everywhere a package is read or written: the
 #: router's check, the SDK's signing and reading, the gateway's upload cap and the
-#: broker's record sizes all derive from ``packages.max_package_bytes``.
-#: (``edxml.Limits`` keeps its own 64 MiB default for callers without settings:
-#: the library cannot import the bus.)
-DEFAULT_MAX_PACKAGE_BYTES = 50 * 1024 * 1024
+#: broker's record sizes all derive from ``packages.max_package_bytes``, whose
+#: default is edxml's own (so ``edx package show`` and the library's callers without
+#: settings apply the same 50 MiB).
+DEFAULT_MAX_PACKAGE_BYTES = Limits().max_package_bytes
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,9 @@ class Limits:
     while keeping one hostile package from exhausting a router's memory.
     """
 
-    #: Raw bytes of the whole package, as received.
-    max_package_bytes: int = 64 * _MIB
+    #: Raw bytes of the whole package, as received. The bus's one package-size
+    #: default (``bus.settings.DEFAULT_MAX_PACKAGE_BYTES``) is this value.
+    max_package_bytes: int = 50 * _MIB
     #: Element nesting depth; EDXML itself needs 8.
     max_depth: int = 32
     #: Attachments in one package.
