@@ -251,15 +251,18 @@ def test_sender_mismatch_another_agencys_certificate(
     assert lenient.verify(impersonation).agency_code == "000.00.00.G22"
 
 
-def test_sha1_field_form_is_weak_unless_allowed(dev_pki: DevPki, trust_store: TrustStore) -> None:
+INCLUSIVE_C14N = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315"
+
+
+def _raw_signed_by_h41(dev_pki: DevPki, **forms: str) -> bytes:
+    """A document signed with H41's dev key by signxml directly, in the ``forms`` asked."""
     signer = dev_pki.signer(H41)
-    field_form = raw_sign(
-        document(),
-        signer.key,
-        [signer.certificate],
-        signature_algorithm="rsa-sha1",
-        digest_algorithm="sha1",
-        c14n="http://www.w3.org/TR/2001/REC-xml-c14n-20010315",
+    return raw_sign(document(), signer.key, [signer.certificate], **forms)
+
+
+def test_sha1_field_form_is_weak_unless_allowed(dev_pki: DevPki, trust_store: TrustStore) -> None:
+    field_form = _raw_signed_by_h41(
+        dev_pki, signature_algorithm="rsa-sha1", digest_algorithm="sha1", c14n=INCLUSIVE_C14N
     )
     with pytest.raises(WeakAlgorithmError) as caught:
         Verifier(trust_store).verify(field_form)
@@ -272,13 +275,7 @@ def test_sha1_field_form_is_weak_unless_allowed(dev_pki: DevPki, trust_store: Tr
 
 
 def test_sha256_with_inclusive_c14n_is_accepted(dev_pki: DevPki, verifier: Verifier) -> None:
-    signer = dev_pki.signer(H41)
-    form = raw_sign(
-        document(),
-        signer.key,
-        [signer.certificate],
-        c14n="http://www.w3.org/TR/2001/REC-xml-c14n-20010315",
-    )
+    form = _raw_signed_by_h41(dev_pki, c14n=INCLUSIVE_C14N)
     assert verifier.verify(form).c14n is Canonicalization.INCLUSIVE
 
 
