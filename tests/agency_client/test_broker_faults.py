@@ -10,6 +10,7 @@ application.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -80,22 +81,25 @@ async def _restart_empty(broker: EmbeddedBroker, settings: Settings) -> None:
     await ensure_topics(settings, agencies=ALL_AGENCIES)
 
 
-async def _district_inbox_of(
+@contextlib.asynccontextmanager
+async def _district_that_took(
     tmp_path: Path, broker: EmbeddedBroker, pki: DevPki, *, documents: int
-) -> tuple[Settings, list[str]]:
-    """Settings on ``broker`` and the ids of ``documents`` old ones in the district's inbox."""
+) -> AsyncIterator[tuple[Settings, AgencyClient, list[str]]]:
+    """The district's client on ``broker`` once it took ``documents`` old ones (their ids)."""
     settings = _settings(tmp_path, broker, pki)
     await ensure_topics(settings, agencies=ALL_AGENCIES)
     old = [await _deliver(settings, pki, DISTRICT, f"Cũ {n}") for n in range(documents)]
-    return settings, old
+    async with AgencyClient(settings, DISTRICT) as district:
+        assert sorted(await documents_taken(district, set(old), within=30)) == sorted(old)
+        yield settings, district, old
 
 
 async def test_a_running_receiver_reads_again_an_inbox_its_broker_lost(
     tmp_path: Path, agency_pki: DevPki, own_broker: EmbeddedBroker
 ) -> None:
-    settings, old = await _district_inbox_of(tmp_path, own_broker, agency_pki, documents=3)
-    async with AgencyClient(settings, DISTRICT) as district:
-        assert sorted(await documents_taken(district, set(old), within=30)) == sorted(old)
+    async with _district_that_took(
+        tmp_path, own_broker, agency_pki, documents=3
+    ) as (settings, district, old):
         # The position now stands at 3; the broker comes back empty and gets 2 records.
         await _restart_empty(own_broker, settings)
         new = await _deliver(settings, agency_pki, DISTRICT, "Mới")
@@ -109,9 +113,9 @@ async def test_a_running_receiver_reads_again_an_inbox_its_broker_lost(
 async def test_a_receiver_notices_a_lost_inbox_that_already_grew_past_its_position(
     tmp_path: Path, agency_pki: DevPki, own_broker: EmbeddedBroker
 ) -> None:
-    settings, old = await _district_inbox_of(tmp_path, own_broker, agency_pki, documents=2)
-    async with AgencyClient(settings, DISTRICT) as district:
-        assert sorted(await documents_taken(district, set(old), within=30)) == sorted(old)
+    async with _district_that_took(
+        tmp_path, own_broker, agency_pki, documents=2
+    ) as (settings, district, _):
         # The reader fetches nothing while the new broker's inbox grows past the old
         # position (2): its end alone cannot tell that the first records are new ones.
         consumer = district._require().connection.consumer

@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.x509.oid import ExtendedKeyUsageOID
@@ -223,17 +224,22 @@ def test_revoking_keeps_earlier_revocations(dev_pki: DevPki) -> None:
     assert dev_pki.certificate("H44-b").serial_number in serials
 
 
+def _forged_with(dev_pki: DevPki, slot: str, **certificate: Any) -> bytes:
+    """A document signed by signxml directly (edxbus would refuse to) with a certificate
+    issued to H41 under ``slot`` with the ``certificate`` options."""
+    key, cert = dev_pki.issue(H41, slot=slot, replace=True, **certificate)
+    return raw_sign(document(), load_private_key(key), load_certificate_file(cert))
+
+
 def test_certificate_not_allowed_to_sign(dev_pki: DevPki, verifier: Verifier) -> None:
-    key, cert = dev_pki.issue(H41, slot="H41-no-sign", signing_usage=False, replace=True)
-    forged = raw_sign(document(), load_private_key(key), load_certificate_file(cert))
+    forged = _forged_with(dev_pki, "H41-no-sign", signing_usage=False)
     with pytest.raises(KeyUsageError) as caught:
         verifier.verify(forged)
     assert caught.value.reason_code == "key-usage"
 
 
 def test_certificate_naming_no_agency(dev_pki: DevPki, verifier: Verifier) -> None:
-    key, cert = dev_pki.issue(H41, slot="H41-no-uid", bind_agency=False, replace=True)
-    forged = raw_sign(document(), load_private_key(key), load_certificate_file(cert))
+    forged = _forged_with(dev_pki, "H41-no-uid", bind_agency=False)
     with pytest.raises(UnboundCertificateError) as caught:
         verifier.verify(forged)
     assert caught.value.reason_code == "unbound-certificate"
@@ -408,10 +414,7 @@ def test_one_signer_and_one_verifier_shared_by_threads(
 
 
 def test_extended_key_usage_must_allow_signing(dev_pki: DevPki, verifier: Verifier) -> None:
-    key, cert = dev_pki.issue(
-        H41, slot="H41-tls", extended_usages=[ExtendedKeyUsageOID.SERVER_AUTH], replace=True
-    )
-    forged = raw_sign(document(), load_private_key(key), load_certificate_file(cert))
+    forged = _forged_with(dev_pki, "H41-tls", extended_usages=[ExtendedKeyUsageOID.SERVER_AUTH])
     with pytest.raises(KeyUsageError, match="other purposes"):
         verifier.verify(forged)
     dev_pki.issue(
