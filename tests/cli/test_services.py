@@ -34,6 +34,7 @@ from tests.service_processes import topic_environment
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
+
 def topic_env(prefix: str) -> dict[str, str]:
     return {
         **topic_environment(topic_names(prefix)),
