@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from agency_client import AgencyClient, InboxItem
+from agency_client import AgencyClient, InboxItem, IncomingDocument
 from bus import Agency, publish_agency
 from bus.kafka import make_producer
 from bus.records import Header, content_digest, encode_headers
@@ -98,6 +98,25 @@ def delivery_headers(kind: str, document_id: str, sender: str, data: bytes) -> d
     }
 
 
+async def deliver(
+    settings: Settings,
+    to: str,
+    sender: str,
+    document_id: str,
+    data: bytes,
+    *,
+    kind: str = "document",
+) -> None:
+    """Write a package into ``to``'s inbox as the router does: keyed by its sender."""
+    await produce(
+        settings,
+        settings.topics.inbox(to),
+        data,
+        key=sender,
+        headers=delivery_headers(kind, document_id, sender, data),
+    )
+
+
 async def read_records(
     settings: Settings,
     topic: str,
@@ -149,6 +168,21 @@ async def take(client: AgencyClient, *, within: float = 30.0) -> InboxItem:
     item = await client.receive(idle_timeout=within).__anext__()
     await client.acknowledge(item)
     return item
+
+
+async def documents_taken(client: AgencyClient, wanted: set[str], within: float) -> list[str]:
+    """Every document id the application is handed until all of ``wanted`` came, then
+    whatever else comes in 3 quiet seconds more (so a duplicate, or a stray, would show)."""
+    seen: list[str] = []
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not wanted <= set(seen):
+        assert loop.time() < deadline, f"{client.agency} got only {seen} of {wanted}"
+        async for item in client.receive(idle_timeout=1):
+            if isinstance(item, IncomingDocument):
+                seen.append(item.document_id)
+    seen += [i.document_id async for i in client.receive(idle_timeout=3)]
+    return seen
 
 
 @pytest.fixture

@@ -10,13 +10,14 @@ application.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from aiokafka import TopicPartition
 
-from agency_client import AgencyClient, IncomingDocument, OutboxState, RejectionNotice
+from agency_client import AgencyClient, OutboxState, RejectionNotice
 from bus import Settings
 from bus.embedded import EmbeddedBroker, free_port
 from bus.records import Header
@@ -27,7 +28,9 @@ from tests.agency_client.helpers import (
     ALL_AGENCIES,
     DISTRICT,
     PROVINCE,
+    deliver,
     delivery_headers,
+    documents_taken,
     make_document,
     produce,
     register_agencies,
@@ -67,13 +70,7 @@ async def _deliver(settings: Settings, pki: DevPki, to: str, subject: str) -> st
     """A document from the province written into ``to``'s inbox, as the router does."""
     package = make_document(PROVINCE, [to], subject=subject)
     data = pki.signer(PROVINCE).sign(build(package))
-    await produce(
-        settings,
-        settings.topics.inbox(to),
-        data,
-        key=PROVINCE,
-        headers=delivery_headers("document", package.document_id, PROVINCE, data),
-    )
+    await deliver(settings, to, PROVINCE, package.document_id, data)
     return package.document_id
 
 
@@ -84,52 +81,41 @@ async def _restart_empty(broker: EmbeddedBroker, settings: Settings) -> None:
     await ensure_topics(settings, agencies=ALL_AGENCIES)
 
 
-async def _documents(client: AgencyClient, wanted: set[str], within: float) -> list[str]:
-    """Documents taken until every one of ``wanted`` came, then 3 quiet seconds more."""
-    seen: list[str] = []
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not wanted <= set(seen):
-        assert loop.time() < deadline, f"{client.agency} got only {seen} of {wanted}"
-        async for item in client.receive(idle_timeout=1):
-            if isinstance(item, IncomingDocument):
-                seen.append(item.document_id)
-    seen += [i.document_id async for i in client.receive(idle_timeout=3)]
-    return seen
+@contextlib.asynccontextmanager
+async def _district_that_took(
+    tmp_path: Path, broker: EmbeddedBroker, pki: DevPki, *, documents: int
+) -> AsyncIterator[tuple[Settings, AgencyClient, list[str]]]:
+    """The district's client on ``broker`` once it took ``documents`` old ones (their ids)."""
+    settings = _settings(tmp_path, broker, pki)
+    await ensure_topics(settings, agencies=ALL_AGENCIES)
+    old = [await _deliver(settings, pki, DISTRICT, f"Cũ {n}") for n in range(documents)]
+    async with AgencyClient(settings, DISTRICT) as district:
+        assert sorted(await documents_taken(district, set(old), within=30)) == sorted(old)
+        yield settings, district, old
 
 
 async def test_a_running_receiver_reads_again_an_inbox_its_broker_lost(
     tmp_path: Path, agency_pki: DevPki, own_broker: EmbeddedBroker
 ) -> None:
-    settings = _settings(tmp_path, own_broker, agency_pki)
-    await ensure_topics(settings, agencies=ALL_AGENCIES)
-    old = [await _deliver(settings, agency_pki, DISTRICT, f"Cũ {n}") for n in range(3)]
-    async with AgencyClient(settings, DISTRICT) as district:
-        assert sorted(await _documents(district, set(old), within=30)) == sorted(old)
+    async with _district_that_took(
+        tmp_path, own_broker, agency_pki, documents=3
+    ) as (settings, district, old):
         # The position now stands at 3; the broker comes back empty and gets 2 records.
         await _restart_empty(own_broker, settings)
         new = await _deliver(settings, agency_pki, DISTRICT, "Mới")
         again = old[0]  # a copy of a document taken before: it must not come back
         data = district._require().store.received_document(again)
         assert data is not None
-        await produce(
-            settings,
-            settings.topics.inbox(DISTRICT),
-            data.data,
-            key=PROVINCE,
-            headers=delivery_headers("document", again, PROVINCE, data.data),
-        )
-        assert await _documents(district, {new}, within=45) == [new]
+        await deliver(settings, DISTRICT, PROVINCE, again, data.data)
+        assert await documents_taken(district, {new}, within=45) == [new]
 
 
 async def test_a_receiver_notices_a_lost_inbox_that_already_grew_past_its_position(
     tmp_path: Path, agency_pki: DevPki, own_broker: EmbeddedBroker
 ) -> None:
-    settings = _settings(tmp_path, own_broker, agency_pki)
-    await ensure_topics(settings, agencies=ALL_AGENCIES)
-    old = [await _deliver(settings, agency_pki, DISTRICT, f"Cũ {n}") for n in range(2)]
-    async with AgencyClient(settings, DISTRICT) as district:
-        assert sorted(await _documents(district, set(old), within=30)) == sorted(old)
+    async with _district_that_took(
+        tmp_path, own_broker, agency_pki, documents=2
+    ) as (settings, district, _):
         # The reader fetches nothing while the new broker's inbox grows past the old
         # position (2): its end alone cannot tell that the first records are new ones.
         consumer = district._require().connection.consumer
@@ -138,7 +124,7 @@ async def test_a_receiver_notices_a_lost_inbox_that_already_grew_past_its_positi
         await _restart_empty(own_broker, settings)
         new = [await _deliver(settings, agency_pki, DISTRICT, f"Mới {n}") for n in range(4)]
         consumer.resume(inbox)
-        assert sorted(await _documents(district, set(new), within=45)) == sorted(new)
+        assert sorted(await documents_taken(district, set(new), within=45)) == sorted(new)
 
 
 def _document(subject: str) -> DocumentPackage:
@@ -160,7 +146,7 @@ async def test_running_clients_lose_nothing_when_the_broker_restarts_empty(
         async with running_router(settings):
             for n in range(3):
                 sent.append(await province.send(_document(f"a{n}")))
-            first = await _documents(district, set(sent), within=30)
+            first = await documents_taken(district, set(sent), within=30)
             for doc_id in sent:
                 await province.wait_delivered(doc_id, timeout=30)
         await asyncio.to_thread(own_broker.stop)
@@ -172,7 +158,7 @@ async def test_running_clients_lose_nothing_when_the_broker_restarts_empty(
         await ensure_topics(settings, agencies=ALL_AGENCIES)
         await register_agencies(settings, agency_pki, ALL_AGENCIES)
         async with running_router(settings):
-            later = await _documents(district, set(sent[3:]), within=90)
+            later = await documents_taken(district, set(sent[3:]), within=90)
             for doc_id in sent:
                 await province.wait_delivered(doc_id, timeout=60)
     assert sorted(first + later) == sorted(sent), "each document reaches the district once"

@@ -8,14 +8,12 @@ everything in memory) loses no document and duplicates none.
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
 
 from agency_client import (
     AgencyClient,
-    IncomingDocument,
     RejectionNotice,
     SubmissionRejectedError,
 )
@@ -33,6 +31,7 @@ from tests.agency_client.helpers import (
     OTHER_PROVINCE,
     PROVINCE,
     delivery_headers,
+    documents_taken,
     make_document,
     produce,
     read_records,
@@ -95,21 +94,6 @@ async def test_refused_packages_go_to_the_dead_letters_and_their_signer_hears_wh
     assert await read_records(settings, settings.topics.inbox(DISTRICT), count=1, within=1) == []
 
 
-async def _documents(client: AgencyClient, expected: set[str], within: float) -> list[str]:
-    """Every document id the application is handed until ``expected`` are all seen, then
-    3 quiet seconds more (so a duplicate would show)."""
-    seen: list[str] = []
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not expected <= set(seen):
-        assert loop.time() < deadline, f"{client.agency} got only {seen}"
-        async for item in client.receive(idle_timeout=1):
-            if isinstance(item, IncomingDocument):
-                seen.append(item.document_id)
-    seen += [i.document_id async for i in client.receive(idle_timeout=3)]
-    return seen
-
-
 # "kept": the router remembers where it wrote each copy, finds them gone and writes
 # them again; "lost-too": its memory went with the broker (a fresh embedded stack).
 @pytest.mark.parametrize("router_memory", ["kept", "lost-too"])
@@ -158,7 +142,7 @@ async def test_a_broker_that_loses_its_data_loses_no_document(
                 AgencyClient(settings, COMMUNE) as commune,
             ):
                 for client in (district, commune):
-                    seen = await _documents(client, {a, b, c}, within=45)
+                    seen = await documents_taken(client, {a, b, c}, within=45)
                     assert sorted(seen) == sorted([a, b, c]), f"{client.agency}: {seen}"
                 for doc_id in (a, b, c):
                     await province.wait_delivered(doc_id, timeout=60)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from bus.settings import Settings
+from tests.service_processes import bus_environment
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -26,17 +27,7 @@ def test_the_examples_run(
     threaded_bus: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     settings = threaded_bus
-    topics = settings.topics
-    for name, value in {
-        "EDX_HOME": str(settings.home),
-        "EDX_BOOTSTRAP": settings.broker.bootstrap,
-        "EDX_PKI": str(settings.resolved_pki),
-        "EDX_TOPIC_SUBMIT": topics.submit,
-        "EDX_TOPIC_INBOX_PREFIX": topics.inbox_prefix,
-        "EDX_TOPIC_EVENTS": topics.events,
-        "EDX_TOPIC_DEADLETTER": topics.deadletter,
-        "EDX_TOPIC_AGENCIES": topics.agencies,
-    }.items():
+    for name, value in bus_environment(settings).items():
         monkeypatch.setenv(name, value)
     for number, source in enumerate(_examples(), 1):
         code = compile(source, f"{DOC.name} example {number}", "exec")

@@ -39,9 +39,8 @@ from tests.agency_client.helpers import (
     DISTRICT,
     OTHER_PROVINCE,
     PROVINCE,
-    delivery_headers,
+    deliver,
     make_document,
-    produce,
 )
 
 #: Only the province of Quảng Bình's codes (H44): OTHER_PROVINCE (H41) does not match.
@@ -173,13 +172,7 @@ async def test_a_client_on_the_broker_gives_the_same_verdicts(
     packages = _packages(agency_pki)
     reader = make_reader(settings)
     for doc_id, sender, data in packages.values():
-        await produce(
-            settings,
-            settings.topics.inbox(DISTRICT),
-            data,
-            key=sender,
-            headers=delivery_headers("document", doc_id, sender, data),
-        )
+        await deliver(settings, DISTRICT, sender, doc_id, data)
 
     # Receiving: what is handed over and what is kept back, with its reason.
     async with AgencyClient(settings, DISTRICT) as client:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from agency_client import AgencyClient, IncomingDocument
+from agency_client import AgencyClient, InboxItem, IncomingDocument
 from bus.records import Header, decode_headers
 from bus.settings import Settings
 from edxml import Mode, StatusCode, StatusPackage, build, new_status, parse
@@ -18,9 +18,8 @@ from tests.agency_client.helpers import (
     COMMUNE,
     DISTRICT,
     PROVINCE,
-    delivery_headers,
+    deliver,
     make_document,
-    produce,
     read_records,
 )
 
@@ -32,14 +31,10 @@ def _signed(dev_pki: DevPki, sender: str, recipients: list[str]) -> tuple[str, b
     return package.document_id, dev_pki.signer(sender).sign(build(package))
 
 
-async def _deliver(settings: Settings, to: str, sender: str, doc_id: str, data: bytes) -> None:
-    await produce(
-        settings,
-        settings.topics.inbox(to),
-        data,
-        key=sender,
-        headers=delivery_headers("document", doc_id, sender, data),
-    )
+async def _handed_over_on_restart(settings: Settings, agency: str) -> list[InboxItem]:
+    """What a new client of ``agency`` hands over (same outbox file, committed offset)."""
+    async with AgencyClient(settings, agency) as client:
+        return [item async for item in client.receive(idle_timeout=2)]
 
 
 def _is_status_from(agency: str):
@@ -51,8 +46,8 @@ async def test_a_document_is_handed_over_once_and_answered_with_01(
 ) -> None:
     settings = inbox_topics
     doc_id, data = _signed(dev_pki, PROVINCE, [DISTRICT])
-    await _deliver(settings, DISTRICT, PROVINCE, doc_id, data)
-    await _deliver(settings, DISTRICT, PROVINCE, doc_id, data)  # a retry: the same bytes
+    await deliver(settings, DISTRICT, PROVINCE, doc_id, data)
+    await deliver(settings, DISTRICT, PROVINCE, doc_id, data)  # a retry: the same bytes
 
     async with AgencyClient(settings, DISTRICT) as client:
         items = [item async for item in client.receive(idle_timeout=3)]
@@ -77,9 +72,7 @@ async def test_a_document_is_handed_over_once_and_answered_with_01(
     assert status.sender_code == DISTRICT
 
     # A restarted client (same outbox file, committed offset) hands over nothing again.
-    async with AgencyClient(settings, DISTRICT) as client:
-        again = [item async for item in client.receive(idle_timeout=2)]
-    assert again == []
+    assert await _handed_over_on_restart(settings, DISTRICT) == []
 
 
 async def test_an_unsettled_package_is_handed_over_again_after_a_crash(
@@ -87,7 +80,7 @@ async def test_an_unsettled_package_is_handed_over_again_after_a_crash(
 ) -> None:
     settings = inbox_topics
     doc_id, data = _signed(dev_pki, PROVINCE, [COMMUNE])
-    await _deliver(settings, COMMUNE, PROVINCE, doc_id, data)
+    await deliver(settings, COMMUNE, PROVINCE, doc_id, data)
 
     client = AgencyClient(settings, COMMUNE)
     await client.start()
@@ -112,10 +105,10 @@ async def test_tampered_and_misaddressed_packages_are_kept_back_with_their_reaso
     doc_id, data = _signed(dev_pki, PROVINCE, [DISTRICT])
     tampered = data.replace("Về việc".encode(), b"Ve viec", 1)
     assert tampered != data
-    await _deliver(settings, DISTRICT, PROVINCE, doc_id, tampered)
+    await deliver(settings, DISTRICT, PROVINCE, doc_id, tampered)
     other_id, other = _signed(dev_pki, PROVINCE, [COMMUNE])
-    await _deliver(settings, DISTRICT, PROVINCE, other_id, other)  # addressed to the commune
-    await _deliver(settings, DISTRICT, PROVINCE, doc_id + "x", b"<not-xml")
+    await deliver(settings, DISTRICT, PROVINCE, other_id, other)  # addressed to the commune
+    await deliver(settings, DISTRICT, PROVINCE, doc_id + "x", b"<not-xml")
 
     async with AgencyClient(settings, DISTRICT) as client:
         items = [item async for item in client.receive(idle_timeout=3)]
@@ -134,9 +127,9 @@ async def test_batches_hand_over_every_document_once_and_answer_each_with_01(
     settings = inbox_topics
     sent = dict(_signed(dev_pki, PROVINCE, [DISTRICT]) for _ in range(6))
     for doc_id, data in sent.items():
-        await _deliver(settings, DISTRICT, PROVINCE, doc_id, data)
+        await deliver(settings, DISTRICT, PROVINCE, doc_id, data)
     first_id, first_data = next(iter(sent.items()))
-    await _deliver(settings, DISTRICT, PROVINCE, first_id, first_data)  # a retry
+    await deliver(settings, DISTRICT, PROVINCE, first_id, first_data)  # a retry
 
     async with AgencyClient(settings, DISTRICT) as client:
         async with client.receive(idle_timeout=3) as inbox:
@@ -155,9 +148,7 @@ async def test_batches_hand_over_every_document_once_and_answer_each_with_01(
     assert {s.response_for.document_id for s in statuses} == set(sent)
 
     # Settled and committed: a restarted client hands over nothing again.
-    async with AgencyClient(settings, DISTRICT) as client:
-        again = [item async for item in client.receive(idle_timeout=2)]
-    assert again == []
+    assert await _handed_over_on_restart(settings, DISTRICT) == []
 
 
 async def test_statuses_read_in_one_batch_are_recorded_in_the_order_they_came(
@@ -172,13 +163,7 @@ async def test_statuses_read_in_one_batch_are_recorded_in_the_order_they_came(
     for code in codes:
         status = new_status(DISTRICT, package, StatusCode(code), f"status {code}")
         data = district.sign(build(status))
-        await produce(
-            settings,
-            settings.topics.inbox(PROVINCE),
-            data,
-            key=DISTRICT,
-            headers=delivery_headers("status", package.document_id, DISTRICT, data),
-        )
+        await deliver(settings, PROVINCE, DISTRICT, package.document_id, data, kind="status")
 
     async with AgencyClient(settings, PROVINCE, hand_over_statuses=False) as client:
         await client.wait_for_status(package.document_id, "06", timeout=30)

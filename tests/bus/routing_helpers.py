@@ -21,6 +21,7 @@ from bus.settings import Settings
 from edxml import DocumentPackage, StatusCode, StatusPackage, build, new_document, new_status
 from signing import Signer
 from tests import kafka_reading
+from tests.service_processes import bus_environment
 
 _numbers = itertools.count(1)
 
@@ -118,6 +119,15 @@ async def read_events(settings: Settings) -> list[dict[str, Any]]:
 #: Consumer options that make a test router join its group sooner (Tansu waits about
 #: half the session timeout; 6 s is the least a Kafka broker accepts by default).
 FAST_JOIN = {"session_timeout_ms": 6000, "heartbeat_interval_ms": 1000}
+
+
+def router_environment(settings: Settings) -> dict[str, str]:
+    """What ``python -m bus.router`` needs to route the test's topics in its own group."""
+    return {
+        **bus_environment(settings),
+        "EDX_ROUTER_GROUP": settings.groups.router,
+        "EDX_LOG_FORMAT": "json",
+    }
 
 
 def quick_router(settings: Settings, **options: Any) -> Router:

@@ -9,20 +9,24 @@ The settings' session timeout and heartbeat interval bound that wait
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
-import time
 from collections.abc import Callable
-from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
 from bus.kafka import SHORT_SESSION_MS, group_timing, probe_features
-from bus.settings import TOPIC_ENV_PREFIX, Settings
+from bus.settings import Settings
 from signing import Signer
-from tests.bus.routing_helpers import document, read_topic, register, signed, submit
+from tests.bus.routing_helpers import (
+    document,
+    read_topic,
+    register,
+    router_environment,
+    signed,
+    submit,
+)
+from tests.service_processes import seconds_to_work, start_service
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -30,32 +34,9 @@ CENTRAL = "000.00.00.G22"
 PROVINCE = "000.00.00.H41"
 
 
-def _environment(settings: Settings) -> dict[str, str]:
-    environment = dict(os.environ)
-    environment.update(
-        {
-            "EDX_HOME": str(settings.home),
-            "EDX_BOOTSTRAP": settings.broker.bootstrap,
-            "EDX_PKI": str(settings.resolved_pki),
-            "EDX_ROUTER_GROUP": settings.groups.router,
-            "EDX_LOG_FORMAT": "json",
-        }
-    )
-    for field in fields(settings.topics):
-        environment[f"{TOPIC_ENV_PREFIX}{field.name.upper()}"] = getattr(
-            settings.topics, field.name
-        )
-    return environment
-
-
 async def _router(settings: Settings) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bus.router",
-        env=_environment(settings),
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
+    return await start_service(
+        "bus.router", router_environment(settings), output=asyncio.subprocess.DEVNULL
     )
 
 
@@ -65,6 +46,22 @@ async def _delivered(settings: Settings, count: int, within: float = 90.0) -> No
     while len(await read_topic(settings, settings.topics.inbox(PROVINCE))) < count:
         assert loop.time() < deadline, f"fewer than {count} package(s) routed in {within} s"
         await asyncio.sleep(0.1)
+
+
+async def _route_one(
+    settings: Settings,
+    signer_for: Callable[[str], Signer],
+    *,
+    delivered: int,
+    ending: signal.Signals,
+) -> float:
+    """Seconds a new router process takes to route one more package, ended then."""
+    await submit(
+        settings, signed(document(CENTRAL, [PROVINCE]), signer_for(CENTRAL)), sender=CENTRAL
+    )
+    return await seconds_to_work(
+        await _router(settings), lambda: _delivered(settings, delivered), ending
+    )
 
 
 async def test_a_router_restarted_after_kill_9_routes_again_quickly(
@@ -80,29 +77,9 @@ async def test_a_router_restarted_after_kill_9_routes_again_quickly(
         SHORT_SESSION_MS, features.min_session_timeout_ms or 0
     )
     assert timing["heartbeat_interval_ms"] < timing["session_timeout_ms"] // 3
-    await submit(
-        settings, signed(document(CENTRAL, [PROVINCE]), signer_for(CENTRAL)), sender=CENTRAL
-    )
-    first = await _router(settings)
-    try:
-        started = time.monotonic()
-        await _delivered(settings, 1)
-        cold = time.monotonic() - started
-    finally:
-        first.send_signal(signal.SIGKILL)
-        await first.wait()
-    # Killed: it never left the group. The next one must not wait long for it.
-    await submit(
-        settings, signed(document(CENTRAL, [PROVINCE]), signer_for(CENTRAL)), sender=CENTRAL
-    )
-    second = await _router(settings)
-    try:
-        started = time.monotonic()
-        await _delivered(settings, 2)
-        warm = time.monotonic() - started
-    finally:
-        second.send_signal(signal.SIGTERM)
-        await asyncio.wait_for(second.wait(), 60)
+    # Killed: the first never leaves the group. The second must not wait long for it.
+    cold = await _route_one(settings, signer_for, delivered=1, ending=signal.SIGKILL)
+    warm = await _route_one(settings, signer_for, delivered=2, ending=signal.SIGTERM)
     print(
         f"\nrouter (session {timing['session_timeout_ms']} ms): first start to routed "
         f"{cold:.1f} s; restart after kill -9 to routed {warm:.1f} s"

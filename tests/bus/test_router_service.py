@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
 from collections.abc import Callable
-from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
 from bus.directory import suspend_agency
-from bus.settings import TOPIC_ENV_PREFIX, Settings
+from bus.settings import Settings
 from signing import Signer
 from tests.bus.routing_helpers import (
     document,
@@ -21,9 +18,11 @@ from tests.bus.routing_helpers import (
     read_topic,
     register,
     route,
+    router_environment,
     signed,
     submit,
 )
+from tests.service_processes import start_service
 
 pytestmark = pytest.mark.kafka
 
@@ -79,30 +78,9 @@ async def test_running_router_sees_new_agencies_and_suspensions(
 async def test_python_m_bus_router_routes_until_sigterm(
     settings: Settings, signer_for: Callable[[str], Signer]
 ) -> None:
-    environment = dict(os.environ)
-    environment.update(
-        {
-            "EDX_HOME": str(settings.home),
-            "EDX_BOOTSTRAP": settings.broker.bootstrap,
-            "EDX_PKI": str(settings.resolved_pki),
-            "EDX_ROUTER_GROUP": settings.groups.router,
-            "EDX_LOG_FORMAT": "json",
-        }
-    )
-    for field in fields(settings.topics):
-        environment[f"{TOPIC_ENV_PREFIX}{field.name.upper()}"] = getattr(
-            settings.topics, field.name
-        )
     package = document(CENTRAL, [PROVINCE])
     await submit(settings, signed(package, signer_for(CENTRAL)), sender=CENTRAL)
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bus.router",
-        env=environment,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    process = await start_service("bus.router", router_environment(settings))
     try:
         delivered = await _wait_for_records(settings, settings.topics.inbox(PROVINCE), 1)
         assert [r.headers["edx-document-id"] for r in delivered] == [package.document_id]

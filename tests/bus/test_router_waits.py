@@ -11,30 +11,24 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import socket
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from bus.embedded import EmbeddedBroker
+from bus.embedded import EmbeddedBroker, free_port
 from bus.router import run_router
 from bus.settings import Settings
 from signing import Signer
 from tests.bus.routing_helpers import document, read_topic, register, signed, submit
 from tests.bus.test_router_outage import _set_connections
+from tests.service_tasks import running_service
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 SENDER = "000.00.00.G22"
 RECIPIENT = "000.00.00.H41"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def _until_delivered(
@@ -54,13 +48,12 @@ async def _until_delivered(
 async def test_router_started_before_its_broker_waits_and_routes(
     bus_settings: Settings, pki_dir: Path, signer_for: Callable[[str], Signer], tmp_path: Path
 ) -> None:
-    port = _free_port()
+    port = free_port()
     settings = bus_settings.with_values(bootstrap=f"127.0.0.1:{port}").with_overrides(pki=pki_dir)
-    stop = asyncio.Event()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ResourceWarning)
-        task = asyncio.create_task(run_router(settings, stop=stop))
-        try:
+        async with running_service(lambda stop: run_router(settings, stop=stop)) as router:
+            task = router.task
             await asyncio.sleep(3.0)  # several failed attempts against a closed port
             assert not task.done(), f"the router ended without a broker: {task.exception()!r}"
             async with EmbeddedBroker(port=port, log_path=tmp_path / "broker.log"):
@@ -69,12 +62,7 @@ async def test_router_started_before_its_broker_waits_and_routes(
                 data = signed(package, signer_for(SENDER))
                 await submit(settings, data, sender=SENDER)
                 assert await _until_delivered(settings, task, within=60) == [data]
-                stop.set()
-                await asyncio.wait_for(task, 30)
-        finally:
-            stop.set()
-            if not task.done():
-                task.cancel()
+                await router.stopped()
         gc.collect()
     unclosed = [str(w.message) for w in caught if "nclosed" in str(w.message)]
     assert unclosed == []
@@ -92,10 +80,9 @@ async def test_router_started_before_its_store_waits_and_routes(
     package = document(SENDER, [RECIPIENT])
     data = signed(package, signer_for(SENDER))
     await submit(settings, data, sender=SENDER)
-    stop = asyncio.Event()
     await asyncio.to_thread(_set_connections, postgres_url, False)
-    task = asyncio.create_task(run_router(settings, stop=stop))
-    try:
+    async with running_service(lambda stop: run_router(settings, stop=stop)) as router:
+        task = router.task
         try:
             await asyncio.sleep(3.0)
             assert not task.done(), f"the router ended without its store: {task.exception()!r}"
@@ -105,9 +92,4 @@ async def test_router_started_before_its_store_waits_and_routes(
         assert await _until_delivered(settings, task, within=60) == [data]
         await asyncio.sleep(1.0)  # no second copy follows
         assert len(await read_topic(settings, settings.topics.inbox(RECIPIENT))) == 1
-        stop.set()
-        await asyncio.wait_for(task, 30)
-    finally:
-        stop.set()
-        if not task.done():
-            task.cancel()
+        await router.stopped()

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-from dataclasses import fields
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from bus.settings import TOPIC_ENV_PREFIX, Settings
+from bus.settings import Settings
 from cli.main import cli
 from signing import DevPki
+from tests.service_processes import topic_environment
 
 PROVINCE = "000.00.00.H44"
 DISTRICT = "000.00.24.H44"
@@ -22,13 +22,11 @@ OTHER_PROVINCE = "000.00.00.H41"
 @pytest.fixture
 def env(bus_settings: Settings) -> dict[str, str]:
     """The environment pointing the CLI at the test's broker and own topics."""
-    values = {
+    return {
         "EDX_BOOTSTRAP": bus_settings.broker.bootstrap,
         "EDX_HOME": str(bus_settings.home),
+        **topic_environment(bus_settings.topics),
     }
-    for field in fields(bus_settings.topics):
-        values[f"{TOPIC_ENV_PREFIX}{field.name.upper()}"] = getattr(bus_settings.topics, field.name)
-    return values
 
 
 def _edx(env: dict[str, str], *args: str) -> tuple[int, str, str]:

@@ -32,29 +32,16 @@ from tests.agency_client.helpers import (  # the fixtures are found by name
     exchange_settings,  # noqa: F401
     threaded_bus,  # noqa: F401
 )
+from tests.service_processes import bus_environment
 from tests.signing._packages import document
 
 pytestmark = pytest.mark.kafka
 
 
-def _env(settings: Settings) -> dict[str, str]:
-    topics = settings.topics
-    return {
-        "EDX_HOME": str(settings.home),
-        "EDX_BOOTSTRAP": settings.broker.bootstrap,
-        "EDX_PKI": str(settings.resolved_pki),
-        "EDX_TOPIC_SUBMIT": topics.submit,
-        "EDX_TOPIC_INBOX_PREFIX": topics.inbox_prefix,
-        "EDX_TOPIC_EVENTS": topics.events,
-        "EDX_TOPIC_DEADLETTER": topics.deadletter,
-        "EDX_TOPIC_AGENCIES": topics.agencies,
-    }
-
-
 @pytest.fixture
 def bus_env(threaded_bus: Settings) -> dict[str, str]:  # noqa: F811  (imported fixture)
     """Environment for ``edx`` on the test's topics, while a router runs in a thread."""
-    return _env(threaded_bus)
+    return bus_environment(threaded_bus)
 
 
 def _edx(env: dict[str, str], *args: str) -> tuple[int, str, str]:

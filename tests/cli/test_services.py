@@ -21,30 +21,23 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from agency_client import AgencyClient
 from bus.directory import Agency, AgencyDirectory, publish_agency
 from bus.embedded import DIRECTORY_SNAPSHOT, RUNTIME_FILE, EmbeddedBroker, free_port
 from bus.settings import load_settings
 from bus.topics import describe_topic_configs
-from demo import load_scenario, register_agencies
+from demo import register_agencies
 from signing import DevPki
 from tests.fixtures.broker import topic_names, unique_name
 from tests.fixtures.demo import EDX, clean_env, run_edx
-from tests.test_embedded_stack import _invitation, _taken, _until_delivered
+from tests.restart_scenario import documents_across_a_restart
+from tests.service_processes import topic_environment
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
-NGHE_AN, VINH_CITY = map(load_scenario().agency, ("000.00.00.H41", "000.00.32.H41"))
-
 
 def topic_env(prefix: str) -> dict[str, str]:
-    names = topic_names(prefix)
     return {
-        "EDX_TOPIC_SUBMIT": names.submit,
-        "EDX_TOPIC_INBOX_PREFIX": names.inbox_prefix,
-        "EDX_TOPIC_EVENTS": names.events,
-        "EDX_TOPIC_DEADLETTER": names.deadletter,
-        "EDX_TOPIC_AGENCIES": names.agencies,
+        **topic_environment(topic_names(prefix)),
         "EDX_ROUTER_GROUP": f"{prefix}-router",
         "EDX_TRACKER_GROUP": f"{prefix}-tracker",
         "EDX_PARTITIONS": "2",
@@ -309,36 +302,26 @@ def test_sdk_clients_carry_on_across_a_sigterm_restart_of_edx_up(tmp_path: Path)
 
     async def scenario() -> tuple[list[str], list[str]]:
         up = start_up()
+
+        async def stop_up() -> None:
+            up.send_signal(signal.SIGTERM)
+            assert await asyncio.to_thread(up.wait, 60) == 0
+
+        async def start_again() -> None:
+            nonlocal up
+            up = start_up()
+            await until_running(up)
+
         try:
             await until_running(up)
             await register_agencies(settings)
-            async with (
-                AgencyClient(
-                    settings, NGHE_AN.code, resubmit_after=2.0, publish_timeout=3.0
-                ) as sender,
-                AgencyClient(settings, VINH_CITY.code) as recipient,
-            ):
-                sent = [await sender.send(_invitation(n)) for n in range(3)]
-                taken = await _taken(recipient, set(sent), within=60)
-                routed = [await sender.send(_invitation(n)) for n in range(3, 6)]
-                for document_id in routed:  # in the recipient's inbox, unread
-                    await _until_delivered(settings, document_id, VINH_CITY.code)
-                up.send_signal(signal.SIGTERM)
-                assert await asyncio.to_thread(up.wait, 60) == 0
-                kept = [await sender.send(_invitation(n)) for n in range(6, 8)]
-                up = start_up()
-                await until_running(up)
-                taken += await _taken(recipient, {*routed, *kept}, within=120)
-                for document_id in [*sent, *routed, *kept]:
-                    await sender.wait_delivered(document_id, timeout=60)
-                assert sender.pending() == []
-            up.send_signal(signal.SIGTERM)
-            assert await asyncio.to_thread(up.wait, 60) == 0
+            done = await documents_across_a_restart(settings, stop_up, start_again)
+            await stop_up()
         finally:
             if up.poll() is None:
                 up.kill()
                 up.wait(timeout=10)
-        return taken, [*sent, *routed, *kept]
+        return done
 
     taken, everything = asyncio.run(scenario())
     assert sorted(taken) == sorted(everything), "each document taken once"

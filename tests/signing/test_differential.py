@@ -219,24 +219,22 @@ def _cases(draw: st.DrawFn) -> tuple[str, int, bool, str, float]:
     )
 
 
+def _other_base64_letter(signed: bytes, start_tag: bytes, skip: int) -> bytes:
+    """The letter ``skip`` places into the first ``start_tag``'s base64 made another one:
+    still well-formed base64, so only the cryptography can tell."""
+    position = signed.index(start_tag) + len(start_tag) + skip
+    other = b"A" if signed[position : position + 1] != b"A" else b"B"
+    return signed[:position] + other + signed[position + 1 :]
+
+
 def _mutate(signed: bytes, how: str, where: float) -> bytes:
     if how == "flip":
         start = signed.index(b"?>") + 2
         return _flip(signed, start + int(where * (len(signed) - start)))
     if how == "value":
-        position = signed.index(b"<ds:SignatureValue>") + len(b"<ds:SignatureValue>") + 5
-        return (
-            signed[:position]
-            + (b"A" if signed[position : position + 1] != b"A" else b"B")
-            + (signed[position + 1 :])
-        )
+        return _other_base64_letter(signed, b"<ds:SignatureValue>", 5)
     if how == "digest":
-        position = signed.index(b"<ds:DigestValue>") + len(b"<ds:DigestValue>") + 3
-        return (
-            signed[:position]
-            + (b"A" if signed[position : position + 1] != b"A" else b"B")
-            + (signed[position + 1 :])
-        )
+        return _other_base64_letter(signed, b"<ds:DigestValue>", 3)
     if how == "tail":
         return signed.replace(b"</ds:Signature>", b"</ds:Signature>\n   ", 1)
     if how == "comment-in-signature":

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.serialization import pkcs12
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
@@ -202,16 +201,7 @@ def test_pkcs12_bundle_and_encrypted_pem(
     dev_pki: DevPki, verifier: Verifier, tmp_path: Path
 ) -> None:
     signer = dev_pki.signer(H41)
-    bundle = tmp_path / "agency.p12"
-    bundle.write_bytes(
-        pkcs12.serialize_key_and_certificates(
-            b"agency",
-            signer.key,
-            signer.certificate,
-            [dev_pki.root_cert],
-            serialization.BestAvailableEncryption(b"secret"),
-        )
-    )
+    bundle = dev_pki.export_pkcs12(H41, tmp_path / "agency.p12", b"secret")
     loaded = Signer.from_pkcs12(bundle, password=b"secret")
     assert loaded.certificate == signer.certificate
     assert verifier.verify(loaded.sign(document())).agency_code == H41

@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.x509.oid import ExtendedKeyUsageOID
@@ -223,17 +224,22 @@ def test_revoking_keeps_earlier_revocations(dev_pki: DevPki) -> None:
     assert dev_pki.certificate("H44-b").serial_number in serials
 
 
+def _forged_with(dev_pki: DevPki, slot: str, **certificate: Any) -> bytes:
+    """A document signed by signxml directly (edxbus would refuse to) with a certificate
+    issued to H41 under ``slot`` with the ``certificate`` options."""
+    key, cert = dev_pki.issue(H41, slot=slot, replace=True, **certificate)
+    return raw_sign(document(), load_private_key(key), load_certificate_file(cert))
+
+
 def test_certificate_not_allowed_to_sign(dev_pki: DevPki, verifier: Verifier) -> None:
-    key, cert = dev_pki.issue(H41, slot="H41-no-sign", signing_usage=False, replace=True)
-    forged = raw_sign(document(), load_private_key(key), load_certificate_file(cert))
+    forged = _forged_with(dev_pki, "H41-no-sign", signing_usage=False)
     with pytest.raises(KeyUsageError) as caught:
         verifier.verify(forged)
     assert caught.value.reason_code == "key-usage"
 
 
 def test_certificate_naming_no_agency(dev_pki: DevPki, verifier: Verifier) -> None:
-    key, cert = dev_pki.issue(H41, slot="H41-no-uid", bind_agency=False, replace=True)
-    forged = raw_sign(document(), load_private_key(key), load_certificate_file(cert))
+    forged = _forged_with(dev_pki, "H41-no-uid", bind_agency=False)
     with pytest.raises(UnboundCertificateError) as caught:
         verifier.verify(forged)
     assert caught.value.reason_code == "unbound-certificate"
@@ -251,15 +257,18 @@ def test_sender_mismatch_another_agencys_certificate(
     assert lenient.verify(impersonation).agency_code == "000.00.00.G22"
 
 
-def test_sha1_field_form_is_weak_unless_allowed(dev_pki: DevPki, trust_store: TrustStore) -> None:
+INCLUSIVE_C14N = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315"
+
+
+def _raw_signed_by_h41(dev_pki: DevPki, **forms: str) -> bytes:
+    """A document signed with H41's dev key by signxml directly, in the ``forms`` asked."""
     signer = dev_pki.signer(H41)
-    field_form = raw_sign(
-        document(),
-        signer.key,
-        [signer.certificate],
-        signature_algorithm="rsa-sha1",
-        digest_algorithm="sha1",
-        c14n="http://www.w3.org/TR/2001/REC-xml-c14n-20010315",
+    return raw_sign(document(), signer.key, [signer.certificate], **forms)
+
+
+def test_sha1_field_form_is_weak_unless_allowed(dev_pki: DevPki, trust_store: TrustStore) -> None:
+    field_form = _raw_signed_by_h41(
+        dev_pki, signature_algorithm="rsa-sha1", digest_algorithm="sha1", c14n=INCLUSIVE_C14N
     )
     with pytest.raises(WeakAlgorithmError) as caught:
         Verifier(trust_store).verify(field_form)
@@ -272,13 +281,7 @@ def test_sha1_field_form_is_weak_unless_allowed(dev_pki: DevPki, trust_store: Tr
 
 
 def test_sha256_with_inclusive_c14n_is_accepted(dev_pki: DevPki, verifier: Verifier) -> None:
-    signer = dev_pki.signer(H41)
-    form = raw_sign(
-        document(),
-        signer.key,
-        [signer.certificate],
-        c14n="http://www.w3.org/TR/2001/REC-xml-c14n-20010315",
-    )
+    form = _raw_signed_by_h41(dev_pki, c14n=INCLUSIVE_C14N)
     assert verifier.verify(form).c14n is Canonicalization.INCLUSIVE
 
 
@@ -411,10 +414,7 @@ def test_one_signer_and_one_verifier_shared_by_threads(
 
 
 def test_extended_key_usage_must_allow_signing(dev_pki: DevPki, verifier: Verifier) -> None:
-    key, cert = dev_pki.issue(
-        H41, slot="H41-tls", extended_usages=[ExtendedKeyUsageOID.SERVER_AUTH], replace=True
-    )
-    forged = raw_sign(document(), load_private_key(key), load_certificate_file(cert))
+    forged = _forged_with(dev_pki, "H41-tls", extended_usages=[ExtendedKeyUsageOID.SERVER_AUTH])
     with pytest.raises(KeyUsageError, match="other purposes"):
         verifier.verify(forged)
     dev_pki.issue(

@@ -9,6 +9,7 @@ from pathlib import Path
 from bus import Settings, make_producer
 from bus.lifecycle import LifecycleEvent, encode_event
 from bus.tlog import LogSettings
+from tests.service_processes import bus_environment
 
 
 async def produce_events(settings: Settings, events: list[LifecycleEvent]) -> None:
@@ -31,18 +32,10 @@ async def produce_events(settings: Settings, events: list[LifecycleEvent]) -> No
 
 def log_environment(settings: Settings, log_settings: LogSettings) -> dict[str, str]:
     """The environment that makes ``python -m bus.tlog`` use these settings."""
-    topics = settings.topics
     return {
         **os.environ,
-        "EDX_HOME": str(settings.home),
-        "EDX_BOOTSTRAP": settings.broker.bootstrap,
-        "EDX_PKI": str(settings.resolved_pki),
+        **bus_environment(settings),
         "EDX_PARTITIONS": str(settings.topic_layout.partitions),
-        "EDX_TOPIC_SUBMIT": topics.submit,
-        "EDX_TOPIC_INBOX_PREFIX": topics.inbox_prefix,
-        "EDX_TOPIC_EVENTS": topics.events,
-        "EDX_TOPIC_DEADLETTER": topics.deadletter,
-        "EDX_TOPIC_AGENCIES": topics.agencies,
         "EDX_LOG_DB_URL": log_settings.db_url,
         "EDX_LOG_ORIGIN": log_settings.origin,
         "EDX_LOG_TOPIC": log_settings.topic,

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from bus import audit_log, make_producer
-from bus.kafka import make_admin, started
+from bus import audit_log
 from bus.tlog import FindingKind
 from signing import DevPki, leaf_hash
 from tests.fixtures.demo import clean_env, run_edx
+from tests.tampering import rewrite_submit_topic
 from tests.tlog._routed import ORIGIN, RoutedLog
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
@@ -87,12 +87,7 @@ async def test_a_healthy_log_agrees_and_each_tampering_is_named(
     assert (await audit_log(settings, routed.log_settings)).ok
 
     # Whoever runs the brokers rewrites edx.submit: deleted, recreated, other bytes in it.
-    async with started(make_admin(settings)) as admin:
-        await admin.delete_topics([settings.topics.submit])
-    await asyncio.sleep(1)
-    async with started(make_producer(settings)) as producer:
-        for _ in range(3):
-            await producer.send_and_wait(settings.topics.submit, b"other bytes", partition=0)
+    await rewrite_submit_topic(settings, records=3)
     topic_rewritten = await audit_log(settings, routed.log_settings)
     kinds = {f.kind for f in topic_rewritten.findings}
     assert kinds & {FindingKind.PACKAGE_ALTERED, FindingKind.PACKAGE_MISSING}

@@ -14,6 +14,7 @@ from bus.lifecycle import LifecycleEvent, encode_event
 from bus.settings import Settings
 from bus.store.schema import history, quarantine
 from bus.tracker import Tracker, TrackerOptions
+from tests.service_processes import topic_environment
 
 #: Join the group sooner (Tansu waits about half the session timeout before assigning).
 FAST_JOIN = {"session_timeout_ms": 6000, "heartbeat_interval_ms": 1000}
@@ -44,6 +45,27 @@ async def produce(
         await producer.flush()
     finally:
         await producer.stop()
+
+
+async def record_all(settings: Settings, events: int, *, within: float = 120.0) -> None:
+    """Let a tracker record ``events`` events of the test's topic (a repeat counts too)."""
+    loop = asyncio.get_running_loop()
+    async with Tracker(settings) as tracker:
+        deadline = loop.time() + within
+        while tracker.stats.recorded + tracker.stats.duplicates < events:
+            assert loop.time() < deadline, f"the tracker recorded {tracker.stats}"
+            await tracker.step()
+
+
+def tracker_environment(settings: Settings) -> dict[str, str]:
+    """What ``python -m bus.tracker`` needs to record the test's events in its database."""
+    return {
+        "EDX_HOME": str(settings.home),
+        "EDX_BOOTSTRAP": settings.broker.bootstrap,
+        "EDX_DB_URL": settings.resolved_db_url,
+        "EDX_TRACKER_GROUP": settings.groups.tracker,
+        **topic_environment(settings.topics),
+    }
 
 
 def count_rows(engine: Engine, table: Any = history) -> int:
@@ -79,4 +101,13 @@ async def running_tracker(
         await tracker.stop()
 
 
-__all__ = ["FAST", "count_rows", "produce", "quarantine", "running_tracker", "wait_for"]
+__all__ = [
+    "FAST",
+    "count_rows",
+    "produce",
+    "quarantine",
+    "record_all",
+    "running_tracker",
+    "tracker_environment",
+    "wait_for",
+]

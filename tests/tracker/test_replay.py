@@ -3,7 +3,7 @@ re-verified, trails rebuilt and compared with the tracker; tampering is reported
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,7 +25,7 @@ from bus.lifecycle import LifecycleEvent, Source, encode_event
 from bus.records import content_digest
 from bus.router.records import delivered_event, status_event, submitted_event
 from bus.settings import Settings
-from bus.store import IncomingRecord, create_store_engine, ingest, upgrade
+from bus.store import IncomingRecord, ingest
 from bus.store.schema import deliveries, history
 from bus.topics import ensure_topics
 from cli.main import cli
@@ -130,13 +130,9 @@ def audited(bus_settings: Settings, dev_pki: DevPki, db_url: str) -> Settings:
 
 
 @pytest.fixture
-def tracker_db(audited: Settings) -> Iterator[Engine]:
-    upgrade(audited.resolved_db_url)
-    engine = create_store_engine(audited.resolved_db_url)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
+def tracker_db(store: Engine) -> Engine:
+    """The tracker's database of the audited settings, migrated."""
+    return store
 
 
 async def test_a_faithful_tracker_replays_clean_and_exports_a_verified_trail(

@@ -4,7 +4,6 @@ when only the deployment's rules (a custom agency pattern) refuse it."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -13,7 +12,6 @@ import pytest
 from bus import Settings, make_reader, run_replay
 from bus.audit import LogRecord, audit_record
 from bus.lifecycle import EventKind, decode_event
-from bus.tracker import Tracker
 from edxml import EdxbusError
 from signing import DevPki, Signer
 from tests.bus.routing_helpers import (
@@ -25,6 +23,7 @@ from tests.bus.routing_helpers import (
     signed,
     submit,
 )
+from tests.tracker.kafka_helpers import record_all
 
 CENTRAL = "000.00.00.G22"
 OFFICE = "000.01.00.G22"
@@ -77,12 +76,7 @@ async def test_the_replay_agrees_with_the_router_under_a_custom_agency_pattern(
         if r.value is not None
     ]
     assert [e.reason_code for e in events if e.kind is EventKind.REJECTED] == [reason]
-    loop = asyncio.get_running_loop()
-    async with Tracker(settings) as tracker:
-        deadline = loop.time() + 120
-        while tracker.stats.recorded + tracker.stats.duplicates < len(events):
-            assert loop.time() < deadline, f"the tracker recorded {tracker.stats}"
-            await tracker.step()
+    await record_all(settings, len(events))
 
     report = await run_replay(settings)
 

@@ -22,10 +22,8 @@ from typing import Any
 
 import pytest
 
-from bus import LogSettings, Settings, make_producer
-from bus.kafka import make_admin, started
+from bus import LogSettings, Settings
 from bus.tlog import LogService
-from bus.tracker import Tracker
 from edxml import StatusCode
 from signing import DevPki, Signer
 from tests.bus.routing_helpers import (
@@ -40,6 +38,8 @@ from tests.bus.routing_helpers import (
 )
 from tests.fixtures.broker import unique_name
 from tests.fixtures.demo import clean_env, run_edx
+from tests.tampering import rewrite_submit_topic
+from tests.tracker.kafka_helpers import record_all
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -99,12 +99,8 @@ async def _record_and_log(settings: Settings, log_settings: LogSettings) -> int:
     """Let the tracker record every event and the log append and sign; the leaf count."""
     events = await read_events(settings)
     decisions = sum(e["kind"] != "DELIVERED" for e in events)
+    await record_all(settings, len(events))
     loop = asyncio.get_running_loop()
-    async with Tracker(settings) as tracker:
-        deadline = loop.time() + 120
-        while tracker.stats.recorded + tracker.stats.duplicates < len(events):
-            assert loop.time() < deadline, f"the tracker recorded {tracker.stats}"
-            await tracker.step()
     async with LogService(settings, log_settings) as service:
         deadline = loop.time() + 120
         while service.size < decisions:
@@ -228,12 +224,7 @@ async def test_refusals_of_every_kind_are_no_divergence_and_tampering_is_named(
     assert (await replay())[0] == 0
 
     # Whoever runs the brokers rewrites edx.submit: deleted, recreated, other bytes in it.
-    async with started(make_admin(settings)) as admin:
-        await admin.delete_topics([settings.topics.submit])
-    await asyncio.sleep(1)
-    async with started(make_producer(settings)) as producer:
-        for _ in range(10):
-            await producer.send_and_wait(settings.topics.submit, b"other bytes", partition=0)
+    await rewrite_submit_topic(settings, records=10)
     code, rewritten = await replay()
     assert code == 3
     whats = [d["what"] for d in rewritten["divergences"]]

@@ -7,47 +7,40 @@ The killed member never left its group; the group waits one session for it
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
-import time
-from dataclasses import fields
 
 import pytest
+from sqlalchemy import Engine
 
 from bus.kafka import SHORT_SESSION_MS, group_timing, probe_features
 from bus.lifecycle import EventKind
-from bus.settings import TOPIC_ENV_PREFIX, Settings
+from bus.settings import Settings
 from bus.store import create_store_engine, upgrade
 from bus.topics import ensure_topics
+from tests.service_processes import seconds_to_work, start_service
 from tests.tracker.factory import event
-from tests.tracker.kafka_helpers import count_rows, produce, wait_for
+from tests.tracker.kafka_helpers import count_rows, produce, tracker_environment, wait_for
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 
 async def _tracker(settings: Settings) -> asyncio.subprocess.Process:
-    environment = dict(os.environ)
-    environment.update(
-        {
-            "EDX_HOME": str(settings.home),
-            "EDX_BOOTSTRAP": settings.broker.bootstrap,
-            "EDX_DB_URL": settings.resolved_db_url,
-            "EDX_TRACKER_GROUP": settings.groups.tracker,
-        }
+    return await start_service(
+        "bus.tracker", tracker_environment(settings), output=asyncio.subprocess.DEVNULL
     )
-    for field in fields(settings.topics):
-        environment[f"{TOPIC_ENV_PREFIX}{field.name.upper()}"] = getattr(
-            settings.topics, field.name
-        )
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bus.tracker",
-        env=environment,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
+
+
+async def _record_one(
+    settings: Settings, reader: Engine, *, recorded: int, ending: signal.Signals
+) -> float:
+    """Seconds a new tracker process takes to record one more step, ended then."""
+    document_id = f"000.00.00.H41.{recorded}"
+    await produce(settings, [event(EventKind.SUBMITTED, document_id, "000.00.00.H41")])
+
+    async def worked() -> None:
+        await wait_for(lambda: count_rows(reader) == recorded, within=90, what=f"step {recorded}")
+
+    return await seconds_to_work(await _tracker(settings), worked, ending)
 
 
 async def test_a_tracker_restarted_after_kill_9_records_again_quickly(
@@ -62,24 +55,9 @@ async def test_a_tracker_restarted_after_kill_9_records_again_quickly(
     upgrade(sqlite_url)
     reader = create_store_engine(sqlite_url)
     try:
-        await produce(settings, [event(EventKind.SUBMITTED, "000.00.00.H41.1", "000.00.00.H41")])
-        first = await _tracker(settings)
-        try:
-            started = time.monotonic()
-            await wait_for(lambda: count_rows(reader) == 1, within=90, what="the first step")
-            cold = time.monotonic() - started
-        finally:
-            first.send_signal(signal.SIGKILL)
-            await first.wait()
-        await produce(settings, [event(EventKind.SUBMITTED, "000.00.00.H41.2", "000.00.00.H41")])
-        second = await _tracker(settings)
-        try:
-            started = time.monotonic()
-            await wait_for(lambda: count_rows(reader) == 2, within=90, what="the second step")
-            warm = time.monotonic() - started
-        finally:
-            second.send_signal(signal.SIGTERM)
-            await asyncio.wait_for(second.wait(), 60)
+        # Killed: the first never leaves the group. The second must not wait long for it.
+        cold = await _record_one(settings, reader, recorded=1, ending=signal.SIGKILL)
+        warm = await _record_one(settings, reader, recorded=2, ending=signal.SIGTERM)
     finally:
         reader.dispose()
     print(

@@ -4,7 +4,6 @@ what does not decode."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import Engine
@@ -23,8 +22,16 @@ from bus.store import (
 )
 from bus.topics import ensure_topics
 from tests.kafka_reading import read_topic
+from tests.service_processes import start_service
 from tests.tracker.factory import DIRECTIVE, TODAY, province_directive
-from tests.tracker.kafka_helpers import count_rows, produce, quarantine, running_tracker, wait_for
+from tests.tracker.kafka_helpers import (
+    count_rows,
+    produce,
+    quarantine,
+    running_tracker,
+    tracker_environment,
+    wait_for,
+)
 from tests.tracker.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.kafka
@@ -38,14 +45,9 @@ def settings(bus_settings: Settings, db_url: str) -> Settings:
 
 
 @pytest.fixture
-def reader(settings: Settings) -> Iterator[Engine]:
-    """A direct connection to the tracker's database, for the test's own checks."""
-    upgrade(settings.resolved_db_url)
-    engine = create_store_engine(settings.resolved_db_url)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
+def reader(store: Engine) -> Engine:
+    """A direct connection to the tracker's database (the settings' own), for the checks."""
+    return store
 
 
 def _assert_scenario_recorded_once(reader: Engine, events: int) -> None:
@@ -163,30 +165,12 @@ async def test_python_m_bus_tracker_runs_until_sigterm(
 ) -> None:
     """The service entry point: settings from the environment, a clean stop on SIGTERM."""
     import asyncio
-    import os
     import signal
-    import sys
 
     settings = bus_settings.with_values(db_url=sqlite_url)
     await ensure_topics(settings)
     upgrade(sqlite_url)  # before the process starts: two first migrations must not race
-    env = {
-        **os.environ,
-        "EDX_BOOTSTRAP": settings.broker.bootstrap,
-        "EDX_DB_URL": sqlite_url,
-        "EDX_HOME": str(settings.home),
-        "EDX_TOPIC_EVENTS": settings.topics.events,
-        "EDX_TOPIC_AGENCIES": settings.topics.agencies,
-        "EDX_TRACKER_GROUP": settings.groups.tracker,
-    }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bus.tracker",
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    process = await start_service("bus.tracker", tracker_environment(settings))
     try:
         events = province_directive()
         await produce(settings, events)
