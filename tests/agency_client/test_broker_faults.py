@@ -97,9 +97,11 @@ async def _district_that_took(
 async def test_a_running_receiver_reads_again_an_inbox_its_broker_lost(
     tmp_path: Path, agency_pki: DevPki, own_broker: EmbeddedBroker
 ) -> None:
-    async with _district_that_took(
-        tmp_path, own_broker, agency_pki, documents=3
-    ) as (settings, district, old):
+    async with _district_that_took(tmp_path, own_broker, agency_pki, documents=3) as (
+        settings,
+        district,
+        old,
+    ):
         # The position now stands at 3; the broker comes back empty and gets 2 records.
         await _restart_empty(own_broker, settings)
         new = await _deliver(settings, agency_pki, DISTRICT, "Mới")
@@ -113,9 +115,11 @@ async def test_a_running_receiver_reads_again_an_inbox_its_broker_lost(
 async def test_a_receiver_notices_a_lost_inbox_that_already_grew_past_its_position(
     tmp_path: Path, agency_pki: DevPki, own_broker: EmbeddedBroker
 ) -> None:
-    async with _district_that_took(
-        tmp_path, own_broker, agency_pki, documents=2
-    ) as (settings, district, _):
+    async with _district_that_took(tmp_path, own_broker, agency_pki, documents=2) as (
+        settings,
+        district,
+        _,
+    ):
         # The reader fetches nothing while the new broker's inbox grows past the old
         # position (2): its end alone cannot tell that the first records are new ones.
         consumer = district._require().connection.consumer

@@ -4,7 +4,6 @@ what does not decode."""
 
 from __future__ import annotations
 
-
 import pytest
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
