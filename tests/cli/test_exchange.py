@@ -197,7 +197,7 @@ def test_inbox_follow_streams_json_lines_until_interrupted(
     finally:
         if follower.poll() is None:
             follower.kill()
-            follower.wait()
+        follower.communicate()  # reaps it and closes its pipes, whatever failed above
     # The clean stop takes milliseconds and is cut short after STOP_GRACE (1 s); the
     # rest is the interpreter's exit, slow on a busy machine.
     assert took < 5, f"edx inbox --follow took {took:.1f} s to stop after Ctrl-C"
