@@ -11,8 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import TypeVar
 
 from bus import Settings
+from bus.errors import ConfigError
 from gateway.answers import DEFAULT_ANSWERS_KEPT_FOR
 
 __all__ = ["GatewayConfig"]
@@ -44,16 +46,33 @@ class GatewayConfig:
         env = os.environ if environ is None else environ
         state = Path(env.get("EDX_GATEWAY_HOME") or settings.home / "gateway")
         url = env.get("EDX_GATEWAY_DB_URL") or f"sqlite:///{state / 'gateway.db'}"
-        limit = int(env.get("EDX_GATEWAY_MAX_UPLOAD") or settings.packages.max_package_bytes + 4096)
-        rate = float(env.get("EDX_GATEWAY_RATE") or 50.0)
-        burst = int(env.get("EDX_GATEWAY_BURST") or 200)
-        days = env.get("EDX_GATEWAY_ANSWER_DAYS")
-        kept_for = timedelta(days=float(days)) if days else DEFAULT_ANSWERS_KEPT_FOR
+        upload_default = settings.packages.max_package_bytes + 4096
+        days_default = DEFAULT_ANSWERS_KEPT_FOR / timedelta(days=1)
         return cls(
             db_url=url,
             state_dir=state,
-            max_upload_bytes=limit,
-            rate_per_system=rate,
-            burst_per_system=burst,
-            answers_kept_for=kept_for,
+            max_upload_bytes=_number(env, "EDX_GATEWAY_MAX_UPLOAD", upload_default, positive=True),
+            rate_per_system=_number(env, "EDX_GATEWAY_RATE", cls.rate_per_system),
+            burst_per_system=_number(env, "EDX_GATEWAY_BURST", cls.burst_per_system),
+            answers_kept_for=timedelta(
+                days=_number(env, "EDX_GATEWAY_ANSWER_DAYS", days_default, positive=True)
+            ),
         )
+
+
+_N = TypeVar("_N", int, float)
+
+
+def _number(env: Mapping[str, str], name: str, default: _N, *, positive: bool = False) -> _N:
+    """The number in variable ``name`` (of ``default``'s type), or ``default`` when unset;
+    one that is not a number, or below its bound, is a ConfigError naming the variable."""
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = type(default)(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number") from None
+    if value < 0 or (positive and value == 0):
+        raise ConfigError(f"{name}={raw!r} must be {'above' if positive else 'at least'} 0")
+    return value

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import Engine, func, select, update
 
 from bus import Settings
+from bus.errors import ConfigError
 from gateway import GatewayConfig, open_gateway_engine
 from gateway.answers import DEFAULT_ANSWERS_KEPT_FOR, KeptAnswers
 from gateway.errors import ConflictError
@@ -84,3 +85,19 @@ def test_the_gateway_configuration_names_how_long_answers_are_kept() -> None:
     assert GatewayConfig.from_settings(settings, {}).answers_kept_for == DEFAULT_ANSWERS_KEPT_FOR
     configured = GatewayConfig.from_settings(settings, {"EDX_GATEWAY_ANSWER_DAYS": "1.5"})
     assert configured.answers_kept_for == timedelta(days=1, hours=12)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "why"),
+    [
+        ("EDX_GATEWAY_ANSWER_DAYS", "a week", "is not a number"),
+        ("EDX_GATEWAY_ANSWER_DAYS", "0", "must be above 0"),
+        ("EDX_GATEWAY_BURST", "-1", "must be at least 0"),
+        ("EDX_GATEWAY_MAX_UPLOAD", "2.5", "is not a number"),
+    ],
+)
+def test_a_gateway_variable_that_is_not_a_usable_number_is_named(
+    variable: str, value: str, why: str
+) -> None:
+    with pytest.raises(ConfigError, match=f"{variable}=.*{why}"):
+        GatewayConfig.from_settings(Settings(), {variable: value})
