@@ -1,12 +1,15 @@
 """Signing EDXML packages: an enveloped XML-DSig signature, spliced into the original bytes.
 
-``signxml`` computes the signature over the parsed package with a placeholder where
-the signature goes. The serialised ``<ds:Signature>`` is then inserted into the
-ORIGINAL bytes right after ``</edXML:TraceHeaderList>`` (or at the end of
-``edXMLHeader`` when a status package has no trace list): the reference digest
-is over the canonical form *with the signature removed*, so every other byte of
-the package stays exactly as the sender wrote it, and the signature still
-verifies. The splice is checked by re-reading where the signature landed.
+The signature is computed over the parsed package: for the form edxbus signs
+(RSA-SHA256 or ECDSA-SHA256, ``signing._profile_sign``) with lxml and
+``cryptography`` on the one parse; for another method a signer may be configured
+with, by ``signxml`` with a placeholder where the signature goes. The canonical
+``<ds:Signature>`` is then inserted into the ORIGINAL bytes right after
+``</edXML:TraceHeaderList>`` (or at the end of ``edXMLHeader`` when a status
+package has no trace list): the reference digest is over the canonical form
+*with the signature removed*, so every other byte of the package stays exactly
+as the sender wrote it, and the signature still verifies. The splice is checked
+by reading the signed bytes again up to the header's end.
 """
 
 from __future__ import annotations
@@ -26,10 +29,12 @@ from signxml.exceptions import SignXMLException
 from signxml.signer import XMLSigner
 
 from edxml import EdxmlError, Limits, sender_code_of
+from signing._profile_sign import ProfileSigner, canonical_package
 from signing._xml import (
     DSIG_NS,
     EDXML_NS,
     find_header,
+    find_path,
     find_signatures,
     internal_parser,
     parse_package,
@@ -57,7 +62,19 @@ __all__ = ["Signer", "sender_code_in"]
 _TRACE_END = re.compile(rb"</(?:[A-Za-z_][\w.\-]*:)?TraceHeaderList\s*>")
 _HEADER_END = re.compile(rb"</(?:[A-Za-z_][\w.\-]*:)?edXMLHeader\s*>")
 _TRACE_TAG = f"{{{EDXML_NS}}}TraceHeaderList"
+_ENVELOPE_TAG = f"{{{EDXML_NS}}}edXMLEnvelope"
+_HEADER_TAG = f"{{{EDXML_NS}}}edXMLHeader"
 _MAX_SPLICE_ATTEMPTS = 8
+_DEFAULT_LIMITS = Limits()
+#: Element depth of a signed package at least: edXML, edXMLEnvelope, edXMLHeader,
+#: Signature, SignedInfo, Reference, Transforms, Transform.
+_SIGNED_DEPTH = 8
+#: Bytes after the signature from which reading up to the header's end only is
+#: worth its cost (a feed parser costs about twice a whole parse of a 5 KB package).
+_PARTIAL_READ_FROM = 32 * 1024
+#: Bytes read past the signature at first (the header usually ends there), then
+#: the size of each further read, when checking where the signature landed.
+_HEADER_TAIL, _READ_CHUNK = 1024, 64 * 1024
 
 
 def sender_code_in(root: etree._Element) -> str | None:
@@ -122,6 +139,10 @@ class Signer:
     certificate: x509.Certificate
     chain: tuple[x509.Certificate, ...] = ()
     algorithm: SignatureAlgorithm | None = None
+    #: False: every signature through signxml, as every package was signed before
+    #: (the differential tests and the benchmark compare the two).
+    use_profile: bool = field(default=True, kw_only=True, repr=False, compare=False)
+    _profile: ProfileSigner | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
@@ -138,6 +159,8 @@ class Signer:
         if algorithm.is_sha1:
             raise WeakAlgorithmError(f"{algorithm.short_name} (edxbus signs with SHA-256)")
         object.__setattr__(self, "algorithm", algorithm)
+        profile = ProfileSigner.make(self.key, algorithm, (self.certificate, *self.chain))
+        object.__setattr__(self, "_profile", profile)
 
     @classmethod
     def from_files(
@@ -210,6 +233,17 @@ class Signer:
             if sender != self.agency_code:
                 raise SenderMismatchError(sender or "", self.agency_code)
         trace = header.find(_TRACE_TAG)
+        profile = self._profile if self.use_profile else None
+        if profile is not None:
+            signature_bytes = profile.signature_for(canonical_package(root))
+        else:
+            signature_bytes = self._signxml_signature(root, header, trace)
+        return _splice(data, signature_bytes, after_trace=trace is not None, limits=limits)
+
+    def _signxml_signature(
+        self, root: etree._Element, header: etree._Element, trace: etree._Element | None
+    ) -> bytes:
+        """The canonical signature element, made by signxml over ``root`` (changed)."""
         placeholder = etree.Element(f"{{{DSIG_NS}}}Signature", nsmap={"ds": DSIG_NS})
         placeholder.set("Id", "placeholder")
         if trace is not None:
@@ -232,8 +266,10 @@ class Signer:
         # Exclusive C14N serialises the signature with only the namespace it uses
         # (ds): a plain tostring would copy the package's in-scope declarations onto
         # it, bytes no digest covers.
-        signature_bytes = etree.tostring(signature, method="c14n", exclusive=True, with_tail=False)
-        return _splice(data, signature_bytes, after_trace=trace is not None, limits=limits)
+        signature_bytes: bytes = etree.tostring(
+            signature, method="c14n", exclusive=True, with_tail=False
+        )
+        return signature_bytes
 
 
 def _splice(data: bytes, signature: bytes, *, after_trace: bool, limits: Limits | None) -> bytes:
@@ -246,19 +282,75 @@ def _splice(data: bytes, signature: bytes, *, after_trace: bool, limits: Limits 
         if attempt >= _MAX_SPLICE_ATTEMPTS:
             break
         offset = match.end() if after_trace else match.start()
-        signed = data[:offset] + signature + data[offset:]
-        if _lands_in_place(signed, limits):
+        signed = b"".join((data[:offset], signature, data[offset:]))
+        if _lands_in_place(signed, offset + len(signature), limits):
             return signed
     raise MalformedSignatureError(
         "cannot place the signature: the header's end tag was not found in the bytes"
     )
 
 
-def _lands_in_place(signed: bytes, limits: Limits | None) -> bool:
+def _lands_in_place(signed: bytes, end: int, limits: Limits | None) -> bool:
     """The one signature is an element of edXMLHeader, right after TraceHeaderList
-    when there is one, else the header's last element."""
-    root = parse_package(signed, limits)
-    header = find_header(root)
+    when there is one, else the header's last element.
+
+    ``end``: where the inserted signature ends in ``signed``. When much of the
+    package follows, only the bytes up to the header's end tag are read again.
+    Up to the signature they are the package's own; so when the signature reads
+    back as an element of the header where it belongs, the parser stood in the
+    header's content there, the signature (balanced, its namespace declared on
+    itself) leaves it standing there, and every later byte reads as it did in the
+    package, which held no signature. When the signed bytes may break a limit of
+    the hardened parse (their size; a depth limit under the signature's own), or
+    that read does not reach the header's end, the whole package is parsed again,
+    with the parse's named refusal.
+    """
+    limits = limits or _DEFAULT_LIMITS
+    read = None
+    if (
+        len(signed) - end > _PARTIAL_READ_FROM
+        and len(signed) <= limits.max_package_bytes
+        and limits.max_depth >= _SIGNED_DEPTH
+    ):
+        read = _header_read_again(signed, end, limits)
+    if read is None:
+        root = parse_package(signed, limits)
+        read = root, find_header(root)
+    return _in_place(*read)
+
+
+def _header_read_again(
+    signed: bytes, end: int, limits: Limits
+) -> tuple[etree._Element, etree._Element] | None:
+    """The root and the envelope's edXMLHeader as read from the start of ``signed``
+    up to the header's end tag, or None when the bytes do not get there."""
+    parser = etree.XMLPullParser(
+        events=("end",),
+        tag=_HEADER_TAG,
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        huge_tree=limits.large_text,
+        remove_blank_text=False,
+        collect_ids=False,
+    )
+    position, stop = 0, end + _HEADER_TAIL
+    try:
+        while position < len(signed):
+            parser.feed(signed[position:stop])
+            for _, element in parser.read_events():
+                assert isinstance(element, etree._Element)  # "end" events carry elements
+                envelope = element.getparent()
+                root = None if envelope is None else envelope.getparent()
+                if root is not None and find_path(root, _ENVELOPE_TAG, _HEADER_TAG) is element:
+                    return root, element
+            position, stop = stop, stop + _READ_CHUNK
+    except etree.XMLSyntaxError:
+        return None
+    return None
+
+
+def _in_place(root: etree._Element, header: etree._Element) -> bool:
     elements = [c for c in header if isinstance(c.tag, str)]
     namespaced, _ = find_signatures(root)
     if len(namespaced) != 1 or namespaced[0] not in elements:
