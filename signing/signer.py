@@ -9,7 +9,7 @@ with, by ``signxml`` with a placeholder where the signature goes. The canonical
 package has no trace list): the reference digest is over the canonical form
 *with the signature removed*, so every other byte of the package stays exactly
 as the sender wrote it, and the signature still verifies. The splice is checked
-by reading the signed bytes again up to the header's end.
+by reading the signed bytes again up to the signature's end.
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ from signing._xml import (
     DSIG_NS,
     EDXML_NS,
     find_header,
-    find_path,
     find_signatures,
     internal_parser,
     parse_package,
@@ -62,19 +61,11 @@ __all__ = ["Signer", "sender_code_in"]
 _TRACE_END = re.compile(rb"</(?:[A-Za-z_][\w.\-]*:)?TraceHeaderList\s*>")
 _HEADER_END = re.compile(rb"</(?:[A-Za-z_][\w.\-]*:)?edXMLHeader\s*>")
 _TRACE_TAG = f"{{{EDXML_NS}}}TraceHeaderList"
-_ENVELOPE_TAG = f"{{{EDXML_NS}}}edXMLEnvelope"
-_HEADER_TAG = f"{{{EDXML_NS}}}edXMLHeader"
 _MAX_SPLICE_ATTEMPTS = 8
 _DEFAULT_LIMITS = Limits()
 #: Element depth of a signed package at least: edXML, edXMLEnvelope, edXMLHeader,
 #: Signature, SignedInfo, Reference, Transforms, Transform.
 _SIGNED_DEPTH = 8
-#: Bytes after the signature from which reading up to the header's end only is
-#: worth its cost (a feed parser costs about twice a whole parse of a 5 KB package).
-_PARTIAL_READ_FROM = 32 * 1024
-#: Bytes read past the signature at first (the header usually ends there), then
-#: the size of each further read, when checking where the signature landed.
-_HEADER_TAIL, _READ_CHUNK = 1024, 64 * 1024
 
 
 def sender_code_in(root: etree._Element) -> str | None:
@@ -233,12 +224,13 @@ class Signer:
             if sender != self.agency_code:
                 raise SenderMismatchError(sender or "", self.agency_code)
         trace = header.find(_TRACE_TAG)
+        place = _Place.of(header, trace)  # before signxml adds its signature to the tree
         profile = self._profile if self.use_profile else None
         if profile is not None:
             signature_bytes = profile.signature_for(canonical_package(root))
         else:
             signature_bytes = self._signxml_signature(root, header, trace)
-        return _splice(data, signature_bytes, after_trace=trace is not None, limits=limits)
+        return _splice(data, signature_bytes, place, limits)
 
     def _signxml_signature(
         self, root: etree._Element, header: etree._Element, trace: etree._Element | None
@@ -272,91 +264,77 @@ class Signer:
         return signature_bytes
 
 
-def _splice(data: bytes, signature: bytes, *, after_trace: bool, limits: Limits | None) -> bytes:
+@dataclass(frozen=True)
+class _Place:
+    """Where the signature goes, as the package's own parse says: the element child
+    of edXMLHeader it becomes (``index``: right after TraceHeaderList, else after
+    the header's last element), and the end tags that close the header, the
+    envelope and the root as the package spells them."""
+
+    after_trace: bool
+    index: int
+    closers: bytes
+
+    @classmethod
+    def of(cls, header: etree._Element, trace: etree._Element | None) -> _Place:
+        elements = [c for c in header if isinstance(c.tag, str)]
+        index = len(elements) if trace is None else elements.index(trace) + 1
+        ancestors = (header, *header.iterancestors())
+        closers = "".join(f"</{_qualified_name(e)}>" for e in ancestors).encode("utf-8")
+        return cls(trace is not None, index, closers)
+
+
+def _qualified_name(element: etree._Element) -> str:
+    local = etree.QName(element).localname
+    return local if element.prefix is None else f"{element.prefix}:{local}"
+
+
+def _splice(data: bytes, signature: bytes, place: _Place, limits: Limits | None) -> bytes:
     """Insert the signature after ``</…TraceHeaderList>`` (or before ``</…edXMLHeader>``)."""
     # The first match is the header's own end tag unless a comment or CDATA section
-    # before it spells one: re-read each candidate and keep the first that lands
-    # where the placeholder stood.
-    pattern = _TRACE_END if after_trace else _HEADER_END
+    # before it spells one: read each candidate again and keep the first that lands
+    # where the package's parse says the signature goes.
+    pattern = _TRACE_END if place.after_trace else _HEADER_END
     for attempt, match in enumerate(pattern.finditer(data)):
         if attempt >= _MAX_SPLICE_ATTEMPTS:
             break
-        offset = match.end() if after_trace else match.start()
+        offset = match.end() if place.after_trace else match.start()
         signed = b"".join((data[:offset], signature, data[offset:]))
-        if _lands_in_place(signed, offset + len(signature), limits):
+        if _lands_in_place(signed, offset + len(signature), place, limits):
             return signed
     raise MalformedSignatureError(
         "cannot place the signature: the header's end tag was not found in the bytes"
     )
 
 
-def _lands_in_place(signed: bytes, end: int, limits: Limits | None) -> bool:
-    """The one signature is an element of edXMLHeader, right after TraceHeaderList
-    when there is one, else the header's last element.
+def _lands_in_place(signed: bytes, end: int, place: _Place, limits: Limits | None) -> bool:
+    """The one signature is the ``place.index``-th element of edXMLHeader.
 
-    ``end``: where the inserted signature ends in ``signed``. When much of the
-    package follows, only the bytes up to the header's end tag are read again.
-    Up to the signature they are the package's own; so when the signature reads
-    back as an element of the header where it belongs, the parser stood in the
-    header's content there, the signature (balanced, its namespace declared on
-    itself) leaves it standing there, and every later byte reads as it did in the
-    package, which held no signature. When the signed bytes may break a limit of
-    the hardened parse (their size; a depth limit under the signature's own), or
-    that read does not reach the header's end, the whole package is parsed again,
-    with the parse's named refusal.
+    ``end``: where the inserted signature ends in ``signed``. What is read again
+    is the bytes up to there, closed by the end tags of the header, the envelope
+    and the root: up to the signature they are the package's own, so when they
+    read as XML with the signature where it goes, the parser stood in the
+    header's content at that point (the three end tags close exactly the header,
+    the envelope and the root), the signature (balanced, its namespace declared on
+    itself) leaves it standing there, and every later byte of ``signed`` reads as
+    it did in the package, which held no signature: the whole would read the same.
+    When the signed bytes may break a limit of the hardened parse (their size; a
+    depth limit under the signature's own) or that short read fails, the whole
+    package is parsed again, with the parse's named refusal.
     """
     limits = limits or _DEFAULT_LIMITS
-    read = None
-    if (
-        len(signed) - end > _PARTIAL_READ_FROM
-        and len(signed) <= limits.max_package_bytes
-        and limits.max_depth >= _SIGNED_DEPTH
-    ):
-        read = _header_read_again(signed, end, limits)
-    if read is None:
-        root = parse_package(signed, limits)
-        read = root, find_header(root)
-    return _in_place(*read)
+    if len(signed) <= limits.max_package_bytes and limits.max_depth >= _SIGNED_DEPTH:
+        try:
+            head = parse_package(b"".join((signed[:end], place.closers)), limits)
+        except EdxmlError:
+            pass
+        else:
+            return _in_place(head, place.index)
+    return _in_place(parse_package(signed, limits), place.index)
 
 
-def _header_read_again(
-    signed: bytes, end: int, limits: Limits
-) -> tuple[etree._Element, etree._Element] | None:
-    """The root and the envelope's edXMLHeader as read from the start of ``signed``
-    up to the header's end tag, or None when the bytes do not get there."""
-    parser = etree.XMLPullParser(
-        events=("end",),
-        tag=_HEADER_TAG,
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        huge_tree=limits.large_text,
-        remove_blank_text=False,
-        collect_ids=False,
-    )
-    position, stop = 0, end + _HEADER_TAIL
-    try:
-        while position < len(signed):
-            parser.feed(signed[position:stop])
-            for _, element in parser.read_events():
-                assert isinstance(element, etree._Element)  # "end" events carry elements
-                envelope = element.getparent()
-                root = None if envelope is None else envelope.getparent()
-                if root is not None and find_path(root, _ENVELOPE_TAG, _HEADER_TAG) is element:
-                    return root, element
-            position, stop = stop, stop + _READ_CHUNK
-    except etree.XMLSyntaxError:
-        return None
-    return None
-
-
-def _in_place(root: etree._Element, header: etree._Element) -> bool:
-    elements = [c for c in header if isinstance(c.tag, str)]
+def _in_place(root: etree._Element, index: int) -> bool:
+    """The tree holds one XML-DSig signature, the ``index``-th element of the header."""
+    elements = [c for c in find_header(root) if isinstance(c.tag, str)]
     namespaced, _ = find_signatures(root)
-    if len(namespaced) != 1 or namespaced[0] not in elements:
-        return False
-    position = elements.index(namespaced[0])
-    trace = header.find(_TRACE_TAG)
-    if trace is None:
-        return position == len(elements) - 1
-    return position > 0 and elements[position - 1] is trace
+    return len(namespaced) == 1 and index < len(elements) and elements[index] is namespaced[0]

@@ -34,7 +34,7 @@ from signxml.verifier import SignatureConfiguration, XMLVerifier
 from edxml import EdxbusError, Limits, PackageTooLargeError
 from signing import DevPki, KeyType, SignatureAlgorithm, Signer, Verifier
 from signing._xml import find_header, parse_package
-from signing.signer import _HEADER_END, _TRACE_END, _in_place, _lands_in_place
+from signing.signer import _HEADER_END, _TRACE_END, _in_place, _lands_in_place, _Place
 from tests.signing._packages import DSIG, document, signature_element, strip_signature
 
 H41 = "000.00.00.H41"
@@ -269,45 +269,48 @@ def test_a_signed_package_over_the_size_limit_is_refused_as_before(
     assert signer.sign(unsigned, limits=Limits(max_package_bytes=len(unsigned) + 10_000))
 
 
-def _whole_read(signed: bytes) -> bool | str:
+def _whole_read(signed: bytes, place: _Place) -> bool | str:
     """Where the signature landed, by parsing the whole package (the check as it was)."""
     try:
-        root = parse_package(signed)
-        return _in_place(root, find_header(root))
+        return _in_place(parse_package(signed), place.index)
     except EdxbusError as error:
         return error.reason_code
 
 
-def _partial_read(signed: bytes, end: int) -> bool | str:
+def _short_read(signed: bytes, end: int, place: _Place) -> bool | str:
     try:
-        return _lands_in_place(signed, end, None)
+        return _lands_in_place(signed, end, place, None)
     except EdxbusError as error:
         return error.reason_code
 
 
 @settings(
-    max_examples=40,
+    max_examples=60,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(unsigned=packages(), where=st.lists(st.floats(0.0, 0.999), max_size=6))
-def test_where_the_signature_landed_read_up_to_the_header_is_the_whole_read(
+@given(unsigned=packages(), where=st.lists(st.floats(0.0, 0.999), max_size=8))
+def test_where_the_signature_landed_read_up_to_it_is_the_whole_read(
     unsigned: bytes, where: list[float], signer_for: Callable[[str], Signer]
 ) -> None:
-    """For a large package only the bytes up to the header's end are read again. At
-    every candidate place of the splice (each spelling of the end tags, decoys
-    included) that check answers as the whole parse does; at arbitrary offsets (bytes
-    that may no longer be XML past the header) it finds the signature in place exactly
-    when the whole parse does."""
-    unsigned = unsigned.replace(b"</edXML:edXMLHeader>", b"</edXML:edXMLHeader>" + b" " * 40_000, 1)
+    """Only the bytes up to the signature are read again (closed by the header's,
+    the envelope's and the root's end tags): at every candidate place of the splice
+    (each spelling of the end tags, decoys included) and at arbitrary offsets, that
+    check answers as the whole parse does."""
     signed = signer_for(H41).sign(unsigned)
     signature = signature_element(signed)
+    root = parse_package(unsigned)
+    header = find_header(root)
+    place = _Place.of(
+        header, header.find("{http://www.mic.gov.vn/TBT/QCVN_102_2016}TraceHeaderList")
+    )
+    end = signed.index(signature) + len(signature)
+    short = parse_package(signed[:end] + place.closers)  # the short read is the one taken
+    assert _in_place(short, place.index)
     candidates = {m.end() for m in _TRACE_END.finditer(unsigned)}
     candidates |= {m.start() for m in _HEADER_END.finditer(unsigned)}
+    candidates |= {int(w * len(unsigned)) for w in where}
     for offset in sorted(candidates):
         candidate = unsigned[:offset] + signature + unsigned[offset:]
-        assert _partial_read(candidate, offset + len(signature)) == _whole_read(candidate)
-    for offset in sorted({int(w * len(unsigned)) for w in where}):
-        candidate = unsigned[:offset] + signature + unsigned[offset:]
-        partial = _partial_read(candidate, offset + len(signature))
-        assert (partial is True) == (_whole_read(candidate) is True)
+        answer = _short_read(candidate, offset + len(signature), place)
+        assert answer == _whole_read(candidate, place)
