@@ -34,6 +34,7 @@ from signing._xml import (
     DSIG_NS,
     EDXML_NS,
     find_header,
+    find_path,
     find_signatures,
     internal_parser,
     parse_package,
@@ -61,6 +62,9 @@ __all__ = ["Signer", "sender_code_in"]
 _TRACE_END = re.compile(rb"</(?:[A-Za-z_][\w.\-]*:)?TraceHeaderList\s*>")
 _HEADER_END = re.compile(rb"</(?:[A-Za-z_][\w.\-]*:)?edXMLHeader\s*>")
 _TRACE_TAG = f"{{{EDXML_NS}}}TraceHeaderList"
+_ROOT_TAG = f"{{{EDXML_NS}}}edXML"
+_ENVELOPE_TAG = f"{{{EDXML_NS}}}edXMLEnvelope"
+_HEADER_TAG = f"{{{EDXML_NS}}}edXMLHeader"
 _MAX_SPLICE_ATTEMPTS = 8
 _DEFAULT_LIMITS = Limits()
 #: Element depth of a signed package at least: edXML, edXMLEnvelope, edXMLHeader,
@@ -327,14 +331,20 @@ def _lands_in_place(signed: bytes, end: int, place: _Place, limits: Limits | Non
         try:
             head = parse_package(b"".join((signed[:end], place.closers)), limits)
         except EdxmlError:
-            pass
-        else:
-            return _in_place(head, place.index)
-    return _in_place(parse_package(signed, limits), place.index)
+            head = None
+        landed = None if head is None else _in_place(head, place.index)
+        if landed is not None:
+            return landed
+    return _in_place(parse_package(signed, limits), place.index) is True
 
 
-def _in_place(root: etree._Element, index: int) -> bool:
-    """The tree holds one XML-DSig signature, the ``index``-th element of the header."""
-    elements = [c for c in find_header(root) if isinstance(c.tag, str)]
+def _in_place(root: etree._Element, index: int) -> bool | None:
+    """The tree holds one XML-DSig signature, the ``index``-th element of the header;
+    None when it holds no edXMLEnvelope/edXMLHeader (the short read of a package
+    whose header comes later)."""
+    header = find_path(root, _ENVELOPE_TAG, _HEADER_TAG) if root.tag == _ROOT_TAG else None
+    if header is None:
+        return None
+    elements = [c for c in header if isinstance(c.tag, str)]
     namespaced, _ = find_signatures(root)
     return len(namespaced) == 1 and index < len(elements) and elements[index] is namespaced[0]

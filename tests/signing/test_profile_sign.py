@@ -56,13 +56,15 @@ _EXTRA = st.sampled_from(
         "<?decoy </edXML:TraceHeaderList></edXML:edXMLHeader>?>",
     ]
 )
-#: Places for those: around the trace list and the message header, in the header.
+#: Places for those: before the envelope, around the trace list and the message
+#: header, in the header (True: before the anchor, False: after it).
 _ANCHORS = [
-    b"<edXML:edXMLHeader>",
-    b"</edXML:MessageHeader>",
-    b"<edXML:TraceHeaderList>",
-    b"</edXML:TraceHeaderList>",
-    b"</edXML:edXMLHeader>",
+    (b"<edXML:edXMLEnvelope", True),
+    (b"<edXML:edXMLHeader>", False),
+    (b"</edXML:MessageHeader>", True),
+    (b"<edXML:TraceHeaderList>", False),
+    (b"</edXML:TraceHeaderList>", True),
+    (b"</edXML:edXMLHeader>", True),
 ]
 _SUBJECT = st.text(
     alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")),
@@ -96,10 +98,10 @@ def packages(draw: st.DrawFn) -> bytes:
     if draw(st.booleans()):  # a status package's header: no trace list
         unsigned = TRACE.sub(b"", unsigned, count=1)
     places = []  # found before any insertion: a decoy spells an anchor
-    for anchor in _ANCHORS:
+    for anchor, before in _ANCHORS:
         start = unsigned.find(anchor)
         if start >= 0:
-            places.append(start if anchor.startswith(b"</") else start + len(anchor))
+            places.append(start if before else start + len(anchor))
     for place in sorted(places, reverse=True):
         unsigned = unsigned[:place] + draw(_EXTRA).encode() + unsigned[place:]
     root_extra: bytes = draw(_ROOT_EXTRA)
@@ -272,7 +274,7 @@ def test_a_signed_package_over_the_size_limit_is_refused_as_before(
 def _whole_read(signed: bytes, place: _Place) -> bool | str:
     """Where the signature landed, by parsing the whole package (the check as it was)."""
     try:
-        return _in_place(parse_package(signed), place.index)
+        return _in_place(parse_package(signed), place.index) is True
     except EdxbusError as error:
         return error.reason_code
 
@@ -306,7 +308,7 @@ def test_where_the_signature_landed_read_up_to_it_is_the_whole_read(
     )
     end = signed.index(signature) + len(signature)
     short = parse_package(signed[:end] + place.closers)  # the short read is the one taken
-    assert _in_place(short, place.index)
+    assert _in_place(short, place.index) is True
     candidates = {m.end() for m in _TRACE_END.finditer(unsigned)}
     candidates |= {m.start() for m in _HEADER_END.finditer(unsigned)}
     candidates |= {int(w * len(unsigned)) for w in where}
