@@ -289,7 +289,8 @@ class _Place:
 
 
 def _qualified_name(element: etree._Element) -> str:
-    local = etree.QName(element).localname
+    """The element's name as its tags spell it: ``prefix:local``, or ``local``."""
+    local = str(element.tag).rpartition("}")[2]
     return local if element.prefix is None else f"{element.prefix}:{local}"
 
 

@@ -316,3 +316,40 @@ def test_where_the_signature_landed_read_up_to_it_is_the_whole_read(
         candidate = unsigned[:offset] + signature + unsigned[offset:]
         answer = _short_read(candidate, offset + len(signature), place)
         assert answer == _whole_read(candidate, place)
+
+
+_NS = b"http://www.mic.gov.vn/TBT/QCVN_102_2016"
+
+
+def _respelled(unsigned: bytes, how: str) -> bytes:
+    """The same package with the root, the envelope or the header named another way."""
+    if how == "prefixed-root":
+        unsigned = unsigned.replace(b"<edXML xmlns=", b'<e:edXML xmlns:e="' + _NS + b'" xmlns=', 1)
+        return unsigned.replace(b"</edXML>", b"</e:edXML >", 1)
+    if how == "unprefixed-header":
+        unsigned = unsigned.replace(b"<edXML:edXMLHeader>", b"<edXMLHeader>", 1)
+        return unsigned.replace(b"</edXML:edXMLHeader>", b"</edXMLHeader\n    >", 1)
+    return unsigned
+
+
+@pytest.mark.parametrize("how", ["prefixed-root", "unprefixed-header"])
+@pytest.mark.parametrize("trace", [True, False], ids=["trace", "no-trace"])
+def test_the_short_read_closes_the_elements_as_the_package_names_them(
+    how: str, trace: bool, signer_for: Callable[[str], Signer], verifier: Verifier
+) -> None:
+    unsigned = _respelled(document(attachment_size=60_000), how)
+    if not trace:
+        unsigned = TRACE.sub(b"", unsigned, count=1)
+    root = parse_package(unsigned)
+    header = find_header(root)
+    trace_element = header.find("{http://www.mic.gov.vn/TBT/QCVN_102_2016}TraceHeaderList")
+    assert (trace_element is not None) == trace
+    place = _Place.of(header, trace_element)
+    signer = signer_for(H41)
+    signed = signer.sign(unsigned)
+    assert signed == through_signxml(signer).sign(unsigned)
+    assert strip_signature(signed, signature_element(signed)) == unsigned
+    signature = signature_element(signed)
+    end = signed.index(signature) + len(signature)
+    assert _in_place(parse_package(signed[:end] + place.closers), place.index) is True
+    assert verifier.verify(signed).agency_code == H41
