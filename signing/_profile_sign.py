@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -111,7 +111,7 @@ class ProfileSigner:
     """One signer's signature in the profile: its key, and the canonical templates
     of ``SignedInfo`` and of the whole ``Signature`` for its method and certificates."""
 
-    key: PrivateKey
+    key: PrivateKey = field(repr=False)
     method: SignatureAlgorithm
     signed_info: tuple[bytes, ...]
     signature: tuple[bytes, ...]
