@@ -353,3 +353,23 @@ def test_the_short_read_closes_the_elements_as_the_package_names_them(
     end = signed.index(signature) + len(signature)
     assert _in_place(parse_package(signed[:end] + place.closers), place.index) is True
     assert verifier.verify(signed).agency_code == H41
+
+
+EDXML_CORPUS = sorted((Path(__file__).resolve().parents[1] / "data" / "hostile").glob("*.edxml"))
+
+
+def _sign_outcome(signer: Signer, data: bytes) -> tuple[str, bytes]:
+    try:
+        return "ok", signer.sign(data, limits=Limits(large_text=False))
+    except EdxbusError as error:
+        return type(error).__name__, b""
+
+
+@pytest.mark.parametrize("path", EDXML_CORPUS, ids=lambda p: p.stem)
+def test_hostile_packages_are_signed_or_refused_as_signxml_did(
+    path: Path, signer_for: Callable[[str], Signer]
+) -> None:
+    """Each hostile EDXML file: the same named refusal, or the same signed bytes."""
+    signer = signer_for(H41)
+    data = path.read_bytes()
+    assert _sign_outcome(signer, data) == _sign_outcome(through_signxml(signer), data)
