@@ -23,7 +23,6 @@ to xmlsec1.
 from __future__ import annotations
 
 import base64
-import functools
 import hashlib
 import hmac
 import threading
@@ -75,6 +74,7 @@ _SIGNED_INFO, _SIGNATURE_VALUE, _REFERENCE, _DIGEST_VALUE = (
 
 
 _MAX_SHAPES = 1024
+_MAX_PUBLIC_KEYS = 2048
 
 
 @dataclass(frozen=True)
@@ -227,10 +227,27 @@ _PKCS1, _SHA256 = padding.PKCS1v15(), hashes.SHA256()
 _ECDSA = ec.ECDSA(_SHA256)
 
 
-@functools.lru_cache(maxsize=2048)
+_PUBLIC_KEYS: dict[int, tuple[x509.Certificate, CertificatePublicKeyTypes]] = {}
+_PUBLIC_KEYS_LOCK = threading.Lock()
+
+
 def _public_key(cert: x509.Certificate) -> CertificatePublicKeyTypes:
-    """Loaded once per certificate: an agency signs many packages with one key."""
-    return cert.public_key()
+    """Loaded once per certificate: an agency signs many packages with one key.
+
+    Keyed by the certificate's identity, like the certificate memo (a verifier
+    loads each distinct certificate once, so one signer's packages present the
+    same object): hashing a certificate costs about as much as reading a package's
+    signature parts. An entry keeps its certificate alive, so an identity in the
+    table is never another object's."""
+    entry = _PUBLIC_KEYS.get(id(cert))
+    if entry is not None and entry[0] is cert:
+        return entry[1]
+    key = cert.public_key()
+    with _PUBLIC_KEYS_LOCK:
+        if len(_PUBLIC_KEYS) >= _MAX_PUBLIC_KEYS:
+            _PUBLIC_KEYS.clear()
+        _PUBLIC_KEYS[id(cert)] = (cert, key)
+    return key
 
 
 def _check_value(

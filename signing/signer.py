@@ -1,12 +1,15 @@
 """Signing EDXML packages: an enveloped XML-DSig signature, spliced into the original bytes.
 
-``signxml`` computes the signature over the parsed package with a placeholder where
-the signature goes. The serialised ``<ds:Signature>`` is then inserted into the
-ORIGINAL bytes right after ``</edXML:TraceHeaderList>`` (or at the end of
-``edXMLHeader`` when a status package has no trace list): the reference digest
-is over the canonical form *with the signature removed*, so every other byte of
-the package stays exactly as the sender wrote it, and the signature still
-verifies. The splice is checked by re-reading where the signature landed.
+The signature is computed over the parsed package: for the form edxbus signs
+(RSA-SHA256 or ECDSA-SHA256, ``signing._profile_sign``) with lxml and
+``cryptography`` on the one parse; for another method a signer may be configured
+with, by ``signxml`` with a placeholder where the signature goes. The canonical
+``<ds:Signature>`` is then inserted into the ORIGINAL bytes right after
+``</edXML:TraceHeaderList>`` (or at the end of ``edXMLHeader`` when a status
+package has no trace list): the reference digest is over the canonical form
+*with the signature removed*, so every other byte of the package stays exactly
+as the sender wrote it, and the signature still verifies. The splice is checked
+by reading the signed bytes again up to the signature's end.
 """
 
 from __future__ import annotations
@@ -26,10 +29,12 @@ from signxml.exceptions import SignXMLException
 from signxml.signer import XMLSigner
 
 from edxml import EdxmlError, Limits, sender_code_of
+from signing._profile_sign import ProfileSigner, canonical_package
 from signing._xml import (
     DSIG_NS,
     EDXML_NS,
     find_header,
+    find_path,
     find_signatures,
     internal_parser,
     parse_package,
@@ -57,7 +62,14 @@ __all__ = ["Signer", "sender_code_in"]
 _TRACE_END = re.compile(rb"</(?:[A-Za-z_][\w.\-]*:)?TraceHeaderList\s*>")
 _HEADER_END = re.compile(rb"</(?:[A-Za-z_][\w.\-]*:)?edXMLHeader\s*>")
 _TRACE_TAG = f"{{{EDXML_NS}}}TraceHeaderList"
+_ROOT_TAG = f"{{{EDXML_NS}}}edXML"
+_ENVELOPE_TAG = f"{{{EDXML_NS}}}edXMLEnvelope"
+_HEADER_TAG = f"{{{EDXML_NS}}}edXMLHeader"
 _MAX_SPLICE_ATTEMPTS = 8
+_DEFAULT_LIMITS = Limits()
+#: Element depth of a signed package at least: edXML, edXMLEnvelope, edXMLHeader,
+#: Signature, SignedInfo, Reference, Transforms, Transform.
+_SIGNED_DEPTH = 8
 
 
 def sender_code_in(root: etree._Element) -> str | None:
@@ -122,6 +134,10 @@ class Signer:
     certificate: x509.Certificate
     chain: tuple[x509.Certificate, ...] = ()
     algorithm: SignatureAlgorithm | None = None
+    #: False: every signature through signxml, as every package was signed before
+    #: (the differential tests and the benchmark compare the two).
+    use_profile: bool = field(default=True, kw_only=True, repr=False, compare=False)
+    _profile: ProfileSigner | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
@@ -138,6 +154,8 @@ class Signer:
         if algorithm.is_sha1:
             raise WeakAlgorithmError(f"{algorithm.short_name} (edxbus signs with SHA-256)")
         object.__setattr__(self, "algorithm", algorithm)
+        profile = ProfileSigner.make(self.key, algorithm, (self.certificate, *self.chain))
+        object.__setattr__(self, "_profile", profile)
 
     @classmethod
     def from_files(
@@ -210,6 +228,18 @@ class Signer:
             if sender != self.agency_code:
                 raise SenderMismatchError(sender or "", self.agency_code)
         trace = header.find(_TRACE_TAG)
+        place = _Place.of(header, trace)  # before signxml adds its signature to the tree
+        profile = self._profile if self.use_profile else None
+        if profile is not None:
+            signature_bytes = profile.signature_for(canonical_package(root))
+        else:
+            signature_bytes = self._signxml_signature(root, header, trace)
+        return _splice(data, signature_bytes, place, limits)
+
+    def _signxml_signature(
+        self, root: etree._Element, header: etree._Element, trace: etree._Element | None
+    ) -> bytes:
+        """The canonical signature element, made by signxml over ``root`` (changed)."""
         placeholder = etree.Element(f"{{{DSIG_NS}}}Signature", nsmap={"ds": DSIG_NS})
         placeholder.set("Id", "placeholder")
         if trace is not None:
@@ -232,39 +262,90 @@ class Signer:
         # Exclusive C14N serialises the signature with only the namespace it uses
         # (ds): a plain tostring would copy the package's in-scope declarations onto
         # it, bytes no digest covers.
-        signature_bytes = etree.tostring(signature, method="c14n", exclusive=True, with_tail=False)
-        return _splice(data, signature_bytes, after_trace=trace is not None, limits=limits)
+        signature_bytes: bytes = etree.tostring(
+            signature, method="c14n", exclusive=True, with_tail=False
+        )
+        return signature_bytes
 
 
-def _splice(data: bytes, signature: bytes, *, after_trace: bool, limits: Limits | None) -> bytes:
+@dataclass(frozen=True)
+class _Place:
+    """Where the signature goes, as the package's own parse says: the element child
+    of edXMLHeader it becomes (``index``: right after TraceHeaderList, else after
+    the header's last element), and the end tags that close the header, the
+    envelope and the root as the package spells them."""
+
+    after_trace: bool
+    index: int
+    closers: bytes
+
+    @classmethod
+    def of(cls, header: etree._Element, trace: etree._Element | None) -> _Place:
+        elements = [c for c in header if isinstance(c.tag, str)]
+        index = len(elements) if trace is None else elements.index(trace) + 1
+        ancestors = (header, *header.iterancestors())
+        closers = "".join(f"</{_qualified_name(e)}>" for e in ancestors).encode("utf-8")
+        return cls(trace is not None, index, closers)
+
+
+def _qualified_name(element: etree._Element) -> str:
+    """The element's name as its tags spell it: ``prefix:local``, or ``local``."""
+    local = str(element.tag).rpartition("}")[2]
+    return local if element.prefix is None else f"{element.prefix}:{local}"
+
+
+def _splice(data: bytes, signature: bytes, place: _Place, limits: Limits | None) -> bytes:
     """Insert the signature after ``</…TraceHeaderList>`` (or before ``</…edXMLHeader>``)."""
     # The first match is the header's own end tag unless a comment or CDATA section
-    # before it spells one: re-read each candidate and keep the first that lands
-    # where the placeholder stood.
-    pattern = _TRACE_END if after_trace else _HEADER_END
+    # before it spells one: read each candidate again and keep the first that lands
+    # where the package's parse says the signature goes.
+    pattern = _TRACE_END if place.after_trace else _HEADER_END
     for attempt, match in enumerate(pattern.finditer(data)):
         if attempt >= _MAX_SPLICE_ATTEMPTS:
             break
-        offset = match.end() if after_trace else match.start()
-        signed = data[:offset] + signature + data[offset:]
-        if _lands_in_place(signed, limits):
+        offset = match.end() if place.after_trace else match.start()
+        signed = b"".join((data[:offset], signature, data[offset:]))
+        if _lands_in_place(signed, offset + len(signature), place, limits):
             return signed
     raise MalformedSignatureError(
         "cannot place the signature: the header's end tag was not found in the bytes"
     )
 
 
-def _lands_in_place(signed: bytes, limits: Limits | None) -> bool:
-    """The one signature is an element of edXMLHeader, right after TraceHeaderList
-    when there is one, else the header's last element."""
-    root = parse_package(signed, limits)
-    header = find_header(root)
+def _lands_in_place(signed: bytes, end: int, place: _Place, limits: Limits | None) -> bool:
+    """The one signature is the ``place.index``-th element of edXMLHeader.
+
+    ``end``: where the inserted signature ends in ``signed``. What is read again
+    is the bytes up to there, closed by the end tags of the header, the envelope
+    and the root: up to the signature they are the package's own, so when they
+    read as XML with the signature where it goes, the parser stood in the
+    header's content at that point (the three end tags close exactly the header,
+    the envelope and the root), the signature (balanced, its namespace declared on
+    itself) leaves it standing there, and every later byte of ``signed`` reads as
+    it did in the package, which held no signature: the whole would read the same.
+    When the signed bytes may break a limit of the hardened parse (their size; a
+    depth limit under the signature's own) or that short read fails, the whole
+    package is parsed again, with the parse's named refusal.
+    """
+    limits = limits or _DEFAULT_LIMITS
+    if len(signed) <= limits.max_package_bytes and limits.max_depth >= _SIGNED_DEPTH:
+        try:
+            head = parse_package(b"".join((signed[:end], place.closers)), limits)
+        except EdxmlError:
+            head = None
+        landed = None if head is None else _in_place(head, place.index)
+        if landed is not None:
+            return landed
+    return _in_place(parse_package(signed, limits), place.index) is True
+
+
+def _in_place(root: etree._Element, index: int) -> bool | None:
+    """The tree holds one XML-DSig signature, the ``index``-th element of the header;
+    None when it holds no edXMLEnvelope/edXMLHeader (the short read of a package
+    whose header comes later)."""
+    header = find_path(root, _ENVELOPE_TAG, _HEADER_TAG) if root.tag == _ROOT_TAG else None
+    if header is None:
+        return None
     elements = [c for c in header if isinstance(c.tag, str)]
     namespaced, _ = find_signatures(root)
-    if len(namespaced) != 1 or namespaced[0] not in elements:
-        return False
-    position = elements.index(namespaced[0])
-    trace = header.find(_TRACE_TAG)
-    if trace is None:
-        return position == len(elements) - 1
-    return position > 0 and elements[position - 1] is trace
+    return len(namespaced) == 1 and index < len(elements) and elements[index] is namespaced[0]

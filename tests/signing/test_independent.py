@@ -66,6 +66,7 @@ def test_outside_verifiers_accept_our_signatures(
     tmp_path: Path,
 ) -> None:
     signer = signer_for(H41) if kind == "rsa" else ec_signer
+    assert signer._profile is not None  # signed with lxml + cryptography, not signxml
     signed = signer.sign(document(attachment_size=size))
     package = tmp_path / "signed.edxml"
     package.write_bytes(signed)
