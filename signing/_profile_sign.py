@@ -54,7 +54,7 @@ def canonical_package(root: etree._Element) -> bytes:
 
     The package carries no signature yet, so the enveloped-signature transform
     leaves it as it is. A namespace URI C14N refuses (a relative one) raises
-    lxml's ``C14NError``, as signing through signxml always did.
+    lxml's ``C14NError``; ``Signer.sign`` names it (``MalformedXmlError``).
     """
     return _exclusive(root)
 

@@ -28,7 +28,7 @@ from signxml.algorithms import SignatureConstructionMethod
 from signxml.exceptions import SignXMLException
 from signxml.signer import XMLSigner
 
-from edxml import EdxmlError, Limits, sender_code_of
+from edxml import EdxmlError, Limits, MalformedXmlError, sender_code_of
 from signing._profile_sign import ProfileSigner, canonical_package
 from signing._xml import (
     DSIG_NS,
@@ -230,10 +230,13 @@ class Signer:
         trace = header.find(_TRACE_TAG)
         place = _Place.of(header, trace)  # before signxml adds its signature to the tree
         profile = self._profile if self.use_profile else None
-        if profile is not None:
-            signature_bytes = profile.signature_for(canonical_package(root))
-        else:
-            signature_bytes = self._signxml_signature(root, header, trace)
+        try:
+            if profile is not None:
+                signature_bytes = profile.signature_for(canonical_package(root))
+            else:
+                signature_bytes = self._signxml_signature(root, header, trace)
+        except etree.C14NError as error:  # a relative namespace URI, for one
+            raise MalformedXmlError(f"the package cannot be canonicalised: {error}") from None
         return _splice(data, signature_bytes, place, limits)
 
     def _signxml_signature(

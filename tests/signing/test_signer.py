@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 from lxml import etree
 
 import edxml
-from edxml import Limits, TextTooLongError
+from edxml import Limits, MalformedXmlError, TextTooLongError
 from signing import (
     AlreadySignedError,
     CredentialError,
@@ -140,6 +141,20 @@ def test_signing_a_signed_package_is_refused(signer_for: Callable[[str], Signer]
     signer = signer_for("000.00.00.H41")
     with pytest.raises(AlreadySignedError):
         signer.sign(signer.sign(document()))
+
+
+@pytest.mark.parametrize("use_profile", [True, False])
+def test_a_package_that_cannot_be_canonicalised_is_named(
+    dev_pki: DevPki, use_profile: bool
+) -> None:
+    """A relative namespace URI has no canonical form: a named refusal, not lxml's error."""
+    signer = replace(dev_pki.signer("000.00.00.H41"), use_profile=use_profile)
+    package = document().replace(
+        b"<edXML:edXMLEnvelope ", b'<edXML:edXMLEnvelope xmlns:r="rel/ns" ', 1
+    )
+    assert b'xmlns:r="rel/ns"' in package
+    with pytest.raises(MalformedXmlError, match="canonicalised"):
+        signer.sign(package)
 
 
 def test_a_field_signature_without_namespace_counts_as_signed(
