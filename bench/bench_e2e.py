@@ -44,12 +44,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from agency_client import AgencyClient, IncomingDocument
+from agency_client import AgencyClient
 from bench._documents import RECIPIENT, SENDER, bench_document
 from bus import (
     Agency,
@@ -170,18 +170,20 @@ def _padding_for_5kb(client: AgencyClient) -> int:
     return max(0, int((PACKAGE_BYTES - probe) * 3 / 4))  # base64 grows 4/3
 
 
-async def _receive(client: AgencyClient, count: int) -> None:
-    """The district's software: takes what is ready in batches (``Inbox.batches``)."""
-    taken = 0
-    async with client.receive() as inbox:
-        async for batch in inbox.batches(max_items=100):
-            taken += sum(isinstance(item, IncomingDocument) for item in batch)
-            if taken >= count:
-                return  # leaving the block settles the last batch
+async def _receive(client: AgencyClient, until: Callable[[], bool]) -> None:
+    """The district's software: takes what is ready in batches (``Inbox.batches``).
+
+    Runs until ``until()`` holds at a moment the inbox is idle; leaving the
+    block settles the last batch.
+    """
+    async with client.receive(idle_timeout=0.2) as inbox:
+        while not until():
+            async for _ in inbox.batches(max_items=100):
+                pass
 
 
 async def _capacity(
-    sender: AgencyClient, receiver: AgencyClient, start: int, count: int, window: int, padding: int
+    sender: AgencyClient, start: int, count: int, window: int, padding: int
 ) -> float:
     """Documents/s with up to ``window`` sends in flight, until the last 01 is back."""
     packages = [_document(start + i, padding) for i in range(count)]
@@ -192,24 +194,16 @@ async def _capacity(
             return await sender.send(package)
 
     began = time.perf_counter()
-    receiving = asyncio.create_task(_receive(receiver, count))
     ids = await asyncio.gather(*(one(p) for p in packages))
     for doc_id in ids:
         await sender.wait_delivered(doc_id, timeout=600)
-    await receiving
     return count / (time.perf_counter() - began)
 
 
 async def _latency(
-    sender: AgencyClient,
-    receiver: AgencyClient,
-    start: int,
-    count: int,
-    rate: float,
-    padding: int,
+    sender: AgencyClient, start: int, count: int, rate: float, padding: int
 ) -> dict[str, float]:
     """Milliseconds from ``send`` to the 01 in the sender's outbox, sending at ``rate``/s."""
-    receiving = asyncio.create_task(_receive(receiver, count))
     sent_at: dict[str, datetime] = {}
     sending: list[asyncio.Task[str]] = []
     began = time.perf_counter()
@@ -224,12 +218,149 @@ async def _latency(
     await asyncio.gather(*sending)
     for doc_id in sent_at:
         await sender.wait_delivered(doc_id, timeout=600)
-    await receiving
     latencies = {}
     for doc_id, at in sent_at.items():
         arrival = next(s for s in sender.statuses(doc_id) if s.status_code == "01")
         latencies[doc_id] = (arrival.at - at).total_seconds() * 1000
     return latencies
+
+
+def _count_fetches(client: AgencyClient) -> Callable[[], int]:
+    """Count the fetch requests the client's inbox consumer sends (a benchmark's peek)."""
+    consumer = client._require().connection.consumer  # measuring only
+    assert consumer is not None
+    kafka = consumer._client
+    send, fetches = kafka.send, [0]
+
+    async def counting(node_id: Any, request: Any, **kwargs: Any) -> Any:
+        if type(request).__name__.startswith("FetchRequest"):
+            fetches[0] += 1
+        return await send(node_id, request, **kwargs)
+
+    kafka.send = counting
+    return lambda: fetches[0]
+
+
+async def _idle(seconds: float, fetches: Callable[[], int]) -> tuple[float, float]:
+    """CPU ms per second and inbox fetches per second of this process while idle."""
+    cpu, count = time.process_time(), fetches()
+    await asyncio.sleep(seconds)
+    return (time.process_time() - cpu) * 1000 / seconds, (fetches() - count) / seconds
+
+
+async def _province(settings: Settings, commands: Any) -> None:
+    """The sending province's office software, driven by ``commands`` (a pipe end)."""
+    async with AgencyClient(settings, SENDER, hand_over_statuses=False) as sender:
+        padding = _padding_for_5kb(sender)
+        fetches = _count_fetches(sender)
+        commands.send((padding, sender.signer.sign(build(_document(0, padding)))))
+        while (command := await asyncio.to_thread(commands.recv))[0] != "stop":
+            cpu = time.process_time()
+            if command[0] == "capacity":
+                _, start, count, window = command
+                result: Any = await _capacity(sender, start, count, window, padding)
+            elif command[0] == "latency":
+                _, start, count, rate = command
+                result = await _latency(sender, start, count, rate, padding)
+            else:
+                result = await _idle(command[1], fetches)
+            commands.send((result, time.process_time() - cpu))
+        commands.send(sender.store_commits())
+
+
+async def _district(settings: Settings, commands: Any) -> None:
+    """The receiving district's office software: takes its inbox until told to stop."""
+    async with AgencyClient(settings, RECIPIENT) as receiver:
+        fetches = _count_fetches(receiver)
+        stop = False
+        receiving = asyncio.create_task(_receive(receiver, lambda: stop))
+        commands.send("ready")
+        while (command := await asyncio.to_thread(commands.recv))[0] != "stop":
+            if command[0] == "idle":
+                commands.send(await _idle(command[1], fetches))
+            else:
+                commands.send(time.process_time())
+        stop = True
+        await receiving
+        commands.send(receiver.store_commits())
+
+
+def _agency_process(role: str, home: str, bootstrap: str, commands: Any) -> None:
+    """A child process: one agency's office software (``role``) on the bus at ``bootstrap``."""
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    settings = Settings.of(home=Path(home), bootstrap=bootstrap)
+    asyncio.run((_province if role == "province" else _district)(settings, commands))
+
+
+class _Agencies:
+    """The two agencies' software, each in a process of its own (``one_process``: both in
+    this one, sharing its interpreter), driven phase by phase from here."""
+
+    def __init__(self, settings: Settings, one_process: bool) -> None:
+        self.settings = settings
+        self.one_process = one_process
+        self._ends: dict[str, Any] = {}
+        self._processes: list[Any] = []
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def __aenter__(self) -> _Agencies:
+        context = multiprocessing.get_context("spawn")
+        for role in ("district", "province"):
+            mine, theirs = context.Pipe()
+            self._ends[role] = mine
+            if self.one_process:
+                run = _province if role == "province" else _district
+                self._tasks.append(asyncio.create_task(run(self.settings, theirs)))
+            else:
+                home, bootstrap = str(self.settings.home), self.settings.broker.bootstrap
+                process = context.Process(
+                    target=_agency_process, args=(role, home, bootstrap, theirs), daemon=True
+                )
+                process.start()
+                self._processes.append(process)
+        await self._ask("district", None)
+        self.padding, self.payload = await self._ask("province", None)
+        return self
+
+    async def _ask(self, role: str, command: tuple[Any, ...] | None) -> Any:
+        end = self._ends[role]
+        if command is not None:
+            end.send(command)
+        # In a thread: the other end may be a task of this very loop.
+        return await asyncio.to_thread(end.recv)
+
+    async def capacity(self, start: int, count: int, window: int) -> tuple[float, dict[str, float]]:
+        """Documents/s, and the CPU seconds each process spent meanwhile."""
+        district_cpu = await self._ask("district", ("cpu",))
+        rate, province_cpu = await self._ask("province", ("capacity", start, count, window))
+        district_cpu = await self._ask("district", ("cpu",)) - district_cpu
+        if self.one_process:
+            return rate, {"both agencies (one process)": province_cpu}
+        return rate, {"province (sender)": province_cpu, "district (recipient)": district_cpu}
+
+    async def latency(self, start: int, count: int, rate: float) -> dict[str, float]:
+        latencies, _ = await self._ask("province", ("latency", start, count, rate))
+        return dict(latencies)
+
+    async def idle(self, seconds: float) -> dict[str, tuple[float, float]]:
+        """CPU ms/s and fetches/s of each agency's process while nothing is sent."""
+        self._ends["district"].send(("idle", seconds))
+        (province, _), district = await asyncio.gather(
+            self._ask("province", ("idle", seconds)), self._ask("district", None)
+        )
+        return {"province": province, "district": district}
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.commits = {}
+        for role in ("province", "district"):
+            self.commits[role] = await self._ask(role, ("stop",))
+        for task in self._tasks:
+            await task
+        for process in self._processes:
+            process.join(timeout=60)
+            if process.is_alive():
+                process.kill()
+                process.join()
 
 
 async def _read_topic(settings: Settings, topic: str) -> list[Any]:
@@ -361,7 +492,12 @@ def _load() -> str:
 
 
 async def run(
-    documents: int, window: int, rate: float, latency_documents: int, router_fetch_wait: int | None
+    documents: int,
+    window: int,
+    rate: float,
+    latency_documents: int,
+    router_fetch_wait: int | None,
+    one_process: bool,
 ) -> None:
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     load_before = _load()
@@ -375,32 +511,31 @@ async def run(
             settings = stack.enter_context(_router_with_fetch_wait(home, router_fetch_wait))
         await _register(settings)
         await asyncio.sleep(3)  # the running router picks the new agencies up from its topic
-        async with (
-            AgencyClient(settings, SENDER, hand_over_statuses=False) as sender,
-            AgencyClient(settings, RECIPIENT) as receiver,
-        ):
-            padding = _padding_for_5kb(sender)
-            payload = sender.signer.sign(build(_document(0, padding)))
-            await _capacity(sender, receiver, 1, 20, window, padding)  # warm-up
-            capacity = await _capacity(sender, receiver, 100, documents, window, padding)
+        async with _Agencies(settings, one_process) as agencies:
+            payload = agencies.payload
+            await agencies.capacity(1, 20, window)  # warm-up
+            idle = await agencies.idle(3.0)
+            capacity, cpu = await agencies.capacity(100, documents, window)
             number = 100 + documents
-            light = await _latency(sender, receiver, number, latency_documents, rate, padding)
+            light = await agencies.latency(number, latency_documents, rate)
             number += latency_documents
             half_rate = max(1.0, capacity / 2)
-            half = await _latency(sender, receiver, number, latency_documents, half_rate, padding)
-            groups = {"sender": sender.store_commits(), "recipient": receiver.store_commits()}
-            hops = await _hops(settings, set(light))
+            half = await agencies.latency(number, latency_documents, half_rate)
+        hops = await _hops(settings, set(light))
         baseline = await _bare_kafka(settings, payload, max(documents, 500))
     load_after = _load()
 
+    where = "one process" if one_process else "a process each"
     print(f"load average before / after           {load_before}  /  {load_after}")
     print(f"package size                          {len(payload)} bytes (signed, RSA-SHA256)")
     print(
         f"end to end through {bus} + SDK  {capacity:8.1f} documents/s  "
-        f"({documents} documents, {window} sends in flight)"
+        f"({documents} documents, {window} sends in flight; agencies in {where})"
     )
     print(f"bare aiokafka produce→consume         {baseline:8.1f} records/s   (same bytes)")
     print(f"ratio end to end / bare               {capacity / baseline:8.3f}")
+    for name, seconds in cpu.items():
+        print(f"CPU per document, {name:28} {seconds * 1000 / documents:6.2f} ms")
     for label, figures, at in (("light", light, rate), ("half capacity", half, half_rate)):
         p50, p99 = _percentiles(figures)
         print(
@@ -409,8 +544,13 @@ async def run(
         )
     for hop, millis in hops.items():
         print(f"  median at {rate:g}/s, {hop:55} {millis:6.0f} ms")
-    for name, (commits, writes) in groups.items():
+    for name, (commits, writes) in agencies.commits.items():
         print(f"group commits of the {name:16} {writes} writes in {commits} transactions")
+    for name, (cpu_ms, fetches) in idle.items():
+        print(
+            f"idle {name:8} client: {fetches:5.1f} inbox fetches/s, "
+            f"{cpu_ms:5.1f} ms CPU/s of its process"
+        )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -421,6 +561,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--latency-documents", type=int, default=200)
     parser.add_argument("--router-fetch-wait-ms", type=int, default=None)
     parser.add_argument("--probe", action="store_true")
+    parser.add_argument(
+        "--one-process", action="store_true", help="both agencies in this process (one GIL)"
+    )
     args = parser.parse_args(argv if argv is not None else [])
     if args.probe:
         asyncio.run(probe())
@@ -432,6 +575,7 @@ def main(argv: list[str] | None = None) -> None:
             args.rate,
             args.latency_documents,
             args.router_fetch_wait_ms,
+            args.one_process,
         )
     )
 
