@@ -385,7 +385,7 @@ class InboxReader:
     ) -> IncomingStatus | None:
         answered = package.response_for.document_id
         code = StatusCode(package.status_code)
-        mine = self._outbox.get(answered) is not None and code is not StatusCode.TAKE_BACK
+        mine = code is not StatusCode.TAKE_BACK and self._outbox.has_document(answered)
         if mine and await self._outbox.note_status(
             answered, sender, code.value, package.description, digest
         ):

@@ -18,7 +18,7 @@ from agency_client._store import METADATA, VERSION_TABLE, LocalDatabase
 from agency_client.outbox import Outbox, OutboxState, PackageKind
 from bus.records import content_digest
 
-_HEAD = "agency0002"
+_HEAD = "agency0003"
 
 DOC = "000.00.00.H41,2026/11/23,12/UBND-VP"
 DATA = b"<edXML>signed bytes</edXML>"
