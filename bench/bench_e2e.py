@@ -49,7 +49,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from agency_client import AgencyClient
+from agency_client import AgencyClient, ClientTuning
 from bench._documents import RECIPIENT, SENDER, bench_document
 from bus import (
     Agency,
@@ -242,7 +242,9 @@ def _count_fetches(client: AgencyClient) -> Callable[[], int]:
 
 
 async def _idle(seconds: float, fetches: Callable[[], int]) -> tuple[float, float]:
-    """CPU ms per second and inbox fetches per second of this process while idle."""
+    """CPU ms per second and inbox fetches per second of this process while idle
+    (measured once the client counts as idle: ``ClientTuning.idle_after_ms``)."""
+    await asyncio.sleep(ClientTuning.from_env().idle_after_ms / 1000 + 0.5)
     cpu, count = time.process_time(), fetches()
     await asyncio.sleep(seconds)
     return (time.process_time() - cpu) * 1000 / seconds, (fetches() - count) / seconds
