@@ -15,7 +15,6 @@ from typing import Any
 
 from aiokafka import TopicPartition
 
-from agency_client._fetch_pace import FetchPace
 from agency_client.errors import NotAuthorisedError
 from agency_client.tuning import ClientTuning
 from bus import BusError, Settings, get_logger, make_consumer, make_producer, translate_errors
@@ -43,8 +42,6 @@ class BusConnection:
         # The producer answered an error aiokafka does not retry: replace it before its next use.
         self._producer_failed = False
         self._renewing = asyncio.Lock()
-        #: The inbox consumer's fetch wait, short while busy (``agency_client._fetch_pace``).
-        self.pace = FetchPace(tuning)
 
     @property
     def connected(self) -> bool:
@@ -70,7 +67,6 @@ class BusConnection:
             await quietly(consumer.stop())
             raise
         self._producer, self.consumer = producer, consumer
-        self.pace.attach(consumer)
         return consumer
 
     async def connect_when_possible(self, attach: Callable[[Any], None]) -> None:

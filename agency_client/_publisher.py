@@ -236,7 +236,6 @@ class Publisher:
         producer = await self._connection.usable_producer()
         assert producer is not None
         self._publishing.add(digest)
-        self._connection.pace.busy()  # an answer (01, or a refusal) comes back soon
         try:
             # asyncio.timeout, not wait_for: Python 3.11's wait_for swallows a
             # cancellation that comes as the publication completes, and the task

@@ -205,7 +205,6 @@ class AgencyClient:
             on_broker_loss=publisher.broker_lost_data,
             hand_over_statuses=self._hand_over_statuses,
             max_batch=self.tuning.max_batch,
-            pace=connection.pace,
         )
         follow_ups = FollowUps(
             self.settings, self.agency, received=store, sent=sent, publisher=publisher

@@ -40,7 +40,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from agency_client._fetch_pace import FetchPace
 from agency_client._inbox_store import InboxStore
 from agency_client.items import InboxItem, IncomingDocument, IncomingStatus, RejectionNotice
 from agency_client.outbox import Outbox
@@ -152,7 +151,6 @@ class InboxReader:
         hand_over_statuses: bool = True,
         buffer: int = 256,
         max_batch: int = 200,
-        pace: FetchPace | None = None,
     ) -> None:
         self.agency = agency
         self._consumer = consumer
@@ -164,7 +162,6 @@ class InboxReader:
         self._on_broker_loss = on_broker_loss
         self._hand_over_statuses = hand_over_statuses
         self._max_batch = max_batch
-        self._pace = pace
         self._queue: asyncio.Queue[_Handed] = asyncio.Queue(maxsize=buffer)
         self._partitions: dict[Any, _Partition] = {}
         self._outstanding: list[_Handed] = []
@@ -195,11 +192,6 @@ class InboxReader:
                 _log.warning("inbox of %s: %s; retrying", self.agency, exc, agency=self.agency)
                 await asyncio.sleep(0.5)
                 continue
-            if self._pace is not None:
-                if any(batch.values()):
-                    self._pace.busy()  # more is likely to follow: fetch again soon
-                else:
-                    self._pace.update()
             read: list[tuple[Any, _Partition, Any]] = []
             for tp, records in batch.items():
                 part = self._partitions.setdefault(tp, _Partition())

@@ -4,11 +4,12 @@ Why these and not others: on the path send → route → receive → 01 back the
 client's own share of the time goes to (measured with ``python -m bench.bench_e2e --probe``)
 
 - the inbox's fetch wait: how long the broker may hold a fetch that found nothing
-  (on the embedded Tansu a record produced meanwhile arrives after about 2 ms at
-  5 ms, 1–11 ms at 20 ms, 9 ms at 100 ms, and 208 ms at aiokafka's default of
-  500 ms; the spread at 20 ms is between runs); short while the client is
-  busy, longer once it is idle (``agency_client._fetch_pace``), since every empty
-  fetch of an idle client costs it and the broker;
+  (on the embedded Tansu a record produced meanwhile arrives after 1–5 ms at
+  20 ms, 9 ms at 100 ms, and 208 ms at aiokafka's default of 500 ms). Lower is
+  not better on a loaded machine: at 5 ms, while busy, each client spent about
+  35 ms more CPU a second at 20 documents/s and the end-to-end p50 did not drop
+  (the router's hops slowed on the 2 shared cores); an idle client makes about 45
+  empty fetches a second at 20 ms (130 at 5);
 - the producer's linger: a send waited for company that long before going out
   (5 ms cost 6.5–8 ms per publication, 0 ms 0.5–3 ms; concurrent sends are
   batched anyway while a request is on its way);
@@ -36,14 +37,8 @@ __all__ = ["ClientTuning"]
 class ClientTuning:
     """How the client trades idle work for latency, and batches its work."""
 
-    #: Milliseconds the broker may hold an inbox fetch that found nothing, while the
-    #: client is busy (it read records or published within ``idle_after_ms``).
-    fetch_max_wait_ms: int = 5
-    #: The same once the client has been idle ``idle_after_ms`` (never below the
-    #: busy wait): what an idle client's empty fetches cost the broker.
-    idle_fetch_max_wait_ms: int = 20
-    #: Milliseconds without reading or publishing after which the client is idle.
-    idle_after_ms: int = 2000
+    #: Milliseconds the broker may hold an inbox fetch that found nothing.
+    fetch_max_wait_ms: int = 20
     #: Milliseconds the producer waits to fill a batch (0: publish at once).
     linger_ms: int = 0
     #: Records one inbox read takes at most.
@@ -54,7 +49,7 @@ class ClientTuning:
     def __post_init__(self) -> None:
         for field in fields(self):
             value = getattr(self, field.name)
-            minimum = 1 if field.name in {"max_batch", "max_group"} else 0
+            minimum = 0 if field.name in {"fetch_max_wait_ms", "linger_ms"} else 1
             if not isinstance(value, int) or value < minimum:
                 why = f"{value!r} is not a whole number >= {minimum}"
                 raise ClientSettingError(field.name, why)

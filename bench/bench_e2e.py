@@ -49,7 +49,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from agency_client import AgencyClient, ClientTuning
+from agency_client import AgencyClient
 from bench._documents import RECIPIENT, SENDER, bench_document
 from bus import (
     Agency,
@@ -96,7 +96,7 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def _edx_up(home: Path) -> Iterator[Settings]:
+def _edx_up(home: Path) -> Iterator[tuple[Settings, int]]:
     """``edx up`` on ``home`` in a subprocess; the settings of the bus once it runs."""
     edx = Path(sys.executable).with_name("edx")
     env = {**os.environ, "EDX_HOME": str(home), "EDX_BOOTSTRAP": f"127.0.0.1:{_free_port()}"}
@@ -111,7 +111,7 @@ def _edx_up(home: Path) -> Iterator[Settings]:
             if process.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit(f"edx up did not start; see {log.name}")
             time.sleep(0.2)
-        yield Settings.of(home=home, bootstrap=bootstrap)
+        yield Settings.of(home=home, bootstrap=bootstrap), process.pid
     finally:
         process.send_signal(signal.SIGINT)
         try:
@@ -146,7 +146,7 @@ async def _serve_router_async(home: Path, fetch_wait_ms: int, ready: object, sto
 
 
 @contextlib.contextmanager
-def _router_with_fetch_wait(home: Path, fetch_wait_ms: int) -> Iterator[Settings]:
+def _router_with_fetch_wait(home: Path, fetch_wait_ms: int) -> Iterator[tuple[Settings, int]]:
     """A broker and one router (fetch wait ``fetch_wait_ms``) in a subprocess."""
     context = multiprocessing.get_context("spawn")
     ready, stop = context.Queue(), context.Event()
@@ -155,7 +155,9 @@ def _router_with_fetch_wait(home: Path, fetch_wait_ms: int) -> Iterator[Settings
     )
     process.start()
     try:
-        yield Settings.of(home=home, bootstrap=ready.get(timeout=120))
+        bootstrap = ready.get(timeout=120)
+        assert process.pid is not None
+        yield Settings.of(home=home, bootstrap=bootstrap), process.pid
     finally:
         stop.set()
         process.join(timeout=60)
@@ -242,9 +244,8 @@ def _count_fetches(client: AgencyClient) -> Callable[[], int]:
 
 
 async def _idle(seconds: float, fetches: Callable[[], int]) -> tuple[float, float]:
-    """CPU ms per second and inbox fetches per second of this process while idle
-    (measured once the client counts as idle: ``ClientTuning.idle_after_ms``)."""
-    await asyncio.sleep(ClientTuning.from_env().idle_after_ms / 1000 + 0.5)
+    """CPU ms per second and inbox fetches per second of this process while idle."""
+    await asyncio.sleep(0.5)  # what the last phase left to do
     cpu, count = time.process_time(), fetches()
     await asyncio.sleep(seconds)
     return (time.process_time() - cpu) * 1000 / seconds, (fetches() - count) / seconds
@@ -340,9 +341,21 @@ class _Agencies:
             return rate, {"both agencies (one process)": province_cpu}
         return rate, {"province (sender)": province_cpu, "district (recipient)": district_cpu}
 
-    async def latency(self, start: int, count: int, rate: float) -> dict[str, float]:
-        latencies, _ = await self._ask("province", ("latency", start, count, rate))
-        return dict(latencies)
+    async def latency(
+        self, start: int, count: int, rate: float
+    ) -> tuple[dict[str, float], dict[str, float]]:
+        """Milliseconds send → 01 back per document, and each process's CPU ms/s meanwhile."""
+        district_cpu = await self._ask("district", ("cpu",))
+        began = time.perf_counter()
+        latencies, province_cpu = await self._ask("province", ("latency", start, count, rate))
+        district_cpu = await self._ask("district", ("cpu",)) - district_cpu
+        per_second = 1000 / (time.perf_counter() - began)
+        if self.one_process:
+            return dict(latencies), {"both agencies": province_cpu * per_second}
+        return dict(latencies), {
+            "province": province_cpu * per_second,
+            "district": district_cpu * per_second,
+        }
 
     async def idle(self, seconds: float) -> dict[str, tuple[float, float]]:
         """CPU ms/s and fetches/s of each agency's process while nothing is sent."""
@@ -484,6 +497,27 @@ async def probe() -> None:
             )
 
 
+def _tree_cpu(pid: int) -> float:
+    """CPU seconds used so far by process ``pid`` and its descendants (Linux ``/proc``)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    used: dict[int, float] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue  # ended meanwhile
+        child = int(stat.parent.name)
+        parents[child] = int(fields[1])
+        used[child] = (int(fields[11]) + int(fields[12])) / tick
+    tree, grown = {pid}, True
+    while grown:
+        more = {child for child, parent in parents.items() if parent in tree} - tree
+        tree |= more
+        grown = bool(more)
+    return sum(used.get(member, 0.0) for member in tree)
+
+
 def _percentiles(latencies: dict[str, float]) -> tuple[float, float]:
     figures = list(latencies.values())
     return statistics.median(figures), statistics.quantiles(figures, n=100)[98]
@@ -507,22 +541,28 @@ async def run(
         home = Path(stack.enter_context(tempfile.TemporaryDirectory())) / ".edx"
         if router_fetch_wait is None:
             bus = "edx up"
-            settings = stack.enter_context(_edx_up(home))
+            settings, bus_pid = stack.enter_context(_edx_up(home))
         else:
             bus = f"router (fetch wait {router_fetch_wait} ms)"
-            settings = stack.enter_context(_router_with_fetch_wait(home, router_fetch_wait))
+            settings, bus_pid = stack.enter_context(
+                _router_with_fetch_wait(home, router_fetch_wait)
+            )
         await _register(settings)
         await asyncio.sleep(3)  # the running router picks the new agencies up from its topic
         async with _Agencies(settings, one_process) as agencies:
             payload = agencies.payload
             await agencies.capacity(1, 20, window)  # warm-up
             idle = await agencies.idle(3.0)
+            bus_cpu = _tree_cpu(bus_pid)
             capacity, cpu = await agencies.capacity(100, documents, window)
+            cpu["bus (edx up: broker, router, tracker)"] = _tree_cpu(bus_pid) - bus_cpu
             number = 100 + documents
-            light = await agencies.latency(number, latency_documents, rate)
+            bus_cpu, began = _tree_cpu(bus_pid), time.perf_counter()
+            light, light_cpu = await agencies.latency(number, latency_documents, rate)
+            light_cpu["bus"] = (_tree_cpu(bus_pid) - bus_cpu) * 1000 / (time.perf_counter() - began)
             number += latency_documents
             half_rate = max(1.0, capacity / 2)
-            half = await agencies.latency(number, latency_documents, half_rate)
+            half, _ = await agencies.latency(number, latency_documents, half_rate)
         hops = await _hops(settings, set(light))
         baseline = await _bare_kafka(settings, payload, max(documents, 500))
     load_after = _load()
@@ -538,6 +578,8 @@ async def run(
     print(f"ratio end to end / bare               {capacity / baseline:8.3f}")
     for name, seconds in cpu.items():
         print(f"CPU per document, {name:28} {seconds * 1000 / documents:6.2f} ms")
+    for name, millis in light_cpu.items():
+        print(f"CPU while sending at {rate:g}/s, {name:19} {millis:6.0f} ms/s")
     for label, figures, at in (("light", light, rate), ("half capacity", half, half_rate)):
         p50, p99 = _percentiles(figures)
         print(
