@@ -2,9 +2,11 @@
 
 The bus is ``edx up`` itself, run as a subprocess on a fresh home (embedded
 Tansu broker, router and tracker, with the settings ``edx up`` ships; nothing is
-tuned here); this process is the agencies' office software: a sending province
-and a receiving district, ``AgencyClient`` s with their default options (SQLite
-outboxes, ``synchronous=FULL``; ``ClientTuning`` from the environment). Every
+tuned here). The agencies' office software runs beside it: a sending province and
+a receiving district, ``AgencyClient`` s with their default options (SQLite
+outboxes, ``synchronous=FULL``; ``ClientTuning`` from the environment), each in a
+process of its own as on two agencies' machines, driven phase by phase from this
+one (``--one-process``: both in this process, sharing one interpreter). Every
 document is about 5 KB signed (RSA-SHA256, exclusive C14N).
 
 Printed, from one run:
@@ -13,20 +15,24 @@ Printed, from one run:
   sender's outbox, with up to ``--window`` sends in flight;
 - beside it, the floor of the same run: bare aiokafka produce→consume of the same
   bytes through one topic (no signing, no router, no stores);
+- the CPU each agency's process and the bus (its process tree) spent per document
+  meanwhile, and their CPU per second while sending at the light rate;
 - latency ``send`` → 01 back (the 01 recorded in the sender's outbox), p50/p99, at a
-  fixed light rate (``--rate``, 20 documents/s) and at half the measured capacity;
+  fixed light rate (``--rate``, 20 documents/s) and at half the measured capacity,
+  and the median of each hop at the light rate (from the records' timestamps);
 - with ``--router-fetch-wait-ms N``, the same figures with the bus of ``edx up``
   replaced by a broker and one router whose consumer waits at most N ms on an
-  empty fetch (``edx up`` ships aiokafka's 500 ms), in a subprocess likewise (no
+  empty fetch (``edx up`` ships ``EDX_FETCH_MAX_WAIT_MS``, 10 ms), in a subprocess (no
   tracker): what that one router setting changes;
 - with ``--probe``, only what the knobs cost on the embedded broker: ms from
   producing one record to a waiting consumer receiving it, per fetch wait, and
   ms per publication (``send_and_wait``) and records/s pipelined, per linger;
-- the group commits of the stores (writes per fsync'd transaction) and the load
+- the group commits of the stores (writes per fsync'd transaction), what an idle
+  client costs (inbox fetches and CPU per second of its process), and the load
   average of the machine before and after (its cores are shared).
 
     .venv/bin/python -m bench.bench_e2e [--documents N] [--window W] [--rate R]
-        [--latency-documents M] [--router-fetch-wait-ms N] [--probe]
+        [--latency-documents M] [--router-fetch-wait-ms N] [--one-process] [--probe]
 """
 
 from __future__ import annotations
@@ -555,7 +561,7 @@ async def run(
             idle = await agencies.idle(3.0)
             bus_cpu = _tree_cpu(bus_pid)
             capacity, cpu = await agencies.capacity(100, documents, window)
-            cpu["bus (edx up: broker, router, tracker)"] = _tree_cpu(bus_pid) - bus_cpu
+            cpu[f"the bus ({bus})"] = _tree_cpu(bus_pid) - bus_cpu
             number = 100 + documents
             bus_cpu, began = _tree_cpu(bus_pid), time.perf_counter()
             light, light_cpu = await agencies.latency(number, latency_documents, rate)
