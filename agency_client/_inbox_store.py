@@ -15,7 +15,7 @@ dropped either: they are kept in the quarantine with the reason.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from datetime import date, datetime
 from pathlib import Path
 from typing import Self
@@ -30,6 +30,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    bindparam,
     insert,
     select,
 )
@@ -108,24 +109,27 @@ _quarantine = Table(
 _TAKEN_FIELDS = tuple(_taken.c[f.name] for f in fields(TakenPackage))
 
 
+# Built once: building a statement costs more than the local lookup it runs.
+_IS_TAKEN = select(_taken.c.id).where(
+    _taken.c.kind == bindparam("b_kind"),
+    _taken.c.sender == bindparam("b_sender"),
+    _taken.c.document_id == bindparam("b_doc"),
+    _taken.c.digest == bindparam("b_digest"),
+)
+_INSERT_TAKEN = insert(_taken)
+
+
 def _remember(conn: Connection, taken: TakenPackage) -> bool:
     """Insert ``taken`` unless exactly these bytes are remembered already."""
     if _is_taken(conn, taken.kind, taken.sender, taken.document_id, taken.digest):
         return False
-    conn.execute(insert(_taken).values(asdict(taken)))
+    conn.execute(_INSERT_TAKEN, {f.name: getattr(taken, f.name) for f in fields(TakenPackage)})
     return True
 
 
 def _is_taken(conn: Connection, kind: str, sender: str, document_id: str, digest: str) -> bool:
-    row = conn.execute(
-        select(_taken.c.id).where(
-            _taken.c.kind == kind,
-            _taken.c.sender == sender,
-            _taken.c.document_id == document_id,
-            _taken.c.digest == digest,
-        )
-    ).first()
-    return row is not None
+    this = {"b_kind": kind, "b_sender": sender, "b_doc": document_id, "b_digest": digest}
+    return conn.execute(_IS_TAKEN, this).first() is not None
 
 
 class InboxStore:

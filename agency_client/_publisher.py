@@ -164,10 +164,9 @@ class Publisher:
         re-submitter publishes whatever the outbox holds unpublished), so the
         publication runs in the background and the inbox moves on at once.
         """
-        arrival = next(
-            (e for e in self._outbox.sent_statuses(item.document_id) if e.status_code == "01"),
-            None,
-        ) or await self._keep_status(item.package, StatusCode.ARRIVED, "Đã đến (arrived)")
+        arrival = self._outbox.arrival(item.document_id) or await self._keep_status(
+            item.package, StatusCode.ARRIVED, "Đã đến (arrived)"
+        )
         task = asyncio.create_task(
             self._publish_quietly(arrival), name=f"arrival-{item.document_id}"
         )

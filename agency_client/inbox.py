@@ -61,6 +61,10 @@ _log = get_logger("agency_client.inbox")
 
 #: Seconds between two looks at the offsets the broker keeps for the inbox.
 _OFFSETS_CHECK_EVERY = 5.0
+#: Seconds between two offset commits while records keep coming (a read that found
+#: nothing commits at once). Each commit is two requests (the stored offset is
+#: checked first); committing later only means reading more again after a crash.
+_COMMIT_EVERY = 0.1
 
 
 @dataclass
@@ -163,6 +167,7 @@ class InboxReader:
         self._outstanding: list[_Handed] = []
         self._attached = asyncio.Event()
         self._next_offsets_check = 0.0
+        self._next_commit = 0.0
         if consumer is not None:
             self._attached.set()
 
@@ -204,7 +209,10 @@ class InboxReader:
             for (tp, part, record), item in zip(read, items, strict=True):
                 self._take_in(tp, part, record, item)
             await self._check_ends()
-            await self._commit()
+            now = asyncio.get_running_loop().time()
+            if not read or now >= self._next_commit:
+                self._next_commit = now + _COMMIT_EVERY
+                await self._commit()
             await self._check_committed()
 
     def _take_in(self, tp: Any, part: _Partition, record: Any, item: InboxItem | None) -> None:
@@ -385,11 +393,26 @@ class InboxReader:
     ) -> IncomingStatus | None:
         answered = package.response_for.document_id
         code = StatusCode(package.status_code)
-        mine = self._outbox.get(answered) is not None and code is not StatusCode.TAKE_BACK
-        if mine and await self._outbox.note_status(
-            answered, sender, code.value, package.description, digest
-        ):
+        mine = code is not StatusCode.TAKE_BACK and self._outbox.has_document(answered)
+        # Not handed over: the bookkeeping is all it needs (remembering is idempotent).
+        quiet = not self._hand_over_statuses and code is not StatusCode.TAKE_BACK
+        writes: list[Awaitable[bool]] = []
+        if mine:
+            writes.append(
+                self._outbox.note_status(answered, sender, code.value, package.description, digest)
+            )
+        if quiet:
+            writes.append(
+                self._store.remember_taken(
+                    "status", sender, answered, digest, data, status_code=code
+                )
+            )
+        # Together, in this order: one commit for the arrival and the memory of it.
+        noted = await asyncio.gather(*writes)
+        if mine and noted[0]:
             self._on_change()
+        if quiet:
+            return None
         if self._store.has_taken("status", sender, answered, digest):
             return None
         item = IncomingStatus(
@@ -403,11 +426,6 @@ class InboxReader:
             verified=verified,
             source=source,
         )
-        if not self._hand_over_statuses and code is not StatusCode.TAKE_BACK:
-            await self._store.remember_taken(
-                "status", sender, answered, digest, data, status_code=code
-            )
-            return None
         return item
 
     async def _rejection(

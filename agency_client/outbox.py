@@ -23,6 +23,7 @@ from typing import Any, Self
 
 from sqlalchemy import (
     Column,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -30,6 +31,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     and_,
+    bindparam,
     delete,
     insert,
     or_,
@@ -117,6 +119,9 @@ _packages = Table(
     Column("status_code", String(2), nullable=True),
     # A document is identified by its DocumentId; a status by its bytes.
     UniqueConstraint("kind", "document_id", "digest", name="uq_outbox_package"),
+    # The status kept for a document (the 01 answered again), a package by its bytes.
+    Index("ix_outbox_packages_answers", "answers"),
+    Index("ix_outbox_packages_digest", "digest"),
 )
 
 _recipients = Table(
@@ -138,6 +143,78 @@ _statuses = Table(
     Column("digest", String(64), nullable=False),
     Column("at", UtcDateTime, nullable=False),
     UniqueConstraint("document_id", "recipient", "digest", name="uq_outbox_status"),
+)
+
+# The statements of the per-package path, built once: building a statement costs
+# more than the local lookup it runs (bound parameters are named b_*: names of
+# columns are the SET clause's own).
+_DOCUMENT_DIGEST = select(_packages.c.digest).where(
+    _packages.c.kind == PackageKind.DOCUMENT, _packages.c.document_id == bindparam("b_doc")
+)
+_DOCUMENT_ROW = select(_packages).where(
+    _packages.c.kind == PackageKind.DOCUMENT, _packages.c.document_id == bindparam("b_doc")
+)
+_STATUS_ROW = select(_packages).where(
+    _packages.c.kind == PackageKind.STATUS, _packages.c.digest == bindparam("b_digest")
+)
+_ARRIVAL_ROW = (
+    select(_packages)
+    .where(
+        _packages.c.kind == PackageKind.STATUS,
+        _packages.c.answers == bindparam("b_doc"),
+        _packages.c.status_code == "01",
+    )
+    .order_by(_packages.c.id)
+    .limit(1)
+)
+_RECIPIENTS_OF = (
+    select(_recipients.c.recipient, _recipients.c.arrived_at)
+    .where(_recipients.c.document_id == bindparam("b_doc"))
+    .order_by(_recipients.c.recipient)
+)
+_INSERT_PACKAGE = insert(_packages)
+_INSERT_RECIPIENT = insert(_recipients)
+_INSERT_STATUS = insert(_statuses)
+_THIS_PACKAGE = and_(
+    _packages.c.kind == bindparam("b_kind"),
+    _packages.c.document_id == bindparam("b_doc"),
+    _packages.c.digest == bindparam("b_digest"),
+)
+_SUBMITTED = (
+    update(_packages)
+    .where(_THIS_PACKAGE)
+    .values(submitted_at=bindparam("b_now"), submit_count=_packages.c.submit_count + 1)
+)
+_STATUS_PUBLISHED = (
+    update(_packages)
+    .where(_THIS_PACKAGE, _packages.c.state == OutboxState.PENDING)
+    .values(state=OutboxState.PUBLISHED)
+)
+_STATUS_SEEN = select(_statuses.c.id).where(
+    _statuses.c.document_id == bindparam("b_doc"),
+    _statuses.c.recipient == bindparam("b_recipient"),
+    _statuses.c.digest == bindparam("b_digest"),
+)
+_ARRIVED = (
+    update(_recipients)
+    .where(
+        _recipients.c.document_id == bindparam("b_doc"),
+        _recipients.c.recipient == bindparam("b_recipient"),
+        _recipients.c.arrived_at.is_(None),
+    )
+    .values(arrived_at=bindparam("b_now"))
+)
+_MISSING = select(_recipients.c.recipient).where(
+    _recipients.c.document_id == bindparam("b_doc"), _recipients.c.arrived_at.is_(None)
+)
+_DELIVERED = (
+    update(_packages)
+    .where(
+        _packages.c.kind == PackageKind.DOCUMENT,
+        _packages.c.document_id == bindparam("b_doc"),
+        _packages.c.state == OutboxState.PENDING,
+    )
+    .values(state=OutboxState.DELIVERED)
 )
 
 
@@ -205,59 +282,61 @@ class Outbox:
         unique = list(dict.fromkeys(recipients))
 
         def write(conn: Connection) -> None:
-            existing = conn.execute(
-                select(_packages.c.digest).where(
-                    _packages.c.kind == PackageKind.DOCUMENT,
-                    _packages.c.document_id == document_id,
-                )
-            ).first()
+            existing = conn.execute(_DOCUMENT_DIGEST, {"b_doc": document_id}).first()
             if existing is not None:
                 if existing.digest != digest:
                     raise DuplicateDocumentError(document_id)
                 return
             self._insert_pending(conn, PackageKind.DOCUMENT, document_id, digest, data)
             conn.execute(
-                insert(_recipients),
-                [{"document_id": document_id, "recipient": r} for r in unique],
+                _INSERT_RECIPIENT, [{"document_id": document_id, "recipient": r} for r in unique]
             )
 
         return write
 
     def add_status(self, answers: str, status_code: str, data: bytes, digest: str) -> OutboxEntry:
         """Keep a status package before it is published; idempotent for the same bytes."""
-        self.database.write(self._status_writer(answers, status_code, data, digest))
-        entry = self._get_status(digest)
-        assert entry is not None
-        return entry
+        return self.database.write(self._status_writer(answers, status_code, data, digest))
 
     async def keep_status(
         self, answers: str, status_code: str, data: bytes, digest: str
     ) -> OutboxEntry:
         """:meth:`add_status`, committed together with concurrent writes (one fsync)."""
-        await self.group_commit.write(self._status_writer(answers, status_code, data, digest))
-        entry = self._get_status(digest)
-        assert entry is not None
-        return entry
+        return await self.group_commit.write(
+            self._status_writer(answers, status_code, data, digest)
+        )
 
     def _status_writer(
         self, answers: str, status_code: str, data: bytes, digest: str
-    ) -> Callable[[Connection], None]:
-        def write(conn: Connection) -> None:
-            found = conn.execute(
-                select(_packages.c.id).where(
-                    _packages.c.kind == PackageKind.STATUS, _packages.c.digest == digest
-                )
-            ).first()
-            if found is None:
-                self._insert_pending(
-                    conn,
-                    PackageKind.STATUS,
-                    answers,
-                    digest,
-                    data,
-                    answers=answers,
-                    status_code=status_code,
-                )
+    ) -> Callable[[Connection], OutboxEntry]:
+        def write(conn: Connection) -> OutboxEntry:
+            found = conn.execute(_STATUS_ROW, {"b_digest": digest}).first()
+            if found is not None:
+                return self._entry(conn, found)
+            created = self._insert_pending(
+                conn,
+                PackageKind.STATUS,
+                answers,
+                digest,
+                data,
+                answers=answers,
+                status_code=status_code,
+            )
+            # The entry as it was written (not read back: it was just written).
+            return OutboxEntry(
+                document_id=answers,
+                kind=PackageKind.STATUS,
+                digest=digest,
+                data=data,
+                recipients=(),
+                state=OutboxState.PENDING,
+                created_at=created,
+                submitted_at=None,
+                submit_count=0,
+                arrived=frozenset(),
+                answers=answers,
+                status_code=status_code,
+            )
 
         return write
 
@@ -274,19 +353,12 @@ class Outbox:
     ) -> Callable[[Connection], None]:
         now = self._clock()
 
+        this = {"b_kind": kind.value, "b_doc": document_id, "b_digest": digest}
+
         def write(conn: Connection) -> None:
-            where = self._where(kind, document_id, digest)
-            conn.execute(
-                update(_packages)
-                .where(where)
-                .values(submitted_at=now, submit_count=_packages.c.submit_count + 1)
-            )
+            conn.execute(_SUBMITTED, {**this, "b_now": now})
             if kind is PackageKind.STATUS:
-                conn.execute(
-                    update(_packages)
-                    .where(where, _packages.c.state == OutboxState.PENDING)
-                    .values(state=OutboxState.PUBLISHED)
-                )
+                conn.execute(_STATUS_PUBLISHED, this)
 
         return write
 
@@ -338,35 +410,23 @@ class Outbox:
     ) -> Callable[[Connection], bool]:
         now = at or self._clock()
 
+        this = {"b_doc": document_id, "b_recipient": recipient, "b_digest": digest}
+
         def write(conn: Connection) -> bool:
-            seen = conn.execute(
-                select(_statuses.c.id).where(
-                    _statuses.c.document_id == document_id,
-                    _statuses.c.recipient == recipient,
-                    _statuses.c.digest == digest,
-                )
-            ).first()
-            if seen is not None:
+            if conn.execute(_STATUS_SEEN, this).first() is not None:
                 return False
             conn.execute(
-                insert(_statuses).values(
-                    document_id=document_id,
-                    recipient=recipient,
-                    status_code=status_code,
-                    description=description,
-                    digest=digest,
-                    at=now,
-                )
+                _INSERT_STATUS,
+                {
+                    "document_id": document_id,
+                    "recipient": recipient,
+                    "status_code": status_code,
+                    "description": description,
+                    "digest": digest,
+                    "at": now,
+                },
             )
-            conn.execute(
-                update(_recipients)
-                .where(
-                    _recipients.c.document_id == document_id,
-                    _recipients.c.recipient == recipient,
-                    _recipients.c.arrived_at.is_(None),
-                )
-                .values(arrived_at=now)
-            )
+            conn.execute(_ARRIVED, {**this, "b_now": now})
             self._settle_if_delivered(conn, document_id)
             return True
 
@@ -446,9 +506,20 @@ class Outbox:
 
     def get(self, document_id: str) -> OutboxEntry | None:
         """The document sent under this DocumentId, if this agency sent it."""
-        return self._first(
-            _packages.c.kind == PackageKind.DOCUMENT, _packages.c.document_id == document_id
-        )
+        with self.database.connection() as conn:
+            row = conn.execute(_DOCUMENT_ROW, {"b_doc": document_id}).first()
+            return None if row is None else self._entry(conn, row)
+
+    def has_document(self, document_id: str) -> bool:
+        """Whether this agency sent a document under this DocumentId (its bytes not read)."""
+        with self.database.connection() as conn:
+            return conn.execute(_DOCUMENT_DIGEST, {"b_doc": document_id}).first() is not None
+
+    def arrival(self, answers: str) -> OutboxEntry | None:
+        """The first 01 this agency kept for a document it received, if any."""
+        with self.database.connection() as conn:
+            row = conn.execute(_ARRIVAL_ROW, {"b_doc": answers}).first()
+            return None if row is None else self._entry(conn, row)
 
     def due_for_resubmit(self, after: timedelta) -> list[OutboxEntry]:
         """Pending packages never published, or silent for longer than ``after``."""
@@ -506,57 +577,36 @@ class Outbox:
         *,
         answers: str | None = None,
         status_code: str | None = None,
-    ) -> None:
-        """A new package, pending its first publication (a status names what it answers)."""
+    ) -> datetime:
+        """A new package, pending its first publication (a status names what it answers);
+        the time it was created at."""
+        created = self._clock()
         conn.execute(
-            insert(_packages).values(
-                document_id=document_id,
-                kind=kind,
-                digest=digest,
-                data=data,
-                state=OutboxState.PENDING,
-                created_at=self._clock(),
-                submit_count=0,
-                answers=answers,
-                status_code=status_code,
-            )
+            _INSERT_PACKAGE,
+            {
+                "document_id": document_id,
+                "kind": kind.value,
+                "digest": digest,
+                "data": data,
+                "state": OutboxState.PENDING.value,
+                "created_at": created,
+                "submit_count": 0,
+                "answers": answers,
+                "status_code": status_code,
+            },
         )
-
-    @staticmethod
-    def _where(kind: PackageKind, document_id: str, digest: str) -> ColumnElement[bool]:
-        return and_(
-            _packages.c.kind == kind,
-            _packages.c.document_id == document_id,
-            _packages.c.digest == digest,
-        )
+        return created
 
     @staticmethod
     def _settle_if_delivered(conn: Connection, document_id: str) -> None:
-        missing = conn.execute(
-            select(_recipients.c.recipient).where(
-                _recipients.c.document_id == document_id, _recipients.c.arrived_at.is_(None)
-            )
-        ).first()
-        if missing is None:
-            conn.execute(
-                update(_packages)
-                .where(
-                    _packages.c.kind == PackageKind.DOCUMENT,
-                    _packages.c.document_id == document_id,
-                    _packages.c.state == OutboxState.PENDING,
-                )
-                .values(state=OutboxState.DELIVERED)
-            )
+        if conn.execute(_MISSING, {"b_doc": document_id}).first() is None:
+            conn.execute(_DELIVERED, {"b_doc": document_id})
 
     @staticmethod
     def _entry(conn: Connection, row: Row[Any, Any]) -> OutboxEntry:
         recipients: Sequence[Row[Any, Any]] = ()
         if row.kind == PackageKind.DOCUMENT:
-            recipients = conn.execute(
-                select(_recipients.c.recipient, _recipients.c.arrived_at)
-                .where(_recipients.c.document_id == row.document_id)
-                .order_by(_recipients.c.recipient)
-            ).all()
+            recipients = conn.execute(_RECIPIENTS_OF, {"b_doc": row.document_id}).all()
         return OutboxEntry(
             document_id=row.document_id,
             kind=PackageKind(row.kind),

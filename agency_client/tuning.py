@@ -5,7 +5,11 @@ client's own share of the time goes to (measured with ``python -m bench.bench_e2
 
 - the inbox's fetch wait: how long the broker may hold a fetch that found nothing
   (on the embedded Tansu a record produced meanwhile arrives after 1–5 ms at
-  20 ms, 9 ms at 100 ms, and 208 ms at aiokafka's default of 500 ms);
+  20 ms, 9 ms at 100 ms, and 208 ms at aiokafka's default of 500 ms). Lower is
+  not better on a loaded machine: at 5 ms, while busy, each client spent about
+  35 ms more CPU a second at 20 documents/s and the end-to-end p50 did not drop
+  (the router's hops slowed on the 2 shared cores); an idle client makes about 45
+  empty fetches a second at 20 ms (130 at 5);
 - the producer's linger: a send waited for company that long before going out
   (5 ms cost 6.5–8 ms per publication, 0 ms 0.5–3 ms; concurrent sends are
   batched anyway while a request is on its way);

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import create_engine
 
 from agency_client import DuplicateDocumentError, OutboxError
@@ -18,7 +20,7 @@ from agency_client._store import METADATA, VERSION_TABLE, LocalDatabase
 from agency_client.outbox import Outbox, OutboxState, PackageKind
 from bus.records import content_digest
 
-_HEAD = "agency0002"
+_HEAD = "agency0003"
 
 DOC = "000.00.00.H41,2026/11/23,12/UBND-VP"
 DATA = b"<edXML>signed bytes</edXML>"
@@ -291,3 +293,35 @@ def test_outbox_and_inbox_store_share_one_given_file(tmp_path: Path, clock: Fake
         box.close()  # not its file: the store goes on
         assert store.taken_count() == 1
         assert box.get(DOC) is not None
+
+
+_CODES = st.sampled_from(["01", "02", "03", "05", "13"])
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    statuses=st.lists(
+        st.tuples(st.sampled_from([DOC, "000.00.00.H41,2026/11/23,13/UBND-VP"]), _CODES),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_a_kept_status_is_the_entry_read_back_and_the_first_01_is_the_arrival(
+    tmp_path_factory: pytest.TempPathFactory, statuses: list[tuple[str, str]]
+) -> None:
+    """Differential: what keeping returns (built, not read back) equals what the file
+    holds, a status kept again returns the first one's entry, and ``arrival`` (by the
+    answers index) is the oldest 01 ``sent_statuses`` lists for the document."""
+    path = tmp_path_factory.mktemp("statuses") / "outbox.sqlite"
+    with Outbox(path, clock=FakeClock()) as box:
+        for n, (answers, code) in enumerate(statuses):
+            data = f"<edXML>{answers} {code} {n % 3}</edXML>".encode()
+            kept = box.add_status(answers, code, data, content_digest(data))
+            stored = [e for e in box.sent_statuses(answers) if e.digest == content_digest(data)]
+            assert [kept] == stored
+        for answers in {a for a, _ in statuses}:
+            arrivals = [e for e in box.sent_statuses(answers) if e.status_code == "01"]
+            assert box.arrival(answers) == (arrivals[0] if arrivals else None)
+            assert not box.has_document(answers)
+        box.add_document(DOC, DATA, content_digest(DATA), RECIPIENTS)
+        assert box.has_document(DOC)
