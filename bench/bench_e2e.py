@@ -105,7 +105,14 @@ def _free_port() -> int:
 def _edx_up(home: Path) -> Iterator[tuple[Settings, int]]:
     """``edx up`` on ``home`` in a subprocess; the settings of the bus once it runs."""
     edx = Path(sys.executable).with_name("edx")
-    env = {**os.environ, "EDX_HOME": str(home), "EDX_BOOTSTRAP": f"127.0.0.1:{_free_port()}"}
+    env = {
+        **os.environ,
+        "EDX_HOME": str(home),
+        "EDX_BOOTSTRAP": f"127.0.0.1:{_free_port()}",
+        # Not the shipped 8080: another bus on this machine may hold it, and edx up
+        # stops when its gateway cannot listen.
+        "EDX_GATEWAY_PORT": str(_free_port()),
+    }
     for name in ("EDX_CONFIG", "EDX_DB_URL", "EDX_PKI", "EDX_TRUST", "EDX_CRL"):
         env.pop(name, None)
     log = (home.parent / "edx-up.log").open("wb")
@@ -115,7 +122,9 @@ def _edx_up(home: Path) -> Iterator[tuple[Settings, int]]:
         deadline = time.monotonic() + 120
         while (bootstrap := running_bus(settings)) is None:
             if process.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"edx up did not start; see {log.name}")
+                log.flush()
+                said = Path(log.name).read_text(encoding="utf-8", errors="replace")
+                raise SystemExit("edx up did not start:\n" + "\n".join(said.splitlines()[-5:]))
             time.sleep(0.2)
         yield Settings.of(home=home, bootstrap=bootstrap), process.pid
     finally:
