@@ -319,22 +319,132 @@ def _business(node: _Node | None, issues: Issues) -> Business:
     )
 
 
-def _other_info(node: _Node | None, issues: Issues) -> OtherInfo:
-    if node is None:
+def _q(*names: str) -> dict[str, int]:
+    """Each EDXML tag of a record, to its place in the record."""
+    return {_PREFIX + name: index for index, name in enumerate(names)}
+
+
+def _field_text(element: _Element) -> str:
+    """What the node pass keeps of a field: its stripped text, comments inside skipped."""
+    if len(element):
+        return _element_text(element)
+    text = element.text
+    return text.strip() if text else ""
+
+
+def _fields(element: _Element | None, slots: dict[str, int], count: int) -> list[str]:
+    """The texts of a record's fields, each the first of its tag (an absent field, or a
+    field of a record that is absent or has no children, is ``""``).
+
+    The children are read last to first, so the first of a repeated tag is what
+    stays, as the node pass's first value is."""
+    texts = [""] * count
+    if element is not None:
+        get = slots.get
+        for child in reversed(element):
+            index = get(child.tag)  # a comment's tag is a function: never a slot
+            if index is not None:
+                texts[index] = _element_text(child) if len(child) else (child.text or "").strip()
+    return texts
+
+
+def _all_texts(element: _Element | None, tag: str) -> tuple[str, ...]:
+    """The texts of every ``tag`` child, in order."""
+    if element is None:
+        return ()
+    return tuple(_field_text(child) for child in element if child.tag == tag)
+
+
+_ORGANIZATION_SLOTS = _q(*_ORGANIZATION)
+_CODE_SLOTS = _q("CodeNumber", "CodeNotation")
+_PROMULGATION_SLOTS = _q("Place", "PromulgationDate")
+_TYPE_SLOTS = _q("Type", "TypeDetail", "TypeName")
+_SIGNER_SLOTS = _q("Competence", "Position", "FullName")
+_RESPONSE_SLOTS = _q("OrganId", "Code", "PromulgationDate", "DocumentId")
+_TRACE_SLOTS = _q("OrganId", "Timestamp")
+_OTHER_SLOTS = _q(
+    "Priority",
+    "SphereOfPromulgation",
+    "TyperNotation",
+    "PromulgationAmount",
+    "PageAmount",
+    "Direction",
+)
+_TO, _RESPONSE_FOR = _PREFIX + "To", _PREFIX + "ResponseFor"
+_FROM, _DOCUMENT_ID, _CODE, _PROMULGATION_INFO = (
+    _PREFIX + "From",
+    _PREFIX + "DocumentId",
+    _PREFIX + "Code",
+    _PREFIX + "PromulgationInfo",
+)
+_DOCUMENT_TYPE, _SUBJECT, _CONTENT, _SIGNER_INFO = (
+    _PREFIX + "DocumentType",
+    _PREFIX + "Subject",
+    _PREFIX + "Content",
+    _PREFIX + "SignerInfo",
+)
+_DUE_DATE, _OTHER_INFO, _STEERING_TYPE, _TO_PLACES = (
+    _PREFIX + "DueDate",
+    _PREFIX + "OtherInfo",
+    _PREFIX + "SteeringType",
+    _PREFIX + "ToPlaces",
+)
+_PLACE, _APPENDIX, _APPENDIXES = _PREFIX + "Place", _PREFIX + "Appendix", _PREFIX + "Appendixes"
+_TRACE_HEADER, _BUSINESS = _PREFIX + "TraceHeader", _PREFIX + "Bussiness"
+
+
+def _organization_of(element: _Element | None) -> Organization:
+    texts = _fields(element, _ORGANIZATION_SLOTS, 8)
+    if sum(map(len, texts)) <= _MEMO_TEXT:
+        return _remembered_organization(tuple(texts))
+    return Organization(*texts)
+
+
+def _text_of(element: _Element | None) -> str:
+    """A top-level field's text: ``""`` when it is absent."""
+    return "" if element is None else _field_text(element)
+
+
+def _container(element: _Element | None) -> _Element | None:
+    """A record read as a container: one without children holds no fields."""
+    return element if element is not None and len(element) else None
+
+
+def _other_info_of(element: _Element | None, issues: Issues) -> OtherInfo:
+    if element is None:
         return OtherInfo()
     path = "MessageHeader/OtherInfo"
-    priority = _optional_int(_text(node, "Priority"), f"{path}/Priority", issues)
+    priority, sphere, typer, amount, pages, direction = _fields(element, _OTHER_SLOTS, 6)
+    appendixes: tuple[str, ...] = ()
+    for child in element:
+        if child.tag == _APPENDIXES:  # the first Appendixes holds the list
+            appendixes = _all_texts(_container(child), _APPENDIX)
+            break
     return OtherInfo(
-        priority=priority or 0,
-        sphere_of_promulgation=_text(node, "SphereOfPromulgation"),
-        typer_notation=_text(node, "TyperNotation"),
-        promulgation_amount=_optional_int(
-            _text(node, "PromulgationAmount"), f"{path}/PromulgationAmount", issues
-        ),
-        page_amount=_optional_int(_text(node, "PageAmount"), f"{path}/PageAmount", issues),
-        direction=_flag(_text(node, "Direction"), f"{path}/Direction", issues),
-        appendixes=tuple(_texts(_child(node, "Appendixes"), "Appendix")),
+        priority=_optional_int(priority, f"{path}/Priority", issues) or 0,
+        sphere_of_promulgation=sphere,
+        typer_notation=typer,
+        promulgation_amount=_optional_int(amount, f"{path}/PromulgationAmount", issues),
+        page_amount=_optional_int(pages, f"{path}/PageAmount", issues),
+        direction=_flag(direction, f"{path}/Direction", issues),
+        appendixes=appendixes,
     )
+
+
+def _trace_list_of(header: _Element) -> tuple[list[_Element], _Element | None]:
+    """The TraceHeader elements and the first Bussiness of the header's first
+    TraceHeaderList."""
+    found = find_path(header, _TRACE_LIST)
+    traces: list[_Element] = []
+    business = None
+    if found is not None:
+        for child in found:
+            tag = child.tag
+            if tag == _TRACE_HEADER:
+                traces.append(child)
+            elif tag == _BUSINESS and business is None:
+                business = child
+    return traces, business
 
 
 def read_document(
@@ -345,61 +455,94 @@ def read_document(
 ) -> DocumentPackage:
     """The document package: its header fields, then ``attachments()`` (read last, so
     problems are recorded in document order; no copy of the package is made to add
-    them)."""
-    message = _Node(message_element)
-    sender_node = _child(message, "From")
-    sender = _organization(sender_node) if sender_node is not None else Organization("")
-    recipients = tuple(_organization(node) for node in _children(message, "To"))
-    promulgation = _child(message, "PromulgationInfo")
-    doc_type = _child(message, "DocumentType")
-    type_text = _text(doc_type, "Type")
-    signer = _child(message, "SignerInfo")
-    traces_node = _trace_list(header_element)
-    response_for = tuple(
-        _response_for(node, f"MessageHeader/ResponseFor[{index}]", issues)
-        for index, node in enumerate(_children(message, "ResponseFor"), start=1)
-    )
+    them).
+
+    The MessageHeader's children are met once, each record's fields read straight
+    into their places: what the node pass (still used for status packages and the
+    rarer parts of ``Bussiness``) reads, without a node per element."""
+    first: dict[object, _Element] = {}
+    recipients_elements: list[_Element] = []
+    responses: list[_Element] = []
+    for child in message_element:
+        tag = child.tag
+        if tag == _TO:
+            recipients_elements.append(child)
+        elif tag == _RESPONSE_FOR:
+            responses.append(child)
+        elif tag not in first:
+            first[tag] = child
+    get = first.get
+    sender_element = get(_FROM)
+    sender = Organization("") if sender_element is None else _organization_of(sender_element)
+    recipients = tuple(_organization_of(element) for element in recipients_elements)
+    place, promulgation_date = _fields(get(_PROMULGATION_INFO), _PROMULGATION_SLOTS, 2)
+    type_text, type_detail, type_name = _fields(get(_DOCUMENT_TYPE), _TYPE_SLOTS, 3)
+    competence, position, full_name = _fields(get(_SIGNER_INFO), _SIGNER_SLOTS, 3)
+    traces, business_element = _trace_list_of(header_element)
+    response_for = []
+    for index, element in enumerate(responses, start=1):
+        path = f"MessageHeader/ResponseFor[{index}]"
+        organ_id, code, date_text, document_id = _fields(element, _RESPONSE_SLOTS, 4)
+        response_for.append(
+            ResponseFor(
+                organ_id=organ_id,
+                code=code,
+                promulgation_date=_date(date_text, f"{path}/PromulgationDate", issues),
+                document_id=document_id,
+            )
+        )
+    number, notation = _fields(get(_CODE), _CODE_SLOTS, 2)
+    to_places = _all_texts(_container(get(_TO_PLACES)), _PLACE)
     return DocumentPackage(
         sender=sender,
         recipients=recipients,
-        document_id=_text(message, "DocumentId"),
-        code=DocumentCode(
-            number=_text(_child(message, "Code"), "CodeNumber"),
-            notation=_text(_child(message, "Code"), "CodeNotation"),
-        ),
+        document_id=_text_of(get(_DOCUMENT_ID)),
+        code=DocumentCode(number=number, notation=notation),
         promulgation=PromulgationInfo(
-            place=_text(promulgation, "Place"),
+            place=place,
             date=_date(
-                _text(promulgation, "PromulgationDate"),
-                "MessageHeader/PromulgationInfo/PromulgationDate",
-                issues,
+                promulgation_date, "MessageHeader/PromulgationInfo/PromulgationDate", issues
             ),
         ),
         document_type=DocumentType(
             type=_optional_int(type_text, "MessageHeader/DocumentType/Type", issues) or 0,
-            type_detail=_optional_int(
-                _text(doc_type, "TypeDetail"), "MessageHeader/DocumentType/TypeDetail", issues
-            ),
-            type_name=_text(doc_type, "TypeName"),
+            type_detail=_optional_int(type_detail, "MessageHeader/DocumentType/TypeDetail", issues),
+            type_name=type_name,
         ),
-        subject=_text(message, "Subject"),
-        content=_text(message, "Content"),
-        signer=SignerInfo(
-            competence=_text(signer, "Competence"),
-            position=_text(signer, "Position"),
-            full_name=_text(signer, "FullName"),
-        ),
-        due_date=_date(_text(message, "DueDate"), "MessageHeader/DueDate", issues),
-        other_info=_other_info(_child(message, "OtherInfo"), issues),
+        subject=_text_of(get(_SUBJECT)),
+        content=_text_of(get(_CONTENT)),
+        signer=SignerInfo(competence=competence, position=position, full_name=full_name),
+        due_date=_date(_text_of(get(_DUE_DATE)), "MessageHeader/DueDate", issues),
+        other_info=_other_info_of(get(_OTHER_INFO), issues),
         steering_type=_optional_int(
-            _text(message, "SteeringType"), "MessageHeader/SteeringType", issues
+            _text_of(get(_STEERING_TYPE)), "MessageHeader/SteeringType", issues
         ),
-        to_places=tuple(_texts(_child(message, "ToPlaces"), "Place")),
-        response_for=response_for,
-        trace_headers=_trace_headers(traces_node, issues),
-        business=_business(_child(traces_node, "Bussiness"), issues),
+        to_places=to_places,
+        response_for=tuple(response_for),
+        trace_headers=_traces_of(traces, issues),
+        business=_business(
+            None
+            if business_element is None
+            else (_Node(business_element) if len(business_element) else _EMPTY),
+            issues,
+        ),
         attachments=attachments(),
     )
+
+
+def _traces_of(elements: list[_Element], issues: Issues) -> tuple[TraceHeader, ...]:
+    traces = []
+    for index, element in enumerate(elements, start=1):
+        organ_id, timestamp = _fields(element, _TRACE_SLOTS, 2)
+        traces.append(
+            TraceHeader(
+                organ_id=organ_id,
+                timestamp=_timestamp(
+                    timestamp, f"TraceHeaderList/TraceHeader[{index}]/Timestamp", issues
+                ),
+            )
+        )
+    return tuple(traces)
 
 
 def read_status(

@@ -20,7 +20,7 @@ from lxml import etree
 import edxml
 from edxml import EdxmlError, Limits, Mode
 from edxml.attachments import _strict_base64
-from tests.edxml import reference_reader
+from tests.edxml import reference_attachments, reference_reader
 from tests.fixtures.samples import sample_files
 from tests.strategies import packages
 
@@ -42,6 +42,7 @@ def _both(data: bytes, mode: Mode, limits: Limits | None = None) -> tuple[object
     patch = pytest.MonkeyPatch()
     patch.setattr(_PARSE, "read_document", reference_reader.read_document)
     patch.setattr(_PARSE, "read_status", reference_reader.read_status)
+    patch.setattr(_PARSE, "read_attachments", reference_attachments.read_attachments)
     try:
         reference = _outcome(data, mode, limits)
     finally:
@@ -66,16 +67,34 @@ def test_generated_packages_read_as_the_reference_reads_them(package: edxml.Pack
         assert reader == reference
 
 
-def _header_elements(root: etree._Element) -> list[etree._Element]:
-    """Every element under the header (the header itself stays)."""
-    header = root.find(f"{_NS}edXMLEnvelope/{_NS}edXMLHeader")
-    assert header is not None
-    return [e for e in header.iter() if isinstance(e.tag, str) and e is not header]
+def _read_elements(root: etree._Element, *, header: bool = True) -> list[etree._Element]:
+    """Every element under the header (unless ``header`` is false), the body and the
+    attachments (those three stay)."""
+    tops = [
+        root.find(f"{_NS}edXMLEnvelope/{_NS}edXMLHeader") if header else None,
+        root.find(f"{_NS}edXMLEnvelope/{_NS}edXMLBody"),
+        root.find(f"{_NS}AttachmentEncoded"),
+    ]
+    return [
+        e
+        for top in tops
+        if top is not None
+        for e in top.iter()
+        if isinstance(e.tag, str) and e is not top
+    ]
 
 
-_DAMAGE = st.sampled_from(
-    ["comment", "duplicate", "remove", "empty", "foreign-child", "edxml-child", "spaces"]
-)
+_DAMAGES = [
+    "comment",
+    "duplicate",
+    "duplicate-changed",
+    "remove",
+    "empty",
+    "foreign-child",
+    "edxml-child",
+    "spaces",
+]
+_DAMAGE = st.sampled_from(_DAMAGES)
 
 
 def _damage(element: etree._Element, how: str) -> None:
@@ -85,6 +104,13 @@ def _damage(element: etree._Element, how: str) -> None:
         element.text = (element.text or "") + " "
     elif how == "duplicate" and parent is not None:
         parent.insert(parent.index(element), etree.fromstring(etree.tostring(element)))
+    elif how == "duplicate-changed" and parent is not None:
+        # a second element of the same tag, after the first and with other texts
+        copy = etree.fromstring(etree.tostring(element, with_tail=False))
+        for node in copy.iter():
+            if isinstance(node.tag, str):
+                node.text = f"{node.text or ''}0"
+        parent.insert(parent.index(element) + 1, copy)
     elif how == "remove" and parent is not None:
         parent.remove(element)
     elif how == "empty":
@@ -109,7 +135,7 @@ def test_damaged_packages_read_as_the_reference_reads_them(
 ) -> None:
     root = etree.fromstring(edxml.build(package))
     for index, how in damage:
-        elements = _header_elements(root)
+        elements = _read_elements(root)
         if not elements:
             break
         _damage(elements[index % len(elements)], how)
@@ -117,6 +143,44 @@ def test_damaged_packages_read_as_the_reference_reads_them(
     for mode in (Mode.STRICT, Mode.TOLERANT):
         reader, reference = _both(data, mode)
         assert reader == reference
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    package=packages,
+    damage=st.lists(st.tuples(st.integers(min_value=0), _DAMAGE), min_size=1, max_size=4),
+)
+def test_damaged_attachments_read_as_the_reference_reads_them(
+    package: edxml.Package, damage: list[tuple[int, str]]
+) -> None:
+    root = etree.fromstring(edxml.build(package))
+    for index, how in damage:
+        elements = _read_elements(root, header=False)
+        if not elements:
+            break
+        _damage(elements[index % len(elements)], how)
+    data = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+    for mode in (Mode.STRICT, Mode.TOLERANT):
+        reader, reference = _both(data, mode)
+        assert reader == reference
+
+
+@pytest.mark.parametrize("path", sample_files(), ids=lambda p: p.name)
+def test_every_damage_to_every_element_of_a_sample_reads_as_the_reference(path: Path) -> None:
+    """Each damage, alone, to each element the reader reads (header, body, attachments)."""
+    original = path.read_bytes()
+    try:
+        count = len(_read_elements(etree.fromstring(original)))
+    except etree.XMLSyntaxError:
+        pytest.skip("not well-formed as it stands (read whole by the test above)")
+    for index in range(count):
+        for how in _DAMAGES:
+            root = etree.fromstring(original)
+            _damage(_read_elements(root)[index], how)
+            data = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+            for mode in (Mode.STRICT, Mode.TOLERANT):
+                reader, reference = _both(data, mode)
+                assert reader == reference, (index, how, mode)
 
 
 def _reference_base64(text: str) -> bytes | None:
