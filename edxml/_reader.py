@@ -18,7 +18,7 @@ from lxml import etree
 
 from edxml._dates import known_date, known_timestamp, parse_date, parse_timestamp
 from edxml._issues import Issues
-from edxml._names import EDXML_NS, find_path
+from edxml._names import EDXML_NS, FEW_CHILDREN, children_of, find_path
 from edxml.codes import BusinessDocType, StatusCode
 from edxml.errors import (
     EdxmlError,
@@ -73,7 +73,7 @@ class _Node:
         self.element = element
         fields: dict[str, list[str | _Node]] = {}
         if element is not None:
-            for child in element:
+            for child in children_of(element) if len(element) <= FEW_CHILDREN else element:
                 tag = child.tag
                 if tag.__class__ is not str or not tag.startswith(_PREFIX):
                     continue  # a comment, a processing instruction, another namespace
@@ -341,7 +341,7 @@ def _fields(element: _Element | None, slots: dict[str, int], count: int) -> list
     texts = [""] * count
     if element is not None:
         get = slots.get
-        for child in reversed(element):
+        for child in reversed(children_of(element) if len(element) <= FEW_CHILDREN else element):
             index = get(child.tag)  # a comment's tag is a function: never a slot
             if index is not None:
                 texts[index] = _element_text(child) if len(child) else (child.text or "").strip()
@@ -352,7 +352,11 @@ def _all_texts(element: _Element | None, tag: str) -> tuple[str, ...]:
     """The texts of every ``tag`` child, in order."""
     if element is None:
         return ()
-    return tuple(_field_text(child) for child in element if child.tag == tag)
+    return tuple(
+        _field_text(child)
+        for child in (children_of(element) if len(element) <= FEW_CHILDREN else element)
+        if child.tag == tag
+    )
 
 
 _ORGANIZATION_SLOTS = _q(*_ORGANIZATION)
@@ -416,7 +420,7 @@ def _other_info_of(element: _Element | None, issues: Issues) -> OtherInfo:
     path = "MessageHeader/OtherInfo"
     priority, sphere, typer, amount, pages, direction = _fields(element, _OTHER_SLOTS, 6)
     appendixes: tuple[str, ...] = ()
-    for child in element:
+    for child in children_of(element) if len(element) <= FEW_CHILDREN else element:
         if child.tag == _APPENDIXES:  # the first Appendixes holds the list
             appendixes = _all_texts(_container(child), _APPENDIX)
             break
@@ -438,7 +442,7 @@ def _trace_list_of(header: _Element) -> tuple[list[_Element], _Element | None]:
     traces: list[_Element] = []
     business = None
     if found is not None:
-        for child in found:
+        for child in children_of(found) if len(found) <= FEW_CHILDREN else found:
             tag = child.tag
             if tag == _TRACE_HEADER:
                 traces.append(child)
@@ -463,7 +467,9 @@ def read_document(
     first: dict[object, _Element] = {}
     recipients_elements: list[_Element] = []
     responses: list[_Element] = []
-    for child in message_element:
+    for child in (
+        children_of(message_element) if len(message_element) <= FEW_CHILDREN else message_element
+    ):
         tag = child.tag
         if tag == _TO:
             recipients_elements.append(child)

@@ -19,7 +19,7 @@ from typing import Literal
 from lxml import etree
 
 from edxml._issues import Issues
-from edxml._names import DSIG_NS, EDXML_NS, find_path, q
+from edxml._names import DSIG_NS, EDXML_NS, FEW_CHILDREN, children_of, find_path, q
 from edxml._reader import read_document, read_status
 from edxml._schema import schema_problems
 from edxml._xmlsafe import refuse_wide_encodings, safe_fromstring
@@ -242,7 +242,15 @@ def signature_info(root: _Element) -> SignatureInfo:
 
 
 def _signature_info(header: _Element | None, root: _Element) -> SignatureInfo:
-    candidates = [] if header is None else [c for c in header if c.tag in _SIGNATURE_TAGS]
+    candidates = (
+        []
+        if header is None
+        else [
+            c
+            for c in (children_of(header) if len(header) <= FEW_CHILDREN else header)
+            if c.tag in _SIGNATURE_TAGS
+        ]
+    )
     if not candidates:
         candidates = [c for c in root.iter(*_SIGNATURE_TAGS)]
     if not candidates:
