@@ -136,10 +136,10 @@ def _text(parent: _Node | None, local: str) -> str:
     return "" if value.element is None else _element_text(value.element)
 
 
-def _trace_list(header: _Element) -> _Node | None:
-    """The header's first ``TraceHeaderList`` (the header's other children are the
-    MessageHeader, read on its own, and the signature)."""
-    found = find_path(header, _TRACE_LIST)
+def _trace_list(header: _Element, found: _Element | None) -> _Node | None:
+    """The header's first ``TraceHeaderList`` (``found``, when the caller met it)."""
+    if found is None:
+        found = find_path(header, _TRACE_LIST)
     return None if found is None else _Node(found)
 
 
@@ -435,10 +435,13 @@ def _other_info_of(element: _Element | None, issues: Issues) -> OtherInfo:
     )
 
 
-def _trace_list_of(header: _Element) -> tuple[list[_Element], _Element | None]:
+def _trace_list_of(
+    header: _Element, found: _Element | None
+) -> tuple[list[_Element], _Element | None]:
     """The TraceHeader elements and the first Bussiness of the header's first
-    TraceHeaderList."""
-    found = find_path(header, _TRACE_LIST)
+    TraceHeaderList (``found``, when the caller met it)."""
+    if found is None:
+        found = find_path(header, _TRACE_LIST)
     traces: list[_Element] = []
     business = None
     if found is not None:
@@ -456,10 +459,13 @@ def read_document(
     message_element: _Element,
     issues: Issues,
     attachments: Callable[[], tuple[Attachment, ...]] = tuple,
+    *,
+    trace_list: _Element | None = None,
 ) -> DocumentPackage:
     """The document package: its header fields, then ``attachments()`` (read last, so
     problems are recorded in document order; no copy of the package is made to add
-    them).
+    them). ``trace_list`` is the header's first TraceHeaderList when the caller met
+    it (else it is looked up).
 
     The MessageHeader's children are met once, each record's fields read straight
     into their places: what the node pass (still used for status packages and the
@@ -484,7 +490,7 @@ def read_document(
     place, promulgation_date = _fields(get(_PROMULGATION_INFO), _PROMULGATION_SLOTS, 2)
     type_text, type_detail, type_name = _fields(get(_DOCUMENT_TYPE), _TYPE_SLOTS, 3)
     competence, position, full_name = _fields(get(_SIGNER_INFO), _SIGNER_SLOTS, 3)
-    traces, business_element = _trace_list_of(header_element)
+    traces, business_element = _trace_list_of(header_element, trace_list)
     response_for = []
     for index, element in enumerate(responses, start=1):
         path = f"MessageHeader/ResponseFor[{index}]"
@@ -552,9 +558,14 @@ def _traces_of(elements: list[_Element], issues: Issues) -> tuple[TraceHeader, .
 
 
 def read_status(
-    header_element: _Element, message_element: _Element, issues: Issues
+    header_element: _Element,
+    message_element: _Element,
+    issues: Issues,
+    *,
+    trace_list: _Element | None = None,
 ) -> StatusPackage:
-    """The status package. An absent or unknown StatusCode raises in every mode."""
+    """The status package. An absent or unknown StatusCode raises in every mode.
+    ``trace_list`` as for :func:`read_document`."""
     message = _Node(message_element)
     sender_node = _child(message, "From")
     sender = _organization(sender_node) if sender_node is not None else Organization("")
@@ -582,5 +593,5 @@ def read_status(
         description=_text(message, "Description"),
         timestamp=timestamp,
         staff_info=_staff(_child(message, "StaffInfo")),
-        trace_headers=_trace_headers(_trace_list(header_element), issues),
+        trace_headers=_trace_headers(_trace_list(header_element, trace_list), issues),
     )

@@ -175,11 +175,18 @@ def _manifest(body: _Element | None, issues: Issues) -> list[ManifestReference]:
 
 
 def read_attachments(
-    root: _Element, body: _Element | None, limits: Limits, issues: Issues
+    root: _Element,
+    body: _Element | None,
+    limits: Limits,
+    issues: Issues,
+    *,
+    encoded: _Element | None = None,
 ) -> tuple[Attachment, ...]:
     """Check (and, unless it is on one line, decode) every attachment, and link it to
-    the manifest."""
-    encoded = find_path(root, _ENCODED)
+    the manifest. ``encoded`` is the root's first AttachmentEncoded when the caller met
+    it (else it is looked up)."""
+    if encoded is None:
+        encoded = find_path(root, _ENCODED)
     nodes = (
         []
         if encoded is None
@@ -246,9 +253,32 @@ def _duplicates(ids: list[str], where: str, issues: Issues) -> None:
         seen.add(content_id)
 
 
+def _agree(attachments: list[Attachment], references: list[ManifestReference]) -> bool:
+    """True when the manifest lists the attachments one for one, in order, each by its
+    (non-empty, distinct) ContentId, with no other name or type: the linking below
+    would find nothing to say."""
+    if len(attachments) != len(references):
+        return False
+    for attachment, reference in zip(attachments, references, strict=True):
+        content_id = attachment.content_id
+        if not content_id or content_id != reference.content_id:
+            return False
+        if (
+            reference.content_type
+            and attachment.content_type
+            and reference.content_type != attachment.content_type
+        ):
+            return False
+        if reference.attachment_name and reference.attachment_name != attachment.name:
+            return False
+    return len(attachments) < 2 or len({a.content_id for a in attachments}) == len(attachments)
+
+
 def _link(
     attachments: list[Attachment], references: list[ManifestReference], issues: Issues
 ) -> None:
+    if _agree(attachments, references):
+        return
     _duplicates([a.content_id for a in attachments], "AttachmentEncoded", issues)
     _duplicates([r.content_id for r in references], "edXMLBody/edXMLManifest", issues)
     exact = {r.content_id: r for r in references}

@@ -40,9 +40,28 @@ def _both(data: bytes, mode: Mode, limits: Limits | None = None) -> tuple[object
     limits = limits or Limits()
     reader = _outcome(data, mode, limits)
     patch = pytest.MonkeyPatch()
-    patch.setattr(_PARSE, "read_document", reference_reader.read_document)
-    patch.setattr(_PARSE, "read_status", reference_reader.read_status)
-    patch.setattr(_PARSE, "read_attachments", reference_attachments.read_attachments)
+    # The references look up what the reader is handed (TraceHeaderList, AttachmentEncoded).
+    patch.setattr(
+        _PARSE,
+        "read_document",
+        lambda header, message, issues, attachments, trace_list: reference_reader.read_document(
+            header, message, issues, attachments
+        ),
+    )
+    patch.setattr(
+        _PARSE,
+        "read_status",
+        lambda header, message, issues, trace_list: reference_reader.read_status(
+            header, message, issues
+        ),
+    )
+    patch.setattr(
+        _PARSE,
+        "read_attachments",
+        lambda root, body, limits, issues, encoded: reference_attachments.read_attachments(
+            root, body, limits, issues
+        ),
+    )
     try:
         reference = _outcome(data, mode, limits)
     finally:
@@ -291,3 +310,65 @@ def test_a_strict_read_refuses_bad_base64_it_does_not_decode() -> None:
     for bad in (encoded[:-1] + b"*", encoded[:-2], b"=" + encoded[1:], encoded + b"===="):
         with pytest.raises(edxml.AttachmentEncodingError):
             edxml.parse(good.replace(encoded, bad))
+
+
+_ROOT_CHILDREN = ["edXMLEnvelope", "AttachmentEncoded", "edXMLBody", "{urn:a}edXMLEnvelope"]
+_ENVELOPE_CHILDREN = ["edXMLHeader", "edXMLBody", "AttachmentEncoded", "{urn:a}edXMLHeader"]
+_HEADER_CHILDREN = [
+    "MessageHeader",
+    "TraceHeaderList",
+    "Signature",
+    "{http://www.w3.org/2000/09/xmldsig#}Signature",
+    "{}Signature",
+    "{urn:a}MessageHeader",
+]
+
+
+def _tag(name: str) -> str:
+    if name.startswith("{}"):
+        return name[2:]
+    return name if name.startswith("{") else f"{_NS}{name}"
+
+
+@st.composite
+def _skeletons(draw: st.DrawFn) -> etree._Element:
+    """An edXML root whose envelopes, headers and their children come in any number
+    and order, with comments among them."""
+    root = etree.Element(f"{_NS}edXML")
+    levels = [_ROOT_CHILDREN, _ENVELOPE_CHILDREN, _HEADER_CHILDREN]
+    frontier = [root]
+    for names in levels:
+        following = []
+        for parent in frontier:
+            for _ in range(draw(st.integers(0, 4))):
+                name = draw(st.sampled_from([*names, "comment"]))
+                if name == "comment":
+                    parent.append(etree.Comment("c"))
+                else:
+                    following.append(etree.SubElement(parent, _tag(name)))
+        frontier = following
+    return root
+
+
+@settings(max_examples=300, deadline=None)
+@given(root=_skeletons())
+def test_the_envelope_pass_finds_what_find_path_finds(root: etree._Element) -> None:
+    from edxml._names import find_path
+
+    header = find_path(root, f"{_NS}edXMLEnvelope", f"{_NS}edXMLHeader")
+    message = None if header is None else find_path(header, f"{_NS}MessageHeader")
+    if header is None or message is None:
+        with pytest.raises(EdxmlError):
+            _PARSE._envelope(root)
+        return
+    found = _PARSE._envelope(root)
+    signatures = [c for c in header if c.tag in _PARSE._SIGNATURE_TAGS]
+    assert found == (
+        header,
+        message,
+        find_path(header, f"{_NS}TraceHeaderList"),
+        signatures[0] if signatures else None,
+        find_path(root, f"{_NS}edXMLEnvelope", f"{_NS}edXMLBody"),
+        find_path(root, f"{_NS}AttachmentEncoded"),
+    )
+    assert _PARSE._signature_facts(found[3], root) == _PARSE.signature_info(root)
