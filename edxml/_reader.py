@@ -344,7 +344,11 @@ def _fields(element: _Element | None, slots: dict[str, int], count: int) -> list
         for child in reversed(children_of(element) if len(element) <= FEW_CHILDREN else element):
             index = get(child.tag)  # a comment's tag is a function: never a slot
             if index is not None:
-                texts[index] = _element_text(child) if len(child) else (child.text or "").strip()
+                if len(child):
+                    texts[index] = _element_text(child)
+                else:
+                    text = child.text
+                    texts[index] = text.strip() if text else ""
     return texts
 
 
@@ -397,8 +401,18 @@ _PLACE, _APPENDIX, _APPENDIXES = _PREFIX + "Place", _PREFIX + "Appendix", _PREFI
 _TRACE_HEADER, _BUSINESS = _PREFIX + "TraceHeader", _PREFIX + "Bussiness"
 
 
-def _organization_of(element: _Element | None) -> Organization:
-    texts = _fields(element, _ORGANIZATION_SLOTS, 8)
+def _organization_of(element: _Element) -> Organization:
+    """``_fields`` of an organisation, written out: a package has one per recipient."""
+    texts = ["", "", "", "", "", "", "", ""]
+    get = _ORGANIZATION_SLOTS.get
+    for child in reversed(children_of(element) if len(element) <= FEW_CHILDREN else element):
+        index = get(child.tag)
+        if index is not None:
+            if len(child):
+                texts[index] = _element_text(child)
+            else:
+                text = child.text
+                texts[index] = text.strip() if text else ""
     if sum(map(len, texts)) <= _MEMO_TEXT:
         return _remembered_organization(tuple(texts))
     return Organization(*texts)
@@ -532,13 +546,25 @@ def read_document(
         to_places=to_places,
         response_for=tuple(response_for),
         trace_headers=_traces_of(traces, issues),
-        business=_business(
-            None
-            if business_element is None
-            else (_Node(business_element) if len(business_element) else _EMPTY),
-            issues,
-        ),
+        business=_business_of(business_element, issues),
         attachments=attachments(),
+    )
+
+
+#: What a new document's ``Bussiness`` (a BussinessDocType of 0 alone) reads as.
+_NEW_BUSINESS = Business()
+_BUSINESS_DOC_TYPE = _PREFIX + "BussinessDocType"
+
+
+def _business_of(element: _Element | None, issues: Issues) -> Business:
+    """The node pass's reading of ``Bussiness``, but for the common one of a new
+    document, which is known without it."""
+    if element is not None and len(element) == 1:
+        only = children_of(element)[0]
+        if only.tag == _BUSINESS_DOC_TYPE and not len(only) and (only.text or "").strip() == "0":
+            return _NEW_BUSINESS
+    return _business(
+        None if element is None else (_Node(element) if len(element) else _EMPTY), issues
     )
 
 

@@ -203,8 +203,20 @@ def read_attachments(
         raise TooManyAttachmentsError(limits.max_attachments, len(references))
     attachments: list[Attachment] = []
     for index, node in enumerate(nodes, start=1):
-        path = f"AttachmentEncoded/Attachment[{index}]"
         content_id, name, content_type, description, transfer = _record(node)
+        if (
+            content_id
+            and transfer is not None
+            and not _looks_like_placeholder(transfer[:256])
+            and _checked_plain(transfer, limits.max_attachment_bytes)
+        ):
+            # The common case, nothing to say: valid as it stands and within the
+            # limit, decoded when first read.
+            attachments.append(
+                encoded_attachment(content_id, name, description, content_type, transfer)
+            )
+            continue
+        path = f"AttachmentEncoded/Attachment[{index}]"
         if not content_id:
             issues.add(MissingFieldError(f"{path}/ContentId"), f"{path}/ContentId")
         data = b""

@@ -95,7 +95,14 @@ def parse_tree(
     the business of whoever parsed them; ``signing.Verifier.read`` hands over the
     tree of what the signature covers, which is canonical UTF-8 by definition.
     """
-    return _read_tree(root, Mode(mode), limits or _DEFAULT_LIMITS, agency_pattern, Issues())
+    return _read_tree(
+        root,
+        # an enum's call is a few Python frames: skipped when a Mode is given
+        mode if mode.__class__ is Mode else Mode(mode),
+        limits or _DEFAULT_LIMITS,
+        agency_pattern,
+        Issues(),
+    )
 
 
 def _read_tree(

@@ -372,3 +372,30 @@ def test_the_envelope_pass_finds_what_find_path_finds(root: etree._Element) -> N
         find_path(root, f"{_NS}AttachmentEncoded"),
     )
     assert _PARSE._signature_facts(found[3], root) == _PARSE.signature_info(root)
+
+
+@pytest.mark.parametrize(
+    "text", ["TODO", "PLACEHOLDER", "", "${file}", " TODO ", "QUJD", "QUJD\n", "QUJ", "QU=D"]
+)
+@pytest.mark.parametrize("content_id", ["cid:1", ""])
+def test_attachment_texts_read_as_the_reference_reads_them(text: str, content_id: str) -> None:
+    package = edxml.new_document(
+        "000.00.00.H41",
+        ["000.00.01.H44"],
+        number="12",
+        notation="UBND-VP",
+        subject="s",
+        signer_name="A",
+        attachments=[edxml.Attachment("cid:1", "a.pdf", "", "application/pdf", b"ABC")],
+    )
+    root = etree.fromstring(edxml.build(package))
+    transfer = root.find(f".//{_NS}ContentTransferEncoded")
+    identifier = root.find(f"{_NS}AttachmentEncoded/{_NS}Attachment/{_NS}ContentId")
+    assert transfer is not None
+    assert identifier is not None
+    transfer.text = text
+    identifier.text = content_id
+    data = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+    for mode in (Mode.STRICT, Mode.TOLERANT):
+        reader, reference = _both(data, mode)
+        assert reader == reference
