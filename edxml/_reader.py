@@ -551,18 +551,27 @@ def read_document(
     )
 
 
-#: What a new document's ``Bussiness`` (a BussinessDocType of 0 alone) reads as.
+#: What a new document's ``Bussiness`` (a BussinessDocType of 0, then at most a Paper
+#: of 0, as ``build`` writes it) reads as.
 _NEW_BUSINESS = Business()
-_BUSINESS_DOC_TYPE = _PREFIX + "BussinessDocType"
+_NEW_BUSINESS_FIELDS = ((_PREFIX + "BussinessDocType", "0"), (_PREFIX + "Paper", "0"))
+
+
+def _is_new_business(element: _Element) -> bool:
+    count = len(element)
+    if not 0 < count <= 2:
+        return False
+    for child, (tag, text) in zip(children_of(element), _NEW_BUSINESS_FIELDS, strict=False):
+        if child.tag != tag or len(child) or (child.text or "").strip() != text:
+            return False
+    return True
 
 
 def _business_of(element: _Element | None, issues: Issues) -> Business:
     """The node pass's reading of ``Bussiness``, but for the common one of a new
     document, which is known without it."""
-    if element is not None and len(element) == 1:
-        only = children_of(element)[0]
-        if only.tag == _BUSINESS_DOC_TYPE and not len(only) and (only.text or "").strip() == "0":
-            return _NEW_BUSINESS
+    if element is not None and _is_new_business(element):
+        return _NEW_BUSINESS
     return _business(
         None if element is None else (_Node(element) if len(element) else _EMPTY), issues
     )
