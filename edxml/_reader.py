@@ -428,16 +428,35 @@ def _container(element: _Element | None) -> _Element | None:
     return element if element is not None and len(element) else None
 
 
+#: What an OtherInfo of no more than a Priority of 0 reads as.
+_NO_OTHER_INFO = OtherInfo()
+
+
 def _other_info_of(element: _Element | None, issues: Issues) -> OtherInfo:
     if element is None:
-        return OtherInfo()
+        return _NO_OTHER_INFO
     path = "MessageHeader/OtherInfo"
-    priority, sphere, typer, amount, pages, direction = _fields(element, _OTHER_SLOTS, 6)
-    appendixes: tuple[str, ...] = ()
-    for child in children_of(element) if len(element) <= FEW_CHILDREN else element:
-        if child.tag == _APPENDIXES:  # the first Appendixes holds the list
-            appendixes = _all_texts(_container(child), _APPENDIX)
-            break
+    texts = ["", "", "", "", "", ""]
+    appendixes_element = None
+    get = _OTHER_SLOTS.get
+    for child in reversed(children_of(element) if len(element) <= FEW_CHILDREN else element):
+        tag = child.tag
+        index = get(tag)
+        if index is not None:
+            if len(child):
+                texts[index] = _element_text(child)
+            else:
+                text = child.text
+                texts[index] = text.strip() if text else ""
+        elif tag == _APPENDIXES:  # the first Appendixes holds the list
+            appendixes_element = child
+    priority, sphere, typer, amount, pages, direction = texts
+    if (
+        appendixes_element is None
+        and priority in ("", "0")
+        and not (sphere or typer or amount or pages or direction)
+    ):
+        return _NO_OTHER_INFO
     return OtherInfo(
         priority=_optional_int(priority, f"{path}/Priority", issues) or 0,
         sphere_of_promulgation=sphere,
@@ -445,7 +464,7 @@ def _other_info_of(element: _Element | None, issues: Issues) -> OtherInfo:
         promulgation_amount=_optional_int(amount, f"{path}/PromulgationAmount", issues),
         page_amount=_optional_int(pages, f"{path}/PageAmount", issues),
         direction=_flag(direction, f"{path}/Direction", issues),
-        appendixes=appendixes,
+        appendixes=_all_texts(_container(appendixes_element), _APPENDIX),
     )
 
 

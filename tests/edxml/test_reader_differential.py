@@ -399,3 +399,58 @@ def test_attachment_texts_read_as_the_reference_reads_them(text: str, content_id
     for mode in (Mode.STRICT, Mode.TOLERANT):
         reader, reference = _both(data, mode)
         assert reader == reference
+
+
+@pytest.mark.parametrize(
+    "other_info",
+    [
+        "",
+        "<Priority>0</Priority>",
+        "<Priority>1</Priority>",
+        "<Priority> 0 </Priority>",
+        "<Priority>x</Priority>",
+        "<Priority>0</Priority><Direction>1</Direction>",
+        "<Priority>0</Priority><Appendixes/>",
+        "<Priority>0</Priority><Appendixes><Appendix>a</Appendix></Appendixes>",
+        "<PageAmount>2</PageAmount>",
+        "<Priority>0</Priority><Priority>2</Priority>",
+    ],
+)
+@pytest.mark.parametrize(
+    "business",
+    [
+        "<BussinessDocType>0</BussinessDocType>",
+        "<BussinessDocType>0</BussinessDocType><Paper>0</Paper>",
+        "<BussinessDocType>0</BussinessDocType><Paper>1</Paper>",
+        "<BussinessDocType>1</BussinessDocType><Paper>0</Paper>",
+        "<Paper>0</Paper><BussinessDocType>0</BussinessDocType>",
+        "<BussinessDocType>0</BussinessDocType><Paper>0</Paper><BussinessDocReason>r</BussinessDocReason>",
+        "",
+    ],
+)
+def test_other_info_and_business_read_as_the_reference_reads_them(
+    other_info: str, business: str
+) -> None:
+    package = edxml.new_document(
+        "000.00.00.H41",
+        ["000.00.01.H44"],
+        number="12",
+        notation="UBND-VP",
+        subject="s",
+        signer_name="A",
+    )
+    root = etree.fromstring(edxml.build(package))
+    for tag, children in (("OtherInfo", other_info), ("Bussiness", business)):
+        element = root.find(f".//{_NS}{tag}")
+        if element is None:  # build leaves out an empty OtherInfo
+            message = root.find(f".//{_NS}MessageHeader")
+            assert message is not None
+            element = etree.SubElement(message, f"{_NS}{tag}")
+        for child in list(element):
+            element.remove(child)
+        wrapper = etree.fromstring(f'<w xmlns="{_NS[1:-1]}">{children}</w>')
+        element.extend(list(wrapper))
+    data = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+    for mode in (Mode.STRICT, Mode.TOLERANT):
+        reader, reference = _both(data, mode)
+        assert reader == reference
