@@ -379,24 +379,10 @@ _OTHER_SLOTS = _q(
     "Direction",
 )
 _TO, _RESPONSE_FOR = _PREFIX + "To", _PREFIX + "ResponseFor"
-_FROM, _DOCUMENT_ID, _CODE, _PROMULGATION_INFO = (
-    _PREFIX + "From",
-    _PREFIX + "DocumentId",
-    _PREFIX + "Code",
-    _PREFIX + "PromulgationInfo",
-)
-_DOCUMENT_TYPE, _SUBJECT, _CONTENT, _SIGNER_INFO = (
-    _PREFIX + "DocumentType",
-    _PREFIX + "Subject",
-    _PREFIX + "Content",
-    _PREFIX + "SignerInfo",
-)
-_DUE_DATE, _OTHER_INFO, _STEERING_TYPE, _TO_PLACES = (
-    _PREFIX + "DueDate",
-    _PREFIX + "OtherInfo",
-    _PREFIX + "SteeringType",
-    _PREFIX + "ToPlaces",
-)
+_FROM, _CODE, _PROMULGATION_INFO = _PREFIX + "From", _PREFIX + "Code", _PREFIX + "PromulgationInfo"
+_DOCUMENT_TYPE, _SIGNER_INFO = _PREFIX + "DocumentType", _PREFIX + "SignerInfo"
+_OTHER_INFO, _TO_PLACES = _PREFIX + "OtherInfo", _PREFIX + "ToPlaces"
+_MESSAGE_LEAF_SLOTS = _q("DocumentId", "Subject", "Content", "DueDate", "SteeringType")
 _PLACE, _APPENDIX, _APPENDIXES = _PREFIX + "Place", _PREFIX + "Appendix", _PREFIX + "Appendixes"
 _TRACE_HEADER, _BUSINESS = _PREFIX + "TraceHeader", _PREFIX + "Bussiness"
 
@@ -416,11 +402,6 @@ def _organization_of(element: _Element) -> Organization:
     if sum(map(len, texts)) <= _MEMO_TEXT:
         return _remembered_organization(tuple(texts))
     return Organization(*texts)
-
-
-def _text_of(element: _Element | None) -> str:
-    """A top-level field's text: ``""`` when it is absent."""
-    return "" if element is None else _field_text(element)
 
 
 def _container(element: _Element | None) -> _Element | None:
@@ -503,19 +484,32 @@ def read_document(
     The MessageHeader's children are met once, each record's fields read straight
     into their places: what the node pass (still used for status packages and the
     rarer parts of ``Bussiness``) reads, without a node per element."""
+    # Read last to first: the first of a repeated tag is what stays.
     first: dict[object, _Element] = {}
     recipients_elements: list[_Element] = []
     responses: list[_Element] = []
-    for child in (
+    leaves = ["", "", "", "", ""]  # DocumentId, Subject, Content, DueDate, SteeringType
+    leaf_slot = _MESSAGE_LEAF_SLOTS.get
+    for child in reversed(
         children_of(message_element) if len(message_element) <= FEW_CHILDREN else message_element
     ):
         tag = child.tag
-        if tag == _TO:
+        index = leaf_slot(tag)
+        if index is not None:
+            if len(child):
+                leaves[index] = _element_text(child)
+            else:
+                text = child.text
+                leaves[index] = text.strip() if text else ""
+        elif tag == _TO:
             recipients_elements.append(child)
         elif tag == _RESPONSE_FOR:
             responses.append(child)
-        elif tag not in first:
+        else:
             first[tag] = child
+    recipients_elements.reverse()
+    responses.reverse()
+    message_document_id, subject, content, due_date, steering_type = leaves
     get = first.get
     sender_element = get(_FROM)
     sender = Organization("") if sender_element is None else _organization_of(sender_element)
@@ -541,7 +535,7 @@ def read_document(
     return DocumentPackage(
         sender=sender,
         recipients=recipients,
-        document_id=_text_of(get(_DOCUMENT_ID)),
+        document_id=message_document_id,
         code=DocumentCode(number=number, notation=notation),
         promulgation=PromulgationInfo(
             place=place,
@@ -554,14 +548,12 @@ def read_document(
             type_detail=_optional_int(type_detail, "MessageHeader/DocumentType/TypeDetail", issues),
             type_name=type_name,
         ),
-        subject=_text_of(get(_SUBJECT)),
-        content=_text_of(get(_CONTENT)),
+        subject=subject,
+        content=content,
         signer=SignerInfo(competence=competence, position=position, full_name=full_name),
-        due_date=_date(_text_of(get(_DUE_DATE)), "MessageHeader/DueDate", issues),
+        due_date=_date(due_date, "MessageHeader/DueDate", issues),
         other_info=_other_info_of(get(_OTHER_INFO), issues),
-        steering_type=_optional_int(
-            _text_of(get(_STEERING_TYPE)), "MessageHeader/SteeringType", issues
-        ),
+        steering_type=_optional_int(steering_type, "MessageHeader/SteeringType", issues),
         to_places=to_places,
         response_for=tuple(response_for),
         trace_headers=_traces_of(traces, issues),
