@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime
-from functools import lru_cache
 from typing import TypeVar
 
 from lxml import etree
@@ -221,18 +220,32 @@ def _record(node: _Node, names: tuple[str, ...]) -> list[str]:
 _MEMO_TEXT = 1024
 
 
-@lru_cache(maxsize=4096)
-def _remembered_organization(texts: tuple[str, ...]) -> Organization:
-    return Organization(*texts)
+#: The organisations met, by their joined texts (a router meets the same few senders
+#: and recipients all day; an Organization is immutable): emptied when full.
+_ORGANIZATIONS: dict[str, Organization] = {}
+_MEMO_ORGANIZATIONS = 4096
+
+
+def _known_organization(texts: list[str]) -> Organization:
+    """The Organization of ``texts`` (its eight fields), each distinct one built once."""
+    # One key for the whole record: XML text never holds a NUL, so the joined texts
+    # tell records apart, and one string is hashed instead of eight.
+    key = "\x00".join(texts)
+    found = _ORGANIZATIONS.get(key)
+    if found is None:
+        found = Organization(*texts)
+        if len(key) <= _MEMO_TEXT:  # a long record is built every time
+            if len(_ORGANIZATIONS) >= _MEMO_ORGANIZATIONS:
+                _ORGANIZATIONS.clear()
+            _ORGANIZATIONS[key] = found
+    return found
 
 
 def _organization(node: _Node) -> Organization:
     # A router meets the same few senders and recipients all day; an Organization is
     # immutable, so each distinct one is built once.
     texts = _record(node, _ORGANIZATION)
-    if sum(map(len, texts)) <= _MEMO_TEXT:
-        return _remembered_organization(tuple(texts))
-    return Organization(*texts)
+    return _known_organization(texts)
 
 
 def _staff(node: _Node | None) -> StaffInfo | None:
@@ -399,9 +412,7 @@ def _organization_of(element: _Element) -> Organization:
             else:
                 text = child.text
                 texts[index] = text.strip() if text else ""
-    if sum(map(len, texts)) <= _MEMO_TEXT:
-        return _remembered_organization(tuple(texts))
-    return Organization(*texts)
+    return _known_organization(texts)
 
 
 def _container(element: _Element | None) -> _Element | None:
