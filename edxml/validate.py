@@ -108,7 +108,8 @@ def _response_for(response: ResponseFor, path: str, pattern: str | None, issues:
 
 def check_document(package: DocumentPackage, issues: Issues, pattern: str | None = None) -> None:
     """Every semantic rule of a document package."""
-    _organization(package.sender, "MessageHeader/From", pattern, issues)
+    if not _valid_code(package.sender.organ_id, pattern):
+        _organization(package.sender, "MessageHeader/From", pattern, issues)
     if not package.recipients:
         issues.add(MissingFieldError("MessageHeader/To"), "MessageHeader/To")
     for index, recipient in enumerate(package.recipients, start=1):
