@@ -63,7 +63,10 @@ class _Node:
     A child without children of its own is kept as its stripped text; any other
     child (a container, or a field holding a comment) as a ``_Node`` of its own.
     The header is a few dozen elements: reading each once beats looking fields up
-    in the tree one by one.
+    in the tree one by one. A document's MessageHeader and trace list are read
+    without nodes (``read_document``: each record's fields straight into their
+    places); nodes read status packages and the rarer parts of ``Bussiness``, and
+    define what those direct reads must give.
     """
 
     __slots__ = ("element", "fields")
