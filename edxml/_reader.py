@@ -11,14 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime
-from functools import lru_cache
 from typing import TypeVar
 
 from lxml import etree
 
 from edxml._dates import known_date, known_timestamp, parse_date, parse_timestamp
 from edxml._issues import Issues
-from edxml._names import EDXML_NS, find_path
+from edxml._names import EDXML_NS, FEW_CHILDREN, children_of, find_path
 from edxml.codes import BusinessDocType, StatusCode
 from edxml.errors import (
     EdxmlError,
@@ -64,7 +63,10 @@ class _Node:
     A child without children of its own is kept as its stripped text; any other
     child (a container, or a field holding a comment) as a ``_Node`` of its own.
     The header is a few dozen elements: reading each once beats looking fields up
-    in the tree one by one.
+    in the tree one by one. A document's MessageHeader and trace list are read
+    without nodes (``read_document``: each record's fields straight into their
+    places); nodes read status packages and the rarer parts of ``Bussiness``, and
+    define what those direct reads must give.
     """
 
     __slots__ = ("element", "fields")
@@ -73,7 +75,7 @@ class _Node:
         self.element = element
         fields: dict[str, list[str | _Node]] = {}
         if element is not None:
-            for child in element:
+            for child in children_of(element) if len(element) <= FEW_CHILDREN else element:
                 tag = child.tag
                 if tag.__class__ is not str or not tag.startswith(_PREFIX):
                     continue  # a comment, a processing instruction, another namespace
@@ -136,10 +138,10 @@ def _text(parent: _Node | None, local: str) -> str:
     return "" if value.element is None else _element_text(value.element)
 
 
-def _trace_list(header: _Element) -> _Node | None:
-    """The header's first ``TraceHeaderList`` (the header's other children are the
-    MessageHeader, read on its own, and the signature)."""
-    found = find_path(header, _TRACE_LIST)
+def _trace_list(header: _Element, found: _Element | None) -> _Node | None:
+    """The header's first ``TraceHeaderList`` (``found``, when the caller met it)."""
+    if found is None:
+        found = find_path(header, _TRACE_LIST)
     return None if found is None else _Node(found)
 
 
@@ -221,18 +223,32 @@ def _record(node: _Node, names: tuple[str, ...]) -> list[str]:
 _MEMO_TEXT = 1024
 
 
-@lru_cache(maxsize=4096)
-def _remembered_organization(texts: tuple[str, ...]) -> Organization:
-    return Organization(*texts)
+#: The organisations met, by their joined texts (a router meets the same few senders
+#: and recipients all day; an Organization is immutable): emptied when full.
+_ORGANIZATIONS: dict[str, Organization] = {}
+_MEMO_ORGANIZATIONS = 4096
+
+
+def _known_organization(texts: list[str]) -> Organization:
+    """The Organization of ``texts`` (its eight fields), each distinct one built once."""
+    # One key for the whole record: XML text never holds a NUL, so the joined texts
+    # tell records apart, and one string is hashed instead of eight.
+    key = "\x00".join(texts)
+    found = _ORGANIZATIONS.get(key)
+    if found is None:
+        found = Organization(*texts)
+        if len(key) <= _MEMO_TEXT:  # a long record is built every time
+            if len(_ORGANIZATIONS) >= _MEMO_ORGANIZATIONS:
+                _ORGANIZATIONS.clear()
+            _ORGANIZATIONS[key] = found
+    return found
 
 
 def _organization(node: _Node) -> Organization:
     # A router meets the same few senders and recipients all day; an Organization is
     # immutable, so each distinct one is built once.
     texts = _record(node, _ORGANIZATION)
-    if sum(map(len, texts)) <= _MEMO_TEXT:
-        return _remembered_organization(tuple(texts))
-    return Organization(*texts)
+    return _known_organization(texts)
 
 
 def _staff(node: _Node | None) -> StaffInfo | None:
@@ -319,22 +335,151 @@ def _business(node: _Node | None, issues: Issues) -> Business:
     )
 
 
-def _other_info(node: _Node | None, issues: Issues) -> OtherInfo:
-    if node is None:
-        return OtherInfo()
-    path = "MessageHeader/OtherInfo"
-    priority = _optional_int(_text(node, "Priority"), f"{path}/Priority", issues)
-    return OtherInfo(
-        priority=priority or 0,
-        sphere_of_promulgation=_text(node, "SphereOfPromulgation"),
-        typer_notation=_text(node, "TyperNotation"),
-        promulgation_amount=_optional_int(
-            _text(node, "PromulgationAmount"), f"{path}/PromulgationAmount", issues
-        ),
-        page_amount=_optional_int(_text(node, "PageAmount"), f"{path}/PageAmount", issues),
-        direction=_flag(_text(node, "Direction"), f"{path}/Direction", issues),
-        appendixes=tuple(_texts(_child(node, "Appendixes"), "Appendix")),
+def _q(*names: str) -> dict[str, int]:
+    """Each EDXML tag of a record, to its place in the record."""
+    return {_PREFIX + name: index for index, name in enumerate(names)}
+
+
+def _field_text(element: _Element) -> str:
+    """What the node pass keeps of a field: its stripped text, comments inside skipped."""
+    if len(element):
+        return _element_text(element)
+    text = element.text
+    return text.strip() if text else ""
+
+
+def _fields(element: _Element | None, slots: dict[str, int], count: int) -> list[str]:
+    """The texts of a record's fields, each the first of its tag (an absent field, or a
+    field of a record that is absent or has no children, is ``""``).
+
+    The children are read last to first, so the first of a repeated tag is what
+    stays, as the node pass's first value is."""
+    texts = [""] * count
+    if element is not None:
+        get = slots.get
+        for child in reversed(children_of(element) if len(element) <= FEW_CHILDREN else element):
+            index = get(child.tag)  # a comment's tag is a function: never a slot
+            if index is not None:
+                if len(child):
+                    texts[index] = _element_text(child)
+                else:
+                    text = child.text
+                    texts[index] = text.strip() if text else ""
+    return texts
+
+
+def _all_texts(element: _Element | None, tag: str) -> tuple[str, ...]:
+    """The texts of every ``tag`` child, in order."""
+    if element is None:
+        return ()
+    return tuple(
+        _field_text(child)
+        for child in (children_of(element) if len(element) <= FEW_CHILDREN else element)
+        if child.tag == tag
     )
+
+
+_ORGANIZATION_SLOTS = _q(*_ORGANIZATION)
+_CODE_SLOTS = _q("CodeNumber", "CodeNotation")
+_PROMULGATION_SLOTS = _q("Place", "PromulgationDate")
+_TYPE_SLOTS = _q("Type", "TypeDetail", "TypeName")
+_SIGNER_SLOTS = _q("Competence", "Position", "FullName")
+_RESPONSE_SLOTS = _q("OrganId", "Code", "PromulgationDate", "DocumentId")
+_TRACE_SLOTS = _q("OrganId", "Timestamp")
+_OTHER_SLOTS = _q(
+    "Priority",
+    "SphereOfPromulgation",
+    "TyperNotation",
+    "PromulgationAmount",
+    "PageAmount",
+    "Direction",
+)
+_TO, _RESPONSE_FOR = _PREFIX + "To", _PREFIX + "ResponseFor"
+_FROM, _CODE, _PROMULGATION_INFO = _PREFIX + "From", _PREFIX + "Code", _PREFIX + "PromulgationInfo"
+_DOCUMENT_TYPE, _SIGNER_INFO = _PREFIX + "DocumentType", _PREFIX + "SignerInfo"
+_OTHER_INFO, _TO_PLACES = _PREFIX + "OtherInfo", _PREFIX + "ToPlaces"
+_MESSAGE_LEAF_SLOTS = _q("DocumentId", "Subject", "Content", "DueDate", "SteeringType")
+_PLACE, _APPENDIX, _APPENDIXES = _PREFIX + "Place", _PREFIX + "Appendix", _PREFIX + "Appendixes"
+_TRACE_HEADER, _BUSINESS = _PREFIX + "TraceHeader", _PREFIX + "Bussiness"
+
+
+def _organization_of(element: _Element) -> Organization:
+    """``_fields`` of an organisation, written out: a package has one per recipient."""
+    texts = ["", "", "", "", "", "", "", ""]
+    get = _ORGANIZATION_SLOTS.get
+    for child in reversed(children_of(element) if len(element) <= FEW_CHILDREN else element):
+        index = get(child.tag)
+        if index is not None:
+            if len(child):
+                texts[index] = _element_text(child)
+            else:
+                text = child.text
+                texts[index] = text.strip() if text else ""
+    return _known_organization(texts)
+
+
+def _container(element: _Element | None) -> _Element | None:
+    """A record read as a container: one without children holds no fields."""
+    return element if element is not None and len(element) else None
+
+
+#: What an OtherInfo of no more than a Priority of 0 reads as.
+_NO_OTHER_INFO = OtherInfo()
+
+
+def _other_info_of(element: _Element | None, issues: Issues) -> OtherInfo:
+    if element is None:
+        return _NO_OTHER_INFO
+    path = "MessageHeader/OtherInfo"
+    texts = ["", "", "", "", "", ""]
+    appendixes_element = None
+    get = _OTHER_SLOTS.get
+    for child in reversed(children_of(element) if len(element) <= FEW_CHILDREN else element):
+        tag = child.tag
+        index = get(tag)
+        if index is not None:
+            if len(child):
+                texts[index] = _element_text(child)
+            else:
+                text = child.text
+                texts[index] = text.strip() if text else ""
+        elif tag == _APPENDIXES:  # the first Appendixes holds the list
+            appendixes_element = child
+    priority, sphere, typer, amount, pages, direction = texts
+    if (
+        appendixes_element is None
+        and priority in ("", "0")
+        and not (sphere or typer or amount or pages or direction)
+    ):
+        return _NO_OTHER_INFO
+    return OtherInfo(
+        priority=_optional_int(priority, f"{path}/Priority", issues) or 0,
+        sphere_of_promulgation=sphere,
+        typer_notation=typer,
+        promulgation_amount=_optional_int(amount, f"{path}/PromulgationAmount", issues),
+        page_amount=_optional_int(pages, f"{path}/PageAmount", issues),
+        direction=_flag(direction, f"{path}/Direction", issues),
+        appendixes=_all_texts(_container(appendixes_element), _APPENDIX),
+    )
+
+
+def _trace_list_of(
+    header: _Element, found: _Element | None
+) -> tuple[list[_Element], _Element | None]:
+    """The TraceHeader elements and the first Bussiness of the header's first
+    TraceHeaderList (``found``, when the caller met it)."""
+    if found is None:
+        found = find_path(header, _TRACE_LIST)
+    traces: list[_Element] = []
+    business = None
+    if found is not None:
+        for child in children_of(found) if len(found) <= FEW_CHILDREN else found:
+            tag = child.tag
+            if tag == _TRACE_HEADER:
+                traces.append(child)
+            elif tag == _BUSINESS and business is None:
+                business = child
+    return traces, business
 
 
 def read_document(
@@ -342,70 +487,145 @@ def read_document(
     message_element: _Element,
     issues: Issues,
     attachments: Callable[[], tuple[Attachment, ...]] = tuple,
+    *,
+    trace_list: _Element | None = None,
 ) -> DocumentPackage:
     """The document package: its header fields, then ``attachments()`` (read last, so
     problems are recorded in document order; no copy of the package is made to add
-    them)."""
-    message = _Node(message_element)
-    sender_node = _child(message, "From")
-    sender = _organization(sender_node) if sender_node is not None else Organization("")
-    recipients = tuple(_organization(node) for node in _children(message, "To"))
-    promulgation = _child(message, "PromulgationInfo")
-    doc_type = _child(message, "DocumentType")
-    type_text = _text(doc_type, "Type")
-    signer = _child(message, "SignerInfo")
-    traces_node = _trace_list(header_element)
-    response_for = tuple(
-        _response_for(node, f"MessageHeader/ResponseFor[{index}]", issues)
-        for index, node in enumerate(_children(message, "ResponseFor"), start=1)
-    )
+    them). ``trace_list`` is the header's first TraceHeaderList when the caller met
+    it (else it is looked up).
+
+    The MessageHeader's children are met once, each record's fields read straight
+    into their places: what the node pass (still used for status packages and the
+    rarer parts of ``Bussiness``) reads, without a node per element."""
+    # Read last to first: the first of a repeated tag is what stays.
+    first: dict[object, _Element] = {}
+    recipients_elements: list[_Element] = []
+    responses: list[_Element] = []
+    leaves = ["", "", "", "", ""]  # DocumentId, Subject, Content, DueDate, SteeringType
+    leaf_slot = _MESSAGE_LEAF_SLOTS.get
+    for child in reversed(
+        children_of(message_element) if len(message_element) <= FEW_CHILDREN else message_element
+    ):
+        tag = child.tag
+        index = leaf_slot(tag)
+        if index is not None:
+            if len(child):
+                leaves[index] = _element_text(child)
+            else:
+                text = child.text
+                leaves[index] = text.strip() if text else ""
+        elif tag == _TO:
+            recipients_elements.append(child)
+        elif tag == _RESPONSE_FOR:
+            responses.append(child)
+        else:
+            first[tag] = child
+    recipients_elements.reverse()
+    responses.reverse()
+    message_document_id, subject, content, due_date, steering_type = leaves
+    get = first.get
+    sender_element = get(_FROM)
+    sender = Organization("") if sender_element is None else _organization_of(sender_element)
+    recipients = tuple(_organization_of(element) for element in recipients_elements)
+    place, promulgation_date = _fields(get(_PROMULGATION_INFO), _PROMULGATION_SLOTS, 2)
+    type_text, type_detail, type_name = _fields(get(_DOCUMENT_TYPE), _TYPE_SLOTS, 3)
+    competence, position, full_name = _fields(get(_SIGNER_INFO), _SIGNER_SLOTS, 3)
+    traces, business_element = _trace_list_of(header_element, trace_list)
+    response_for = []
+    for index, element in enumerate(responses, start=1):
+        path = f"MessageHeader/ResponseFor[{index}]"
+        organ_id, code, date_text, document_id = _fields(element, _RESPONSE_SLOTS, 4)
+        response_for.append(
+            ResponseFor(
+                organ_id=organ_id,
+                code=code,
+                promulgation_date=_date(date_text, f"{path}/PromulgationDate", issues),
+                document_id=document_id,
+            )
+        )
+    number, notation = _fields(get(_CODE), _CODE_SLOTS, 2)
+    to_places = _all_texts(_container(get(_TO_PLACES)), _PLACE)
     return DocumentPackage(
         sender=sender,
         recipients=recipients,
-        document_id=_text(message, "DocumentId"),
-        code=DocumentCode(
-            number=_text(_child(message, "Code"), "CodeNumber"),
-            notation=_text(_child(message, "Code"), "CodeNotation"),
-        ),
+        document_id=message_document_id,
+        code=DocumentCode(number=number, notation=notation),
         promulgation=PromulgationInfo(
-            place=_text(promulgation, "Place"),
+            place=place,
             date=_date(
-                _text(promulgation, "PromulgationDate"),
-                "MessageHeader/PromulgationInfo/PromulgationDate",
-                issues,
+                promulgation_date, "MessageHeader/PromulgationInfo/PromulgationDate", issues
             ),
         ),
         document_type=DocumentType(
             type=_optional_int(type_text, "MessageHeader/DocumentType/Type", issues) or 0,
-            type_detail=_optional_int(
-                _text(doc_type, "TypeDetail"), "MessageHeader/DocumentType/TypeDetail", issues
-            ),
-            type_name=_text(doc_type, "TypeName"),
+            type_detail=_optional_int(type_detail, "MessageHeader/DocumentType/TypeDetail", issues),
+            type_name=type_name,
         ),
-        subject=_text(message, "Subject"),
-        content=_text(message, "Content"),
-        signer=SignerInfo(
-            competence=_text(signer, "Competence"),
-            position=_text(signer, "Position"),
-            full_name=_text(signer, "FullName"),
-        ),
-        due_date=_date(_text(message, "DueDate"), "MessageHeader/DueDate", issues),
-        other_info=_other_info(_child(message, "OtherInfo"), issues),
-        steering_type=_optional_int(
-            _text(message, "SteeringType"), "MessageHeader/SteeringType", issues
-        ),
-        to_places=tuple(_texts(_child(message, "ToPlaces"), "Place")),
-        response_for=response_for,
-        trace_headers=_trace_headers(traces_node, issues),
-        business=_business(_child(traces_node, "Bussiness"), issues),
+        subject=subject,
+        content=content,
+        signer=SignerInfo(competence=competence, position=position, full_name=full_name),
+        due_date=_date(due_date, "MessageHeader/DueDate", issues),
+        other_info=_other_info_of(get(_OTHER_INFO), issues),
+        steering_type=_optional_int(steering_type, "MessageHeader/SteeringType", issues),
+        to_places=to_places,
+        response_for=tuple(response_for),
+        trace_headers=_traces_of(traces, issues),
+        business=_business_of(business_element, issues),
         attachments=attachments(),
     )
 
 
+#: What a new document's ``Bussiness`` (a BussinessDocType of 0, then at most a Paper
+#: of 0, as ``build`` writes it) reads as.
+_NEW_BUSINESS = Business()
+_NEW_BUSINESS_FIELDS = ((_PREFIX + "BussinessDocType", "0"), (_PREFIX + "Paper", "0"))
+
+
+def _is_new_business(element: _Element) -> bool:
+    count = len(element)
+    if not 0 < count <= 2:
+        return False
+    for child, (tag, text) in zip(children_of(element), _NEW_BUSINESS_FIELDS, strict=False):
+        if child.tag != tag or len(child) or (child.text or "").strip() != text:
+            return False
+    return True
+
+
+def _business_of(element: _Element | None, issues: Issues) -> Business:
+    """The node pass's reading of ``Bussiness``, but for the common one of a new
+    document, which is known without it."""
+    if element is not None and _is_new_business(element):
+        return _NEW_BUSINESS
+    return _business(
+        None if element is None else (_Node(element) if len(element) else _EMPTY), issues
+    )
+
+
+def _traces_of(elements: list[_Element], issues: Issues) -> tuple[TraceHeader, ...]:
+    traces = []
+    for index, element in enumerate(elements, start=1):
+        organ_id, timestamp = _fields(element, _TRACE_SLOTS, 2)
+        traces.append(
+            TraceHeader(
+                organ_id=organ_id,
+                timestamp=_timestamp(
+                    timestamp, f"TraceHeaderList/TraceHeader[{index}]/Timestamp", issues
+                ),
+            )
+        )
+    return tuple(traces)
+
+
 def read_status(
-    header_element: _Element, message_element: _Element, issues: Issues
+    header_element: _Element,
+    message_element: _Element,
+    issues: Issues,
+    *,
+    trace_list: _Element | None = None,
 ) -> StatusPackage:
-    """The status package. An absent or unknown StatusCode raises in every mode."""
+    """The status package. An absent or unknown StatusCode raises in every mode.
+    ``trace_list`` as for :func:`read_document`."""
     message = _Node(message_element)
     sender_node = _child(message, "From")
     sender = _organization(sender_node) if sender_node is not None else Organization("")
@@ -433,5 +653,5 @@ def read_status(
         description=_text(message, "Description"),
         timestamp=timestamp,
         staff_info=_staff(_child(message, "StaffInfo")),
-        trace_headers=_trace_headers(_trace_list(header_element), issues),
+        trace_headers=_trace_headers(_trace_list(header_element, trace_list), issues),
     )

@@ -19,7 +19,7 @@ import string
 from lxml import etree
 
 from edxml._issues import Issues
-from edxml._names import find_path, q
+from edxml._names import FEW_CHILDREN, children_of, find_path, q
 from edxml.errors import (
     AttachmentEncodingError,
     AttachmentError,
@@ -128,21 +128,6 @@ def _bare(content_id: str) -> str:
     return content_id[4:] if content_id.startswith("cid:") else content_id
 
 
-def _fields(node: _Element) -> dict[str, _Element]:
-    """The first child of each tag: one pass instead of one search per field."""
-    found: dict[str, _Element] = {}
-    for child in node:
-        tag = child.tag
-        if isinstance(tag, str) and tag not in found:
-            found[tag] = child
-    return found
-
-
-def _text(fields: dict[str, _Element], tag: str) -> str:
-    child = fields.get(tag)
-    return "" if child is None else (child.text or "").strip()
-
-
 _CONTENT_ID = q("ContentId")
 _ATTACHMENT_NAME = q("AttachmentName")
 _CONTENT_TYPE = q("ContentType")
@@ -152,36 +137,65 @@ _MANIFEST = q("edXMLManifest")
 _REFERENCE = q("Reference")
 _ENCODED = q("AttachmentEncoded")
 _ATTACHMENT = q("Attachment")
+#: Where each field of a manifest entry or an attachment goes in its record.
+_SLOTS = {_CONTENT_ID: 0, _ATTACHMENT_NAME: 1, _CONTENT_TYPE: 2, _DESCRIPTION: 3}
+
+
+def _record(node: _Element) -> tuple[str, str, str, str, str | None]:
+    """ContentId, AttachmentName, ContentType, Description (stripped text, ``""`` when
+    absent) and ContentTransferEncoded (its text as it stands, None when absent): each
+    the first child of its tag, met in one pass over the children read last to first."""
+    texts = ["", "", "", ""]
+    transfer = None
+    get = _SLOTS.get
+    for child in reversed(children_of(node) if len(node) <= FEW_CHILDREN else node):
+        tag = child.tag
+        index = get(tag)
+        if index is not None:
+            texts[index] = (child.text or "").strip()
+        elif tag == _TRANSFER:
+            transfer = child.text or ""
+    return texts[0], texts[1], texts[2], texts[3], transfer
 
 
 def _manifest(body: _Element | None, issues: Issues) -> list[ManifestReference]:
     manifest = None if body is None else find_path(body, _MANIFEST)
-    references = []
-    for index, node in enumerate(
-        () if manifest is None else manifest.iterchildren(_REFERENCE), start=1
-    ):
-        fields = _fields(node)
-        references.append(
-            ManifestReference(
-                content_id=_text(fields, _CONTENT_ID),
-                attachment_name=_text(fields, _ATTACHMENT_NAME),
-                content_type=_text(fields, _CONTENT_TYPE),
-                description=_text(fields, _DESCRIPTION),
-            )
-        )
-        if not references[-1].content_id:
-            path = f"edXMLBody/edXMLManifest/Reference[{index}]/ContentId"
+    references: list[ManifestReference] = []
+    if manifest is None:
+        return references
+    for node in children_of(manifest) if len(manifest) <= FEW_CHILDREN else manifest:
+        if node.tag != _REFERENCE:
+            continue
+        content_id, name, content_type, description, _ = _record(node)
+        references.append(ManifestReference(content_id, name, content_type, description))
+        if not content_id:
+            path = f"edXMLBody/edXMLManifest/Reference[{len(references)}]/ContentId"
             issues.add(MissingFieldError(path), path)
     return references
 
 
 def read_attachments(
-    root: _Element, body: _Element | None, limits: Limits, issues: Issues
+    root: _Element,
+    body: _Element | None,
+    limits: Limits,
+    issues: Issues,
+    *,
+    encoded: _Element | None = None,
 ) -> tuple[Attachment, ...]:
     """Check (and, unless it is on one line, decode) every attachment, and link it to
-    the manifest."""
-    encoded = find_path(root, _ENCODED)
-    nodes = [] if encoded is None else list(encoded.iterchildren(_ATTACHMENT))
+    the manifest. ``encoded`` is the root's first AttachmentEncoded when the caller met
+    it (else it is looked up)."""
+    if encoded is None:
+        encoded = find_path(root, _ENCODED)
+    nodes = (
+        []
+        if encoded is None
+        else [
+            node
+            for node in (children_of(encoded) if len(encoded) <= FEW_CHILDREN else encoded)
+            if node.tag == _ATTACHMENT
+        ]
+    )
     if len(nodes) > limits.max_attachments:
         raise TooManyAttachmentsError(limits.max_attachments, len(nodes))
     references = _manifest(body, issues)
@@ -189,41 +203,43 @@ def read_attachments(
         raise TooManyAttachmentsError(limits.max_attachments, len(references))
     attachments: list[Attachment] = []
     for index, node in enumerate(nodes, start=1):
+        content_id, name, content_type, description, transfer = _record(node)
+        if (
+            content_id
+            and transfer is not None
+            and not _looks_like_placeholder(transfer[:256])
+            and _checked_plain(transfer, limits.max_attachment_bytes)
+        ):
+            # The common case, nothing to say: valid as it stands and within the
+            # limit, decoded when first read.
+            attachments.append(
+                encoded_attachment(content_id, name, description, content_type, transfer)
+            )
+            continue
         path = f"AttachmentEncoded/Attachment[{index}]"
-        fields = _fields(node)
-        content_id = _text(fields, _CONTENT_ID)
-        name = _text(fields, _ATTACHMENT_NAME)
         if not content_id:
             issues.add(MissingFieldError(f"{path}/ContentId"), f"{path}/ContentId")
-        transfer = fields.get(_TRANSFER)
-        text = "" if transfer is None else (transfer.text or "")
         data = b""
         if transfer is None:
             issues.add(MissingFieldError(f"{path}/ContentTransferEncoded"), path)
-        elif _looks_like_placeholder(text[:256]):
+        elif _looks_like_placeholder(transfer[:256]):
             issues.add(
                 AttachmentEncodingError(
                     f"attachment {name or content_id!r} holds a placeholder "
-                    f"({text.strip()[:40]!r}) instead of base64 content"
+                    f"({transfer.strip()[:40]!r}) instead of base64 content"
                 ),
                 f"{path}/ContentTransferEncoded",
                 "placeholder-attachment",
             )
-        elif _checked_plain(text, limits.max_attachment_bytes):
+        elif _checked_plain(transfer, limits.max_attachment_bytes):
             # Valid as it stands and within the limit: decoded when first read.
             attachments.append(
-                encoded_attachment(
-                    content_id,
-                    name,
-                    _text(fields, _DESCRIPTION),
-                    _text(fields, _CONTENT_TYPE),
-                    text,
-                )
+                encoded_attachment(content_id, name, description, content_type, transfer)
             )
             continue
         else:
             try:
-                data = decode_base64(text, limits.max_attachment_bytes, name)
+                data = decode_base64(transfer, limits.max_attachment_bytes, name)
             except AttachmentTooLargeError:
                 raise
             except AttachmentEncodingError as error:
@@ -232,8 +248,8 @@ def read_attachments(
             Attachment(
                 content_id=content_id,
                 name=name,
-                description=_text(fields, _DESCRIPTION),
-                content_type=_text(fields, _CONTENT_TYPE),
+                description=description,
+                content_type=content_type,
                 data=data,
             )
         )
@@ -249,9 +265,32 @@ def _duplicates(ids: list[str], where: str, issues: Issues) -> None:
         seen.add(content_id)
 
 
+def _agree(attachments: list[Attachment], references: list[ManifestReference]) -> bool:
+    """True when the manifest lists the attachments one for one, in order, each by its
+    (non-empty, distinct) ContentId, with no other name or type: the linking below
+    would find nothing to say."""
+    if len(attachments) != len(references):
+        return False
+    for attachment, reference in zip(attachments, references, strict=True):
+        content_id = attachment.content_id
+        if not content_id or content_id != reference.content_id:
+            return False
+        if (
+            reference.content_type
+            and attachment.content_type
+            and reference.content_type != attachment.content_type
+        ):
+            return False
+        if reference.attachment_name and reference.attachment_name != attachment.name:
+            return False
+    return len(attachments) < 2 or len({a.content_id for a in attachments}) == len(attachments)
+
+
 def _link(
     attachments: list[Attachment], references: list[ManifestReference], issues: Issues
 ) -> None:
+    if _agree(attachments, references):
+        return
     _duplicates([a.content_id for a in attachments], "AttachmentEncoded", issues)
     _duplicates([r.content_id for r in references], "edXMLBody/edXMLManifest", issues)
     exact = {r.content_id: r for r in references}

@@ -306,14 +306,12 @@ def encoded_attachment(
     """An :class:`Attachment` whose ``data`` is ``encoded`` (valid, padded base64 with
     no whitespace, already checked), decoded when first read."""
     attachment = object.__new__(_EncodedAttachment)
-    for field_name, value in (
-        ("content_id", content_id),
-        ("name", name),
-        ("description", description),
-        ("content_type", content_type),
-        ("_encoded", encoded),
-    ):
-        object.__setattr__(attachment, field_name, value)
+    setattr_ = object.__setattr__
+    setattr_(attachment, "content_id", content_id)
+    setattr_(attachment, "name", name)
+    setattr_(attachment, "description", description)
+    setattr_(attachment, "content_type", content_type)
+    setattr_(attachment, "_encoded", encoded)
     return attachment
 
 

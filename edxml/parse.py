@@ -19,7 +19,7 @@ from typing import Literal
 from lxml import etree
 
 from edxml._issues import Issues
-from edxml._names import DSIG_NS, EDXML_NS, find_path, q
+from edxml._names import DSIG_NS, EDXML_NS, FEW_CHILDREN, children_of, q
 from edxml._reader import read_document, read_status
 from edxml._schema import schema_problems
 from edxml._xmlsafe import refuse_wide_encodings, safe_fromstring
@@ -49,6 +49,7 @@ _ENVELOPE, _HEADER, _BODY, _MESSAGE = (
     q("edXMLBody"),
     q("MessageHeader"),
 )
+_TRACE_LIST, _ENCODED = q("TraceHeaderList"), q("AttachmentEncoded")
 _SIGNATURE_TAGS = (f"{{{DSIG_NS}}}Signature", q("Signature"), "Signature")
 _NO_SIGNATURE = SignatureInfo()
 #: Limits are immutable: the defaults are made once.
@@ -94,30 +95,37 @@ def parse_tree(
     the business of whoever parsed them; ``signing.Verifier.read`` hands over the
     tree of what the signature covers, which is canonical UTF-8 by definition.
     """
-    return _read_tree(root, Mode(mode), limits or _DEFAULT_LIMITS, agency_pattern, Issues())
+    return _read_tree(
+        root,
+        # an enum's call is a few Python frames: skipped when a Mode is given
+        mode if mode.__class__ is Mode else Mode(mode),
+        limits or _DEFAULT_LIMITS,
+        agency_pattern,
+        Issues(),
+    )
 
 
 def _read_tree(
     root: _Element, mode: Mode, limits: Limits, agency_pattern: str | None, issues: Issues
 ) -> ParseResult:
-    header, message = _envelope(root)
+    header, message, trace_list, signature_element, body, encoded = _envelope(root)
     kind: Literal["document", "status"] = (
         # A tag filter set up in C: the MessageHeader of a document has twenty children.
         "status" if next(message.iterchildren(_STATUS_CODE), None) is not None else "document"
     )
     package: DocumentPackage | StatusPackage
     if kind == "status":
-        package = read_status(header, message, issues)
+        package = read_status(header, message, issues, trace_list=trace_list)
     else:
-        envelope_body = find_path(root, _ENVELOPE, _BODY)
         package = read_document(
             header,
             message,
             issues,
             # read after the header fields, so problems are met in document order
-            lambda: read_attachments(root, envelope_body, limits, issues),
+            lambda: read_attachments(root, body, limits, issues, encoded=encoded),
+            trace_list=trace_list,
         )
-    signature = _signature_info(header, root)
+    signature = _signature_facts(signature_element, root)
     if signature.present and not signature.namespaced:
         issues.add(
             SchemaError(["<Signature> is not in the XML-DSig namespace"]),
@@ -198,7 +206,17 @@ def _adopt_edxml_prefix(root: _Element) -> None:
                 continue
 
 
-def _envelope(root: _Element) -> tuple[_Element, _Element]:
+def _children(element: _Element) -> list[_Element] | _Element:
+    return children_of(element) if len(element) <= FEW_CHILDREN else element
+
+
+def _envelope(
+    root: _Element,
+) -> tuple[_Element, _Element, _Element | None, _Element | None, _Element | None, _Element | None]:
+    """The header, its MessageHeader, its TraceHeaderList, its first ``<Signature>``,
+    the body and the AttachmentEncoded: what ``find_path`` finds for each (the header
+    and the body are the first under any edXMLEnvelope), in one pass over the root's,
+    the envelopes' and the header's children."""
     if root.tag != _ROOT:
         namespace = etree.QName(root).namespace
         if etree.QName(root).localname == "edXML":
@@ -206,13 +224,36 @@ def _envelope(root: _Element) -> tuple[_Element, _Element]:
                 f"the root <edXML> is in the namespace {namespace!r}, not {EDXML_NS!r}"
             )
         raise NotEdxmlError(f"the root element is <{etree.QName(root).localname}>, not <edXML>")
-    header = find_path(root, _ENVELOPE, _HEADER)
+    header = body = encoded = None
+    for child in _children(root):
+        tag = child.tag
+        if tag == _ENVELOPE:
+            if header is None or body is None:
+                for part in _children(child):
+                    part_tag = part.tag
+                    if part_tag == _HEADER:
+                        if header is None:
+                            header = part
+                    elif part_tag == _BODY and body is None:
+                        body = part
+        elif tag == _ENCODED and encoded is None:
+            encoded = child
     if header is None:
         raise NotEdxmlError("no edXMLEnvelope/edXMLHeader under the root")
-    message = find_path(header, _MESSAGE)
+    message = trace_list = signature = None
+    for child in _children(header):
+        tag = child.tag
+        if tag == _MESSAGE:
+            if message is None:
+                message = child
+        elif tag == _TRACE_LIST:
+            if trace_list is None:
+                trace_list = child
+        elif signature is None and tag in _SIGNATURE_TAGS:
+            signature = child
     if message is None:
         raise MissingFieldError("edXMLHeader/MessageHeader")
-    return header, message
+    return header, message, trace_list, signature, body, encoded
 
 
 def detect_kind(root: _Element) -> Literal["document", "status"]:
@@ -242,12 +283,20 @@ def signature_info(root: _Element) -> SignatureInfo:
 
 
 def _signature_info(header: _Element | None, root: _Element) -> SignatureInfo:
-    candidates = [] if header is None else [c for c in header if c.tag in _SIGNATURE_TAGS]
-    if not candidates:
-        candidates = [c for c in root.iter(*_SIGNATURE_TAGS)]
-    if not candidates:
+    signature = (
+        None
+        if header is None
+        else next((c for c in _children(header) if c.tag in _SIGNATURE_TAGS), None)
+    )
+    return _signature_facts(signature, root)
+
+
+def _signature_facts(signature: _Element | None, root: _Element) -> SignatureInfo:
+    """The facts of ``signature`` (the header's first), else of the first anywhere."""
+    if signature is None:
+        signature = next(root.iter(*_SIGNATURE_TAGS), None)
+    if signature is None:
         return _NO_SIGNATURE
-    signature = candidates[0]
     signed_info = _find_local(signature, "SignedInfo")
 
     def algorithm(*path: str) -> str | None:

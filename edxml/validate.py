@@ -90,6 +90,12 @@ def _document_id(text: str, field: str, issues: Issues) -> DocumentId | None:
         return None
 
 
+def _valid_code(code: str, pattern: str | None) -> bool:
+    """True when ``code`` is an agency code the rules say nothing about (the common
+    case, told from the remembered verdict before any path is written)."""
+    return bool(code) and len(code) <= _MEMO_TEXT and _remembered_verdict(code, pattern) == 0
+
+
 def _organization(org: Organization, path: str, pattern: str | None, issues: Issues) -> None:
     _require(org.organ_id, f"{path}/OrganId", issues)
     _agency(org.organ_id, f"{path}/OrganId", pattern, issues)
@@ -102,11 +108,13 @@ def _response_for(response: ResponseFor, path: str, pattern: str | None, issues:
 
 def check_document(package: DocumentPackage, issues: Issues, pattern: str | None = None) -> None:
     """Every semantic rule of a document package."""
-    _organization(package.sender, "MessageHeader/From", pattern, issues)
+    if not _valid_code(package.sender.organ_id, pattern):
+        _organization(package.sender, "MessageHeader/From", pattern, issues)
     if not package.recipients:
         issues.add(MissingFieldError("MessageHeader/To"), "MessageHeader/To")
     for index, recipient in enumerate(package.recipients, start=1):
-        _organization(recipient, f"MessageHeader/To[{index}]", pattern, issues)
+        if not _valid_code(recipient.organ_id, pattern):
+            _organization(recipient, f"MessageHeader/To[{index}]", pattern, issues)
     _require(package.document_id, "MessageHeader/DocumentId", issues)
     parsed = _document_id(package.document_id, "MessageHeader/DocumentId", issues)
     _require(package.code.number, "MessageHeader/Code/CodeNumber", issues)
@@ -138,6 +146,8 @@ def check_document(package: DocumentPackage, issues: Issues, pattern: str | None
     if not package.trace_headers:
         issues.add(MissingFieldError("TraceHeaderList/TraceHeader"), "TraceHeaderList")
     for index, trace in enumerate(package.trace_headers, start=1):
+        if trace.timestamp is not None and _valid_code(trace.organ_id, pattern):
+            continue
         path = f"TraceHeaderList/TraceHeader[{index}]"
         _require(trace.organ_id, f"{path}/OrganId", issues)
         _agency(trace.organ_id, f"{path}/OrganId", pattern, issues)
