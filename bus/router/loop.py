@@ -279,7 +279,8 @@ class RouteLoop:
         try:
             while not stop.is_set():
                 while flights and flights[0].pending.done():
-                    await flights.popleft().pending  # raises what the back raised
+                    await flights[0].pending  # raises what the back raised: rewound then
+                    flights.popleft()
                 if len(flights) >= PIPELINE_DEPTH:
                     await asyncio.wait([flights[0].pending])
                     continue
