@@ -17,33 +17,39 @@ between means the batch is handled again and the store keeps recipients from
 getting a copy twice. A batch that fails is rewound; a retriable failure backs
 off and retries the batch, anything else ends the loop.
 
-Steps 1-5 up to the sends are a batch's *front*; awaiting its acknowledgements,
-recording them and committing are its *back*. :meth:`RouteLoop.route_available`
-runs one batch front then back (tests, tools). :meth:`RouteLoop.run` pipelines
-them: while the backs of up to :data:`PIPELINE_DEPTH` batches wait on the broker
-and the store, the next batch is fetched, checked, decided and sent. The broker
-hands back about one producer batch per fetch (often one or two records), so
-without this each few records would pay their round trips one after the other.
+Steps 1-3 are a batch's *read*, step 4 and the sends of step 5 its *send*,
+awaiting its acknowledgements, recording them and committing its *back*.
+:meth:`RouteLoop.route_available` runs one batch's steps one after the other
+(tests, tools). :meth:`RouteLoop.run` pipelines them: while one batch is decided
+and sent, the next is fetched and checked (on the worker processes), and the
+backs of up to :data:`PIPELINE_DEPTH` batches before it wait on the broker and
+the store. The broker hands back about one producer batch per fetch (one or a
+few records when senders publish single records), so without this each few
+records would pay their round trips one after the other.
 Why the guarantees are those of one batch at a time:
 
-- *Order per partition, hence per sender*: fronts run one at a time in fetch
-  order, so a partition's records are decided and their writes handed to the
-  one producer in offset order, exactly as within one batch; the producer keeps
+- *Order per partition, hence per sender*: sends run one batch at a time in
+  fetch order (reading ahead only checks: nothing is decided or written), so a
+  partition's records are decided and their writes handed to the one producer
+  in offset order, exactly as within one batch; the producer keeps
   the order of sends per target partition whether or not earlier sends are
   acknowledged yet (it already has a whole batch in flight at once).
 - *At-least-once*: backs run in batch order: a batch's back awaits its own
   acknowledgements, then the previous batch's back, and only then records its
   copies and commits, so an offset is committed only once every write of every
   record up to it is acknowledged and recorded, and commits never go backwards.
-- *No copy written twice*: a front may decide before an earlier batch's copies
+- *No copy written twice*: a batch may be decided before an earlier batch's copies
   are recorded in the store; the copies that earlier batches in flight are
   writing count as planned (:class:`bus.router.writer.BatchWrites` ``earlier``),
   so they are not written again, and a batch that relies on them can succeed
   only if those batches did (their backs come first).
-- *Failure*: when any back or front fails, every batch in flight is abandoned
-  (its sends may still land: at-least-once, and the store and the receivers
-  keep one copy) and each partition is rewound to the first record not
-  committed, so the next attempt handles them again in order.
+- *Failure*: when any stage of any batch fails, every batch not committed is
+  abandoned, the one read ahead included (its sends may still land:
+  at-least-once, and the store and the receivers keep one copy), and each
+  partition is rewound to the first record not committed, so the next attempt
+  handles them again in order. A corrupt batch is stepped past (a commit of its
+  own) only after the backs before it are done, so commits never go back; the
+  broker's lost partitions are looked for only when no batch is pending.
 - *Store*: every store call of the router runs on the decider's one store
   thread, in the order it was made, so the transactions of overlapping batches
   never contend with each other.
@@ -100,11 +106,12 @@ _Batch = dict[TopicPartition, list[ConsumerRecord[Any, Any]]]
 
 @dataclass
 class _Flight:
-    """One batch between its front (sent) and its back (acknowledged, recorded, committed)."""
+    """One batch between its read and its back (acknowledged, recorded, committed)."""
 
     batch: _Batch
-    #: Records not settled by digest, which were routed (``None``: none were).
+    #: The sends of the records routed (``None``: every record was settled by digest).
     writes: BatchWrites | None
+    #: How many records were routed (not settled by digest).
     routed: int
     back: asyncio.Task[None] | None = None
     committed: bool = False
@@ -115,7 +122,7 @@ class _Flight:
 
     @property
     def pending(self) -> asyncio.Task[None]:
-        """The back (set as soon as the front is done)."""
+        """The back (set as soon as the batch is sent)."""
         assert self.back is not None
         return self.back
 
