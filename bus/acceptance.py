@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from importlib import resources
-from typing import Self
+from typing import Any, Self
 
 from sqlalchemy import (
     BigInteger,
@@ -51,6 +51,8 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
 from bus.errors import DatabaseError, ReplayError
@@ -344,13 +346,33 @@ class AcceptanceStore:
 
 
 class AcceptanceSession:
-    """Lookups and accepts inside one transaction of the store."""
+    """Lookups and accepts inside one transaction of the store.
+
+    A router's batch names its keys up front (:meth:`preload`): what is
+    remembered under all of them is read in two queries, and the lookups and
+    accepts of those keys then ask the database only to insert what is new. What
+    this session accepts is known to its later lookups, so a batch meets the
+    store as its packages would one after the other.
+    """
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
+        #: (sender, key) -> what is remembered (None: nothing), read or accepted here.
+        self._known: dict[tuple[str, str], Accepted | None] = {}
+
+    def preload(self, keys: Iterable[tuple[str, str]]) -> None:
+        """Read what is remembered under each (sender, key), a few queries in all."""
+        wanted = sorted(set(keys) - self._known.keys())
+        for start in range(0, len(wanted), _PRELOAD_CHUNK):
+            chunk = wanted[start : start + _PRELOAD_CHUNK]
+            found = _read_many(self._conn, chunk)
+            for identity in chunk:
+                self._known[identity] = found.get(identity)
 
     def lookup(self, sender: str, key: str) -> Accepted | None:
         """What was accepted from ``sender`` under ``key`` (this transaction included)."""
+        if (sender, key) in self._known:
+            return self._known[(sender, key)]
         return _read(self._conn, sender, key)
 
     def accept(
@@ -359,27 +381,94 @@ class AcceptanceSession:
         """Remember a package, or return what is remembered (ReplayError for other bytes)."""
         conn = self._conn
         recipients = tuple(dict.fromkeys(recipients))
-        existing = _read(conn, sender, key)
+        existing = self.lookup(sender, key)
         if existing is None:
-            try:
-                with conn.begin_nested():
-                    conn.execute(
-                        insert(accepted_table).values(
-                            sender=sender,
-                            doc_key=key,
-                            digest=digest,
-                            recipients=json.dumps(recipients),
-                            accepted_at=now,
-                        )
-                    )
-            except sa_exc.IntegrityError:
-                existing = _read(conn, sender, key)  # another router was faster
-            else:
-                return Accepted(sender, key, digest, recipients, frozenset(), now)
+            row = {
+                "sender": sender,
+                "doc_key": key,
+                "digest": digest,
+                "recipients": json.dumps(recipients),
+                "accepted_at": now,
+            }
+            if _insert_if_absent(conn, row):
+                accepted = Accepted(sender, key, digest, recipients, frozenset(), now)
+                self._known[(sender, key)] = accepted
+                return accepted
+            existing = _read(conn, sender, key)  # another router was faster
+            self._known[(sender, key)] = existing
         assert existing is not None
         if existing.digest != digest:
             raise ReplayError(key, sender)
         return existing
+
+
+#: (sender, key) pairs read per query by :meth:`AcceptanceSession.preload`.
+_PRELOAD_CHUNK = 250
+
+
+def _insert_if_absent(conn: Connection, row: Mapping[str, object]) -> bool:
+    """Insert a package's row unless its (sender, key) is taken; whether it was inserted.
+
+    ``INSERT ... ON CONFLICT DO NOTHING`` where the database has it (SQLite,
+    PostgreSQL: one statement, the transaction unharmed by a conflict), else an
+    insert in a savepoint.
+    """
+    dialect = conn.dialect.name
+    if dialect == "sqlite":
+        statement = sqlite_insert(accepted_table).values(**row).on_conflict_do_nothing()
+        return bool(conn.execute(statement).rowcount == 1)
+    if dialect == "postgresql":
+        upsert = postgresql_insert(accepted_table).values(**row).on_conflict_do_nothing()
+        return bool(conn.execute(upsert).rowcount == 1)
+    try:
+        with conn.begin_nested():
+            conn.execute(insert(accepted_table).values(**row))
+    except sa_exc.IntegrityError:
+        return False
+    return True
+
+
+def _read_many(
+    conn: Connection, identities: list[tuple[str, str]]
+) -> dict[tuple[str, str], Accepted]:
+    """What is remembered under each of these (sender, key) pairs (those found)."""
+    package = tuple_(accepted_table.c.sender, accepted_table.c.doc_key)
+    rows = conn.execute(select(accepted_table).where(package.in_(identities))).all()
+    if not rows:
+        return {}
+    copies = tuple_(delivered_table.c.sender, delivered_table.c.doc_key)
+    delivered = conn.execute(
+        select(
+            delivered_table.c.sender,
+            delivered_table.c.doc_key,
+            delivered_table.c.recipient,
+            delivered_table.c.inbox_partition,
+            delivered_table.c.inbox_offset,
+        ).where(copies.in_(identities))
+    ).all()
+    by_package: dict[tuple[str, str], list[tuple[str, int | None, int | None]]] = {}
+    for sender, key, recipient, partition, offset in delivered:
+        by_package.setdefault((sender, key), []).append((recipient, partition, offset))
+    return {
+        (row.sender, row.doc_key): _accepted(row, by_package.get((row.sender, row.doc_key), []))
+        for row in rows
+    }
+
+
+def _accepted(row: Any, copies: Iterable[tuple[str, int | None, int | None]]) -> Accepted:
+    """An :class:`Accepted` from its row and its delivered copies' rows."""
+    copies = list(copies)
+    return Accepted(
+        sender=row.sender,
+        key=row.doc_key,
+        digest=row.digest,
+        recipients=tuple(json.loads(row.recipients)),
+        delivered=frozenset(c[0] for c in copies),
+        accepted_at=row.accepted_at,
+        positions={
+            c[0]: (int(c[1]), int(c[2])) for c in copies if c[1] is not None and c[2] is not None
+        },
+    )
 
 
 def _read(conn: Connection, sender: str, key: str) -> Accepted | None:
@@ -397,16 +486,4 @@ def _read(conn: Connection, sender: str, key: str) -> Accepted | None:
             delivered_table.c.inbox_offset,
         ).where(and_(delivered_table.c.sender == sender, delivered_table.c.doc_key == key))
     ).all()
-    delivered = [r[0] for r in rows]
-    positions = {
-        r[0]: (int(r[1]), int(r[2])) for r in rows if r[1] is not None and r[2] is not None
-    }
-    return Accepted(
-        sender=sender,
-        key=key,
-        digest=row.digest,
-        recipients=tuple(json.loads(row.recipients)),
-        delivered=frozenset(delivered),
-        accepted_at=row.accepted_at,
-        positions=positions,
-    )
+    return _accepted(row, [(r[0], r[1], r[2]) for r in rows])

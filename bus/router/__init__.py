@@ -22,12 +22,16 @@ after every inbox, event and dead-letter write of the batch is acknowledged and
 the acknowledged deliveries are recorded; a crash in between means the batch is
 handled again, and the store keeps recipients from getting a copy twice (unless
 the crash fell between the acknowledgement and its recording, which receivers
-absorb by deduplicating on the document id). Routers scale by running more of
-them in one consumer group; their stores must then be one database.
+absorb by deduplicating on the document id). A running router pipelines its
+batches (the next fetched and checked, and earlier ones awaiting their
+acknowledgements, while one is decided and sent) yet commits them in order, each
+only after every batch before it: the guarantees are those of one batch at a
+time (:mod:`bus.router.loop` says why). Routers scale by running more of them in
+one consumer group; their stores must then be one database.
 
 One record, top-down, one module per step:
 
-- :mod:`bus.router.loop`: fetch a batch of ``edx.submit``, run the steps, commit;
+- :mod:`bus.router.loop`: fetch batches of ``edx.submit``, run the steps, commit;
 - :mod:`bus.router.checker`: check (size, signature, strict parse, directory);
 - :mod:`bus.router.decider`: decide (new, retry, replay; who a status goes to);
 - :mod:`bus.router.writer`: write (inbox copies, dead letters, notices, events);

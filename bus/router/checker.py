@@ -270,6 +270,18 @@ class BatchChecker:
                 outcomes[i] = await asyncio.to_thread(self.checker.outcome, values[i], directory)
         return outcomes
 
+    async def warm(self) -> bool:
+        """Start the worker processes now and wait until they answer (benchmarks, tools:
+        a router starts them at its first batch). Whether batches are now read on them."""
+        pool = self._pool
+        if pool is None:
+            return False
+        self._warm(pool)
+        assert self._warming is not None
+        with contextlib.suppress(Exception):  # logged by _warm_outcome: read here then
+            await asyncio.shield(self._warming)
+        return pool.ready
+
     async def close(self) -> None:
         """Stop the workers' start if it is still running, then the workers."""
         warming, self._warming = self._warming, None

@@ -12,7 +12,11 @@ which bytes, and which recipients have their copy. Against it:
 
 A batch is decided in order and in one transaction, so two packages of one
 sender in one batch meet the store as they would one after the other. Nothing
-here writes to Kafka: :mod:`bus.router.writer` acts on the decisions. A
+here writes to Kafka: :mod:`bus.router.writer` acts on the decisions. Every
+store call of a router runs on the decider's one store thread, in the order it
+was made: a pipelined router's overlapping batches (:mod:`bus.router.loop`)
+never have two transactions contend for the database, and a batch's decisions
+are taken after those of the batches fetched before it. A
 re-submission of bytes already delivered everywhere is settled here by its
 digest alone, before any check (:meth:`Decider.settled`), so the answers queued
 behind a sender's retries do not wait for them.
@@ -22,8 +26,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import ParamSpec, Protocol, TypeVar
 
 from bus.acceptance import AcceptanceSession, AcceptanceStore, Accepted, Delivery, status_key
 from bus.directory import AgencyDirectory
@@ -41,6 +46,9 @@ Decision = Accepted | EdxbusError | None
 
 #: The store forgets packages past its horizon once per this many packages.
 PRUNE_EVERY = 10_000
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 
 
 class CopyCheck(Protocol):
@@ -71,6 +79,33 @@ class Decider:
         self._copies = copies
         self._prune_every = prune_every
         self._since_prune = 0
+        self._store_thread: ThreadPoolExecutor | None = None
+
+    async def _in_store(self, call: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        """Run a blocking store call on the store thread, after those asked before it."""
+        if self._store_thread is None:
+            self._store_thread = ThreadPoolExecutor(1, thread_name_prefix="router-store")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._store_thread, lambda: call(*args, **kwargs))
+
+    def close(self) -> None:
+        """End the store thread (the store itself is closed by its owner). Idempotent."""
+        thread, self._store_thread = self._store_thread, None
+        if thread is not None:
+            thread.shutdown(wait=True)
+
+    async def decide(self, outcomes: Sequence[CheckedPackage | Refused]) -> list[Decision]:
+        """:meth:`decide_all` on the store thread."""
+        return await self._in_store(self.decide_all, outcomes)
+
+    async def record(self, landed: Sequence[Delivery], count: int, *, now: datetime) -> None:
+        """:meth:`record_delivered` then :meth:`handled`, in one hop to the store thread."""
+
+        def both() -> None:
+            self.record_delivered(landed, now=now)
+            self.handled(count, now=now)
+
+        await self._in_store(both)
 
     async def settled(self, values: Sequence[bytes | None]) -> list[bool]:
         """For each record, whether it is a retry with nothing left to do.
@@ -82,7 +117,7 @@ class Decider:
         offset) the record is settled. Anything else takes the full path.
         """
         digests = [content_digest(v) if v else "" for v in values]
-        known = await asyncio.to_thread(self.store.by_digests, [d for d in digests if d])
+        known = await self._in_store(self.store.by_digests, [d for d in digests if d])
         settled: set[str] = set()
         unsettled: set[str] = set()  # a copy is missing: looked up once a batch
         verdicts = []
@@ -107,6 +142,7 @@ class Decider:
         decisions: list[Decision] = []
         now = datetime.now(UTC)
         with self.store.session() as session:
+            session.preload(_keys(outcomes))  # the batch's reads, in a few queries
             for outcome in outcomes:
                 if not isinstance(outcome, CheckedPackage):
                     decisions.append(None)
@@ -183,3 +219,21 @@ class Decider:
             )
         directory.require(original.sender, "recipient")
         return (original.sender,)
+
+
+def _keys(outcomes: Sequence[CheckedPackage | Refused]) -> list[tuple[str, str]]:
+    """The (sender, key) pairs deciding these outcomes reads: each package's own and,
+    for a status, the document it answers."""
+    keys = []
+    for outcome in outcomes:
+        if not isinstance(outcome, CheckedPackage):
+            continue
+        package = outcome.package
+        if isinstance(package, StatusPackage):
+            keys.append((outcome.sender, status_key(outcome.digest)))
+            answered = package.response_for
+            if answered.organ_id and answered.document_id:
+                keys.append((answered.organ_id, answered.document_id))
+        else:
+            keys.append((outcome.sender, package.document_id))
+    return keys

@@ -169,6 +169,7 @@ class Router(AsyncService):
         await parts.inboxes.stop()
         await parts.writer.stop()
         await parts.directory.stop()
+        await asyncio.to_thread(parts.decider.close)
         await asyncio.to_thread(parts.store.close)
         await parts.checker.close()
 
@@ -181,6 +182,11 @@ class Router(AsyncService):
     async def route_available(self, *, timeout_ms: int = 1000) -> int:
         """Fetch one batch, route it, commit; the number of records it held."""
         return await self._started().loop.route_available(timeout_ms=timeout_ms)
+
+    async def warm_workers(self) -> bool:
+        """Start the worker processes now, not at the first batch, and wait for them
+        (a benchmark's clock must not hold their spawn). Whether they answer."""
+        return await self._started().checker.warm()
 
     @property
     def workers_ready(self) -> bool:

@@ -18,6 +18,8 @@ class RouterStats:
     """Counts since the router started (for tests, benchmarks and the log)."""
 
     handled: int = 0
+    #: Records whose offsets are committed (every write for them acknowledged and recorded).
+    committed: int = 0
     delivered: int = 0
     rejected: int = 0
     retries: int = 0

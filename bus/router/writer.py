@@ -71,10 +71,25 @@ class BatchWrites:
     planned: set[tuple[str, str, str]] = field(default_factory=set)
     #: (sender, key) -> content digest of the packages delivered in this batch.
     digests: dict[tuple[str, str], str] = field(default_factory=dict)
+    #: The copies planned by the batches before this one whose writes are not yet
+    #: recorded in the store (a pipelined router): planned here too, since this
+    #: batch is committed only if they are (:mod:`bus.router.loop`). Their sets,
+    #: not the batches, so no batch keeps the ones before it alive.
+    earlier: tuple[set[tuple[str, str, str]], ...] = ()
+
+    def is_planned(self, sender: str, key: str, recipient: str) -> bool:
+        """Whether this batch, or one before it in flight, writes this copy."""
+        copy = (sender, key, recipient)
+        return copy in self.planned or any(copy in planned for planned in self.earlier)
 
     def planned_for(self, accepted: Accepted) -> set[str]:
-        """The recipients of ``accepted`` whose copy this batch already writes."""
-        return {r for s, k, r in self.planned if (s, k) == (accepted.sender, accepted.key)}
+        """The recipients of ``accepted`` whose copy this batch (or one in flight) writes."""
+        return {
+            r
+            for planned in (self.planned, *self.earlier)
+            for s, k, r in planned
+            if (s, k) == (accepted.sender, accepted.key)
+        }
 
     def acknowledged(self) -> list[Delivery]:
         """The deliveries with where they landed (call after every send is acked)."""
@@ -126,7 +141,9 @@ class Writer:
 
     async def start(self) -> None:
         """Open the producer (after :func:`bus.kafka.probe_features`: it sets idempotence)."""
-        producer = self._given if self._given is not None else make_producer(self.settings)
+        producer = (
+            self._given if self._given is not None else make_producer(self.settings, linger_ms=0)
+        )
         self._producer = producer
         with translate_errors("starting the router's producer"):
             await producer.start()
@@ -235,9 +252,7 @@ class Writer:
         package = checked.package
         now = datetime.now(UTC)
         key = accepted.key
-        pending = [
-            r for r in accepted.undelivered if (checked.sender, key, r) not in writes.planned
-        ]
+        pending = [r for r in accepted.undelivered if not writes.is_planned(checked.sender, key, r)]
         if len(pending) < len(accepted.recipients):
             self._stats.retries += 1
             pending += await self._inboxes.lost_copies(accepted, writes.planned_for(accepted))
