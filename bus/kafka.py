@@ -41,6 +41,7 @@ __all__ = [
     "BrokerFeatures",
     "LostPartitionWatch",
     "connection_options",
+    "gather_records",
     "group_timing",
     "make_admin",
     "make_consumer",
@@ -462,3 +463,40 @@ async def _min_session_timeout(
         return _KAFKA_MIN_SESSION_MS
     finally:
         await _close(admin)
+
+
+async def gather_records(
+    consumer: AIOKafkaConsumer,
+    *,
+    poll_ms: int,
+    max_records: int,
+    gather_seconds: float,
+    stop: asyncio.Event | None = None,
+) -> dict[TopicPartition, list[Any]]:
+    """One batch for a consumer that records what it reads in one transaction a batch.
+
+    What the first fetch brings (waiting up to ``poll_ms``), then more for
+    ``gather_seconds``, never over ``max_records``; records of a partition stay in
+    the order the consumer handed them out. A broker that answers a fetch with about
+    one producer batch (the embedded one does) would otherwise make every few
+    records pay a whole transaction: for readers nothing waits on (the tracker, the
+    transparency log), a fraction of a second later is worth far fewer transactions.
+    ``stop`` ends the gathering early.
+    """
+    fetched: dict[TopicPartition, list[Any]] = await consumer.getmany(
+        timeout_ms=poll_ms, max_records=max_records
+    )
+    count = sum(len(messages) for messages in fetched.values())
+    if not count or gather_seconds <= 0:
+        return fetched
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + gather_seconds
+    while count < max_records and not (stop is not None and stop.is_set()):
+        left_ms = int((deadline - loop.time()) * 1000)
+        if left_ms <= 0:
+            break
+        more = await consumer.getmany(timeout_ms=left_ms, max_records=max_records - count)
+        for partition, messages in more.items():
+            fetched.setdefault(partition, []).extend(messages)
+            count += len(messages)
+    return fetched

@@ -39,7 +39,13 @@ from sqlalchemy import Engine
 
 from bus._service import AsyncService
 from bus.errors import BusError, EventDecodeError
-from bus.kafka import LostPartitionWatch, make_consumer, make_producer, translate_errors
+from bus.kafka import (
+    LostPartitionWatch,
+    gather_records,
+    make_consumer,
+    make_producer,
+    translate_errors,
+)
 from bus.lifecycle import decode_event
 from bus.logs import get_logger
 from bus.settings import Settings
@@ -263,9 +269,12 @@ class LogService(AsyncService):
         if consumer is None:
             raise LogError("the log is not started")
         with translate_errors("reading edx.events"):
-            fetched = await consumer.getmany(
-                timeout_ms=int(self._poll_seconds * 1000),
+            fetched = await gather_records(
+                consumer,
+                poll_ms=int(self._poll_seconds * 1000),
                 max_records=self.log_settings.batch_size,
+                gather_seconds=self.log_settings.gather_seconds,
+                stop=self._stopping,
             )
         records: list[LeafRecord] = []
         ends: dict[tuple[str, int], int] = {}

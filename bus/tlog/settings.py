@@ -35,6 +35,10 @@ class LogSettings:
     checkpoint_seconds: float = 5.0
     tsa_url: str | None = None
     batch_size: int = 2000
+    #: After a batch's first events arrive, how long to go on gathering more before
+    #: appending them (:func:`bus.kafka.gather_records`): one store transaction for
+    #: many leaves, not one for each few events a router emits.
+    gather_seconds: float = 0.1
 
     @classmethod
     def from_env(cls, settings: Settings, environ: Mapping[str, str] | None = None) -> LogSettings:

@@ -36,7 +36,13 @@ from sqlalchemy import Engine
 
 from bus._service import AsyncService
 from bus.errors import BusError, DatabaseError, DatabaseUnavailableError
-from bus.kafka import LostPartitionWatch, make_consumer, probe_features, translate_errors
+from bus.kafka import (
+    LostPartitionWatch,
+    gather_records,
+    make_consumer,
+    probe_features,
+    translate_errors,
+)
 from bus.logs import get_logger
 from bus.metrics import (
     EVENTS_QUARANTINED,
@@ -74,11 +80,10 @@ class TrackerOptions:
     batch_size: int = 1000
     poll_timeout_seconds: float = 0.5
     #: After the first records of a batch arrive, how long to go on gathering more
-    #: before recording them. Each batch is one transaction of about ten statements
-    #: whatever its size, and a broker that hands out one producer batch per fetch
-    #: (the embedded one does) would otherwise make every two or three events pay
-    #: for a whole transaction. Nothing waits on the tracker's rows to move a
-    #: document on, so a tenth of a second later in ``edx status`` costs nobody.
+    #: before recording them (:func:`bus.kafka.gather_records`). Each batch is one
+    #: transaction of about ten statements whatever its size; nothing waits on the
+    #: tracker's rows to move a document on, so a tenth of a second later in
+    #: ``edx status`` costs nobody.
     gather_seconds: float = 0.1
     retry_initial_seconds: float = 0.2
     retry_max_seconds: float = 10.0
@@ -216,7 +221,13 @@ class Tracker(AsyncService):
         """Fetch and record one batch; ``False`` when nothing came within the poll timeout."""
         consumer = self._require_consumer()
         with translate_errors("reading edx.events"):
-            fetched = await self._gather(consumer, stop)
+            fetched = await gather_records(
+                consumer,
+                poll_ms=int(self.options.poll_timeout_seconds * 1000),
+                max_records=self.options.batch_size,
+                gather_seconds=self.options.gather_seconds,
+                stop=stop,
+            )
         records = [
             IncomingRecord(tp.topic, tp.partition, message.offset, message.key, message.value)
             for tp, messages in fetched.items()
@@ -242,35 +253,6 @@ class Tracker(AsyncService):
                 "offset commit failed; positions are safe in the database", error=str(error)
             )
         return True
-
-    async def _gather(
-        self, consumer: AIOKafkaConsumer, stop: asyncio.Event | None
-    ) -> dict[TopicPartition, list[Any]]:
-        """One batch: what the first fetch brings, then more for ``gather_seconds``.
-
-        Records of a partition stay in the order the consumer handed them out, and the
-        batch never exceeds ``batch_size``.
-        """
-        options = self.options
-        fetched: dict[TopicPartition, list[Any]] = await consumer.getmany(
-            timeout_ms=int(options.poll_timeout_seconds * 1000), max_records=options.batch_size
-        )
-        count = sum(len(messages) for messages in fetched.values())
-        if not count or options.gather_seconds <= 0:
-            return fetched
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + options.gather_seconds
-        while count < options.batch_size and not (stop is not None and stop.is_set()):
-            left_ms = int((deadline - loop.time()) * 1000)
-            if left_ms <= 0:
-                break
-            more = await consumer.getmany(
-                timeout_ms=left_ms, max_records=options.batch_size - count
-            )
-            for partition, messages in more.items():
-                fetched.setdefault(partition, []).extend(messages)
-                count += len(messages)
-        return fetched
 
     async def _record(self, records: list[IncomingRecord], stop: asyncio.Event | None) -> bool:
         """Ingest one batch, waiting out database outages. ``False`` if stopped first."""
