@@ -43,6 +43,7 @@ import contextlib
 import logging
 import multiprocessing
 import os
+import random
 import signal
 import socket
 import statistics
@@ -464,7 +465,10 @@ async def probe() -> None:
         await producer.start()
         try:
             await producer.send_and_wait("probe", b"x")
-            for wait in (500, 100, 20, 5):
+            # Produced at a random moment of the consumer's wait (seeded): a fixed
+            # pause between records would always land at the same point of it.
+            phase = random.Random(7)
+            for wait in (500, 100, 20, 10, 5):
                 consumer = make_consumer(
                     settings,
                     "probe",
@@ -475,18 +479,19 @@ async def probe() -> None:
                 await consumer.start()
                 await asyncio.sleep(1)
                 hops = []
-                for _ in range(20):
-                    began = time.perf_counter()
+                for _ in range(40):
+                    await asyncio.sleep(phase.uniform(0.01, 0.2))
                     await producer.send_and_wait("probe", b"x")
                     sent = time.perf_counter()
                     while not await consumer.getmany(timeout_ms=2000):
                         pass
                     hops.append((time.perf_counter() - sent) * 1000)
-                    await asyncio.sleep(0.037)
                 await consumer.stop()
+                hops.sort()
                 print(
                     f"fetch wait {wait:4d} ms: produced → received p50 "
-                    f"{statistics.median(hops):6.1f} ms, max {max(hops):6.1f} ms"
+                    f"{statistics.median(hops):6.1f} ms, p90 {hops[int(len(hops) * 0.9)]:6.1f} ms, "
+                    f"max {hops[-1]:6.1f} ms"
                 )
         finally:
             await producer.stop()
