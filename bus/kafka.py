@@ -40,6 +40,7 @@ from edxml.errors import EdxbusError
 __all__ = [
     "BrokerFeatures",
     "LostPartitionWatch",
+    "background_fetch_wait_ms",
     "connection_options",
     "gather_records",
     "group_timing",
@@ -184,6 +185,19 @@ def make_producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
     }
     options.update(overrides)
     return AIOKafkaProducer(**options)
+
+
+#: The least fetch wait of readers nothing waits on (the tracker, the transparency
+#: log, directory followers). On a broker that holds an empty fetch to the end of
+#: its wait (the embedded one does), a reader at the 10 ms a router needs asks a
+#: hundred times a second while the bus is idle, and the broker answers each time.
+BACKGROUND_FETCH_WAIT_MS = 250
+
+
+def background_fetch_wait_ms(settings: Settings) -> int:
+    """The fetch wait of a reader nothing waits on: the configured one, at least
+    :data:`BACKGROUND_FETCH_WAIT_MS` (a broker with records ready answers at once)."""
+    return max(settings.broker.fetch_max_wait_ms, BACKGROUND_FETCH_WAIT_MS)
 
 
 def make_consumer(

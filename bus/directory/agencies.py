@@ -30,7 +30,14 @@ from aiokafka.structs import TopicPartition
 from bus._service import AsyncService
 from bus.errors import ConfigError, InactiveAgencyError, UnknownAgencyError
 from bus.events import AGENCY_RECORD
-from bus.kafka import make_consumer, make_producer, partition_ends, started, translate_errors
+from bus.kafka import (
+    background_fetch_wait_ms,
+    make_consumer,
+    make_producer,
+    partition_ends,
+    started,
+    translate_errors,
+)
 from bus.settings import Settings
 from bus.topics import ensure_inbox, ensure_topics
 from edxml import AgencyCode
@@ -231,7 +238,11 @@ class DirectoryFollower(AsyncService):
 
     async def start(self) -> None:
         """Connect and read the directory to its current end."""
-        self._consumer = make_consumer(self.settings, group_id=None)
+        self._consumer = make_consumer(
+            self.settings,
+            group_id=None,
+            fetch_max_wait_ms=background_fetch_wait_ms(self.settings),
+        )
         try:
             with translate_errors("reading the agency directory"):
                 await self._consumer.start()

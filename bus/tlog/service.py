@@ -41,6 +41,7 @@ from bus._service import AsyncService
 from bus.errors import BusError, EventDecodeError
 from bus.kafka import (
     LostPartitionWatch,
+    background_fetch_wait_ms,
     gather_records,
     make_consumer,
     make_producer,
@@ -196,7 +197,11 @@ class LogService(AsyncService):
             with translate_errors("starting the log's producer"):
                 await producer.start()
             self._producer = producer
-            consumer = make_consumer(self.settings, max_poll_records=self.log_settings.batch_size)
+            consumer = make_consumer(
+                self.settings,
+                max_poll_records=self.log_settings.batch_size,
+                fetch_max_wait_ms=background_fetch_wait_ms(self.settings),
+            )
             self._consumer = consumer
             with translate_errors("starting the log's consumer"):
                 await consumer.start()

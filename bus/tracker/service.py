@@ -38,6 +38,7 @@ from bus._service import AsyncService
 from bus.errors import BusError, DatabaseError, DatabaseUnavailableError
 from bus.kafka import (
     LostPartitionWatch,
+    background_fetch_wait_ms,
     gather_records,
     make_consumer,
     probe_features,
@@ -160,7 +161,10 @@ class Tracker(AsyncService):
                 self.settings,
                 group_id=self.settings.groups.tracker,
                 max_poll_records=self.options.batch_size,
-                **self._consumer_options,
+                **{
+                    "fetch_max_wait_ms": background_fetch_wait_ms(self.settings),
+                    **self._consumer_options,
+                },
             )
             consumer.subscribe([self.settings.topics.events], listener=_SeekToStoredPositions(self))
             # Set before start(): the group may assign partitions while it starts, and
