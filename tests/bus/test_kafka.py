@@ -11,6 +11,8 @@ from aiokafka import errors as kafka_errors
 
 from bus.errors import BrokerError, BrokerUnavailableError, ConfigError, TopicError
 from bus.kafka import (
+    BACKGROUND_FETCH_WAIT_MS,
+    background_fetch_wait_ms,
     connection_options,
     make_consumer,
     make_producer,
@@ -223,3 +225,13 @@ async def test_a_position_at_the_end_of_a_batch_is_not_taken_for_a_loss(
         assert len(await _read_all(consumer, 5)) == 5
         assert await rewind_lost_partitions(consumer) == []
         assert len(await _read_all(consumer, 1)) == 0
+
+
+@pytest.mark.parametrize(("configured", "expected"), [(10, BACKGROUND_FETCH_WAIT_MS), (500, 500)])
+def test_readers_nothing_waits_on_wait_at_least_the_background_wait(
+    configured: int, expected: int
+) -> None:
+    """The tracker, the log and the directory followers never poll at the router's 10 ms,
+    and a longer configured wait (Apache Kafka's 500) is theirs too."""
+    settings = Settings.of(bootstrap="127.0.0.1:9", fetch_max_wait_ms=configured)
+    assert background_fetch_wait_ms(settings) == expected
