@@ -53,6 +53,18 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def wait_until_up(up: subprocess.Popen[str], cwd: Path) -> None:
+    """Wait until ``edx up`` in ``cwd`` says Ctrl-C stops it: from then on a SIGINT
+    stops a running bus (exit 0); before, it interrupts the start (exit 130)."""
+    log = cwd / "output.log"
+
+    def said() -> bool:
+        assert up.poll() is None, log.read_text()
+        return "Ctrl-C stops the bus." in log.read_text()
+
+    wait_for(said, 90, "edx up to be up")
+
+
 def scrape(port: int) -> str | None:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
@@ -201,17 +213,16 @@ def test_up_gives_a_restarted_broker_back_its_agency_directory(
 ) -> None:
     env = clean_env(EDX_BOOTSTRAP=f"127.0.0.1:{free_port()}")
     settings = load_settings(environ=env, home=tmp_path / ".edx")
-    runtime = tmp_path / ".edx" / RUNTIME_FILE
     agency = Agency.new("000.00.00.H41", "Ủy ban nhân dân tỉnh Nghệ An")
     with running(["up"], tmp_path, env) as up:
-        wait_for(runtime.exists, 60, "edx up")
+        wait_until_up(up, tmp_path)
         asyncio.run(publish_agency(settings, agency))
         assert stop(up, signal.SIGINT) == 0
     snapshot = tmp_path / ".edx" / DIRECTORY_SNAPSHOT
     assert "Nghệ An" in snapshot.read_text(encoding="utf-8")
 
     with running(["up"], tmp_path, env) as up:  # a new, empty embedded broker
-        wait_for(runtime.exists, 60, "edx up, again")
+        wait_until_up(up, tmp_path)
         directory = asyncio.run(AgencyDirectory.load(settings))
         assert stop(up, signal.SIGINT) == 0
     restored = directory.get("000.00.00.H41")

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from bus.embedded import free_port
-from tests.cli.test_services import running, stop
+from tests.cli.test_services import running, stop, wait_until_up
 from tests.fixtures.demo import clean_env
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
@@ -33,6 +33,8 @@ def test_up_with_a_gateway_port_serves_the_gateway_until_ctrl_c(tmp_path: Path) 
         assert answer.json() == {"status": "ok"}
         refused = httpx.post(f"http://127.0.0.1:{gateway}/vxp/getAgenciesList", timeout=10)
         assert refused.json()["ErrorCode"] == "401"
+        # The gateway answers before the whole bus is up: Ctrl-C then interrupts the start.
+        wait_until_up(up, tmp_path)
         assert stop(up, signal.SIGINT) == 0
     output = (tmp_path / "output.log").read_text()
     assert f"gateway           http://127.0.0.1:{gateway}/vxp" in output
