@@ -8,7 +8,7 @@ from typing import cast
 
 from lxml import etree
 
-__all__ = ["DSIG_NS", "EDXML_NS", "FEW_CHILDREN", "children_of", "find_path", "q"]
+__all__ = ["DSIG_NS", "EDXML_NS", "children", "find_path", "q"]
 
 #: The QCVN 102:2016 namespace (conventional prefix ``edXML``).
 EDXML_NS = "http://www.mic.gov.vn/TBT/QCVN_102_2016"
@@ -22,9 +22,16 @@ DSIG_NS = "http://www.w3.org/2000/09/xmldsig#"
 FEW_CHILDREN = 64
 #: ``element[:]``, every child (comments and processing instructions too) in one list:
 #: a C call with no Python frame (typed here: the stubs know no slice of an element).
-children_of = cast(
+_all_children = cast(
     "Callable[[etree._Element], list[etree._Element]]", operator.itemgetter(slice(None))
 )
+
+
+def children(element: etree._Element) -> list[etree._Element] | etree._Element:
+    """What to loop over for ``element``'s children (comments and processing
+    instructions too, in document order; ``reversed`` works on either): one list
+    for up to :data:`FEW_CHILDREN` of them, the element itself beyond."""
+    return _all_children(element) if len(element) <= FEW_CHILDREN else element
 
 
 def q(local: str) -> str:
@@ -38,7 +45,7 @@ def find_path(parent: etree._Element, *tags: str) -> etree._Element | None:
     generators: the path is a few steps through a few children each."""
     first, rest = tags[0], tags[1:]
     # cheaper than setting up a tag filter for a few children
-    for child in children_of(parent) if len(parent) <= FEW_CHILDREN else parent:
+    for child in children(parent):
         if child.tag == first:
             if not rest:
                 return child

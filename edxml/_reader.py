@@ -17,7 +17,7 @@ from lxml import etree
 
 from edxml._dates import known_date, known_timestamp, parse_date, parse_timestamp
 from edxml._issues import Issues
-from edxml._names import EDXML_NS, FEW_CHILDREN, children_of, find_path
+from edxml._names import EDXML_NS, children, find_path
 from edxml.codes import BusinessDocType, StatusCode
 from edxml.errors import (
     EdxmlError,
@@ -75,7 +75,7 @@ class _Node:
         self.element = element
         fields: dict[str, list[str | _Node]] = {}
         if element is not None:
-            for child in children_of(element) if len(element) <= FEW_CHILDREN else element:
+            for child in children(element):
                 tag = child.tag
                 if tag.__class__ is not str or not tag.startswith(_PREFIX):
                     continue  # a comment, a processing instruction, another namespace
@@ -340,14 +340,6 @@ def _q(*names: str) -> dict[str, int]:
     return {_PREFIX + name: index for index, name in enumerate(names)}
 
 
-def _field_text(element: _Element) -> str:
-    """What the node pass keeps of a field: its stripped text, comments inside skipped."""
-    if len(element):
-        return _element_text(element)
-    text = element.text
-    return text.strip() if text else ""
-
-
 def _fields(element: _Element | None, slots: dict[str, int], count: int) -> list[str]:
     """The texts of a record's fields, each the first of its tag (an absent field, or a
     field of a record that is absent or has no children, is ``""``).
@@ -357,14 +349,10 @@ def _fields(element: _Element | None, slots: dict[str, int], count: int) -> list
     texts = [""] * count
     if element is not None:
         get = slots.get
-        for child in reversed(children_of(element) if len(element) <= FEW_CHILDREN else element):
+        for child in reversed(children(element)):
             index = get(child.tag)  # a comment's tag is a function: never a slot
             if index is not None:
-                if len(child):
-                    texts[index] = _element_text(child)
-                else:
-                    text = child.text
-                    texts[index] = text.strip() if text else ""
+                texts[index] = _element_text(child)
     return texts
 
 
@@ -372,11 +360,7 @@ def _all_texts(element: _Element | None, tag: str) -> tuple[str, ...]:
     """The texts of every ``tag`` child, in order."""
     if element is None:
         return ()
-    return tuple(
-        _field_text(child)
-        for child in (children_of(element) if len(element) <= FEW_CHILDREN else element)
-        if child.tag == tag
-    )
+    return tuple(_element_text(child) for child in children(element) if child.tag == tag)
 
 
 _ORGANIZATION_SLOTS = _q(*_ORGANIZATION)
@@ -404,18 +388,8 @@ _TRACE_HEADER, _BUSINESS = _PREFIX + "TraceHeader", _PREFIX + "Bussiness"
 
 
 def _organization_of(element: _Element) -> Organization:
-    """``_fields`` of an organisation, written out: a package has one per recipient."""
-    texts = ["", "", "", "", "", "", "", ""]
-    get = _ORGANIZATION_SLOTS.get
-    for child in reversed(children_of(element) if len(element) <= FEW_CHILDREN else element):
-        index = get(child.tag)
-        if index is not None:
-            if len(child):
-                texts[index] = _element_text(child)
-            else:
-                text = child.text
-                texts[index] = text.strip() if text else ""
-    return _known_organization(texts)
+    """An organisation record (a package has one per recipient), remembered by its texts."""
+    return _known_organization(_fields(element, _ORGANIZATION_SLOTS, len(_ORGANIZATION_SLOTS)))
 
 
 def _container(element: _Element | None) -> _Element | None:
@@ -434,15 +408,11 @@ def _other_info_of(element: _Element | None, issues: Issues) -> OtherInfo:
     texts = ["", "", "", "", "", ""]
     appendixes_element = None
     get = _OTHER_SLOTS.get
-    for child in reversed(children_of(element) if len(element) <= FEW_CHILDREN else element):
+    for child in reversed(children(element)):
         tag = child.tag
         index = get(tag)
         if index is not None:
-            if len(child):
-                texts[index] = _element_text(child)
-            else:
-                text = child.text
-                texts[index] = text.strip() if text else ""
+            texts[index] = _element_text(child)
         elif tag == _APPENDIXES:  # the first Appendixes holds the list
             appendixes_element = child
     priority, sphere, typer, amount, pages, direction = texts
@@ -473,7 +443,7 @@ def _trace_list_of(
     traces: list[_Element] = []
     business = None
     if found is not None:
-        for child in children_of(found) if len(found) <= FEW_CHILDREN else found:
+        for child in children(found):
             tag = child.tag
             if tag == _TRACE_HEADER:
                 traces.append(child)
@@ -504,17 +474,11 @@ def read_document(
     responses: list[_Element] = []
     leaves = ["", "", "", "", ""]  # DocumentId, Subject, Content, DueDate, SteeringType
     leaf_slot = _MESSAGE_LEAF_SLOTS.get
-    for child in reversed(
-        children_of(message_element) if len(message_element) <= FEW_CHILDREN else message_element
-    ):
+    for child in reversed(children(message_element)):
         tag = child.tag
         index = leaf_slot(tag)
         if index is not None:
-            if len(child):
-                leaves[index] = _element_text(child)
-            else:
-                text = child.text
-                leaves[index] = text.strip() if text else ""
+            leaves[index] = _element_text(child)
         elif tag == _TO:
             recipients_elements.append(child)
         elif tag == _RESPONSE_FOR:
@@ -586,7 +550,7 @@ def _is_new_business(element: _Element) -> bool:
     count = len(element)
     if not 0 < count <= 2:
         return False
-    for child, (tag, text) in zip(children_of(element), _NEW_BUSINESS_FIELDS, strict=False):
+    for child, (tag, text) in zip(children(element), _NEW_BUSINESS_FIELDS, strict=False):
         if child.tag != tag or len(child) or (child.text or "").strip() != text:
             return False
     return True

@@ -19,7 +19,7 @@ import string
 from lxml import etree
 
 from edxml._issues import Issues
-from edxml._names import FEW_CHILDREN, children_of, find_path, q
+from edxml._names import children, find_path, q
 from edxml.errors import (
     AttachmentEncodingError,
     AttachmentError,
@@ -148,7 +148,7 @@ def _record(node: _Element) -> tuple[str, str, str, str, str | None]:
     texts = ["", "", "", ""]
     transfer = None
     get = _SLOTS.get
-    for child in reversed(children_of(node) if len(node) <= FEW_CHILDREN else node):
+    for child in reversed(children(node)):
         tag = child.tag
         index = get(tag)
         if index is not None:
@@ -163,7 +163,7 @@ def _manifest(body: _Element | None, issues: Issues) -> list[ManifestReference]:
     references: list[ManifestReference] = []
     if manifest is None:
         return references
-    for node in children_of(manifest) if len(manifest) <= FEW_CHILDREN else manifest:
+    for node in children(manifest):
         if node.tag != _REFERENCE:
             continue
         content_id, name, content_type, description, _ = _record(node)
@@ -188,13 +188,7 @@ def read_attachments(
     if encoded is None:
         encoded = find_path(root, _ENCODED)
     nodes = (
-        []
-        if encoded is None
-        else [
-            node
-            for node in (children_of(encoded) if len(encoded) <= FEW_CHILDREN else encoded)
-            if node.tag == _ATTACHMENT
-        ]
+        [] if encoded is None else [node for node in (children(encoded)) if node.tag == _ATTACHMENT]
     )
     if len(nodes) > limits.max_attachments:
         raise TooManyAttachmentsError(limits.max_attachments, len(nodes))

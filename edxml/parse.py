@@ -19,7 +19,7 @@ from typing import Literal
 from lxml import etree
 
 from edxml._issues import Issues
-from edxml._names import DSIG_NS, EDXML_NS, FEW_CHILDREN, children_of, q
+from edxml._names import DSIG_NS, EDXML_NS, children, q
 from edxml._reader import read_document, read_status
 from edxml._schema import schema_problems
 from edxml._xmlsafe import refuse_wide_encodings, safe_fromstring
@@ -206,10 +206,6 @@ def _adopt_edxml_prefix(root: _Element) -> None:
                 continue
 
 
-def _children(element: _Element) -> list[_Element] | _Element:
-    return children_of(element) if len(element) <= FEW_CHILDREN else element
-
-
 def _envelope(
     root: _Element,
 ) -> tuple[_Element, _Element, _Element | None, _Element | None, _Element | None, _Element | None]:
@@ -225,11 +221,11 @@ def _envelope(
             )
         raise NotEdxmlError(f"the root element is <{etree.QName(root).localname}>, not <edXML>")
     header = body = encoded = None
-    for child in _children(root):
+    for child in children(root):
         tag = child.tag
         if tag == _ENVELOPE:
             if header is None or body is None:
-                for part in _children(child):
+                for part in children(child):
                     part_tag = part.tag
                     if part_tag == _HEADER:
                         if header is None:
@@ -241,7 +237,7 @@ def _envelope(
     if header is None:
         raise NotEdxmlError("no edXMLEnvelope/edXMLHeader under the root")
     message = trace_list = signature = None
-    for child in _children(header):
+    for child in children(header):
         tag = child.tag
         if tag == _MESSAGE:
             if message is None:
@@ -286,7 +282,7 @@ def _signature_info(header: _Element | None, root: _Element) -> SignatureInfo:
     signature = (
         None
         if header is None
-        else next((c for c in _children(header) if c.tag in _SIGNATURE_TAGS), None)
+        else next((c for c in children(header) if c.tag in _SIGNATURE_TAGS), None)
     )
     return _signature_facts(signature, root)
 
