@@ -173,7 +173,10 @@ def make_producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
     """A producer (not started) that waits for all in-sync replicas (``acks="all"``).
 
     Idempotence is on only when :func:`probe_features` found the broker supports
-    it; ``overrides`` win over every default.
+    it; ``overrides`` win over every default. It sends at once (``linger_ms`` 0):
+    awaiting an acknowledgement does not cut a linger short, so each small batch
+    would wait it out, and aiokafka still groups what is queued while a request
+    is in flight.
     """
     known = _features.get(settings.broker.bootstrap)
     options: dict[str, Any] = {
@@ -181,7 +184,7 @@ def make_producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
         "acks": "all",
         "enable_idempotence": bool(known and known.idempotent_producer),
         "max_request_size": max(settings.packages.max_package_bytes + 64 * 1024, 1_048_576),
-        "linger_ms": 5,
+        "linger_ms": 0,
     }
     options.update(overrides)
     return AIOKafkaProducer(**options)

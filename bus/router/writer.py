@@ -141,9 +141,7 @@ class Writer:
 
     async def start(self) -> None:
         """Open the producer (after :func:`bus.kafka.probe_features`: it sets idempotence)."""
-        producer = (
-            self._given if self._given is not None else make_producer(self.settings, linger_ms=0)
-        )
+        producer = self._given if self._given is not None else make_producer(self.settings)
         self._producer = producer
         with translate_errors("starting the router's producer"):
             await producer.start()
